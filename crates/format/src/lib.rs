@@ -1,0 +1,39 @@
+//! # rewind-format
+//!
+//! The Rewind savepoint format, version 1, without any I/O: the model of
+//! `_manifest.json`, format versions and features, key hashing, hash ranges, type strings
+//! and path rules. spec/FORMAT.md is the normative description; this crate is its
+//! executable form.
+//!
+//! Most users want the `rewind-savepoint` crate, which reads and writes savepoints on
+//! object storage. Use this crate directly to parse a manifest from bytes you already
+//! have ([`Manifest::from_json`]), to compute the key hash of keys ([`hash_keys`]) or the
+//! hash range of a subtask ([`HashRange::for_subtask`]).
+//!
+//! Parsing is checked: a [`Manifest`] value always satisfies the per-field rules of the
+//! spec (valid names, paths that stay inside the savepoint, known types). Whole-state
+//! rules such as coverage of the hash space are reported by [`Manifest::problems`].
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod error;
+mod hash;
+mod manifest;
+mod path;
+mod range;
+mod types;
+mod version;
+
+pub use error::FormatError;
+pub use hash::{KEY_HASH_ALGORITHM, encode_key, hash_keys};
+pub use manifest::{
+    JobInfo, Lineage, Manifest, ManifestProblem, OperatorEntry, ParentRef, Redistribution,
+    SavepointKind, ShardEntry, SourceEntry, SplitEntry, StateEntry, StateKind, WriterInfo,
+};
+pub use path::{MANIFEST_FILE, MAX_NAME_LEN, MAX_PATH_LEN, check_name, check_relative_path};
+pub use range::{CoverageProblem, HashRange, coverage_problems, subtask_for_hash};
+pub use types::{is_key_type, list_of, map_of, parse_type, same_type, type_name};
+pub use version::{
+    FORMAT_MARKER, FormatVersion, SUPPORTED_READER_FEATURES, SUPPORTED_WRITER_FEATURES,
+    missing_reader_features,
+};

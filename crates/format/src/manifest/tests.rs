@@ -1,0 +1,159 @@
+use super::*;
+
+const EXAMPLE: &str = r#"{
+  "format": "rewind-savepoint",
+  "version": "1.0",
+  "id": "5f0c1a52-0d7e-4a8e-9d55-0f7f6c1d2b3a",
+  "kind": "savepoint",
+  "created_at": "2026-11-24T12:00:00Z",
+  "writer": {"name": "rewind", "version": "0.1.0"},
+  "job": {"name": "keyed-count", "app_version": "1.2.0"},
+  "checkpoint_id": 7,
+  "lineage": {"operation": "engine"},
+  "key_hash": "xxh3_64",
+  "some_future_field": {"ignored": true},
+  "operators": [
+    {
+      "uid": "source", "name": "Generator", "parallelism": 1,
+      "source": {"splits": [{"id": "partition-0", "position": {"offset": 12}, "watermark": 1000}]},
+      "states": [{
+        "name": "buffer", "kind": "operator_list", "value_type": "int64", "redistribution": "split",
+        "shards": [{"path": "state/source/buffer/0.parquet", "subtask": 0, "rows": 2, "bytes": 100, "crc32c": "0a0b0c0d"}]
+      }]
+    },
+    {
+      "uid": "counter", "name": "Counter", "parallelism": 2,
+      "states": [{
+        "name": "count", "kind": "value", "key_type": "int64", "value_type": "uint64",
+        "shards": [
+          {"path": "state/counter/count/0.parquet", "hash_range": {"start": "0000000000000000", "end": "7fffffffffffffff"}, "rows": 5, "bytes": 900, "crc32c": "00000001"},
+          {"path": "state/counter/count/1.parquet", "hash_range": {"start": "8000000000000000", "end": "ffffffffffffffff"}, "rows": 6, "bytes": 901, "crc32c": "00000002"}
+        ]
+      }]
+    }
+  ]
+}"#;
+
+fn with(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+    edit(&mut v);
+    serde_json::to_vec(&v).unwrap()
+}
+
+#[test]
+fn parses_the_example_and_round_trips() {
+    let m = Manifest::from_json(EXAMPLE.as_bytes()).unwrap();
+    assert_eq!(m.version, FormatVersion::CURRENT);
+    assert_eq!(m.operators.len(), 2);
+    assert_eq!(m.operator("counter").unwrap().state("count").unwrap().rows(), 11);
+    assert!(m.problems().is_empty());
+    let again = Manifest::from_json(&m.to_json()).unwrap();
+    assert_eq!(again, m);
+}
+
+#[test]
+fn json_errors_have_positions() {
+    let err = Manifest::from_json(b"{\n  \"format\": ,\n}").unwrap_err();
+    assert!(matches!(err, FormatError::Json { line: 2, column: 13, .. }), "{err:?}");
+}
+
+#[test]
+fn not_a_savepoint_before_too_new() {
+    let err = Manifest::from_json(&with(|v| {
+        v["format"] = "delta".into();
+        v["version"] = "9.0".into();
+    }))
+    .unwrap_err();
+    assert!(matches!(err, FormatError::NotASavepoint { .. }), "{err:?}");
+    let err = Manifest::from_json(b"[1, 2]").unwrap_err();
+    assert!(matches!(err, FormatError::NotASavepoint { .. }), "{err:?}");
+}
+
+#[test]
+fn too_new_major_is_unsupported_even_if_the_rest_changed() {
+    let err = Manifest::from_json(&with(|v| {
+        v["version"] = "2.0".into();
+        v["operators"] = "a new layout".into();
+    }))
+    .unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::Unsupported {
+            version: FormatVersion { major: 2, minor: 0 },
+            missing_features: vec![]
+        }
+    );
+    assert!(err.to_string().contains("newer than this build"), "{err}");
+}
+
+#[test]
+fn newer_minor_is_read() {
+    let m = Manifest::from_json(&with(|v| v["version"] = "1.9".into())).unwrap();
+    assert_eq!(m.version.minor, 9);
+}
+
+#[test]
+fn unknown_reader_feature_is_named() {
+    let err = Manifest::from_json(&with(|v| {
+        v["reader_features"] = serde_json::json!(["row-filters"]);
+    }))
+    .unwrap_err();
+    assert!(err.to_string().contains("row-filters"), "{err}");
+    assert!(matches!(err, FormatError::Unsupported { ref missing_features, .. } if missing_features == &["row-filters"]));
+}
+
+#[test]
+fn unknown_writer_feature_is_fine() {
+    Manifest::from_json(&with(|v| v["writer_features"] = serde_json::json!(["x"]))).unwrap();
+}
+
+#[test]
+fn escaping_path_is_refused() {
+    let err = Manifest::from_json(&with(|v| {
+        v["operators"][1]["states"][0]["shards"][0]["path"] = "../../etc/passwd".into();
+    }))
+    .unwrap_err();
+    assert!(matches!(err, FormatError::InvalidPath { .. }), "{err:?}");
+}
+
+#[test]
+fn rule_breaks_name_their_location() {
+    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        (Box::new(|v| v["operators"][1]["uid"] = "source".into()), "duplicate uid"),
+        (Box::new(|v| v["operators"][1]["parallelism"] = 0.into()), "parallelism"),
+        (Box::new(|v| v["operators"][1]["states"][0]["key_type"] = "float64".into()), "cannot be hashed"),
+        (Box::new(|v| v["operators"][1]["states"][0]["value_type"] = "decimal".into()), "value_type"),
+        (Box::new(|v| v["operators"][1]["states"][0]["kind"] = "list".into()), "list<...>"),
+        (Box::new(|v| v["operators"][1]["states"][0]["kind"] = "map".into()), "user_key_type"),
+        (Box::new(|v| v["operators"][0]["states"][0]["shards"][0]["subtask"] = 1.into()), "not below parallelism"),
+        (Box::new(|v| v["operators"][1]["states"][0]["shards"][0]["crc32c"] = "xyz".into()), "crc32c"),
+        (Box::new(|v| v["operators"][1]["states"][0]["shards"][1]["path"] = "state/counter/count/0.parquet".into()), "listed twice"),
+        (Box::new(|v| v["key_hash"] = "md5".into()), "unknown algorithm"),
+    ];
+    for (edit, expected) in cases {
+        let err = Manifest::from_json(&with(edit)).unwrap_err();
+        assert!(matches!(err, FormatError::Invalid { .. }), "{err:?}");
+        assert!(err.to_string().contains(expected), "{err} should mention {expected}");
+    }
+}
+
+#[test]
+fn missing_field_gives_line() {
+    let err = Manifest::from_json(&with(|v| {
+        v.as_object_mut().unwrap().remove("created_at");
+    }))
+    .unwrap_err();
+    assert!(err.to_string().contains("created_at"), "{err}");
+}
+
+#[test]
+fn coverage_gaps_are_problems() {
+    let bytes = with(|v| {
+        v["operators"][1]["states"][0]["shards"][1]["hash_range"]["start"] = "9000000000000000".into();
+    });
+    let m = Manifest::from_json(&bytes).unwrap();
+    let problems = m.problems();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].operator, "counter");
+    assert!(problems[0].message.contains("8000000000000000..=8fffffffffffffff"), "{:?}", problems[0]);
+}

@@ -1,0 +1,123 @@
+//! Path and name rules: every path in a manifest stays inside the savepoint's root.
+
+use crate::FormatError;
+
+/// The manifest's name, at the root of every savepoint.
+pub const MANIFEST_FILE: &str = "_manifest.json";
+
+/// Longest path a manifest may hold, in bytes.
+pub const MAX_PATH_LEN: usize = 1024;
+
+/// Longest operator uid or state name, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Checks that `path` is a clean relative path: `/`-separated, no empty, `.` or `..`
+/// segments, no leading `/`, no backslash or control characters, and not the manifest itself.
+///
+/// Such a path cannot escape the savepoint's root on any object store or file system,
+/// so a savepoint can be moved as a whole and a hostile manifest cannot point outside it.
+pub fn check_relative_path(path: &str) -> Result<(), FormatError> {
+    let fail = |reason| {
+        Err(FormatError::InvalidPath {
+            path: path.to_string(),
+            reason,
+        })
+    };
+    if path.is_empty() {
+        return fail("empty path");
+    }
+    if path.len() > MAX_PATH_LEN {
+        return fail("longer than 1024 bytes");
+    }
+    if path.starts_with('/') {
+        return fail("absolute path");
+    }
+    if path.contains('\\') {
+        return fail("backslash in path");
+    }
+    if path.chars().any(char::is_control) {
+        return fail("control character in path");
+    }
+    if path.contains(':') {
+        // Rules out URLs (`s3://...`) and drive letters (`C:...`).
+        return fail("colon in path");
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return fail("empty path segment"),
+            "." | ".." => return fail("path segment escapes the savepoint root"),
+            _ => {}
+        }
+    }
+    if path == MANIFEST_FILE {
+        return fail("a shard cannot be the manifest");
+    }
+    Ok(())
+}
+
+/// Checks an operator uid or state name: 1 to 128 characters from `A-Z a-z 0-9 _ - .`,
+/// not starting with `.`. Names are used as path segments by writers, so they are portable.
+pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("{kind} is empty"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!("{kind} {name:?} is longer than {MAX_NAME_LEN} bytes"));
+    }
+    if name.starts_with('.') {
+        return Err(format!("{kind} {name:?} starts with '.'"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return Err(format!(
+            "{kind} {name:?} contains {c:?}; allowed are A-Z a-z 0-9 _ - ."
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_clean_paths() {
+        for ok in ["a.parquet", "state/op/s/0.parquet", "x/y..z/w"] {
+            check_relative_path(ok).unwrap();
+        }
+    }
+
+    #[test]
+    fn refuses_escaping_paths() {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "a/./b",
+            "a/",
+            "a\\..\\b",
+            "s3://bucket/x",
+            "file:///etc/passwd",
+            "a\nb",
+            "_manifest.json",
+        ] {
+            assert!(
+                matches!(check_relative_path(bad), Err(FormatError::InvalidPath { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(check_relative_path(&"a".repeat(MAX_PATH_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn names() {
+        check_name("uid", "counter-1.v2_x").unwrap();
+        for bad in ["", ".hidden", "a/b", "a b", "ä", ".."] {
+            assert!(check_name("uid", bad).is_err(), "{bad:?}");
+        }
+    }
+}
