@@ -7,8 +7,8 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Int8Type, Int16Type, Int32Type, Int64Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type,
-    UInt16Type, UInt32Type, UInt64Type,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
 };
 use arrow_array::{Array, ArrowPrimitiveType};
 use arrow_schema::{DataType, TimeUnit};
@@ -43,9 +43,7 @@ pub fn hash_keys(keys: &dyn Array) -> Result<Vec<u64>, FormatError> {
         DataType::Timestamp(TimeUnit::Microsecond, None) => {
             signed::<TimestampMicrosecondType>(keys)
         }
-        DataType::Timestamp(TimeUnit::Nanosecond, None) => {
-            signed::<TimestampNanosecondType>(keys)
-        }
+        DataType::Timestamp(TimeUnit::Nanosecond, None) => signed::<TimestampNanosecondType>(keys),
         DataType::UInt8 => unsigned::<UInt8Type>(keys),
         DataType::UInt16 => unsigned::<UInt16Type>(keys),
         DataType::UInt32 => unsigned::<UInt32Type>(keys),
@@ -188,7 +186,10 @@ mod tests {
         assert_eq!(h(&Int64Array::from(vec![0])), vec![0xc77b3abb6f87acd9]);
         assert_eq!(h(&Int64Array::from(vec![1])), vec![0x2fbc593564db792e]);
         assert_eq!(h(&Int64Array::from(vec![-1])), vec![0x5111c7e47d784413]);
-        assert_eq!(h(&StringArray::from(vec!["user-42"])), vec![0x50fe4b21cf7b09cd]);
+        assert_eq!(
+            h(&StringArray::from(vec!["user-42"])),
+            vec![0x50fe4b21cf7b09cd]
+        );
         assert_eq!(h(&StringArray::from(vec![""])), vec![0x2d06800538d394c2]);
         assert_eq!(h(&BooleanArray::from(vec![true])), vec![0xe12ef9d2eb86ceeb]);
     }

@@ -14,7 +14,10 @@
 //! spec (valid names, paths that stay inside the savepoint, known types). Whole-state
 //! rules such as coverage of the hash space are reported by [`Manifest::problems`].
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod error;
 mod hash;

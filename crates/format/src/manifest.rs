@@ -5,12 +5,12 @@ use std::collections::HashSet;
 use arrow_schema::DataType;
 use serde::{Deserialize, Serialize};
 
+use crate::FormatError;
 use crate::hash::KEY_HASH_ALGORITHM;
 use crate::path::{check_name, check_relative_path};
 use crate::range::{CoverageProblem, HashRange, coverage_problems};
 use crate::types::{is_key_type, parse_type};
 use crate::version::{FORMAT_MARKER, FormatVersion, missing_reader_features};
-use crate::FormatError;
 
 /// A parsed and checked manifest. Every value of this type obeys the per-field rules of
 /// spec/FORMAT.md: names, paths, types and state kinds are valid. Rules that span the whole
@@ -465,7 +465,10 @@ impl TryFrom<ManifestRaw> for Manifest {
         if raw.key_hash != KEY_HASH_ALGORITHM {
             return Err(FormatError::invalid(
                 "key_hash",
-                format!("unknown algorithm {:?}, expected {KEY_HASH_ALGORITHM:?}", raw.key_hash),
+                format!(
+                    "unknown algorithm {:?}, expected {KEY_HASH_ALGORITHM:?}",
+                    raw.key_hash
+                ),
             ));
         }
         if raw.job.name.is_empty() {
@@ -477,7 +480,10 @@ impl TryFrom<ManifestRaw> for Manifest {
             let at = format!("operators[{i}]");
             check_name("operator uid", &op.uid).map_err(|m| FormatError::invalid(&at, m))?;
             if !uids.insert(op.uid.as_str()) {
-                return Err(FormatError::invalid(&at, format!("duplicate uid {:?}", op.uid)));
+                return Err(FormatError::invalid(
+                    &at,
+                    format!("duplicate uid {:?}", op.uid),
+                ));
             }
             if op.parallelism == 0 {
                 return Err(FormatError::invalid(&at, "parallelism must be at least 1"));
@@ -511,14 +517,20 @@ fn check_operator<'a>(
         let at = format!("{at}.states[{j}]");
         check_name("state name", &st.name).map_err(|m| FormatError::invalid(&at, m))?;
         if !names.insert(st.name.as_str()) {
-            return Err(FormatError::invalid(&at, format!("duplicate state {:?}", st.name)));
+            return Err(FormatError::invalid(
+                &at,
+                format!("duplicate state {:?}", st.name),
+            ));
         }
         check_state_types(st).map_err(|m| FormatError::invalid(&at, m))?;
         for (k, sh) in st.shards.iter().enumerate() {
             let at = format!("{at}.shards[{k}]");
             check_relative_path(&sh.path)?;
             if !paths.insert(sh.path.as_str()) {
-                return Err(FormatError::invalid(&at, format!("path {:?} listed twice", sh.path)));
+                return Err(FormatError::invalid(
+                    &at,
+                    format!("path {:?} listed twice", sh.path),
+                ));
             }
             check_shard(st.kind, op.parallelism, sh).map_err(|m| FormatError::invalid(&at, m))?;
         }
@@ -538,14 +550,24 @@ fn check_operator<'a>(
 }
 
 fn check_shard(kind: StateKind, parallelism: u32, sh: &ShardEntry) -> Result<(), String> {
-    if sh.crc32c.len() != 8 || !sh.crc32c.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(format!("crc32c {:?} is not 8 lowercase hex digits", sh.crc32c));
+    if sh.crc32c.len() != 8
+        || !sh
+            .crc32c
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(format!(
+            "crc32c {:?} is not 8 lowercase hex digits",
+            sh.crc32c
+        ));
     }
     match (kind.is_keyed(), sh.hash_range, sh.subtask) {
         (true, Some(_), None) => Ok(()),
         (true, _, _) => Err("a keyed shard needs a hash_range and no subtask".into()),
         (false, None, Some(t)) if t < parallelism => Ok(()),
-        (false, None, Some(t)) => Err(format!("subtask {t} is not below parallelism {parallelism}")),
+        (false, None, Some(t)) => Err(format!(
+            "subtask {t} is not below parallelism {parallelism}"
+        )),
         (false, _, _) => Err("an operator state shard needs a subtask and no hash_range".into()),
     }
 }
@@ -567,7 +589,10 @@ fn check_state_types(st: &StateEntry) -> Result<(), String> {
         match &key {
             None => return Err(format!("{kind} state needs a key_type")),
             Some(k) if !is_key_type(k) => {
-                return Err(format!("key_type {:?} cannot be hashed", st.key_type.as_deref().unwrap_or_default()));
+                return Err(format!(
+                    "key_type {:?} cannot be hashed",
+                    st.key_type.as_deref().unwrap_or_default()
+                ));
             }
             Some(_) => {}
         }
@@ -588,7 +613,9 @@ fn check_state_types(st: &StateEntry) -> Result<(), String> {
         }
     }
     match st.kind {
-        StateKind::Map if user_key.is_none() => return Err("map state needs a user_key_type".into()),
+        StateKind::Map if user_key.is_none() => {
+            return Err("map state needs a user_key_type".into());
+        }
         StateKind::Map => {}
         _ if user_key.is_some() => return Err(format!("{kind} state has no user_key_type")),
         _ => {}

@@ -62,7 +62,9 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
         return Err(format!("{kind} is empty"));
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!("{kind} {name:?} is longer than {MAX_NAME_LEN} bytes"));
+        return Err(format!(
+            "{kind} {name:?} is longer than {MAX_NAME_LEN} bytes"
+        ));
     }
     if name.starts_with('.') {
         return Err(format!("{kind} {name:?} starts with '.'"));
@@ -106,7 +108,10 @@ mod tests {
             "_manifest.json",
         ] {
             assert!(
-                matches!(check_relative_path(bad), Err(FormatError::InvalidPath { .. })),
+                matches!(
+                    check_relative_path(bad),
+                    Err(FormatError::InvalidPath { .. })
+                ),
                 "{bad:?}"
             );
         }

@@ -123,9 +123,7 @@ impl<'de> Deserialize<'de> for HashRange {
         let raw = HexRange::deserialize(d)?;
         let parse = |s: &str| {
             if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(D::Error::custom(format!(
-                    "hash {s:?} is not 16 hex digits"
-                )));
+                return Err(D::Error::custom(format!("hash {s:?} is not 16 hex digits")));
             }
             u64::from_str_radix(s, 16).map_err(D::Error::custom)
         };
@@ -194,7 +192,10 @@ mod tests {
         assert_eq!(HashRange::split(1), vec![HashRange::FULL]);
         let two = HashRange::split(2);
         assert_eq!(two[0], HashRange::new(0, 0x7fff_ffff_ffff_ffff).unwrap());
-        assert_eq!(two[1], HashRange::new(0x8000_0000_0000_0000, u64::MAX).unwrap());
+        assert_eq!(
+            two[1],
+            HashRange::new(0x8000_0000_0000_0000, u64::MAX).unwrap()
+        );
         let three = HashRange::split(3);
         assert_eq!(three[0].end(), 0x5555_5555_5555_5555);
         assert_eq!(three[1].start(), 0x5555_5555_5555_5556);
@@ -207,7 +208,10 @@ mod tests {
     fn json_is_hex() {
         let r = HashRange::new(1, 0xff).unwrap();
         let j = serde_json::to_string(&r).unwrap();
-        assert_eq!(j, r#"{"start":"0000000000000001","end":"00000000000000ff"}"#);
+        assert_eq!(
+            j,
+            r#"{"start":"0000000000000001","end":"00000000000000ff"}"#
+        );
         assert_eq!(serde_json::from_str::<HashRange>(&j).unwrap(), r);
         for bad in [
             r#"{"start":"2","end":"1"}"#,

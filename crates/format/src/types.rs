@@ -73,7 +73,10 @@ fn write_type(dt: &DataType, out: &mut String) -> Result<(), FormatError> {
                 return Err(unsupported(dt, "map entries are not a struct"));
             };
             if kv.len() != 2 {
-                return Err(unsupported(dt, "map entries need exactly a key and a value"));
+                return Err(unsupported(
+                    dt,
+                    "map entries need exactly a key and a value",
+                ));
             }
             out.push_str("map<");
             write_type(kv[0].data_type(), out)?;
@@ -342,7 +345,9 @@ mod tests {
     #[test]
     fn key_types() {
         assert!(is_key_type(&DataType::Int64));
-        assert!(is_key_type(&parse_type("struct<a: utf8, b: int32>").unwrap()));
+        assert!(is_key_type(
+            &parse_type("struct<a: utf8, b: int32>").unwrap()
+        ));
         assert!(!is_key_type(&DataType::Float64));
         assert!(!is_key_type(&parse_type("list<int8>").unwrap()));
     }

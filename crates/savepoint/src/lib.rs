@@ -1,1 +1,46 @@
-//! placeholder
+//! # rewind-savepoint
+//!
+//! Read, write and check Rewind savepoints on any object store: local disk, memory, S3,
+//! GCS or Azure (through `object_store`). A savepoint is a `_manifest.json` plus one plain
+//! Parquet file per state shard; see spec/FORMAT.md for the format.
+//!
+//! ## Most users want
+//! - [`Location::parse`] to name a savepoint by path or URL;
+//! - [`SavepointReader::open`] to read its manifest, then [`SavepointReader::read_state`]
+//!   to stream a state's rows (optionally one hash range or some keys);
+//! - [`SavepointWriter`] to write one: shards stream to storage with bounded memory and
+//!   the manifest is put last, create-only, so a savepoint appears whole or not at all;
+//! - [`validate`] to check a savepoint's files against its manifest.
+//!
+//! ## Errors
+//! One [`Error`] enum, by what the caller does next: `NotFound`/`Incomplete` (wrong or
+//! unfinished location), `Unsupported` (upgrade), `InvalidManifest`/`Corrupt` (damaged),
+//! `AlreadyExists`, `InvalidInput`, `Storage`, `Internal`.
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod error;
+mod generate;
+mod location;
+mod parquet_io;
+mod reader;
+mod shard_writer;
+mod sort;
+mod spec;
+mod validate;
+mod writer;
+
+pub use error::{Error, Result};
+pub use generate::{GenerateOptions, generate};
+pub use location::Location;
+pub use reader::{ReadOptions, SavepointReader, list_files, read_manifest};
+pub use shard_writer::ShardWriter;
+pub use spec::{StateSpec, columns};
+pub use validate::{Problem, ProblemKind, ValidateOptions, ValidationReport, validate};
+pub use writer::{SavepointInfo, SavepointWriter, WRITER_NAME, WRITER_VERSION, WriterOptions};
+
+/// The format crate, re-exported so users need one dependency.
+pub use rewind_format as format;

@@ -45,7 +45,14 @@ fn parses_the_example_and_round_trips() {
     let m = Manifest::from_json(EXAMPLE.as_bytes()).unwrap();
     assert_eq!(m.version, FormatVersion::CURRENT);
     assert_eq!(m.operators.len(), 2);
-    assert_eq!(m.operator("counter").unwrap().state("count").unwrap().rows(), 11);
+    assert_eq!(
+        m.operator("counter")
+            .unwrap()
+            .state("count")
+            .unwrap()
+            .rows(),
+        11
+    );
     assert!(m.problems().is_empty());
     let again = Manifest::from_json(&m.to_json()).unwrap();
     assert_eq!(again, m);
@@ -54,7 +61,17 @@ fn parses_the_example_and_round_trips() {
 #[test]
 fn json_errors_have_positions() {
     let err = Manifest::from_json(b"{\n  \"format\": ,\n}").unwrap_err();
-    assert!(matches!(err, FormatError::Json { line: 2, column: 13, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            FormatError::Json {
+                line: 2,
+                column: 13,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -99,7 +116,9 @@ fn unknown_reader_feature_is_named() {
     }))
     .unwrap_err();
     assert!(err.to_string().contains("row-filters"), "{err}");
-    assert!(matches!(err, FormatError::Unsupported { ref missing_features, .. } if missing_features == &["row-filters"]));
+    assert!(
+        matches!(err, FormatError::Unsupported { ref missing_features, .. } if missing_features == &["row-filters"])
+    );
 }
 
 #[test]
@@ -119,21 +138,57 @@ fn escaping_path_is_refused() {
 #[test]
 fn rule_breaks_name_their_location() {
     let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
-        (Box::new(|v| v["operators"][1]["uid"] = "source".into()), "duplicate uid"),
-        (Box::new(|v| v["operators"][1]["parallelism"] = 0.into()), "parallelism"),
-        (Box::new(|v| v["operators"][1]["states"][0]["key_type"] = "float64".into()), "cannot be hashed"),
-        (Box::new(|v| v["operators"][1]["states"][0]["value_type"] = "decimal".into()), "value_type"),
-        (Box::new(|v| v["operators"][1]["states"][0]["kind"] = "list".into()), "list<...>"),
-        (Box::new(|v| v["operators"][1]["states"][0]["kind"] = "map".into()), "user_key_type"),
-        (Box::new(|v| v["operators"][0]["states"][0]["shards"][0]["subtask"] = 1.into()), "not below parallelism"),
-        (Box::new(|v| v["operators"][1]["states"][0]["shards"][0]["crc32c"] = "xyz".into()), "crc32c"),
-        (Box::new(|v| v["operators"][1]["states"][0]["shards"][1]["path"] = "state/counter/count/0.parquet".into()), "listed twice"),
-        (Box::new(|v| v["key_hash"] = "md5".into()), "unknown algorithm"),
+        (
+            Box::new(|v| v["operators"][1]["uid"] = "source".into()),
+            "duplicate uid",
+        ),
+        (
+            Box::new(|v| v["operators"][1]["parallelism"] = 0.into()),
+            "parallelism",
+        ),
+        (
+            Box::new(|v| v["operators"][1]["states"][0]["key_type"] = "float64".into()),
+            "cannot be hashed",
+        ),
+        (
+            Box::new(|v| v["operators"][1]["states"][0]["value_type"] = "decimal".into()),
+            "value_type",
+        ),
+        (
+            Box::new(|v| v["operators"][1]["states"][0]["kind"] = "list".into()),
+            "list<...>",
+        ),
+        (
+            Box::new(|v| v["operators"][1]["states"][0]["kind"] = "map".into()),
+            "user_key_type",
+        ),
+        (
+            Box::new(|v| v["operators"][0]["states"][0]["shards"][0]["subtask"] = 1.into()),
+            "not below parallelism",
+        ),
+        (
+            Box::new(|v| v["operators"][1]["states"][0]["shards"][0]["crc32c"] = "xyz".into()),
+            "crc32c",
+        ),
+        (
+            Box::new(|v| {
+                v["operators"][1]["states"][0]["shards"][1]["path"] =
+                    "state/counter/count/0.parquet".into()
+            }),
+            "listed twice",
+        ),
+        (
+            Box::new(|v| v["key_hash"] = "md5".into()),
+            "unknown algorithm",
+        ),
     ];
     for (edit, expected) in cases {
         let err = Manifest::from_json(&with(edit)).unwrap_err();
         assert!(matches!(err, FormatError::Invalid { .. }), "{err:?}");
-        assert!(err.to_string().contains(expected), "{err} should mention {expected}");
+        assert!(
+            err.to_string().contains(expected),
+            "{err} should mention {expected}"
+        );
     }
 }
 
@@ -149,11 +204,18 @@ fn missing_field_gives_line() {
 #[test]
 fn coverage_gaps_are_problems() {
     let bytes = with(|v| {
-        v["operators"][1]["states"][0]["shards"][1]["hash_range"]["start"] = "9000000000000000".into();
+        v["operators"][1]["states"][0]["shards"][1]["hash_range"]["start"] =
+            "9000000000000000".into();
     });
     let m = Manifest::from_json(&bytes).unwrap();
     let problems = m.problems();
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].operator, "counter");
-    assert!(problems[0].message.contains("8000000000000000..=8fffffffffffffff"), "{:?}", problems[0]);
+    assert!(
+        problems[0]
+            .message
+            .contains("8000000000000000..=8fffffffffffffff"),
+        "{:?}",
+        problems[0]
+    );
 }

@@ -1,0 +1,115 @@
+//! The one error type of the library, with variants chosen by what the caller does next.
+
+use rewind_format::FormatError;
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong reading, writing or checking a savepoint.
+///
+/// Every variant names the file (or savepoint) it is about, so `{}` of the error is one
+/// line a user can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Nothing at the location: no manifest and no files.
+    #[error("{location}: not a savepoint (no {manifest} and no files)", manifest = rewind_format::MANIFEST_FILE)]
+    NotFound {
+        /// The savepoint location.
+        location: String,
+    },
+    /// Files but no manifest: a writer crashed or is still writing.
+    #[error("{location}: incomplete savepoint: {files} files, no {manifest}", manifest = rewind_format::MANIFEST_FILE)]
+    Incomplete {
+        /// The savepoint location.
+        location: String,
+        /// How many files were found under it.
+        files: usize,
+    },
+    /// The manifest cannot be used: not JSON, not a savepoint, or breaks a rule.
+    #[error("{path}: {source}")]
+    InvalidManifest {
+        /// The manifest's location.
+        path: String,
+        /// What is wrong.
+        source: FormatError,
+    },
+    /// A valid savepoint that this build cannot read (too new, unknown reader features).
+    #[error("{path}: {source}")]
+    Unsupported {
+        /// The manifest's location.
+        path: String,
+        /// The version and missing features.
+        source: FormatError,
+    },
+    /// A shard is damaged: missing, truncated, bad checksum, unreadable Parquet, wrong schema.
+    #[error("{path}: {message}")]
+    Corrupt {
+        /// The shard's location.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The target already holds a savepoint; savepoints are never overwritten.
+    #[error("{location}: already exists (savepoints are never overwritten)")]
+    AlreadyExists {
+        /// The target location.
+        location: String,
+    },
+    /// No operator with this uid.
+    #[error("unknown operator {uid:?}; the savepoint has: {}", .known.join(", "))]
+    UnknownOperator {
+        /// The uid asked for.
+        uid: String,
+        /// The uids the savepoint has.
+        known: Vec<String>,
+    },
+    /// No state with this name in the operator.
+    #[error("operator {uid:?} has no state {state:?}; it has: {}", .known.join(", "))]
+    UnknownState {
+        /// The operator.
+        uid: String,
+        /// The state asked for.
+        state: String,
+        /// The states the operator has.
+        known: Vec<String>,
+    },
+    /// A caller's request that cannot be carried out as given.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The object store failed (network, permissions, missing bucket).
+    #[error("{path}: storage error: {source}")]
+    Storage {
+        /// The object the request was about.
+        path: String,
+        /// The store's error.
+        source: object_store::Error,
+    },
+    /// A bug in Rewind: please report it.
+    #[error("internal error (a bug in rewind): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub(crate) fn storage(path: impl Into<String>, source: object_store::Error) -> Self {
+        Error::Storage {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn manifest(path: impl Into<String>, source: FormatError) -> Self {
+        let path = path.into();
+        match source {
+            FormatError::Unsupported { .. } => Error::Unsupported { path, source },
+            source => Error::InvalidManifest { path, source },
+        }
+    }
+}

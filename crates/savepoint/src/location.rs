@@ -1,0 +1,183 @@
+//! Where a savepoint lives: an object store and a root prefix in it.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use url::Url;
+
+use crate::{Error, Result};
+
+/// A savepoint's root: the store that holds it and the prefix of its files.
+///
+/// Build one from a user's string with [`Location::parse`] (a local path or a `file://`,
+/// `memory://`, `s3://`, `gs://` or `az://` URL), or from a store you configured yourself
+/// with [`Location::new`].
+#[derive(Clone)]
+pub struct Location {
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+    display: String,
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Location")
+            .field("url", &self.display)
+            .finish()
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+/// The one in-memory store of this process, so that `memory://` URLs opened twice see the
+/// same objects (useful in tests and demos; it is gone when the process ends).
+fn process_memory_store() -> Arc<dyn ObjectStore> {
+    static STORE: OnceLock<Arc<dyn ObjectStore>> = OnceLock::new();
+    STORE.get_or_init(|| Arc::new(InMemory::new())).clone()
+}
+
+impl Location {
+    /// A location in a store you built, e.g. with custom client options.
+    /// `display` is how errors and lineage name it (usually its URL).
+    pub fn new(store: Arc<dyn ObjectStore>, root: Path, display: impl Into<String>) -> Self {
+        Location {
+            store,
+            root,
+            display: display.into(),
+        }
+    }
+
+    /// Parses a local path or URL.
+    ///
+    /// Cloud stores take their credentials and options from the standard environment
+    /// variables (`AWS_*`, `GOOGLE_*`, `AZURE_*`), as their own tools do. Local files are
+    /// written with fsync, so a committed savepoint survives a power cut.
+    pub fn parse(text: &str) -> Result<Location> {
+        let bad = |why: String| Error::InvalidInput(format!("{text}: {why}"));
+        if !text.contains("://") {
+            return Self::local(std::path::Path::new(text), text);
+        }
+        let url = Url::parse(text).map_err(|e| bad(format!("invalid URL: {e}")))?;
+        let key = url.path().trim_start_matches('/');
+        let root = Path::parse(key).map_err(|e| bad(format!("invalid object path: {e}")))?;
+        let display = text.trim_end_matches('/').to_string();
+        let bucket_url = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "file" => {
+                let path = url
+                    .to_file_path()
+                    .map_err(|()| bad("not a local file URL".into()))?;
+                return Self::local(&path, text);
+            }
+            "memory" => {
+                // memory://name/prefix: the host is part of the key space.
+                let mut full = url.host_str().unwrap_or_default().to_string();
+                if !key.is_empty() {
+                    full = format!("{full}/{key}");
+                }
+                let root = Path::parse(full).map_err(|e| bad(format!("invalid path: {e}")))?;
+                return Ok(Location::new(process_memory_store(), root, display));
+            }
+            "s3" | "s3a" => Arc::new(
+                object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(bucket_url)
+                    .build()
+                    .map_err(|e| bad(e.to_string()))?,
+            ),
+            "gs" => Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(bucket_url)
+                    .build()
+                    .map_err(|e| bad(e.to_string()))?,
+            ),
+            "az" | "abfs" | "abfss" => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(text)
+                    .build()
+                    .map_err(|e| bad(e.to_string()))?,
+            ),
+            other => {
+                return Err(bad(format!(
+                    "unsupported scheme {other:?}; use a local path, file://, memory://, s3://, gs:// or az://"
+                )));
+            }
+        };
+        Ok(Location::new(store, root, display))
+    }
+
+    fn local(path: &std::path::Path, text: &str) -> Result<Location> {
+        let absolute =
+            std::path::absolute(path).map_err(|e| Error::InvalidInput(format!("{text}: {e}")))?;
+        let root = Path::from_absolute_path(&absolute)
+            .map_err(|e| Error::InvalidInput(format!("{text}: {e}")))?;
+        let store = LocalFileSystem::new().with_fsync(true);
+        Ok(Location::new(
+            Arc::new(store),
+            root,
+            text.trim_end_matches('/'),
+        ))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The root prefix inside the store.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The object path of `relative` (a manifest path, already checked by the format rules).
+    pub fn child(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .fold(self.root.clone(), |p, segment| p.clone().join(segment))
+    }
+
+    /// How errors name the file `relative` inside this savepoint.
+    pub fn describe(&self, relative: &str) -> String {
+        format!("{}/{relative}", self.display)
+    }
+
+    /// The path of `full` relative to the root, if it is inside it.
+    pub fn relative(&self, full: &Path) -> Option<String> {
+        full.prefix_match(&self.root).map(|parts| {
+            parts
+                .map(|p| p.as_ref().to_string())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_local_and_memory() {
+        let l = Location::parse("/tmp/x/sp/").unwrap();
+        assert_eq!(l.root().as_ref(), "tmp/x/sp");
+        assert_eq!(
+            l.child("state/a/b.parquet").as_ref(),
+            "tmp/x/sp/state/a/b.parquet"
+        );
+        assert_eq!(l.to_string(), "/tmp/x/sp");
+        let m = Location::parse("memory://bucket/sp1").unwrap();
+        assert_eq!(m.root().as_ref(), "bucket/sp1");
+        assert_eq!(
+            m.relative(&Path::from("bucket/sp1/state/x")).as_deref(),
+            Some("state/x")
+        );
+        assert!(Location::parse("ftp://host/x").is_err());
+    }
+}

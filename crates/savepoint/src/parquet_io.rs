@@ -1,0 +1,123 @@
+//! Parquet over object_store: a reader that fetches byte ranges, and a writer that
+//! computes the CRC-32C and size of a file while uploading it.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::async_writer::AsyncFileWriter;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use tokio::io::AsyncWriteExt;
+
+/// Reads one Parquet file of known size by ranged GETs.
+pub(crate) struct ObjectReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+impl ObjectReader {
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, path: Path, size: u64) -> Self {
+        ObjectReader { store, path, size }
+    }
+}
+
+fn store_error(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for ObjectReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move {
+            self.store
+                .get_range(&self.path, range)
+                .await
+                .map_err(store_error)
+        }
+        .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(store_error)
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            // One suffix read usually holds the whole footer of a state shard.
+            let metadata = ParquetMetaDataReader::new()
+                .with_prefetch_hint(Some(64 * 1024))
+                .load_and_finish(&mut *self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// Uploads a file through [`BufWriter`] (multipart past its buffer) and keeps its CRC-32C
+/// and length, so the manifest can record them without reading the file again.
+pub(crate) struct ChecksumWriter {
+    inner: BufWriter,
+    crc: u32,
+    bytes: u64,
+}
+
+impl ChecksumWriter {
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, path: Path, upload_concurrency: usize) -> Self {
+        ChecksumWriter {
+            inner: BufWriter::new(store, path).with_max_concurrency(upload_concurrency.max(1)),
+            crc: 0,
+            bytes: 0,
+        }
+    }
+
+    /// CRC-32C and length of everything written so far.
+    pub(crate) fn summary(&self) -> (u32, u64) {
+        (self.crc, self.bytes)
+    }
+
+    /// Gives up on the upload (aborting a multipart upload if one was started).
+    pub(crate) async fn abort(&mut self) {
+        // Best effort: the file is not in any manifest, so a leftover is only an orphan.
+        let _ = self.inner.abort().await;
+    }
+}
+
+impl AsyncFileWriter for ChecksumWriter {
+    fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        self.crc = crc32c::crc32c_append(self.crc, &bs);
+        self.bytes += bs.len() as u64;
+        async move { self.inner.put(bs).await.map_err(store_error) }.boxed()
+    }
+
+    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        async move {
+            self.inner
+                .shutdown()
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,413 @@
+//! Reading a savepoint: the manifest, then state rows streamed shard by shard.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt64Array};
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectStoreExt, path::Path};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use rewind_format::{
+    HashRange, MANIFEST_FILE, Manifest, OperatorEntry, ShardEntry, StateEntry, encode_key,
+    hash_keys, parse_type, same_type,
+};
+
+use crate::parquet_io::ObjectReader;
+use crate::spec::columns;
+use crate::{Error, Location, Result};
+
+/// Which rows of a state to read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Only rows whose key hash lies in this range (shards and row groups outside it are
+    /// not read at all).
+    pub hash_range: Option<HashRange>,
+    /// Only rows of these keys (an array of the state's key type).
+    pub keys: Option<ArrayRef>,
+    /// Rows per batch (default 8192).
+    pub batch_size: Option<usize>,
+}
+
+/// An open savepoint: its checked manifest and the way to its files.
+#[derive(Debug, Clone)]
+pub struct SavepointReader {
+    location: Location,
+    manifest: Arc<Manifest>,
+}
+
+impl SavepointReader {
+    /// Opens the savepoint at `location`: reads and checks its manifest (one GET).
+    pub async fn open(location: Location) -> Result<SavepointReader> {
+        let manifest = read_manifest(&location).await?;
+        Ok(SavepointReader {
+            location,
+            manifest: Arc::new(manifest),
+        })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Where the savepoint is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The operator with this uid, or [`Error::UnknownOperator`] listing the uids there are.
+    pub fn operator(&self, uid: &str) -> Result<&OperatorEntry> {
+        self.manifest
+            .operator(uid)
+            .ok_or_else(|| Error::UnknownOperator {
+                uid: uid.to_string(),
+                known: self
+                    .manifest
+                    .operators
+                    .iter()
+                    .map(|o| o.uid.clone())
+                    .collect(),
+            })
+    }
+
+    /// The state `uid/name`, or an error naming what exists.
+    pub fn state(&self, uid: &str, name: &str) -> Result<&StateEntry> {
+        let op = self.operator(uid)?;
+        op.state(name).ok_or_else(|| Error::UnknownState {
+            uid: uid.to_string(),
+            state: name.to_string(),
+            known: op.states.iter().map(|s| s.name.clone()).collect(),
+        })
+    }
+
+    /// Streams the rows of state `uid/name` as record batches in shard order, with the
+    /// shard's columns (`key_hash` first for keyed state). Memory stays bounded by one
+    /// row group per stream, whatever the state size.
+    pub async fn read_state(
+        &self,
+        uid: &str,
+        name: &str,
+        options: ReadOptions,
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+        let state = self.state(uid, name)?.clone();
+        let filter = Arc::new(RowFilter::new(&state, &options)?);
+        let shards: Vec<ShardEntry> = state
+            .shards
+            .iter()
+            .filter(|s| filter.may_hold(s.hash_range))
+            .cloned()
+            .collect();
+        let location = self.location.clone();
+        let batch_size = options.batch_size.unwrap_or(8192);
+        let stream = stream::iter(shards)
+            .then(move |shard| {
+                let location = location.clone();
+                let state = state.clone();
+                let filter = filter.clone();
+                async move { read_shard(location, state, shard, filter, batch_size).await }
+            })
+            .try_flatten();
+        Ok(stream.boxed())
+    }
+}
+
+/// Reads and checks `_manifest.json`. With no manifest, tells "not a savepoint" from
+/// "incomplete savepoint" by listing the root.
+pub async fn read_manifest(location: &Location) -> Result<Manifest> {
+    let path = location.child(MANIFEST_FILE);
+    let described = location.describe(MANIFEST_FILE);
+    let bytes = match location.store().get(&path).await {
+        Ok(r) => r.bytes().await.map_err(|e| Error::storage(&described, e))?,
+        Err(object_store::Error::NotFound { .. }) => {
+            let files = list_files(location).await?.len();
+            return Err(if files == 0 {
+                Error::NotFound {
+                    location: location.to_string(),
+                }
+            } else {
+                Error::Incomplete {
+                    location: location.to_string(),
+                    files,
+                }
+            });
+        }
+        Err(e) => return Err(Error::storage(described, e)),
+    };
+    Manifest::from_json(&bytes).map_err(|e| Error::manifest(described, e))
+}
+
+/// Every object under the savepoint root, as paths relative to it, sorted.
+pub async fn list_files(location: &Location) -> Result<Vec<(String, u64)>> {
+    let mut out: Vec<(String, u64)> = location
+        .store()
+        .list(Some(location.root()))
+        .map_err(|e| Error::storage(location.to_string(), e))
+        .try_filter_map(|meta| {
+            let rel = location.relative(&meta.location);
+            async move { Ok(rel.filter(|r| !r.is_empty()).map(|r| (r, meta.size))) }
+        })
+        .try_collect()
+        .await?;
+    out.sort();
+    Ok(out)
+}
+
+/// Opens a shard for reading after checking it exists with the manifest's size.
+pub(crate) async fn open_shard(
+    location: &Location,
+    shard: &ShardEntry,
+    batch_size: usize,
+) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
+    let described = location.describe(&shard.path);
+    let path: Path = location.child(&shard.path);
+    let meta = match location.store().head(&path).await {
+        Ok(m) => m,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(Error::corrupt(described, "shard file is missing"));
+        }
+        Err(e) => return Err(Error::storage(described, e)),
+    };
+    if meta.size != shard.bytes {
+        let what = if meta.size < shard.bytes {
+            "truncated"
+        } else {
+            "wrong size"
+        };
+        return Err(Error::corrupt(
+            described,
+            format!(
+                "{what}: {} bytes, the manifest says {}",
+                meta.size, shard.bytes
+            ),
+        ));
+    }
+    let reader = ObjectReader::new(location.store().clone(), path, shard.bytes);
+    let builder =
+        ParquetRecordBatchStreamBuilder::new_with_options(reader, ArrowReaderOptions::new())
+            .await
+            .map_err(|e| Error::corrupt(&described, format!("not a readable Parquet file: {e}")))?;
+    Ok(builder.with_batch_size(batch_size))
+}
+
+/// Checks that a shard's Arrow schema is the one the manifest declares for its state.
+pub(crate) fn check_schema(
+    described: &str,
+    state: &StateEntry,
+    schema: &arrow_schema::Schema,
+) -> Result<()> {
+    let spec = crate::StateSpec::from_entry(state)?;
+    let expected = spec.shard_schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let wanted: Vec<&str> = expected
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    if names != wanted {
+        return Err(Error::corrupt(
+            described,
+            format!(
+                "columns {names:?}, the manifest's state {:?} needs {wanted:?}",
+                state.name
+            ),
+        ));
+    }
+    for (got, want) in schema.fields().iter().zip(expected.fields()) {
+        if !same_type(got.data_type(), want.data_type()) {
+            return Err(Error::corrupt(
+                described,
+                format!(
+                    "column {:?} has type {}, the manifest says {}",
+                    got.name(),
+                    rewind_format::type_name(got.data_type())
+                        .unwrap_or_else(|_| got.data_type().to_string()),
+                    rewind_format::type_name(want.data_type()).unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn read_shard(
+    location: Location,
+    state: StateEntry,
+    shard: ShardEntry,
+    filter: Arc<RowFilter>,
+    batch_size: usize,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let described = location.describe(&shard.path);
+    let mut builder = open_shard(&location, &shard, batch_size).await?;
+    check_schema(&described, &state, builder.schema())?;
+    if state.kind.is_keyed() && filter.is_active() {
+        let keep = filter
+            .row_groups(&builder)
+            .map_err(|e| Error::corrupt(&described, e))?;
+        builder = builder.with_row_groups(keep);
+    }
+    let stream = builder
+        .build()
+        .map_err(|e| Error::corrupt(&described, e.to_string()))?;
+    let described2 = described.clone();
+    Ok(stream
+        .map_err(move |e| Error::corrupt(&described2, format!("reading Parquet: {e}")))
+        .and_then(move |batch| {
+            let filter = filter.clone();
+            let described = described.clone();
+            async move {
+                filter
+                    .apply(batch)
+                    .map_err(|e| Error::corrupt(described, e))
+            }
+        })
+        .try_filter(|b| futures::future::ready(b.num_rows() > 0))
+        .boxed())
+}
+
+/// The row selection of a read: a hash range and/or a key set.
+struct RowFilter {
+    range: Option<HashRange>,
+    /// Hashes of the wanted keys, sorted, and their canonical encodings.
+    key_hashes: Option<Vec<u64>>,
+    key_encodings: HashSet<Vec<u8>>,
+}
+
+impl RowFilter {
+    fn new(state: &StateEntry, options: &ReadOptions) -> Result<RowFilter> {
+        let mut key_hashes = None;
+        let mut key_encodings = HashSet::new();
+        if let Some(keys) = &options.keys {
+            let key_type = state.key_type.as_deref().ok_or_else(|| {
+                Error::InvalidInput(format!("state {:?} has no keys", state.name))
+            })?;
+            let declared = parse_type(key_type).map_err(|e| Error::Internal(e.to_string()))?;
+            if !same_type(keys.data_type(), &declared) {
+                return Err(Error::InvalidInput(format!(
+                    "keys of type {} given for state {:?} whose keys are {key_type}",
+                    keys.data_type(),
+                    state.name
+                )));
+            }
+            let mut hashes =
+                hash_keys(keys.as_ref()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            hashes.sort_unstable();
+            hashes.dedup();
+            for row in 0..keys.len() {
+                let mut buf = Vec::new();
+                encode_key(keys.as_ref(), row, &mut buf)
+                    .map_err(|e| Error::InvalidInput(e.to_string()))?;
+                key_encodings.insert(buf);
+            }
+            key_hashes = Some(hashes);
+        }
+        Ok(RowFilter {
+            range: options.hash_range,
+            key_hashes,
+            key_encodings,
+        })
+    }
+
+    fn is_active(&self) -> bool {
+        self.range.is_some() || self.key_hashes.is_some()
+    }
+
+    fn wants_range(&self, min: u64, max: u64) -> bool {
+        let Some(span) = HashRange::new(min, max) else {
+            return false;
+        };
+        if self.range.is_some_and(|r| !r.intersects(&span)) {
+            return false;
+        }
+        match &self.key_hashes {
+            None => true,
+            Some(hashes) => {
+                let first = hashes.partition_point(|&h| h < min);
+                hashes.get(first).is_some_and(|&h| h <= max)
+            }
+        }
+    }
+
+    fn may_hold(&self, shard_range: Option<HashRange>) -> bool {
+        match shard_range {
+            Some(r) => self.wants_range(r.start(), r.end()),
+            None => true,
+        }
+    }
+
+    /// Row groups whose key-hash statistics may hold wanted rows.
+    fn row_groups(
+        &self,
+        builder: &ParquetRecordBatchStreamBuilder<ObjectReader>,
+    ) -> Result<Vec<usize>, String> {
+        let metadata = builder.metadata();
+        let converter = StatisticsConverter::try_new(
+            columns::KEY_HASH,
+            builder.schema(),
+            metadata.file_metadata().schema_descr(),
+        )
+        .map_err(|e| e.to_string())?;
+        let groups = metadata.row_groups();
+        let mins = converter
+            .row_group_mins(groups.iter())
+            .map_err(|e| e.to_string())?;
+        let maxes = converter
+            .row_group_maxes(groups.iter())
+            .map_err(|e| e.to_string())?;
+        let (Some(mins), Some(maxes)) = (
+            mins.as_primitive_opt::<UInt64Type>(),
+            maxes.as_primitive_opt::<UInt64Type>(),
+        ) else {
+            return Ok((0..groups.len()).collect());
+        };
+        Ok((0..groups.len())
+            .filter(|&i| {
+                // A row group without statistics is read.
+                if mins.is_null(i) || maxes.is_null(i) {
+                    return true;
+                }
+                self.wants_range(mins.value(i), maxes.value(i))
+            })
+            .collect())
+    }
+
+    fn apply(&self, batch: RecordBatch) -> Result<RecordBatch, String> {
+        if !self.is_active() {
+            return Ok(batch);
+        }
+        let Some(hashes) = batch
+            .column_by_name(columns::KEY_HASH)
+            .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned())
+        else {
+            return Err("no key_hash column".into());
+        };
+        let key = batch.column_by_name(columns::KEY).cloned();
+        let mask = self.mask(&hashes, key.as_deref())?;
+        arrow_select::filter::filter_record_batch(&batch, &mask).map_err(|e| e.to_string())
+    }
+
+    fn mask(&self, hashes: &UInt64Array, key: Option<&dyn Array>) -> Result<BooleanArray, String> {
+        let mut buf = Vec::new();
+        let mut out = Vec::with_capacity(hashes.len());
+        for (row, &h) in hashes.values().iter().enumerate() {
+            let mut keep = self.range.is_none_or(|r| r.contains(h));
+            if keep {
+                if let Some(wanted) = &self.key_hashes {
+                    keep = wanted.binary_search(&h).is_ok();
+                    if keep {
+                        let key = key.ok_or("no key column")?;
+                        buf.clear();
+                        encode_key(key, row, &mut buf).map_err(|e| e.to_string())?;
+                        keep = self.key_encodings.contains(&buf);
+                    }
+                }
+            }
+            out.push(keep);
+        }
+        Ok(BooleanArray::from(out))
+    }
+}

@@ -1,0 +1,249 @@
+//! Writing one shard: a Parquet file with the state's columns, sorted by key hash.
+
+use std::sync::{Arc, Mutex};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use rewind_format::{FormatVersion, HashRange, ShardEntry, hash_keys};
+
+use crate::parquet_io::ChecksumWriter;
+use crate::spec::{StateSpec, columns};
+use crate::writer::{Draft, WRITER_NAME, WRITER_VERSION, WriterOptions, lock};
+use crate::{Error, Location, Result};
+
+/// Which part of a state a shard holds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ShardTarget {
+    Keyed(HashRange),
+    Subtask(u32),
+}
+
+/// Writes one shard of a state. Create it with [`crate::SavepointWriter::keyed_shard`] or
+/// [`crate::SavepointWriter::operator_shard`], feed it batches, then [`finish`](Self::finish)
+/// it to add it to the savepoint's manifest.
+pub struct ShardWriter {
+    location: Location,
+    draft: Arc<Mutex<Draft>>,
+    uid: String,
+    spec: StateSpec,
+    path: String,
+    target: ShardTarget,
+    properties: WriterProperties,
+    upload_concurrency: usize,
+    writer: Option<AsyncArrowWriter<ChecksumWriter>>,
+    last_hash: Option<u64>,
+    rows: u64,
+}
+
+impl ShardWriter {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        location: Location,
+        draft: Arc<Mutex<Draft>>,
+        options: &WriterOptions,
+        uid: &str,
+        savepoint_id: &str,
+        spec: StateSpec,
+        path: String,
+        target: ShardTarget,
+    ) -> Self {
+        let properties = shard_properties(options, savepoint_id, uid, &spec);
+        ShardWriter {
+            location,
+            draft,
+            uid: uid.to_string(),
+            spec,
+            path,
+            target,
+            properties,
+            upload_concurrency: options.upload_concurrency,
+            writer: None,
+            last_hash: None,
+            rows: 0,
+        }
+    }
+
+    /// The shard's path relative to the savepoint root.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Appends rows. The batch has the state's columns by name (`key`, then `namespace`,
+    /// `user_key` or `domain`/`timestamp` where the kind has them, and `value`); the writer
+    /// adds `key_hash`. Keyed rows must arrive in non-decreasing key-hash order (across
+    /// batches too) and inside the shard's hash range, or the write fails.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let columns = self.spec.check_input(&self.uid, batch)?;
+        let batch = if self.spec.kind().is_keyed() {
+            let hashes = hash_keys(columns[0].as_ref()).map_err(|e| self.input_error(e))?;
+            let mut all = vec![Arc::new(UInt64Array::from(hashes)) as ArrayRef];
+            all.extend(columns);
+            self.assemble(all)?
+        } else {
+            self.assemble(columns)?
+        };
+        self.write_with_hashes(batch).await
+    }
+
+    /// Appends rows that already carry the `key_hash` column first, in file order.
+    pub(crate) async fn write_with_hashes(&mut self, batch: RecordBatch) -> Result<()> {
+        if let ShardTarget::Keyed(range) = self.target {
+            self.check_order(batch.column(0).as_primitive::<UInt64Type>(), range)?;
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.writer.is_none() {
+            let sink = ChecksumWriter::new(
+                self.location.store().clone(),
+                self.location.child(&self.path),
+                self.upload_concurrency,
+            );
+            let writer =
+                AsyncArrowWriter::try_new(sink, batch.schema(), Some(self.properties.clone()))
+                    .map_err(|e| self.parquet_error(e))?;
+            self.writer = Some(writer);
+        }
+        self.rows += batch.num_rows() as u64;
+        let path = self.location.describe(&self.path);
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| Error::Internal("no writer".into()))?;
+        writer
+            .write(&batch)
+            .await
+            .map_err(|e| Error::corrupt(path, format!("writing Parquet: {e}")))
+    }
+
+    fn check_order(
+        &mut self,
+        hashes: &arrow_array::PrimitiveArray<UInt64Type>,
+        range: HashRange,
+    ) -> Result<()> {
+        for (i, &h) in hashes.values().iter().enumerate() {
+            if !range.contains(h) {
+                return Err(self.input_error(format!(
+                    "row {i}: key hash {h:016x} is outside the shard's range {range}"
+                )));
+            }
+            if self.last_hash.is_some_and(|last| h < last) {
+                return Err(self.input_error(format!(
+                    "row {i}: rows are not sorted by key hash ({h:016x} after {:016x})",
+                    self.last_hash.unwrap_or_default()
+                )));
+            }
+            self.last_hash = Some(h);
+        }
+        Ok(())
+    }
+
+    /// A batch with the canonical column names and the given arrays' exact types.
+    fn assemble(&self, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+        let canonical = self.spec.shard_schema();
+        let fields: Vec<_> = canonical
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+            .collect();
+        RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns)
+            .map_err(|e| self.input_error(e))
+    }
+
+    fn input_error(&self, e: impl std::fmt::Display) -> Error {
+        Error::InvalidInput(format!("{}/{}: {e}", self.uid, self.spec.name()))
+    }
+
+    fn parquet_error(&self, e: impl std::fmt::Display) -> Error {
+        Error::corrupt(
+            self.location.describe(&self.path),
+            format!("writing Parquet: {e}"),
+        )
+    }
+
+    /// Closes the file and adds the shard to the savepoint. A shard with no rows is still
+    /// written (with the state's schema), so every shard is a readable Parquet file.
+    pub async fn finish(mut self) -> Result<ShardEntry> {
+        if self.writer.is_none() {
+            let sink = ChecksumWriter::new(
+                self.location.store().clone(),
+                self.location.child(&self.path),
+                self.upload_concurrency,
+            );
+            let writer = AsyncArrowWriter::try_new(
+                sink,
+                self.spec.shard_schema(),
+                Some(self.properties.clone()),
+            )
+            .map_err(|e| self.parquet_error(e))?;
+            self.writer = Some(writer);
+        }
+        let mut writer = self
+            .writer
+            .take()
+            .ok_or_else(|| Error::Internal("no writer".into()))?;
+        if let Err(e) = writer.finish().await {
+            writer.into_inner().abort().await;
+            return Err(Error::corrupt(
+                self.location.describe(&self.path),
+                format!("writing Parquet: {e}"),
+            ));
+        }
+        let (crc, bytes) = writer.into_inner().summary();
+        let (hash_range, subtask) = match self.target {
+            ShardTarget::Keyed(r) => (Some(r), None),
+            ShardTarget::Subtask(t) => (None, Some(t)),
+        };
+        let entry = ShardEntry {
+            path: self.path.clone(),
+            hash_range,
+            subtask,
+            rows: self.rows,
+            bytes,
+            crc32c: format!("{crc:08x}"),
+        };
+        lock(&self.draft)?.add_shard(&self.uid, self.spec.name(), entry.clone())?;
+        Ok(entry)
+    }
+}
+
+fn shard_properties(
+    options: &WriterOptions,
+    savepoint_id: &str,
+    uid: &str,
+    spec: &StateSpec,
+) -> WriterProperties {
+    let level = ZstdLevel::try_new(options.zstd_level).unwrap_or_default();
+    let writer = format!("{WRITER_NAME} {WRITER_VERSION}");
+    let metadata = vec![
+        KeyValue::new("rewind.writer".to_string(), writer.clone()),
+        KeyValue::new(
+            "rewind.format_version".to_string(),
+            FormatVersion::CURRENT.to_string(),
+        ),
+        KeyValue::new("rewind.savepoint_id".to_string(), savepoint_id.to_string()),
+        KeyValue::new("rewind.operator".to_string(), uid.to_string()),
+        KeyValue::new("rewind.state".to_string(), spec.name().to_string()),
+        KeyValue::new(
+            "rewind.state_kind".to_string(),
+            spec.kind().as_str().to_string(),
+        ),
+    ];
+    let hash_column = ColumnPath::from(columns::KEY_HASH);
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(Some(options.row_group_rows))
+        .set_created_by(format!("{writer} (parquet-rs)"))
+        .set_key_value_metadata(Some(metadata))
+        // Sorted hashes: deltas pack far tighter than a dictionary of unique values.
+        .set_column_dictionary_enabled(hash_column.clone(), false)
+        .set_column_encoding(hash_column, Encoding::DELTA_BINARY_PACKED)
+        .build()
+}

@@ -1,0 +1,340 @@
+//! Checking a savepoint's files against its manifest.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use rewind_format::{MANIFEST_FILE, Manifest, ShardEntry, StateEntry, hash_keys};
+
+use crate::reader::{check_schema, list_files, open_shard, read_manifest};
+use crate::spec::columns;
+use crate::{Error, Location, Result};
+
+/// What kind of problem [`validate`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// A shard listed in the manifest is not there.
+    Missing,
+    /// A shard's size differs from the manifest.
+    Size,
+    /// A shard's CRC-32C differs from the manifest.
+    Checksum,
+    /// A shard is not a readable Parquet file.
+    Unreadable,
+    /// A shard's row count differs from the manifest.
+    RowCount,
+    /// A shard's columns or types differ from the manifest's state.
+    Schema,
+    /// A keyed shard holds rows outside its hash range, out of order, or with wrong hashes.
+    HashRange,
+    /// A keyed state's shards leave a gap in the hash space or overlap.
+    Coverage,
+    /// A file under the savepoint root that the manifest does not list.
+    Unlisted,
+}
+
+/// One problem found by [`validate`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// What kind.
+    pub kind: ProblemKind,
+    /// The file, relative to the savepoint root, where there is one.
+    pub path: Option<String>,
+    /// The operator uid, where the problem belongs to one.
+    pub operator: Option<String>,
+    /// The state name, where the problem belongs to one.
+    pub state: Option<String>,
+    /// What is wrong, in one line.
+    pub message: String,
+}
+
+/// The outcome of [`validate`].
+#[derive(Debug, Clone)]
+pub struct ValidationReport {
+    /// The savepoint's manifest.
+    pub manifest: Manifest,
+    /// Every problem found; empty when the savepoint is valid.
+    pub problems: Vec<Problem>,
+    /// Shards checked.
+    pub shards_checked: usize,
+    /// Bytes read to check them.
+    pub bytes_checked: u64,
+}
+
+impl ValidationReport {
+    /// Whether no problem was found.
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Options of [`validate`].
+#[derive(Clone, Default)]
+pub struct ValidateOptions {
+    /// Also decode every key and check its stored hash and the sort order (reads the key
+    /// columns in full).
+    pub deep: bool,
+    /// Called with the bytes of each shard once it is checked (for progress bars).
+    pub progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ValidateOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidateOptions")
+            .field("deep", &self.deep)
+            .finish()
+    }
+}
+
+/// Shards checked at once: enough to hide object-store latency, few enough for memory.
+const CONCURRENCY: usize = 4;
+
+/// Checks everything the manifest promises: each shard is present with its size and
+/// CRC-32C, is readable Parquet with the declared columns and row count, holds only key
+/// hashes inside its range, each keyed state's shards tile the hash space, and no
+/// unlisted file lies under the root.
+///
+/// Returns `Err` only when the manifest itself cannot be read; problems with the
+/// savepoint's files are in the report. Memory stays bounded whatever the size.
+pub async fn validate(location: &Location, options: ValidateOptions) -> Result<ValidationReport> {
+    let manifest = read_manifest(location).await?;
+    let mut problems: Vec<Problem> = manifest
+        .problems()
+        .into_iter()
+        .map(|p| Problem {
+            kind: ProblemKind::Coverage,
+            path: None,
+            operator: Some(p.operator),
+            state: Some(p.state),
+            message: p.message,
+        })
+        .collect();
+
+    let jobs: Vec<(String, StateEntry, ShardEntry)> = manifest
+        .shards()
+        .map(|(op, st, sh)| (op.uid.clone(), st.clone(), sh.clone()))
+        .collect();
+    let shards_checked = jobs.len();
+    let results: Vec<(u64, Vec<Problem>)> = futures::stream::iter(jobs)
+        .map(|(uid, state, shard)| {
+            let options = options.clone();
+            async move {
+                let found = check_shard(location, &uid, &state, &shard, options.deep).await?;
+                if let Some(progress) = &options.progress {
+                    progress(shard.bytes);
+                }
+                Ok::<_, Error>((shard.bytes, found))
+            }
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut bytes_checked = 0;
+    for (bytes, found) in results {
+        bytes_checked += bytes;
+        problems.extend(found);
+    }
+
+    let listed: HashSet<&str> = manifest.shards().map(|(_, _, s)| s.path.as_str()).collect();
+    for (path, _) in list_files(location).await? {
+        if path != MANIFEST_FILE && !listed.contains(path.as_str()) {
+            problems.push(Problem {
+                kind: ProblemKind::Unlisted,
+                message: "file is not listed in the manifest (left by a failed writer?)".into(),
+                path: Some(path),
+                operator: None,
+                state: None,
+            });
+        }
+    }
+    Ok(ValidationReport {
+        manifest,
+        problems,
+        shards_checked,
+        bytes_checked,
+    })
+}
+
+async fn check_shard(
+    location: &Location,
+    uid: &str,
+    state: &StateEntry,
+    shard: &ShardEntry,
+    deep: bool,
+) -> Result<Vec<Problem>> {
+    let problem = |kind, message: String| Problem {
+        kind,
+        path: Some(shard.path.clone()),
+        operator: Some(uid.to_string()),
+        state: Some(state.name.clone()),
+        message,
+    };
+    let path = location.child(&shard.path);
+    let described = location.describe(&shard.path);
+    let meta = match location.store().head(&path).await {
+        Ok(m) => m,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Ok(vec![problem(
+                ProblemKind::Missing,
+                "shard file is missing".into(),
+            )]);
+        }
+        Err(e) => return Err(Error::storage(described, e)),
+    };
+    if meta.size != shard.bytes {
+        return Ok(vec![problem(
+            ProblemKind::Size,
+            format!("{} bytes, the manifest says {}", meta.size, shard.bytes),
+        )]);
+    }
+    let mut crc = 0u32;
+    let mut body = location
+        .store()
+        .get(&path)
+        .await
+        .map_err(|e| Error::storage(&described, e))?
+        .into_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Error::storage(&described, e))?;
+        crc = crc32c::crc32c_append(crc, &chunk);
+    }
+    let crc = format!("{crc:08x}");
+    if crc != shard.crc32c {
+        return Ok(vec![problem(
+            ProblemKind::Checksum,
+            format!("CRC-32C is {crc}, the manifest says {}", shard.crc32c),
+        )]);
+    }
+    let builder = match open_shard(location, shard, 8192).await {
+        Ok(b) => b,
+        Err(Error::Corrupt { message, .. }) => {
+            return Ok(vec![problem(ProblemKind::Unreadable, message)]);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut found = Vec::new();
+    if let Err(e) = check_schema(&described, state, builder.schema()) {
+        let message = match e {
+            Error::Corrupt { message, .. } => message,
+            other => other.to_string(),
+        };
+        return Ok(vec![problem(ProblemKind::Schema, message)]);
+    }
+    let rows = builder.metadata().file_metadata().num_rows();
+    if u64::try_from(rows).ok() != Some(shard.rows) {
+        found.push(problem(
+            ProblemKind::RowCount,
+            format!("{rows} rows, the manifest says {}", shard.rows),
+        ));
+    }
+    if let Some(range) = shard.hash_range {
+        if let Some(message) = statistics_outside(&builder, range) {
+            found.push(problem(ProblemKind::HashRange, message));
+        } else if deep {
+            if let Some(message) = deep_check(builder, range).await {
+                found.push(problem(ProblemKind::HashRange, message));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Checks the row-group statistics of `key_hash`: inside the range and in order.
+fn statistics_outside<T>(
+    builder: &parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
+    range: rewind_format::HashRange,
+) -> Option<String> {
+    let metadata = builder.metadata();
+    let converter = StatisticsConverter::try_new(
+        columns::KEY_HASH,
+        builder.schema(),
+        metadata.file_metadata().schema_descr(),
+    )
+    .ok()?;
+    let groups = metadata.row_groups();
+    let mins = converter.row_group_mins(groups.iter()).ok()?;
+    let maxes = converter.row_group_maxes(groups.iter()).ok()?;
+    let (mins, maxes) = (
+        mins.as_primitive_opt::<UInt64Type>()?,
+        maxes.as_primitive_opt::<UInt64Type>()?,
+    );
+    let mut last_max = None;
+    for i in 0..groups.len() {
+        if mins.is_null(i) || maxes.is_null(i) {
+            continue;
+        }
+        let (lo, hi) = (mins.value(i), maxes.value(i));
+        if !range.contains(lo) || !range.contains(hi) {
+            return Some(format!(
+                "row group {i} holds key hashes {lo:016x}..={hi:016x}, outside the shard's range {range}"
+            ));
+        }
+        if last_max.is_some_and(|m| lo < m) {
+            return Some(format!(
+                "row group {i} is not sorted by key hash after the one before it"
+            ));
+        }
+        last_max = Some(hi);
+    }
+    None
+}
+
+/// Decodes `key_hash` and `key` and checks every stored hash and the sort order.
+async fn deep_check(
+    builder: parquet::arrow::ParquetRecordBatchStreamBuilder<crate::parquet_io::ObjectReader>,
+    range: rewind_format::HashRange,
+) -> Option<String> {
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [columns::KEY_HASH, columns::KEY]);
+    let mut stream = match builder.with_projection(mask).build() {
+        Ok(s) => s,
+        Err(e) => return Some(e.to_string()),
+    };
+    let mut last = None;
+    let mut row = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return Some(format!("reading Parquet: {e}")),
+        };
+        let (Some(stored), Some(key)) = (
+            batch
+                .column_by_name(columns::KEY_HASH)
+                .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned()),
+            batch.column_by_name(columns::KEY),
+        ) else {
+            return Some("no key_hash or key column".into());
+        };
+        let computed = match hash_keys(key.as_ref()) {
+            Ok(h) => h,
+            Err(e) => return Some(e.to_string()),
+        };
+        for (i, (&s, &c)) in stored.values().iter().zip(&computed).enumerate() {
+            if s != c {
+                return Some(format!(
+                    "row {}: stored key_hash {s:016x}, the key hashes to {c:016x}",
+                    row + i
+                ));
+            }
+            if !range.contains(s) {
+                return Some(format!(
+                    "row {}: key hash {s:016x} outside the shard's range {range}",
+                    row + i
+                ));
+            }
+            if last.is_some_and(|l| s < l) {
+                return Some(format!("row {}: rows are not sorted by key hash", row + i));
+            }
+            last = Some(s);
+        }
+        row += batch.num_rows();
+    }
+    None
+}

@@ -1,0 +1,415 @@
+//! Writing a savepoint: shards first, the manifest last with a create-only put.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arrow_array::RecordBatch;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use rewind_format::{
+    FormatVersion, HashRange, JobInfo, KEY_HASH_ALGORITHM, Lineage, MANIFEST_FILE, Manifest,
+    OperatorEntry, SavepointKind, ShardEntry, SourceEntry, SplitEntry, WriterInfo, check_name,
+};
+
+use crate::shard_writer::{ShardTarget, ShardWriter};
+use crate::sort::sort_and_split;
+use crate::spec::StateSpec;
+use crate::{Error, Location, Result};
+
+/// The name and version this library records as the writer of every savepoint and shard.
+pub const WRITER_NAME: &str = "rewind";
+/// See [`WRITER_NAME`].
+pub const WRITER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Savepoint-level facts a writer records.
+#[derive(Debug, Clone)]
+pub struct SavepointInfo {
+    /// The job.
+    pub job: JobInfo,
+    /// Savepoint or checkpoint.
+    pub kind: SavepointKind,
+    /// Checkpoint number (0 where there is none).
+    pub checkpoint_id: u64,
+    /// Where it comes from.
+    pub lineage: Lineage,
+}
+
+impl SavepointInfo {
+    /// A savepoint of job `job_name` made by `operation` (e.g. `generate`), with no parent.
+    pub fn new(job_name: &str, operation: &str) -> Self {
+        SavepointInfo {
+            job: JobInfo {
+                name: job_name.to_string(),
+                ..JobInfo::default()
+            },
+            kind: SavepointKind::Savepoint,
+            checkpoint_id: 0,
+            lineage: Lineage {
+                operation: operation.to_string(),
+                parent: None,
+                parameters: None,
+            },
+        }
+    }
+}
+
+/// How shards are encoded and uploaded.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Rows per Parquet row group: the unit a reader can skip by key-hash statistics.
+    pub row_group_rows: usize,
+    /// zstd level of the Parquet pages.
+    pub zstd_level: i32,
+    /// Parts of a multipart upload in flight at once, per shard.
+    pub upload_concurrency: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            row_group_rows: 128 * 1024,
+            zstd_level: 1,
+            upload_concurrency: 8,
+        }
+    }
+}
+
+/// Writes one savepoint.
+///
+/// Declare operators and states, write their shards (each [`ShardWriter`] may run on its own
+/// task), then [`commit`](SavepointWriter::commit). Nothing is a savepoint until `commit`
+/// has put the manifest; a writer dropped before that leaves only unlisted files.
+///
+/// ```no_run
+/// # async fn demo() -> rewind_savepoint::Result<()> {
+/// use arrow_schema::DataType;
+/// use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec};
+/// let location = Location::parse("/tmp/my-savepoint")?;
+/// let writer = SavepointWriter::create(location, SavepointInfo::new("my-job", "bootstrap")).await?;
+/// writer.add_operator("counter", "Counter", 2)?;
+/// writer.add_state("counter", StateSpec::value("count", DataType::Int64, DataType::UInt64))?;
+/// # let batches = vec![];
+/// writer.write_keyed("counter", "count", batches).await?;
+/// let manifest = writer.commit().await?;
+/// # Ok(()) }
+/// ```
+pub struct SavepointWriter {
+    location: Location,
+    options: WriterOptions,
+    shared: Arc<Mutex<Draft>>,
+}
+
+/// The manifest being built; shard writers add their entries to it.
+pub(crate) struct Draft {
+    pub(crate) id: String,
+    info: SavepointInfo,
+    operators: Vec<OperatorEntry>,
+    specs: Vec<(String, StateSpec)>,
+    next_shard: u64,
+}
+
+impl Draft {
+    pub(crate) fn add_shard(&mut self, uid: &str, state: &str, shard: ShardEntry) -> Result<()> {
+        let entry = self
+            .operators
+            .iter_mut()
+            .find(|o| o.uid == uid)
+            .and_then(|o| o.states.iter_mut().find(|s| s.name == state))
+            .ok_or_else(|| Error::Internal(format!("shard for undeclared state {uid}/{state}")))?;
+        entry.shards.push(shard);
+        Ok(())
+    }
+}
+
+impl SavepointWriter {
+    /// Starts a savepoint at `location`. Fails with [`Error::AlreadyExists`] if a savepoint is
+    /// already there (the check is repeated atomically at commit).
+    pub async fn create(location: Location, info: SavepointInfo) -> Result<SavepointWriter> {
+        Self::create_with_options(location, info, WriterOptions::default()).await
+    }
+
+    /// [`create`](Self::create) with encoding and upload options.
+    pub async fn create_with_options(
+        location: Location,
+        info: SavepointInfo,
+        options: WriterOptions,
+    ) -> Result<SavepointWriter> {
+        if info.job.name.is_empty() {
+            return Err(Error::InvalidInput("the job name is empty".into()));
+        }
+        if options.row_group_rows == 0 {
+            return Err(Error::InvalidInput(
+                "row_group_rows must be at least 1".into(),
+            ));
+        }
+        let manifest_path = location.child(MANIFEST_FILE);
+        match location.store().head(&manifest_path).await {
+            Ok(_) => {
+                return Err(Error::AlreadyExists {
+                    location: location.to_string(),
+                });
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::storage(location.describe(MANIFEST_FILE), e)),
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        Ok(SavepointWriter {
+            location,
+            options,
+            shared: Arc::new(Mutex::new(Draft {
+                id,
+                info,
+                operators: Vec::new(),
+                specs: Vec::new(),
+                next_shard: 0,
+            })),
+        })
+    }
+
+    fn draft(&self) -> Result<MutexGuard<'_, Draft>> {
+        lock(&self.shared)
+    }
+
+    /// The id the savepoint will have.
+    pub fn id(&self) -> Result<String> {
+        Ok(self.draft()?.id.clone())
+    }
+
+    /// Where it is written.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Declares an operator.
+    pub fn add_operator(&self, uid: &str, name: &str, parallelism: u32) -> Result<()> {
+        check_name("operator uid", uid).map_err(Error::InvalidInput)?;
+        if parallelism == 0 {
+            return Err(Error::InvalidInput(format!(
+                "operator {uid:?}: parallelism must be at least 1"
+            )));
+        }
+        let mut draft = self.draft()?;
+        if draft.operators.iter().any(|o| o.uid == uid) {
+            return Err(Error::InvalidInput(format!(
+                "operator {uid:?} declared twice"
+            )));
+        }
+        draft.operators.push(OperatorEntry {
+            uid: uid.to_string(),
+            name: name.to_string(),
+            parallelism,
+            states: Vec::new(),
+            source: None,
+        });
+        Ok(())
+    }
+
+    /// Records a source operator's splits with their positions and watermarks.
+    pub fn set_source_splits(&self, uid: &str, splits: Vec<SplitEntry>) -> Result<()> {
+        let mut draft = self.draft()?;
+        let op = operator_mut(&mut draft, uid)?;
+        op.source = Some(SourceEntry { splits });
+        Ok(())
+    }
+
+    /// Declares a state of an operator.
+    pub fn add_state(&self, uid: &str, spec: StateSpec) -> Result<()> {
+        check_name("state name", spec.name()).map_err(Error::InvalidInput)?;
+        let entry = spec.to_entry()?;
+        let mut draft = self.draft()?;
+        let op = operator_mut(&mut draft, uid)?;
+        if op.state(spec.name()).is_some() {
+            return Err(Error::InvalidInput(format!(
+                "state {:?} of operator {uid:?} declared twice",
+                spec.name()
+            )));
+        }
+        op.states.push(entry);
+        draft.specs.push((uid.to_string(), spec));
+        Ok(())
+    }
+
+    fn spec(&self, uid: &str, state: &str) -> Result<(StateSpec, u32)> {
+        let draft = self.draft()?;
+        let op = draft
+            .operators
+            .iter()
+            .find(|o| o.uid == uid)
+            .ok_or_else(|| Error::InvalidInput(format!("operator {uid:?} was not declared")))?;
+        let spec = draft
+            .specs
+            .iter()
+            .find(|(u, s)| u == uid && s.name() == state)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "state {state:?} of operator {uid:?} was not declared"
+                ))
+            })?;
+        Ok((spec, op.parallelism))
+    }
+
+    fn shard_path(&self, uid: &str, state: &str) -> Result<String> {
+        let mut draft = self.draft()?;
+        let n = draft.next_shard;
+        draft.next_shard += 1;
+        // The savepoint id in the file name keeps two writers racing for one root apart:
+        // the loser's files can never replace the winner's.
+        let token = &draft.id[..8];
+        Ok(format!("state/{uid}/{state}/{n:05}-{token}.parquet"))
+    }
+
+    /// A writer for the shard of keyed state `uid/state` that holds the hashes in `range`.
+    /// Rows must come sorted by key hash (see [`ShardWriter::write`]).
+    pub fn keyed_shard(&self, uid: &str, state: &str, range: HashRange) -> Result<ShardWriter> {
+        let (spec, _) = self.spec(uid, state)?;
+        if !spec.kind().is_keyed() {
+            return Err(Error::InvalidInput(format!(
+                "{uid}/{state} is operator state; use operator_shard"
+            )));
+        }
+        let path = self.shard_path(uid, state)?;
+        self.shard_writer(uid, spec, path, ShardTarget::Keyed(range))
+    }
+
+    /// A writer for subtask `subtask`'s shard of operator list state `uid/state`.
+    pub fn operator_shard(&self, uid: &str, state: &str, subtask: u32) -> Result<ShardWriter> {
+        let (spec, parallelism) = self.spec(uid, state)?;
+        if spec.kind().is_keyed() {
+            return Err(Error::InvalidInput(format!(
+                "{uid}/{state} is keyed state; use keyed_shard"
+            )));
+        }
+        if subtask >= parallelism {
+            return Err(Error::InvalidInput(format!(
+                "subtask {subtask} of {uid:?} is not below its parallelism {parallelism}"
+            )));
+        }
+        let path = self.shard_path(uid, state)?;
+        self.shard_writer(uid, spec, path, ShardTarget::Subtask(subtask))
+    }
+
+    fn shard_writer(
+        &self,
+        uid: &str,
+        spec: StateSpec,
+        path: String,
+        target: ShardTarget,
+    ) -> Result<ShardWriter> {
+        let id = self.id()?;
+        Ok(ShardWriter::new(
+            self.location.clone(),
+            self.shared.clone(),
+            &self.options,
+            uid,
+            &id,
+            spec,
+            path,
+            target,
+        ))
+    }
+
+    /// Writes a whole keyed state from unsorted batches, one shard per subtask of the
+    /// operator's parallelism. Holds the state in memory to sort it: for large state, write
+    /// sorted shards with [`keyed_shard`](Self::keyed_shard) instead.
+    pub async fn write_keyed(
+        &self,
+        uid: &str,
+        state: &str,
+        batches: Vec<RecordBatch>,
+    ) -> Result<()> {
+        let (spec, parallelism) = self.spec(uid, state)?;
+        let parts = sort_and_split(uid, &spec, &batches, parallelism)?;
+        for (i, part) in parts.into_iter().enumerate() {
+            let range = HashRange::for_subtask(i as u32, parallelism)
+                .ok_or_else(|| Error::Internal("subtask range".into()))?;
+            let mut shard = self.keyed_shard(uid, state, range)?;
+            if let Some(batch) = part {
+                shard.write_with_hashes(batch).await?;
+            }
+            shard.finish().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes operator list state: `per_subtask[i]` holds subtask `i`'s elements in a
+    /// `value` column.
+    pub async fn write_operator_list(
+        &self,
+        uid: &str,
+        state: &str,
+        per_subtask: Vec<RecordBatch>,
+    ) -> Result<()> {
+        for (i, batch) in per_subtask.into_iter().enumerate() {
+            let mut shard = self.operator_shard(uid, state, i as u32)?;
+            shard.write(&batch).await?;
+            shard.finish().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the manifest, create-only, and returns it. Fails with [`Error::AlreadyExists`]
+    /// when another writer committed first, and with [`Error::InvalidInput`] when a keyed
+    /// state's shards do not cover the hash space exactly once.
+    pub async fn commit(self) -> Result<Manifest> {
+        let manifest = {
+            let draft = self.draft()?;
+            Manifest {
+                version: FormatVersion::CURRENT,
+                reader_features: Vec::new(),
+                writer_features: Vec::new(),
+                id: draft.id.clone(),
+                kind: draft.info.kind,
+                created_at: humantime::format_rfc3339_millis(std::time::SystemTime::now())
+                    .to_string(),
+                writer: WriterInfo {
+                    name: WRITER_NAME.to_string(),
+                    version: WRITER_VERSION.to_string(),
+                },
+                job: draft.info.job.clone(),
+                checkpoint_id: draft.info.checkpoint_id,
+                lineage: draft.info.lineage.clone(),
+                key_hash: KEY_HASH_ALGORITHM.to_string(),
+                operators: draft.operators.clone(),
+            }
+        };
+        let bytes = manifest.to_json();
+        // Never write what a reader would refuse: parse our own output with the reader's rules.
+        let checked = Manifest::from_json(&bytes)
+            .map_err(|e| Error::Internal(format!("writer produced an invalid manifest: {e}")))?;
+        if let Some(p) = checked.problems().first() {
+            return Err(Error::InvalidInput(format!(
+                "cannot commit: {}/{}: {}",
+                p.operator, p.state, p.message
+            )));
+        }
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        let path = self.location.child(MANIFEST_FILE);
+        match self
+            .location
+            .store()
+            .put_opts(&path, PutPayload::from(bytes), options)
+            .await
+        {
+            Ok(_) => Ok(checked),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::AlreadyExists {
+                location: self.location.to_string(),
+            }),
+            Err(e) => Err(Error::storage(self.location.describe(MANIFEST_FILE), e)),
+        }
+    }
+}
+
+fn operator_mut<'a>(draft: &'a mut Draft, uid: &str) -> Result<&'a mut OperatorEntry> {
+    draft
+        .operators
+        .iter_mut()
+        .find(|o| o.uid == uid)
+        .ok_or_else(|| Error::InvalidInput(format!("operator {uid:?} was not declared")))
+}
+
+pub(crate) fn lock(m: &Mutex<Draft>) -> Result<MutexGuard<'_, Draft>> {
+    m.lock()
+        .map_err(|_| Error::Internal("a shard writer panicked while holding the draft".into()))
+}

@@ -1,0 +1,91 @@
+//! Helpers shared by the library tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use futures::TryStreamExt;
+use rewind_savepoint::{Location, ReadOptions, SavepointReader};
+
+pub fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap()
+}
+
+pub fn counts(keys: &[i64]) -> RecordBatch {
+    batch(vec![
+        ("key", Arc::new(Int64Array::from(keys.to_vec())) as ArrayRef),
+        (
+            "value",
+            Arc::new(UInt64Array::from_iter_values(
+                keys.iter().map(|k| (*k as u64) * 10),
+            )),
+        ),
+    ])
+}
+
+pub fn words(keys: &[&str]) -> RecordBatch {
+    batch(vec![
+        (
+            "key",
+            Arc::new(StringArray::from(keys.to_vec())) as ArrayRef,
+        ),
+        (
+            "value",
+            Arc::new(Int64Array::from_iter_values(
+                keys.iter().map(|k| k.len() as i64),
+            )),
+        ),
+    ])
+}
+
+/// A fresh local directory location (kept alive by the returned TempDir).
+pub fn temp_location() -> (tempfile::TempDir, Location) {
+    let dir = tempfile::tempdir().unwrap();
+    let loc = Location::parse(dir.path().join("sp").to_str().unwrap()).unwrap();
+    (dir, loc)
+}
+
+/// All rows of a state, concatenated.
+pub async fn read_all(
+    reader: &SavepointReader,
+    uid: &str,
+    state: &str,
+    options: ReadOptions,
+) -> RecordBatch {
+    let batches: Vec<RecordBatch> = reader
+        .read_state(uid, state, options)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| Arc::new(Schema::empty()));
+    arrow_select::concat::concat_batches(&schema, &batches).unwrap()
+}
+
+pub fn int64_column(batch: &RecordBatch, name: &str) -> Vec<i64> {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .values()
+        .to_vec()
+}
+
+pub fn key_type() -> DataType {
+    DataType::Int64
+}
