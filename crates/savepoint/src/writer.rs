@@ -350,7 +350,7 @@ impl SavepointWriter {
     /// when another writer committed first, and with [`Error::InvalidInput`] when a keyed
     /// state's shards do not cover the hash space exactly once.
     pub async fn commit(self) -> Result<Manifest> {
-        let manifest = {
+        let mut manifest = {
             let draft = self.draft()?;
             Manifest {
                 version: FormatVersion::CURRENT,
@@ -371,6 +371,15 @@ impl SavepointWriter {
                 operators: draft.operators.clone(),
             }
         };
+        // Shards finish in any order; list them in hash or subtask order so the manifest
+        // (and a full read) is the same whatever the timing.
+        for state in manifest
+            .operators
+            .iter_mut()
+            .flat_map(|o| o.states.iter_mut())
+        {
+            state.shards.sort_by_key(|s| (s.hash_range, s.subtask));
+        }
         let bytes = manifest.to_json();
         // Never write what a reader would refuse: parse our own output with the reader's rules.
         let checked = Manifest::from_json(&bytes)
