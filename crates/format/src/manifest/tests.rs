@@ -137,7 +137,8 @@ fn escaping_path_is_refused() {
 
 #[test]
 fn rule_breaks_name_their_location() {
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|v| v["operators"][1]["uid"] = "source".into()),
             "duplicate uid",

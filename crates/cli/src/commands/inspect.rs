@@ -1,0 +1,273 @@
+//! `rewind inspect`: the manifest, for people (tables) or programs (`--json`).
+
+use std::io::Write;
+
+use anyhow::Result;
+use rewind_savepoint::SavepointReader;
+use rewind_savepoint::format::Manifest;
+use serde::Serialize;
+
+use super::location;
+use crate::cli::InspectArgs;
+use crate::output::{bytes, millis, table};
+
+/// Version of the `inspect --json` wire format; bumped on any incompatible change.
+const JSON_VERSION: u32 = 1;
+
+pub async fn run(args: InspectArgs, out: &mut dyn Write) -> Result<u8> {
+    let reader = SavepointReader::open(location(&args.savepoint)?).await?;
+    let view = InspectView::from(reader.manifest());
+    if args.json {
+        serde_json::to_writer_pretty(&mut *out, &view)?;
+        writeln!(out)?;
+    } else {
+        print_tables(&view, out)?;
+    }
+    Ok(crate::EXIT_OK)
+}
+
+/// The `inspect --json` document. Its own types, not the manifest's, so the manifest can
+/// evolve without breaking scripts.
+#[derive(Serialize)]
+struct InspectView {
+    json_version: u32,
+    id: String,
+    kind: &'static str,
+    created_at: String,
+    format_version: String,
+    writer: String,
+    job: JobView,
+    checkpoint_id: u64,
+    lineage: LineageView,
+    operators: Vec<OperatorView>,
+    source_splits: Vec<SplitView>,
+}
+
+#[derive(Serialize)]
+struct JobView {
+    name: String,
+    app_version: Option<String>,
+    job_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LineageView {
+    operation: String,
+    parent_id: Option<String>,
+    parent_location: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OperatorView {
+    uid: String,
+    name: String,
+    parallelism: u32,
+    rows: u64,
+    bytes: u64,
+    states: Vec<StateView>,
+}
+
+#[derive(Serialize)]
+struct StateView {
+    name: String,
+    kind: &'static str,
+    key_type: Option<String>,
+    namespace_type: Option<String>,
+    user_key_type: Option<String>,
+    value_type: Option<String>,
+    redistribution: Option<&'static str>,
+    shards: usize,
+    rows: u64,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct SplitView {
+    operator: String,
+    split: String,
+    position: serde_json::Value,
+    watermark: Option<i64>,
+}
+
+impl From<&Manifest> for InspectView {
+    fn from(m: &Manifest) -> Self {
+        let operators = m
+            .operators
+            .iter()
+            .map(|op| {
+                let states: Vec<StateView> = op
+                    .states
+                    .iter()
+                    .map(|s| StateView {
+                        name: s.name.clone(),
+                        kind: s.kind.as_str(),
+                        key_type: s.key_type.clone(),
+                        namespace_type: s.namespace_type.clone(),
+                        user_key_type: s.user_key_type.clone(),
+                        value_type: s.value_type.clone(),
+                        redistribution: s.redistribution.map(|r| r.as_str()),
+                        shards: s.shards.len(),
+                        rows: s.rows(),
+                        bytes: s.bytes(),
+                    })
+                    .collect();
+                OperatorView {
+                    uid: op.uid.clone(),
+                    name: op.name.clone(),
+                    parallelism: op.parallelism,
+                    rows: states.iter().map(|s| s.rows).sum(),
+                    bytes: states.iter().map(|s| s.bytes).sum(),
+                    states,
+                }
+            })
+            .collect();
+        let source_splits = m
+            .operators
+            .iter()
+            .flat_map(|op| {
+                op.source.iter().flat_map(move |src| {
+                    src.splits.iter().map(move |s| SplitView {
+                        operator: op.uid.clone(),
+                        split: s.id.clone(),
+                        position: s.position.clone(),
+                        watermark: s.watermark,
+                    })
+                })
+            })
+            .collect();
+        InspectView {
+            json_version: JSON_VERSION,
+            id: m.id.clone(),
+            kind: m.kind.as_str(),
+            created_at: m.created_at.clone(),
+            format_version: m.version.to_string(),
+            writer: format!("{} {}", m.writer.name, m.writer.version),
+            job: JobView {
+                name: m.job.name.clone(),
+                app_version: m.job.app_version.clone(),
+                job_id: m.job.job_id.clone(),
+            },
+            checkpoint_id: m.checkpoint_id,
+            lineage: LineageView {
+                operation: m.lineage.operation.clone(),
+                parent_id: m.lineage.parent.as_ref().map(|p| p.id.clone()),
+                parent_location: m.lineage.parent.as_ref().map(|p| p.location.clone()),
+            },
+            operators,
+            source_splits,
+        }
+    }
+}
+
+fn print_tables(v: &InspectView, out: &mut dyn Write) -> Result<()> {
+    let dash = || "-".to_string();
+    writeln!(out, "Savepoint   {} ({})", v.id, v.kind)?;
+    writeln!(
+        out,
+        "Created     {} by {}, format {}",
+        v.created_at, v.writer, v.format_version
+    )?;
+    writeln!(
+        out,
+        "Job         {} (app version {}, job id {})",
+        v.job.name,
+        v.job.app_version.clone().unwrap_or_else(dash),
+        v.job.job_id.clone().unwrap_or_else(dash)
+    )?;
+    writeln!(out, "Checkpoint  {}", v.checkpoint_id)?;
+    match (&v.lineage.parent_id, &v.lineage.parent_location) {
+        (Some(id), Some(loc)) => {
+            writeln!(out, "Lineage     {} of {id} at {loc}", v.lineage.operation)?
+        }
+        _ => writeln!(out, "Lineage     {} (no parent)", v.lineage.operation)?,
+    }
+    let total_rows: u64 = v.operators.iter().map(|o| o.rows).sum();
+    let total_bytes: u64 = v.operators.iter().map(|o| o.bytes).sum();
+    writeln!(out, "State       {total_rows} rows, {}", bytes(total_bytes))?;
+
+    writeln!(out, "\nOperators")?;
+    let mut ops = table(&[
+        "uid",
+        "name",
+        "parallelism",
+        "state",
+        "kind",
+        "types",
+        "shards",
+        "rows",
+        "bytes",
+    ]);
+    for op in &v.operators {
+        if op.states.is_empty() {
+            ops.add_row(vec![
+                op.uid.clone(),
+                op.name.clone(),
+                op.parallelism.to_string(),
+                dash(),
+                dash(),
+                dash(),
+                dash(),
+                "0".into(),
+                bytes(0),
+            ]);
+        }
+        for (i, s) in op.states.iter().enumerate() {
+            let (uid, name, p) = if i == 0 {
+                (op.uid.clone(), op.name.clone(), op.parallelism.to_string())
+            } else {
+                (String::new(), String::new(), String::new())
+            };
+            ops.add_row(vec![
+                uid,
+                name,
+                p,
+                s.name.clone(),
+                kind_label(s),
+                types_label(s),
+                s.shards.to_string(),
+                s.rows.to_string(),
+                bytes(s.bytes),
+            ]);
+        }
+    }
+    writeln!(out, "{ops}")?;
+
+    if !v.source_splits.is_empty() {
+        writeln!(out, "\nSource splits")?;
+        let mut splits = table(&["operator", "split", "position", "watermark"]);
+        for s in &v.source_splits {
+            splits.add_row(vec![
+                s.operator.clone(),
+                s.split.clone(),
+                s.position.to_string(),
+                s.watermark.map(millis).unwrap_or_else(dash),
+            ]);
+        }
+        writeln!(out, "{splits}")?;
+    }
+    Ok(())
+}
+
+fn kind_label(s: &StateView) -> String {
+    match s.redistribution {
+        Some(r) => format!("{} ({r})", s.kind),
+        None => s.kind.to_string(),
+    }
+}
+
+fn types_label(s: &StateView) -> String {
+    let mut parts = Vec::new();
+    if let Some(k) = &s.key_type {
+        parts.push(format!("key {k}"));
+    }
+    if let Some(n) = &s.namespace_type {
+        parts.push(format!("namespace {n}"));
+    }
+    if let Some(u) = &s.user_key_type {
+        parts.push(format!("user key {u}"));
+    }
+    if let Some(v) = &s.value_type {
+        parts.push(format!("value {v}"));
+    }
+    parts.join(", ")
+}

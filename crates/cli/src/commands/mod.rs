@@ -1,0 +1,27 @@
+//! One module per subcommand, each with `run(args, out)` so its output is testable.
+
+mod generate;
+mod inspect;
+mod state;
+mod validate;
+
+use std::io::Write;
+
+use anyhow::Result;
+use rewind_savepoint::Location;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the command and returns its exit status.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(args, out).await,
+        Command::State(args) => state::run(args, out).await,
+        Command::Validate(args) => validate::run(args, out).await,
+        Command::Generate(args) => generate::run(args, out).await,
+    }
+}
+
+fn location(text: &str) -> Result<Location> {
+    Ok(Location::parse(text)?)
+}
