@@ -1,1 +1,90 @@
-//! End-to-end tests live in tests/.
+//! Helpers for the end-to-end tests: run the real `rewind` binary, find and copy fixtures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// `fixtures/` in the repository.
+pub fn fixtures_dir() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+/// The `rewind` binary, built once per test process with the same cargo that runs the tests.
+pub fn rewind_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "rewind-cli", "--bin", "rewind"])
+            .current_dir(repo_root())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build rewind: {e}"));
+        assert!(status.success(), "building rewind failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| repo_root().join("target"));
+        target.join("debug").join("rewind")
+    })
+}
+
+/// What a `rewind` run printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs `rewind ARGS...` with a clean environment for output (no terminal, no color).
+pub fn rewind(args: &[&str]) -> Run {
+    let output = Command::new(rewind_bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run rewind: {e}"));
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Copies a directory tree (fixtures are opened from a copy, never in place).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for entry in entries.flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
+
+/// A temporary copy of `fixtures/<relative>`; returns the guard and the copy's path.
+pub fn fixture_copy(relative: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let to = dir.path().join(relative.replace('/', "_"));
+    copy_dir(&fixtures_dir().join(relative), &to);
+    (dir, to)
+}
+
+/// Replaces a temporary path in output with a stable placeholder for snapshots.
+pub fn redact(text: &str, path: &Path) -> String {
+    text.replace(&path.display().to_string(), "[SAVEPOINT]")
+}

@@ -27,20 +27,20 @@ pub enum Error {
         files: usize,
     },
     /// The manifest cannot be used: not JSON, not a savepoint, or breaks a rule.
-    #[error("{path}: {source}")]
+    #[error("{path}: {problem}")]
     InvalidManifest {
         /// The manifest's location.
         path: String,
         /// What is wrong.
-        source: FormatError,
+        problem: FormatError,
     },
     /// A valid savepoint that this build cannot read (too new, unknown reader features).
-    #[error("{path}: {source}")]
+    #[error("{path}: {problem}")]
     Unsupported {
         /// The manifest's location.
         path: String,
         /// The version and missing features.
-        source: FormatError,
+        problem: FormatError,
     },
     /// A shard is damaged: missing, truncated, bad checksum, unreadable Parquet, wrong schema.
     #[error("{path}: {message}")]
@@ -78,12 +78,14 @@ pub enum Error {
     #[error("{0}")]
     InvalidInput(String),
     /// The object store failed (network, permissions, missing bucket).
-    #[error("{path}: storage error: {source}")]
+    // The store's error is part of the one-line message, not a separate `source`, so
+    // printing the error chain does not repeat it.
+    #[error("{path}: storage error: {error}")]
     Storage {
         /// The object the request was about.
         path: String,
         /// The store's error.
-        source: object_store::Error,
+        error: object_store::Error,
     },
     /// A bug in Rewind: please report it.
     #[error("internal error (a bug in rewind): {0}")]
@@ -94,7 +96,7 @@ impl Error {
     pub(crate) fn storage(path: impl Into<String>, source: object_store::Error) -> Self {
         Error::Storage {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 
@@ -108,8 +110,11 @@ impl Error {
     pub(crate) fn manifest(path: impl Into<String>, source: FormatError) -> Self {
         let path = path.into();
         match source {
-            FormatError::Unsupported { .. } => Error::Unsupported { path, source },
-            source => Error::InvalidManifest { path, source },
+            FormatError::Unsupported { .. } => Error::Unsupported {
+                path,
+                problem: source,
+            },
+            problem => Error::InvalidManifest { path, problem },
         }
     }
 }

@@ -1,0 +1,88 @@
+//! Every golden savepoint in fixtures/v1 reads exactly as recorded when it was written.
+
+use std::path::PathBuf;
+
+use rewind_tests::{fixture_copy, fixtures_dir, rewind};
+
+fn cases() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir().join("v1"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn expected(case: &str, file: &str) -> String {
+    let path: PathBuf = fixtures_dir().join("v1").join(case).join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn there_are_golden_fixtures() {
+    let names = cases();
+    assert!(names.len() >= 4, "{names:?}");
+    let catalogue = std::fs::read_to_string(fixtures_dir().join("README.md")).unwrap();
+    for name in &names {
+        assert!(
+            catalogue.contains(&format!("`{name}`")),
+            "fixtures/README.md does not list {name}"
+        );
+    }
+}
+
+#[test]
+fn inspect_matches_the_recorded_output() {
+    for case in cases() {
+        let (_guard, copy) = fixture_copy(&format!("v1/{case}"));
+        let sp = copy.join("savepoint");
+        let json = rewind(&["inspect", sp.to_str().unwrap(), "--json"]);
+        assert_eq!(json.code, 0, "{case}: {}", json.stderr);
+        assert_eq!(
+            json.stdout,
+            expected(&case, "inspect.json"),
+            "{case}: inspect --json"
+        );
+    }
+}
+
+#[test]
+fn every_state_reads_as_recorded() {
+    for case in cases() {
+        let (_guard, copy) = fixture_copy(&format!("v1/{case}"));
+        let sp = copy.join("savepoint");
+        let view: serde_json::Value =
+            serde_json::from_str(&expected(&case, "inspect.json")).unwrap();
+        for op in view["operators"].as_array().unwrap() {
+            for st in op["states"].as_array().unwrap() {
+                let (uid, name) = (op["uid"].as_str().unwrap(), st["name"].as_str().unwrap());
+                let rows = rewind(&["state", sp.to_str().unwrap(), uid, name, "--format", "json"]);
+                assert_eq!(rows.code, 0, "{case} {uid}/{name}: {}", rows.stderr);
+                assert_eq!(
+                    rows.stdout,
+                    expected(&case, &format!("state-{uid}-{name}.jsonl")),
+                    "{case} {uid}/{name}"
+                );
+                assert_eq!(
+                    rows.stdout.lines().count() as u64,
+                    st["rows"].as_u64().unwrap()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_fixture_validates_deeply() {
+    for case in cases() {
+        let (_guard, copy) = fixture_copy(&format!("v1/{case}"));
+        let run = rewind(&[
+            "validate",
+            copy.join("savepoint").to_str().unwrap(),
+            "--deep",
+        ]);
+        assert_eq!(run.code, 0, "{case}: {}{}", run.stdout, run.stderr);
+    }
+}

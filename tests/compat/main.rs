@@ -1,0 +1,6 @@
+//! Compatibility tests: every golden savepoint in fixtures/ reads exactly as recorded, and
+//! every corrupt one fails with exactly the recorded error.
+
+mod corrupt;
+mod golden;
+mod make;
