@@ -57,7 +57,7 @@ pub struct StateArgs {
     pub state: String,
     /// Only this key (repeatable). Written as JSON (42, "user-7", {"a": 1}); a bare word is
     /// taken as a string. Only the shards and row groups that can hold it are read.
-    #[arg(long = "key", value_name = "K")]
+    #[arg(long = "key", value_name = "K", allow_hyphen_values = true)]
     pub keys: Vec<String>,
     /// Print at most N rows [default: 20 for tables, all for json and csv].
     #[arg(long, value_name = "N")]
@@ -73,7 +73,7 @@ pub enum StateFormat {
     Table,
     /// One JSON object per row (JSON lines).
     Json,
-    /// CSV with a header row; nested values as JSON.
+    /// CSV with a header row; lists, structs and maps as text like the table shows them.
     Csv,
 }
 

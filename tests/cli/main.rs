@@ -1,0 +1,7 @@
+//! The `rewind` binary as a user runs it: help text, tables, JSON, exit codes.
+
+mod generate;
+mod help;
+mod inspect;
+mod state;
+mod validate;
