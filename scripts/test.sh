@@ -1,5 +1,17 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. This is the README's test command and what CI runs.
+# Runs every test: the README's test command and what CI runs (.ci/run).
+#  1. cargo test: unit, library, CLI and golden-fixture tests;
+#  2. the interop check: pyarrow, xxhash, google-crc32c and jsonschema (installed into .venv
+#     from PyPI by scripts/python-env.sh when missing) read every golden fixture and a
+#     freshly generated savepoint with no Rewind code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace --all-targets
+
+cargo test --workspace
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+py="$(bash scripts/python-env.sh | tail -n 1)"
+cargo run --quiet -p rewind-cli -- generate "$tmp/generated" \
+  --keys 20000 --parallelism 3 --operators 2 --value-bytes 12 --seed 11
+"$py" tests/interop/check_savepoints.py fixtures/v1 "$tmp/generated"

@@ -116,6 +116,19 @@ impl Location {
     fn local(path: &std::path::Path, text: &str) -> Result<Location> {
         let absolute =
             std::path::absolute(path).map_err(|e| Error::InvalidInput(format!("{text}: {e}")))?;
+        // `absolute` keeps `..`; object paths may not contain it, so resolve it lexically
+        // (as a shell does for `cd ../x`).
+        let mut clean = std::path::PathBuf::new();
+        for part in absolute.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    clean.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => clean.push(other),
+            }
+        }
+        let absolute = clean;
         let root = Path::from_absolute_path(&absolute)
             .map_err(|e| Error::InvalidInput(format!("{text}: {e}")))?;
         let store = LocalFileSystem::new().with_fsync(true);
@@ -172,6 +185,8 @@ mod tests {
             "tmp/x/sp/state/a/b.parquet"
         );
         assert_eq!(l.to_string(), "/tmp/x/sp");
+        let up = Location::parse("/tmp/x/../y/./sp").unwrap();
+        assert_eq!(up.root().as_ref(), "tmp/y/sp");
         let m = Location::parse("memory://bucket/sp1").unwrap();
         assert_eq!(m.root().as_ref(), "bucket/sp1");
         assert_eq!(

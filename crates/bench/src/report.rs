@@ -1,0 +1,59 @@
+//! The result table: figure, baseline, ratio.
+
+#[derive(Default)]
+pub struct Report {
+    rows: Vec<Row>,
+}
+
+struct Row {
+    name: String,
+    value: String,
+    baseline_name: String,
+    baseline: String,
+    ratio: f64,
+    note: String,
+}
+
+impl Report {
+    /// Records a measurement next to its baseline; `ratio` is value / baseline.
+    pub fn add(
+        &mut self,
+        name: &str,
+        value: f64,
+        baseline_name: &str,
+        baseline: f64,
+        unit: &str,
+        note: String,
+    ) {
+        self.rows.push(Row {
+            name: name.to_string(),
+            value: format!("{value:.3} {unit}"),
+            baseline_name: baseline_name.to_string(),
+            baseline: format!("{baseline:.3} {unit}"),
+            ratio: if baseline > 0.0 {
+                value / baseline
+            } else {
+                f64::NAN
+            },
+            note,
+        });
+        eprintln!("  {name}: {value:.3} {unit} vs {baseline_name} {baseline:.3} {unit}");
+    }
+
+    pub fn print(&self) {
+        println!("| benchmark | value | baseline | baseline value | ratio | notes |");
+        println!("|---|---|---|---|---|---|");
+        for r in &self.rows {
+            println!(
+                "| {} | {} | {} | {} | {:.2}x | {} |",
+                r.name, r.value, r.baseline_name, r.baseline, r.ratio, r.note
+            );
+        }
+    }
+}
+
+/// Median of a few timings, in seconds.
+pub fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples[samples.len() / 2]
+}
