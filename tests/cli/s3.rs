@@ -1,0 +1,94 @@
+//! Every command on s3://, against the real S3 server scripts/test.sh starts (see
+//! crates/savepoint/tests/library/storage.rs for how it is found).
+
+use rewind_tests::rewind;
+
+fn bucket() -> Option<String> {
+    match std::env::var("REWIND_TEST_S3_URL") {
+        Ok(b) => Some(b),
+        Err(_) if std::env::var_os("REWIND_REQUIRE_S3").is_some() => {
+            panic!("REWIND_REQUIRE_S3 is set but REWIND_TEST_S3_URL is not")
+        }
+        Err(_) => {
+            eprintln!("S3 skipped (REWIND_TEST_S3_URL unset; scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{nanos:x}-{}", std::process::id())
+}
+
+#[test]
+fn every_command_works_on_s3() {
+    let Some(bucket) = bucket() else { return };
+    let sp = format!("{bucket}/{}", unique("cli"));
+    let run = rewind(&[
+        "generate",
+        &sp,
+        "--keys",
+        "5000",
+        "--parallelism",
+        "2",
+        "--value-bytes",
+        "4",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let inspect = rewind(&["inspect", &sp, "--json"]);
+    assert_eq!(inspect.code, 0, "{}", inspect.stderr);
+    let view: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(view["operators"][1]["rows"], 5000);
+    let state = rewind(&[
+        "state", &sp, "op-0", "state", "--key", "17", "--format", "json",
+    ]);
+    assert_eq!(state.code, 0, "{}", state.stderr);
+    assert!(state.stdout.contains("\"key\":17"), "{}", state.stdout);
+    let validate = rewind(&["validate", &sp, "--deep"]);
+    assert_eq!(validate.code, 0, "{}{}", validate.stdout, validate.stderr);
+    let again = rewind(&["generate", &sp, "--keys", "10"]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
+
+#[test]
+fn wrong_credentials_and_missing_buckets_are_one_clear_line() {
+    let Some(bucket) = bucket() else { return };
+    let sp = format!("{bucket}/{}", unique("denied"));
+    let output = std::process::Command::new(rewind_tests::rewind_bin())
+        .args(["generate", &sp, "--keys", "100"])
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the secret key is wrong")
+            || stderr.contains("permission denied: check the credentials"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // Nothing was written under the target.
+    let inspect = rewind(&["inspect", &sp]);
+    assert!(
+        inspect
+            .stderr
+            .contains("not a savepoint (no _manifest.json and no files)"),
+        "{}",
+        inspect.stderr
+    );
+
+    let missing = rewind(&["inspect", "s3://no-such-bucket-rewind/sp"]);
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing
+            .stderr
+            .ends_with("storage error: the bucket does not exist\n"),
+        "{}",
+        missing.stderr
+    );
+}
