@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Runs the benchmarks in release mode and prints a table: each figure, its baseline from the
-# same run, and the ratio. Pass --quick for the small sizes only.
+# same run, and the ratio. Pass --quick for the small sizes only. Starts the same local S3
+# server as the tests for the object-storage figures (set REWIND_BENCH_NO_S3=1 to skip them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p rewind-bench
-exec target/release/rewind-bench "$@"
+tmp="$(mktemp -d)"
+trap 'bash scripts/s3-server.sh stop "$tmp/s3"; rm -rf "$tmp"' EXIT
+if [ -z "${REWIND_BENCH_NO_S3:-}" ]; then
+  eval "$(bash scripts/s3-server.sh start "$tmp/s3")"
+fi
+target/release/rewind-bench "$@"

@@ -92,3 +92,36 @@ fn wrong_credentials_and_missing_buckets_are_one_clear_line() {
         missing.stderr
     );
 }
+
+/// Timeouts and retries come from the environment; an unreachable endpoint fails after
+/// the configured retries with one line, and a bad setting is named.
+#[test]
+fn network_settings_from_the_environment() {
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(rewind_tests::rewind_bin());
+        cmd.args(["inspect", "s3://bucket/sp"])
+            .env("AWS_ACCESS_KEY_ID", "k")
+            .env("AWS_SECRET_ACCESS_KEY", "s")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ENDPOINT", "http://127.0.0.1:1");
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&[("REWIND_STORE_RETRIES", "2")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("after 2 retries"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let (code, stderr) = run(&[("REWIND_STORE_TIMEOUT", "soon")]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with("rewind: error: REWIND_STORE_TIMEOUT=soon:"),
+        "{stderr}"
+    );
+}

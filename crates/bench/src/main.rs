@@ -3,6 +3,7 @@
 //! Run with `bash scripts/bench.sh` (release build). `--quick` runs the small sizes only.
 
 mod memory;
+mod object_storage;
 mod report;
 mod savepoint_io;
 
@@ -32,6 +33,7 @@ fn main() -> Result<()> {
         let big = *sizes.last().unwrap_or(&1_000_000);
         savepoint_io::inspect(&mut report, work.path(), 10_000, big).await?;
         savepoint_io::validate_bench(&mut report, work.path(), big).await?;
+        object_storage::s3_vs_local(&mut report, work.path()).await?;
         anyhow::Ok(())
     })?;
     report.print();

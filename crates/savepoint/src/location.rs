@@ -4,9 +4,13 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{BackoffConfig, ClientConfigKey, RetryConfig};
 use url::Url;
 
 use crate::{Error, Result};
@@ -42,6 +46,64 @@ impl fmt::Display for Location {
 fn process_memory_store() -> Arc<dyn ObjectStore> {
     static STORE: OnceLock<Arc<dyn ObjectStore>> = OnceLock::new();
     STORE.get_or_init(|| Arc::new(InMemory::new())).clone()
+}
+
+/// Timeouts and retries of cloud stores, from the environment:
+///
+/// | variable | meaning | default |
+/// |---|---|---|
+/// | `REWIND_STORE_TIMEOUT` | timeout of one request, e.g. `30s` | `30s` |
+/// | `REWIND_STORE_CONNECT_TIMEOUT` | timeout of connecting | `5s` |
+/// | `REWIND_STORE_RETRIES` | retries of a failed request (with exponential backoff) | `10` |
+/// | `REWIND_STORE_RETRY_TIMEOUT` | give up retrying a request after this long | `3m` |
+struct NetworkSettings {
+    timeout: Option<String>,
+    connect_timeout: Option<String>,
+    retry: RetryConfig,
+}
+
+impl NetworkSettings {
+    fn from_env() -> Result<NetworkSettings> {
+        let duration = |name: &str| -> Result<Option<String>> {
+            match std::env::var(name) {
+                Ok(v) => {
+                    humantime::parse_duration(&v)
+                        .map_err(|e| Error::InvalidInput(format!("{name}={v}: {e}")))?;
+                    Ok(Some(v))
+                }
+                Err(_) => Ok(None),
+            }
+        };
+        let mut retry = RetryConfig {
+            backoff: BackoffConfig::default(),
+            ..RetryConfig::default()
+        };
+        if let Ok(v) = std::env::var("REWIND_STORE_RETRIES") {
+            retry.max_retries = v
+                .parse()
+                .map_err(|e| Error::InvalidInput(format!("REWIND_STORE_RETRIES={v}: {e}")))?;
+        }
+        if let Some(v) = duration("REWIND_STORE_RETRY_TIMEOUT")? {
+            retry.retry_timeout = humantime::parse_duration(&v)
+                .map_err(|e| Error::InvalidInput(format!("REWIND_STORE_RETRY_TIMEOUT={v}: {e}")))?;
+        }
+        Ok(NetworkSettings {
+            timeout: duration("REWIND_STORE_TIMEOUT")?,
+            connect_timeout: duration("REWIND_STORE_CONNECT_TIMEOUT")?,
+            retry,
+        })
+    }
+
+    fn client_options(&self) -> Vec<(ClientConfigKey, String)> {
+        let mut out = Vec::new();
+        if let Some(t) = &self.timeout {
+            out.push((ClientConfigKey::Timeout, t.clone()));
+        }
+        if let Some(t) = &self.connect_timeout {
+            out.push((ClientConfigKey::ConnectTimeout, t.clone()));
+        }
+        out
+    }
 }
 
 impl Location {
@@ -86,24 +148,36 @@ impl Location {
                 let root = Path::parse(full).map_err(|e| bad(format!("invalid path: {e}")))?;
                 return Ok(Location::new(process_memory_store(), root, display));
             }
-            "s3" | "s3a" => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
+            "s3" | "s3a" => {
+                let settings = NetworkSettings::from_env()?;
+                let mut builder = AmazonS3Builder::from_env()
                     .with_url(bucket_url)
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?,
-            ),
-            "gs" => Arc::new(
-                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_retry(settings.retry.clone());
+                for (key, value) in settings.client_options() {
+                    builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
+                }
+                Arc::new(builder.build().map_err(|e| bad(e.to_string()))?)
+            }
+            "gs" => {
+                let settings = NetworkSettings::from_env()?;
+                let mut builder = GoogleCloudStorageBuilder::from_env()
                     .with_url(bucket_url)
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?,
-            ),
-            "az" | "abfs" | "abfss" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_retry(settings.retry.clone());
+                for (key, value) in settings.client_options() {
+                    builder = builder.with_config(GoogleConfigKey::Client(key), value);
+                }
+                Arc::new(builder.build().map_err(|e| bad(e.to_string()))?)
+            }
+            "az" | "abfs" | "abfss" => {
+                let settings = NetworkSettings::from_env()?;
+                let mut builder = MicrosoftAzureBuilder::from_env()
                     .with_url(text)
-                    .build()
-                    .map_err(|e| bad(e.to_string()))?,
-            ),
+                    .with_retry(settings.retry.clone());
+                for (key, value) in settings.client_options() {
+                    builder = builder.with_config(AzureConfigKey::Client(key), value);
+                }
+                Arc::new(builder.build().map_err(|e| bad(e.to_string()))?)
+            }
             other => {
                 return Err(bad(format!(
                     "unsupported scheme {other:?}; use a local path, file://, memory://, s3://, gs:// or az://"
