@@ -27,6 +27,7 @@ mod generate;
 mod location;
 mod parquet_io;
 mod reader;
+mod rescale;
 mod shard_writer;
 mod sort;
 mod spec;
@@ -37,6 +38,9 @@ pub use error::{Error, Result};
 pub use generate::{GenerateOptions, generate};
 pub use location::Location;
 pub use reader::{ReadOptions, SavepointReader, list_files, read_manifest};
+pub use rescale::{
+    RescaleOptions, RescalePlan, RescaleStats, ShardAction, StatePlan, plan_rescale, rescale,
+};
 pub use shard_writer::ShardWriter;
 pub use spec::{StateSpec, columns};
 pub use validate::{Problem, ProblemKind, ValidateOptions, ValidationReport, validate};

@@ -25,6 +25,9 @@ pub struct Location {
     store: Arc<dyn ObjectStore>,
     root: Path,
     display: String,
+    /// Which store this is (`file://`, `memory://`, `s3://bucket`, ...): two locations with
+    /// the same key can copy objects server-side.
+    store_key: String,
 }
 
 impl fmt::Debug for Location {
@@ -110,11 +113,23 @@ impl Location {
     /// A location in a store you built, e.g. with custom client options.
     /// `display` is how errors and lineage name it (usually its URL).
     pub fn new(store: Arc<dyn ObjectStore>, root: Path, display: impl Into<String>) -> Self {
+        let display = display.into();
         Location {
+            store_key: format!("{:p}", Arc::as_ptr(&store)),
             store,
             root,
-            display: display.into(),
+            display,
         }
+    }
+
+    fn with_store_key(mut self, key: String) -> Self {
+        self.store_key = key;
+        self
+    }
+
+    /// Whether objects can be copied from `other` to `self` with the store's own copy.
+    pub fn same_store(&self, other: &Location) -> bool {
+        self.store_key == other.store_key
     }
 
     /// Parses a local path or URL.
@@ -146,12 +161,13 @@ impl Location {
                     full = format!("{full}/{key}");
                 }
                 let root = Path::parse(full).map_err(|e| bad(format!("invalid path: {e}")))?;
-                return Ok(Location::new(process_memory_store(), root, display));
+                return Ok(Location::new(process_memory_store(), root, display)
+                    .with_store_key("memory://".into()));
             }
             "s3" | "s3a" => {
                 let settings = NetworkSettings::from_env()?;
                 let mut builder = AmazonS3Builder::from_env()
-                    .with_url(bucket_url)
+                    .with_url(bucket_url.clone())
                     .with_retry(settings.retry.clone());
                 for (key, value) in settings.client_options() {
                     builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
@@ -161,7 +177,7 @@ impl Location {
             "gs" => {
                 let settings = NetworkSettings::from_env()?;
                 let mut builder = GoogleCloudStorageBuilder::from_env()
-                    .with_url(bucket_url)
+                    .with_url(bucket_url.clone())
                     .with_retry(settings.retry.clone());
                 for (key, value) in settings.client_options() {
                     builder = builder.with_config(GoogleConfigKey::Client(key), value);
@@ -184,7 +200,8 @@ impl Location {
                 )));
             }
         };
-        Ok(Location::new(store, root, display))
+        let endpoint = std::env::var("AWS_ENDPOINT").unwrap_or_default();
+        Ok(Location::new(store, root, display).with_store_key(format!("{bucket_url} {endpoint}")))
     }
 
     fn local(path: &std::path::Path, text: &str) -> Result<Location> {
@@ -206,11 +223,10 @@ impl Location {
         let root = Path::from_absolute_path(&absolute)
             .map_err(|e| Error::InvalidInput(format!("{text}: {e}")))?;
         let store = LocalFileSystem::new().with_fsync(true);
-        Ok(Location::new(
-            Arc::new(store),
-            root,
-            text.trim_end_matches('/'),
-        ))
+        Ok(
+            Location::new(Arc::new(store), root, text.trim_end_matches('/'))
+                .with_store_key("file://".into()),
+        )
     }
 
     /// The store.

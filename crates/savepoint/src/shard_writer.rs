@@ -214,7 +214,7 @@ impl ShardWriter {
     }
 }
 
-fn shard_properties(
+pub(crate) fn shard_properties(
     options: &WriterOptions,
     savepoint_id: &str,
     uid: &str,

@@ -247,7 +247,7 @@ impl SavepointWriter {
         Ok((spec, op.parallelism))
     }
 
-    fn shard_path(&self, uid: &str, state: &str) -> Result<String> {
+    pub(crate) fn shard_path(&self, uid: &str, state: &str) -> Result<String> {
         let mut draft = self.draft()?;
         let n = draft.next_shard;
         draft.next_shard += 1;
@@ -305,6 +305,16 @@ impl SavepointWriter {
             path,
             target,
         ))
+    }
+
+    /// Adds a shard that was written (or copied) outside a [`ShardWriter`], e.g. by rescale.
+    pub(crate) fn add_shard_entry(&self, uid: &str, state: &str, shard: ShardEntry) -> Result<()> {
+        self.draft()?.add_shard(uid, state, shard)
+    }
+
+    /// The encoding options of this writer.
+    pub(crate) fn options(&self) -> &WriterOptions {
+        &self.options
     }
 
     /// Writes a whole keyed state from unsorted batches, one shard per subtask of the

@@ -2,5 +2,6 @@
 
 mod common;
 mod errors;
+mod rescale;
 mod roundtrip;
 mod storage;

@@ -1,0 +1,215 @@
+//! Offline rescale: a new savepoint whose operators have a new parallelism.
+//!
+//! Keyed state is never re-hashed: hash ranges are only re-cut. A shard that lies inside
+//! one new range is copied whole (server-side where the store can); a shard that straddles
+//! new boundaries is split into pieces by copying its whole row groups without decoding
+//! and re-encoding only the row groups that hold a boundary. Operator state is dealt out
+//! as its redistribution mode says (spec: "Operator state"). Source splits and their
+//! positions are unchanged; the engine assigns them to subtasks when it starts.
+
+mod keyed;
+mod operator;
+mod plan;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use object_store::buffered::BufWriter;
+use rewind_format::{Manifest, ParentRef, ShardEntry};
+use tokio::io::AsyncWriteExt;
+
+pub use plan::{RescaleOptions, RescalePlan, ShardAction, StatePlan, plan_rescale};
+
+use crate::{Error, Location, Result, SavepointInfo, SavepointReader, SavepointWriter, StateSpec};
+
+/// What a rescale did, for reports and benchmarks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RescaleStats {
+    /// Bytes of shards copied whole.
+    pub bytes_copied: u64,
+    /// Bytes of row groups copied into split shards without decoding.
+    pub bytes_spliced: u64,
+    /// Bytes of source row groups that were decoded and re-encoded.
+    pub bytes_reencoded: u64,
+    /// Shards written in the new savepoint.
+    pub shards_written: u64,
+}
+
+/// Shards processed at once.
+const CONCURRENCY: usize = 4;
+
+/// Writes a rescaled copy of `source` to `dest`. `source` is never modified; the new
+/// savepoint's lineage names it as parent with operation `rescale`.
+pub async fn rescale(
+    source: &SavepointReader,
+    dest: Location,
+    options: &RescaleOptions,
+    progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+) -> Result<(Manifest, RescaleStats)> {
+    let manifest = source.manifest();
+    let plan = plan_rescale(manifest, options)?;
+    let mut info = SavepointInfo::new(&manifest.job.name, "rescale");
+    info.job = manifest.job.clone();
+    info.kind = manifest.kind;
+    info.checkpoint_id = manifest.checkpoint_id;
+    info.lineage.parent = Some(ParentRef {
+        id: manifest.id.clone(),
+        location: source.location().to_string(),
+    });
+    info.lineage.parameters = Some(plan.parameters());
+    let writer = SavepointWriter::create(dest, info).await?;
+    for op in &manifest.operators {
+        let to = plan.parallelism_of(&op.uid).unwrap_or(op.parallelism);
+        writer.add_operator(&op.uid, &op.name, to)?;
+        if let Some(src) = &op.source {
+            writer.set_source_splits(&op.uid, src.splits.clone())?;
+        }
+        for st in &op.states {
+            writer.add_state(&op.uid, StateSpec::from_entry(st)?)?;
+        }
+    }
+
+    let stats = Arc::new(Counters::default());
+    let jobs: Vec<(String, StatePlan)> = plan
+        .operators
+        .iter()
+        .flat_map(|op| op.states.iter().map(move |s| (op.uid.clone(), s.clone())))
+        .collect();
+    let writer_ref = &writer;
+    let stats_ref = &stats;
+    let progress_ref = &progress;
+    futures::stream::iter(jobs)
+        .flat_map(|(uid, state)| {
+            futures::stream::iter(
+                state
+                    .actions
+                    .clone()
+                    .into_iter()
+                    .map(move |a| (uid.clone(), state.clone(), a)),
+            )
+        })
+        .map(|(uid, state, action)| async move {
+            let entries = run_action(source, writer_ref, &uid, &state, action, stats_ref).await?;
+            for entry in entries {
+                if let Some(p) = progress_ref {
+                    p(entry.bytes);
+                }
+                writer_ref.add_shard_entry(&uid, &state.name, entry)?;
+                stats_ref.shards.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, Error>(())
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let manifest = writer.commit().await?;
+    Ok((manifest, stats.snapshot()))
+}
+
+#[derive(Default)]
+struct Counters {
+    copied: AtomicU64,
+    spliced: AtomicU64,
+    reencoded: AtomicU64,
+    shards: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> RescaleStats {
+        RescaleStats {
+            bytes_copied: self.copied.load(Ordering::Relaxed),
+            bytes_spliced: self.spliced.load(Ordering::Relaxed),
+            bytes_reencoded: self.reencoded.load(Ordering::Relaxed),
+            shards_written: self.shards.load(Ordering::Relaxed),
+        }
+    }
+}
+
+async fn run_action(
+    source: &SavepointReader,
+    writer: &SavepointWriter,
+    uid: &str,
+    state: &StatePlan,
+    action: ShardAction,
+    stats: &Counters,
+) -> Result<Vec<ShardEntry>> {
+    match action {
+        ShardAction::Copy { shard, subtask } => {
+            let path = writer.shard_path(uid, &state.name)?;
+            copy_file(source.location(), &shard.path, writer.location(), &path).await?;
+            stats.copied.fetch_add(shard.bytes, Ordering::Relaxed);
+            Ok(vec![ShardEntry {
+                path,
+                subtask: subtask.or(shard.subtask),
+                ..shard
+            }])
+        }
+        ShardAction::Split { shard, pieces } => {
+            let spec = StateSpec::from_entry(source.state(uid, &state.name)?)?;
+            let outcome =
+                keyed::split_shard(source.location(), writer, uid, &spec, &shard, &pieces).await?;
+            stats.spliced.fetch_add(outcome.spliced, Ordering::Relaxed);
+            stats
+                .reencoded
+                .fetch_add(outcome.reencoded, Ordering::Relaxed);
+            Ok(outcome.entries)
+        }
+        ShardAction::Redeal {
+            shards,
+            parallelism,
+        } => {
+            let entry = source.state(uid, &state.name)?;
+            let spec = StateSpec::from_entry(entry)?;
+            let mode = entry
+                .redistribution
+                .ok_or_else(|| Error::Internal("no redistribution".into()))?;
+            let bytes: u64 = shards.iter().map(|s| s.bytes).sum();
+            // The shard writers register their shards themselves.
+            let written =
+                operator::redeal(source, writer, uid, &spec, mode, &shards, parallelism).await?;
+            stats.reencoded.fetch_add(bytes, Ordering::Relaxed);
+            stats
+                .shards
+                .fetch_add(written.len() as u64, Ordering::Relaxed);
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// Copies one file, with the store's own copy when both sides are on the same store.
+pub(crate) async fn copy_file(
+    from: &Location,
+    from_path: &str,
+    to: &Location,
+    to_path: &str,
+) -> Result<()> {
+    let src = from.child(from_path);
+    let dst = to.child(to_path);
+    if to.same_store(from) {
+        return to
+            .store()
+            .copy(&src, &dst)
+            .await
+            .map_err(|e| Error::storage(to.describe(to_path), e));
+    }
+    let mut body = from
+        .store()
+        .get(&src)
+        .await
+        .map_err(|e| Error::storage(from.describe(from_path), e))?
+        .into_stream();
+    let mut upload = BufWriter::new(to.store().clone(), dst);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Error::storage(from.describe(from_path), e))?;
+        upload
+            .put(chunk)
+            .await
+            .map_err(|e| Error::storage(to.describe(to_path), e))?;
+    }
+    upload
+        .shutdown()
+        .await
+        .map_err(|e| Error::corrupt(to.describe(to_path), format!("upload failed: {e}")))
+}

@@ -1,0 +1,305 @@
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_schema::DataType;
+use proptest::prelude::*;
+use rewind_savepoint::format::Redistribution;
+use rewind_savepoint::{
+    Error, GenerateOptions, Location, ReadOptions, RescaleOptions, SavepointInfo, SavepointReader,
+    SavepointWriter, StateSpec, ValidateOptions, WriterOptions, generate, rescale, validate,
+};
+
+use crate::common::*;
+
+/// All (key, value) pairs of a generated state, sorted: the logical content.
+async fn content(location: &Location, uid: &str) -> Vec<(i64, i64)> {
+    let reader = SavepointReader::open(location.clone()).await.unwrap();
+    let all = read_all(&reader, uid, "state", ReadOptions::default()).await;
+    let mut rows: Vec<(i64, i64)> = int64_column(&all, "key")
+        .into_iter()
+        .zip(int64_column(&all, "value"))
+        .collect();
+    rows.sort();
+    rows
+}
+
+async fn rescale_to(
+    from: &Location,
+    to: &Location,
+    parallelism: u32,
+) -> rewind_savepoint::RescaleStats {
+    let reader = SavepointReader::open(from.clone()).await.unwrap();
+    let options = RescaleOptions {
+        parallelism: Some(parallelism),
+        ..Default::default()
+    };
+    let (manifest, stats) = rescale(&reader, to.clone(), &options, None).await.unwrap();
+    assert_eq!(manifest.lineage.operation, "rescale");
+    assert_eq!(
+        manifest.lineage.parent.as_ref().unwrap().id,
+        reader.manifest().id
+    );
+    assert!(
+        manifest
+            .operators
+            .iter()
+            .all(|o| o.parallelism == parallelism)
+    );
+    let report = validate(
+        to,
+        ValidateOptions {
+            deep: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(report.is_valid(), "{to}: {:?}", report.problems);
+    stats
+}
+
+#[tokio::test]
+async fn round_trip_2_5_3_2_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
+    let options = GenerateOptions {
+        keys: 50_000,
+        parallelism: 2,
+        operators: 2,
+        writer: WriterOptions {
+            row_group_rows: 1000,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    generate(at("p2"), options).await.unwrap();
+    let original = content(&at("p2"), "op-1").await;
+    assert_eq!(original.len(), 50_000);
+    let s5 = rescale_to(&at("p2"), &at("p5"), 5).await;
+    // Most row groups fall wholly on one side of a new boundary and are copied encoded.
+    assert!(s5.bytes_spliced > 10 * s5.bytes_reencoded, "{s5:?}");
+    rescale_to(&at("p5"), &at("p3"), 3).await;
+    rescale_to(&at("p3"), &at("p2b"), 2).await;
+    for uid in ["op-0", "op-1"] {
+        let expected = content(&at("p2"), uid).await;
+        for name in ["p5", "p3", "p2b"] {
+            assert_eq!(content(&at(name), uid).await, expected, "{name} {uid}");
+        }
+    }
+    // Source splits and their positions are unchanged.
+    let a = SavepointReader::open(at("p2")).await.unwrap();
+    let b = SavepointReader::open(at("p2b")).await.unwrap();
+    assert_eq!(
+        a.manifest().operator("source").unwrap().source,
+        b.manifest().operator("source").unwrap().source
+    );
+}
+
+#[tokio::test]
+async fn halving_parallelism_copies_every_shard_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
+    generate(
+        at("p4"),
+        GenerateOptions {
+            keys: 10_000,
+            parallelism: 4,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let stats = rescale_to(&at("p4"), &at("p2"), 2).await;
+    assert_eq!(
+        (stats.bytes_spliced, stats.bytes_reencoded),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert!(stats.bytes_copied > 0);
+}
+
+#[tokio::test]
+async fn operator_state_is_redealt_by_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
+    let w = SavepointWriter::create(at("p3"), SavepointInfo::new("ops", "bootstrap"))
+        .await
+        .unwrap();
+    w.add_operator("src", "Source", 3).unwrap();
+    for (name, mode) in [
+        ("s", Redistribution::Split),
+        ("u", Redistribution::Union),
+        ("b", Redistribution::Broadcast),
+    ] {
+        w.add_state("src", StateSpec::operator_list(name, DataType::Utf8, mode))
+            .unwrap();
+    }
+    let strings = |v: &[&str]| {
+        batch(vec![(
+            "value",
+            Arc::new(StringArray::from(v.to_vec())) as ArrayRef,
+        )])
+    };
+    w.write_operator_list(
+        "src",
+        "s",
+        vec![
+            strings(&["a", "b", "c"]),
+            strings(&["d"]),
+            strings(&["e", "f", "g"]),
+        ],
+    )
+    .await
+    .unwrap();
+    w.write_operator_list(
+        "src",
+        "u",
+        vec![strings(&["x"]), strings(&["y"]), strings(&[])],
+    )
+    .await
+    .unwrap();
+    w.write_operator_list(
+        "src",
+        "b",
+        vec![strings(&["cfg"]), strings(&["cfg"]), strings(&["cfg"])],
+    )
+    .await
+    .unwrap();
+    w.commit().await.unwrap();
+
+    for p in [2u32, 5] {
+        let name = format!("p{p}");
+        rescale_to(&at("p3"), &at(&name), p).await;
+        let reader = SavepointReader::open(at(&name)).await.unwrap();
+        let per_subtask = |state: &str| {
+            let entry = reader.state("src", state).unwrap().clone();
+            let location = at(&name);
+            async move {
+                let mut out = vec![Vec::new(); p as usize];
+                for shard in &entry.shards {
+                    let bytes = std::fs::read(
+                        std::path::Path::new(&location.to_string()).join(&shard.path),
+                    )
+                    .unwrap();
+                    let reader =
+                        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                            bytes::Bytes::from(bytes),
+                        )
+                        .unwrap()
+                        .build()
+                        .unwrap();
+                    for b in reader {
+                        let b: RecordBatch = b.unwrap();
+                        let v = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+                        out[shard.subtask.unwrap() as usize]
+                            .extend(v.iter().map(|s| s.unwrap().to_string()));
+                    }
+                }
+                out
+            }
+        };
+        let split = per_subtask("s").await;
+        let flat: Vec<String> = split.concat();
+        assert_eq!(flat, ["a", "b", "c", "d", "e", "f", "g"], "p={p}");
+        let sizes: Vec<usize> = split.iter().map(Vec::len).collect();
+        assert!(
+            sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
+            "{sizes:?}"
+        );
+        assert!(
+            per_subtask("u").await.iter().all(|v| v == &["x", "y"]),
+            "p={p}"
+        );
+        assert!(
+            per_subtask("b").await.iter().all(|v| v == &["cfg"]),
+            "p={p}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn impossible_requests_fail_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
+    generate(
+        at("src"),
+        GenerateOptions {
+            keys: 100,
+            parallelism: 2,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let reader = SavepointReader::open(at("src")).await.unwrap();
+    let zero = RescaleOptions {
+        parallelism: Some(0),
+        ..Default::default()
+    };
+    assert!(matches!(
+        rescale(&reader, at("a"), &zero, None).await,
+        Err(Error::InvalidInput(_))
+    ));
+    let unknown = RescaleOptions {
+        operators: [("nope".to_string(), 2)].into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        rescale(&reader, at("a"), &unknown, None).await,
+        Err(Error::UnknownOperator { .. })
+    ));
+    let ok = RescaleOptions {
+        parallelism: Some(3),
+        ..Default::default()
+    };
+    assert!(matches!(
+        rescale(&reader, at("src"), &ok, None).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    assert!(
+        !dir.path().join("a").exists(),
+        "nothing written for a refused request"
+    );
+}
+
+#[tokio::test]
+async fn rescale_across_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = Location::parse(dir.path().join("local").to_str().unwrap()).unwrap();
+    let memory = Location::parse("memory://rescale-cross/sp").unwrap();
+    generate(
+        memory.clone(),
+        GenerateOptions {
+            keys: 5000,
+            parallelism: 3,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    rescale_to(&memory, &local, 4).await;
+    assert_eq!(
+        content(&memory, "op-0").await,
+        content(&local, "op-0").await
+    );
+    let back = Location::parse("memory://rescale-cross/back").unwrap();
+    rescale_to(&local, &back, 3).await;
+    assert_eq!(content(&memory, "op-0").await, content(&back, "op-0").await);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_rescale_keeps_the_content(keys in 0u64..3000, from in 1u32..7, to in 1u32..9, rows in 1usize..700) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
+            let options = GenerateOptions { keys, parallelism: from, writer: WriterOptions { row_group_rows: rows, ..Default::default() }, ..Default::default() };
+            generate(at("a"), options).await.unwrap();
+            rescale_to(&at("a"), &at("b"), to).await;
+            assert_eq!(content(&at("a"), "op-0").await, content(&at("b"), "op-0").await);
+        });
+    }
+}
