@@ -35,7 +35,7 @@ pub use manifest::{
 };
 pub use path::{MANIFEST_FILE, MAX_NAME_LEN, MAX_PATH_LEN, check_name, check_relative_path};
 pub use range::{CoverageProblem, HashRange, coverage_problems, subtask_for_hash};
-pub use types::{is_key_type, list_of, map_of, parse_type, same_type, type_name};
+pub use types::{MAX_TYPE_DEPTH, is_key_type, list_of, map_of, parse_type, same_type, type_name};
 pub use version::{
     FORMAT_MARKER, FormatVersion, SUPPORTED_READER_FEATURES, SUPPORTED_WRITER_FEATURES,
     missing_reader_features,

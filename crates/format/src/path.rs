@@ -38,16 +38,21 @@ pub fn check_relative_path(path: &str) -> Result<(), FormatError> {
     if path.chars().any(char::is_control) {
         return fail("control character in path");
     }
-    if path.contains(':') {
-        // Rules out URLs (`s3://...`) and drive letters (`C:...`).
-        return fail("colon in path");
-    }
     for segment in path.split('/') {
         match segment {
             "" => return fail("empty path segment"),
             "." | ".." => return fail("path segment escapes the savepoint root"),
             _ => {}
         }
+    }
+    // Only characters that every object store and file system keeps as they are, so the
+    // path names the same object for every reader (object_store percent-encodes others).
+    // This also rules out URLs (`s3://...`) and drive letters (`C:...`).
+    if !path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
+    {
+        return fail("character outside A-Z a-z 0-9 . _ - / in path");
     }
     if path == MANIFEST_FILE {
         return fail("a shard cannot be the manifest");
@@ -86,7 +91,7 @@ mod tests {
 
     #[test]
     fn accepts_clean_paths() {
-        for ok in ["a.parquet", "state/op/s/0.parquet", "x/y..z/w"] {
+        for ok in ["a.parquet", "state/op/s/0.parquet", "x/y..z/w", "a-b_c.d/E9"] {
             check_relative_path(ok).unwrap();
         }
     }
@@ -106,6 +111,10 @@ mod tests {
             "file:///etc/passwd",
             "a\nb",
             "_manifest.json",
+            "a b",
+            "a%2Fb",
+            "ä.parquet",
+            "a#b",
         ] {
             assert!(
                 matches!(

@@ -101,7 +101,6 @@ impl fmt::Display for HashRange {
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct HexRange {
     start: String,
     end: String,
@@ -122,8 +121,10 @@ impl<'de> Deserialize<'de> for HashRange {
         use serde::de::Error;
         let raw = HexRange::deserialize(d)?;
         let parse = |s: &str| {
-            if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(D::Error::custom(format!("hash {s:?} is not 16 hex digits")));
+            if s.len() != 16 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Err(D::Error::custom(format!(
+                    "hash {s:?} is not 16 lowercase hex digits"
+                )));
             }
             u64::from_str_radix(s, 16).map_err(D::Error::custom)
         };
@@ -217,6 +218,7 @@ mod tests {
             r#"{"start":"2","end":"1"}"#,
             r#"{"start":"0000000000000002","end":"0000000000000001"}"#,
             r#"{"start":"000000000000000g","end":"0000000000000001"}"#,
+            r#"{"start":"000000000000000A","end":"00000000000000ff"}"#,
         ] {
             assert!(serde_json::from_str::<HashRange>(bad).is_err(), "{bad}");
         }

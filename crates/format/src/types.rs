@@ -118,7 +118,11 @@ fn check_field_name(name: &str) -> Result<(), String> {
 /// are a non-nullable struct `entries` of a non-nullable `key` and a nullable `value`,
 /// unsorted.
 pub fn parse_type(text: &str) -> Result<DataType, FormatError> {
-    let mut p = Parser { text, pos: 0 };
+    let mut p = Parser {
+        text,
+        pos: 0,
+        depth: 0,
+    };
     let dt = p.parse()?;
     p.skip_ws();
     if p.pos != text.len() {
@@ -182,7 +186,12 @@ pub fn same_type(a: &DataType, b: &DataType) -> bool {
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    depth: usize,
 }
+
+/// Deepest nesting of list, struct and map a type string may have: enough for any real
+/// state, and a bound on the parser's recursion for hostile manifests.
+pub const MAX_TYPE_DEPTH: usize = 32;
 
 impl Parser<'_> {
     fn error(&self, reason: &str) -> FormatError {
@@ -224,6 +233,16 @@ impl Parser<'_> {
     }
 
     fn parse(&mut self) -> Result<DataType, FormatError> {
+        self.depth += 1;
+        if self.depth > MAX_TYPE_DEPTH {
+            return Err(self.error(&format!("nested deeper than {MAX_TYPE_DEPTH} levels")));
+        }
+        let result = self.parse_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn parse_inner(&mut self) -> Result<DataType, FormatError> {
         let word = self.word().to_string();
         let dt = match word.as_str() {
             "bool" => DataType::Boolean,
@@ -340,6 +359,8 @@ mod tests {
             );
         }
         assert!(type_name(&DataType::Float16).is_err());
+        let deep = format!("{}int8{}", "list<".repeat(10_000), ">".repeat(10_000));
+        assert!(parse_type(&deep).unwrap_err().to_string().contains("nested deeper than 32"));
     }
 
     #[test]

@@ -95,6 +95,18 @@ impl SavepointReader {
         options: ReadOptions,
     ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
         let state = self.state(uid, name)?.clone();
+        // Never return part of a state as if it were all of it.
+        if let Some(p) = self
+            .manifest
+            .problems()
+            .into_iter()
+            .find(|p| p.operator == uid && p.state == name)
+        {
+            return Err(Error::corrupt(
+                self.location.describe(MANIFEST_FILE),
+                format!("{uid}/{name}: {}", p.message),
+            ));
+        }
         let filter = Arc::new(RowFilter::new(&state, &options)?);
         let shards: Vec<ShardEntry> = state
             .shards

@@ -129,6 +129,14 @@ impl StateSpec {
                 })
                 .transpose()
         };
+        if let Some(n) = &self.namespace_type {
+            if !is_key_type(n) {
+                return Err(Error::InvalidInput(format!(
+                    "state {:?}: namespace type {n} cannot be hashed (use integers, strings, binary, dates, timestamps or structs of those)",
+                    self.name
+                )));
+            }
+        }
         if let Some(k) = &self.key_type {
             if !is_key_type(k) {
                 return Err(Error::InvalidInput(format!(
