@@ -3,6 +3,7 @@
 mod generate;
 mod help;
 mod inspect;
+mod rescale;
 mod s3;
 mod state;
 mod validate;

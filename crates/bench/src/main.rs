@@ -5,6 +5,7 @@
 mod memory;
 mod object_storage;
 mod report;
+mod rescale;
 mod savepoint_io;
 
 use anyhow::Result;
@@ -34,6 +35,8 @@ fn main() -> Result<()> {
         savepoint_io::inspect(&mut report, work.path(), 10_000, big).await?;
         savepoint_io::validate_bench(&mut report, work.path(), big).await?;
         object_storage::s3_vs_local(&mut report, work.path()).await?;
+        let rescale_keys = if quick { 5_000_000 } else { 50_000_000 };
+        rescale::rescale_vs_copy(&mut report, work.path(), rescale_keys).await?;
         anyhow::Ok(())
     })?;
     report.print();

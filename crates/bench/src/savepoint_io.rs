@@ -122,7 +122,7 @@ fn plain_properties() -> Result<WriterProperties> {
         .build())
 }
 
-fn dir_size(path: &Path) -> u64 {
+pub fn dir_size(path: &Path) -> u64 {
     let mut total = 0;
     if let Ok(entries) = std::fs::read_dir(path) {
         for e in entries.flatten() {

@@ -30,6 +30,7 @@ pub enum Command {
     State(StateArgs),
     Validate(ValidateArgs),
     Generate(GenerateArgs),
+    Rescale(RescaleArgs),
 }
 
 /// Show a savepoint's job, lineage, operators, states and source positions.
@@ -120,4 +121,37 @@ pub struct GenerateArgs {
     /// Seed of the generated values.
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
+}
+
+/// Write a copy of a savepoint with new operator parallelism, offline.
+///
+/// Keyed state is re-cut at the new hash-range boundaries: shards inside one new range are
+/// copied whole (server-side where the store can), shards across a boundary are split by
+/// copying their row groups and re-encoding only the row groups that hold the boundary.
+/// Operator state is re-dealt by its mode (split, union, broadcast); source positions stay.
+/// SRC is never modified; DEST records SRC as its parent.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct RescaleArgs {
+    /// The savepoint to rescale: a path or URL.
+    pub src: String,
+    /// Where to write the result (must not hold a savepoint yet): a path or URL.
+    pub dest: String,
+    /// New parallelism of every operator not named by --operator.
+    #[arg(long, value_name = "N", required_unless_present = "operators")]
+    pub parallelism: Option<u32>,
+    /// New parallelism of one operator (repeatable).
+    #[arg(long = "operator", value_name = "UID=N", value_parser = parse_operator_parallelism)]
+    pub operators: Vec<(String, u32)>,
+    /// Print what would be copied, split or rewritten, and the bytes each costs; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn parse_operator_parallelism(text: &str) -> Result<(String, u32), String> {
+    let (uid, n) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{text:?} is not UID=N"))?;
+    let n = n.parse().map_err(|e| format!("{text:?}: {e}"))?;
+    Ok((uid.to_string(), n))
 }

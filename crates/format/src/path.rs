@@ -91,7 +91,12 @@ mod tests {
 
     #[test]
     fn accepts_clean_paths() {
-        for ok in ["a.parquet", "state/op/s/0.parquet", "x/y..z/w", "a-b_c.d/E9"] {
+        for ok in [
+            "a.parquet",
+            "state/op/s/0.parquet",
+            "x/y..z/w",
+            "a-b_c.d/E9",
+        ] {
             check_relative_path(ok).unwrap();
         }
     }

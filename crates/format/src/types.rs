@@ -360,7 +360,12 @@ mod tests {
         }
         assert!(type_name(&DataType::Float16).is_err());
         let deep = format!("{}int8{}", "list<".repeat(10_000), ">".repeat(10_000));
-        assert!(parse_type(&deep).unwrap_err().to_string().contains("nested deeper than 32"));
+        assert!(
+            parse_type(&deep)
+                .unwrap_err()
+                .to_string()
+                .contains("nested deeper than 32")
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod generate;
 mod inspect;
+mod rescale;
 mod state;
 mod validate;
 
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::State(args) => state::run(args, out).await,
         Command::Validate(args) => validate::run(args, out).await,
         Command::Generate(args) => generate::run(args, out).await,
+        Command::Rescale(args) => rescale::run(args, out).await,
     }
 }
 

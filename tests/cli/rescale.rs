@@ -1,0 +1,91 @@
+use rewind_tests::{fixture_copy, redact, rewind};
+
+#[test]
+fn dry_run_plans_and_writes_nothing() {
+    let (_guard, copy) = fixture_copy("v1/two-operators");
+    let sp = copy.join("savepoint");
+    let dest = copy.join("rescaled");
+    let run = rewind(&[
+        "rescale",
+        sp.to_str().unwrap(),
+        dest.to_str().unwrap(),
+        "--parallelism",
+        "3",
+        "--operator",
+        "parser=2",
+        "--dry-run",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!dest.exists());
+    insta::assert_snapshot!(redact(&redact(&run.stdout, &dest), &sp));
+}
+
+#[test]
+fn rescaled_fixture_reads_the_same() {
+    let (_guard, copy) = fixture_copy("v1/struct-list-map");
+    let sp = copy.join("savepoint");
+    let dest = copy.join("rescaled");
+    let run = rewind(&[
+        "rescale",
+        sp.to_str().unwrap(),
+        dest.to_str().unwrap(),
+        "--parallelism",
+        "5",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let validate = rewind(&["validate", dest.to_str().unwrap(), "--deep"]);
+    assert_eq!(validate.code, 0, "{}", validate.stdout);
+    for state in [
+        "profile",
+        "recent_pages",
+        "scores",
+        "window_visits",
+        "timers",
+    ] {
+        let rows = |p: &std::path::Path| {
+            let out = rewind(&[
+                "state",
+                p.to_str().unwrap(),
+                "profiles",
+                state,
+                "--format",
+                "json",
+            ]);
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            let mut lines: Vec<String> = out.stdout.lines().map(String::from).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(rows(&sp), rows(&dest), "{state}");
+    }
+    let inspect = rewind(&["inspect", dest.to_str().unwrap(), "--json"]);
+    let view: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(view["lineage"]["operation"], "rescale");
+    assert_eq!(
+        view["lineage"]["parent_id"],
+        "0d0f8943-81da-40b5-b056-626857c4679c"
+    );
+    assert_eq!(view["operators"][0]["parallelism"], 5);
+}
+
+#[test]
+fn impossible_requests_exit_2() {
+    let (_guard, copy) = fixture_copy("v1/keyed-primitive");
+    let sp = copy.join("savepoint");
+    let sp = sp.to_str().unwrap();
+    let run = rewind(&["rescale", sp, sp, "--parallelism", "3"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .ends_with("already exists (savepoints are never overwritten)\n"),
+        "{}",
+        run.stderr
+    );
+    let run = rewind(&["rescale", sp, "/tmp/never-written", "--operator", "count=2"]);
+    assert_eq!(
+        run.stderr,
+        "rewind: error: unknown operator \"count\"; the savepoint has: counter\n"
+    );
+    let run = rewind(&["rescale", sp, "/tmp/never-written", "--operator", "counter"]);
+    assert_eq!(run.code, 2);
+}
