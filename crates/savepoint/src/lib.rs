@@ -22,6 +22,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod diff;
 mod error;
 mod generate;
 mod location;
@@ -34,6 +35,9 @@ mod spec;
 mod validate;
 mod writer;
 
+pub use diff::{
+    DiffOptions, DiffReport, RowChange, RowChangeKind, StateDiff, StructureChange, diff,
+};
 pub use error::{Error, Result};
 pub use generate::{GenerateOptions, generate};
 pub use location::Location;

@@ -1,6 +1,7 @@
 //! Library tests: writer and reader round trips, bad input, validation.
 
 mod common;
+mod diff;
 mod errors;
 mod rescale;
 mod roundtrip;
