@@ -1,5 +1,6 @@
 //! The `rewind` binary as a user runs it: help text, tables, JSON, exit codes.
 
+mod diff;
 mod generate;
 mod help;
 mod inspect;

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with `run(args, out)` so its output is testable.
 
+mod diff;
 mod generate;
 mod inspect;
 mod rescale;
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Validate(args) => validate::run(args, out).await,
         Command::Generate(args) => generate::run(args, out).await,
         Command::Rescale(args) => rescale::run(args, out).await,
+        Command::Diff(args) => diff::run(args, out).await,
     }
 }
 

@@ -262,10 +262,14 @@ impl Comparators {
 
 /// (identity equal, value equal) of two rows.
 fn compare(cmps: &[(String, DynComparator)], a: &RowRef, b: &RowRef) -> (bool, bool) {
+    compare_rows(cmps, a.row, b.row)
+}
+
+fn compare_rows(cmps: &[(String, DynComparator)], i: usize, j: usize) -> (bool, bool) {
     let mut identity = true;
     let mut value = true;
     for (name, cmp) in cmps {
-        let equal = cmp(a.row, b.row).is_eq();
+        let equal = cmp(i, j).is_eq();
         if name == columns::VALUE {
             value = equal;
         } else {
@@ -284,6 +288,10 @@ async fn merge(
     let mut comparators = Comparators::default();
     loop {
         let (ha, hb) = (left.peek().await?, right.peek().await?);
+        if ha.is_some() && hb.is_some() {
+            fast_path(&mut left, &mut right, &mut comparators, diff, limit)?;
+        }
+        let (ha, hb) = (left.peek().await?, right.peek().await?);
         let hash = match (ha, hb) {
             (None, None) => return Ok(()),
             (Some(x), None) => x,
@@ -300,44 +308,118 @@ async fn merge(
         } else {
             Vec::new()
         };
-        let mut matched_b = vec![false; gb.len()];
-        for ra in &ga {
-            let mut found = None;
-            for (j, rb) in gb.iter().enumerate() {
-                if matched_b[j] {
-                    continue;
-                }
-                let (identity, value) = compare(&comparators.get(ra, rb)?, ra, rb);
-                if identity {
-                    found = Some((j, value));
-                    break;
-                }
-            }
-            match found {
-                Some((j, true)) => {
-                    matched_b[j] = true;
-                    diff.same += 1;
-                }
-                Some((j, false)) => {
-                    matched_b[j] = true;
-                    let rb = &gb[j];
-                    diff.note(RowChangeKind::Changed, limit, || {
-                        example(RowChangeKind::Changed, Some(ra), Some(rb))
+        merge_group(&ga, &gb, &mut comparators, diff, limit)?;
+    }
+}
+
+/// The common case without allocation: both sides inside a loaded batch, and each key hash
+/// held by one row per side. Stops where a group has several rows or reaches a batch end.
+fn fast_path(
+    left: &mut Cursor,
+    right: &mut Cursor,
+    comparators: &mut Comparators,
+    diff: &mut StateDiff,
+    limit: usize,
+) -> Result<()> {
+    let (Some((seq_a, batch_a, ha)), Some((seq_b, batch_b, hb))) = (&left.batch, &right.batch)
+    else {
+        return Ok(());
+    };
+    let ref_a = |row| RowRef {
+        seq: *seq_a,
+        batch: batch_a.clone(),
+        row,
+    };
+    let ref_b = |row| RowRef {
+        seq: *seq_b,
+        batch: batch_b.clone(),
+        row,
+    };
+    let cmps = comparators.get(&ref_a(0), &ref_b(0))?;
+    let single = |h: &[u64], i: usize| i + 1 < h.len() && h[i + 1] != h[i];
+    while left.row < ha.len() && right.row < hb.len() {
+        let (i, j) = (left.row, right.row);
+        let (x, y) = (ha[i], hb[j]);
+        if x == y && single(ha, i) && single(hb, j) {
+            match compare_rows(&cmps, i, j) {
+                (true, true) => diff.same += 1,
+                (true, false) => diff.note(RowChangeKind::Changed, limit, || {
+                    example(RowChangeKind::Changed, Some(&ref_a(i)), Some(&ref_b(j)))
+                })?,
+                (false, _) => {
+                    diff.note(RowChangeKind::Removed, limit, || {
+                        example(RowChangeKind::Removed, Some(&ref_a(i)), None)
+                    })?;
+                    diff.note(RowChangeKind::Added, limit, || {
+                        example(RowChangeKind::Added, None, Some(&ref_b(j)))
                     })?;
                 }
-                None => diff.note(RowChangeKind::Removed, limit, || {
-                    example(RowChangeKind::Removed, Some(ra), None)
-                })?,
             }
-        }
-        for (j, rb) in gb.iter().enumerate() {
-            if !matched_b[j] {
-                diff.note(RowChangeKind::Added, limit, || {
-                    example(RowChangeKind::Added, None, Some(rb))
-                })?;
-            }
+            left.row += 1;
+            right.row += 1;
+        } else if x < y && single(ha, i) {
+            diff.note(RowChangeKind::Removed, limit, || {
+                example(RowChangeKind::Removed, Some(&ref_a(i)), None)
+            })?;
+            left.row += 1;
+        } else if y < x && single(hb, j) {
+            diff.note(RowChangeKind::Added, limit, || {
+                example(RowChangeKind::Added, None, Some(&ref_b(j)))
+            })?;
+            right.row += 1;
+        } else {
+            break;
         }
     }
+    Ok(())
+}
+
+/// Matches the rows of one key hash on both sides by identity, then compares values.
+fn merge_group(
+    ga: &[RowRef],
+    gb: &[RowRef],
+    comparators: &mut Comparators,
+    diff: &mut StateDiff,
+    limit: usize,
+) -> Result<()> {
+    let mut matched_b = vec![false; gb.len()];
+    for ra in ga {
+        let mut found = None;
+        for (j, rb) in gb.iter().enumerate() {
+            if matched_b[j] {
+                continue;
+            }
+            let (identity, value) = compare(&comparators.get(ra, rb)?, ra, rb);
+            if identity {
+                found = Some((j, value));
+                break;
+            }
+        }
+        match found {
+            Some((j, true)) => {
+                matched_b[j] = true;
+                diff.same += 1;
+            }
+            Some((j, false)) => {
+                matched_b[j] = true;
+                let rb = &gb[j];
+                diff.note(RowChangeKind::Changed, limit, || {
+                    example(RowChangeKind::Changed, Some(ra), Some(rb))
+                })?;
+            }
+            None => diff.note(RowChangeKind::Removed, limit, || {
+                example(RowChangeKind::Removed, Some(ra), None)
+            })?,
+        }
+    }
+    for (j, rb) in gb.iter().enumerate() {
+        if !matched_b[j] {
+            diff.note(RowChangeKind::Added, limit, || {
+                example(RowChangeKind::Added, None, Some(rb))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Decodes one row's identity and values to JSON, for an example.

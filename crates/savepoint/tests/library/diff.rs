@@ -259,3 +259,85 @@ proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn map_state_compares_per_entry() {
+    use arrow_array::{Float64Array, StringArray};
+    let dir = tempfile::tempdir().unwrap();
+    let at = |n: &str| Location::parse(dir.path().join(n).to_str().unwrap()).unwrap();
+    for (name, entries) in [
+        (
+            "a",
+            vec![
+                ("ada", "chess", 1.0),
+                ("ada", "go", 2.0),
+                ("bob", "go", 3.0),
+            ],
+        ),
+        (
+            "b",
+            vec![
+                ("ada", "chess", 1.0),
+                ("ada", "go", 2.5),
+                ("ada", "poker", 9.0),
+            ],
+        ),
+    ] {
+        let w = SavepointWriter::create(at(name), SavepointInfo::new("job", "bootstrap"))
+            .await
+            .unwrap();
+        w.add_operator("op", "Op", 2).unwrap();
+        w.add_state(
+            "op",
+            StateSpec::map("scores", DataType::Utf8, DataType::Utf8, DataType::Float64),
+        )
+        .unwrap();
+        w.write_keyed(
+            "op",
+            "scores",
+            vec![batch(vec![
+                (
+                    "key",
+                    Arc::new(StringArray::from_iter_values(entries.iter().map(|e| e.0)))
+                        as ArrayRef,
+                ),
+                (
+                    "user_key",
+                    Arc::new(StringArray::from_iter_values(entries.iter().map(|e| e.1))),
+                ),
+                (
+                    "value",
+                    Arc::new(Float64Array::from_iter_values(entries.iter().map(|e| e.2))),
+                ),
+            ])],
+        )
+        .await
+        .unwrap();
+        w.commit().await.unwrap();
+    }
+    let report = diff(
+        &open(&at("a")).await,
+        &open(&at("b")).await,
+        &DiffOptions::default(),
+    )
+    .await
+    .unwrap();
+    let s = &report.states[0];
+    assert_eq!((s.only_in_a, s.only_in_b, s.changed, s.same), (1, 1, 1, 1));
+    let changed = s
+        .examples
+        .iter()
+        .find(|e| e.kind == RowChangeKind::Changed)
+        .unwrap();
+    assert_eq!(changed.key, json!({"key": "ada", "user_key": "go"}));
+    assert_eq!(
+        (changed.a.clone(), changed.b.clone()),
+        (Some(json!(2.0)), Some(json!(2.5)))
+    );
+    let removed = s
+        .examples
+        .iter()
+        .find(|e| e.kind == RowChangeKind::Removed)
+        .unwrap();
+    assert_eq!(removed.key, json!({"key": "bob", "user_key": "go"}));
+}
