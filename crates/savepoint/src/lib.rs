@@ -23,6 +23,7 @@
 )]
 
 mod diff;
+mod edit;
 mod error;
 mod generate;
 mod location;
@@ -38,6 +39,7 @@ mod writer;
 pub use diff::{
     DiffOptions, DiffReport, RowChange, RowChangeKind, StateDiff, StructureChange, diff,
 };
+pub use edit::{Edit, edit};
 pub use error::{Error, Result};
 pub use generate::{GenerateOptions, generate};
 pub use location::Location;

@@ -2,6 +2,7 @@
 
 mod common;
 mod diff;
+mod edit;
 mod errors;
 mod rescale;
 mod roundtrip;
