@@ -1,6 +1,7 @@
 //! The `rewind` binary as a user runs it: help text, tables, JSON, exit codes.
 
 mod diff;
+mod edit;
 mod generate;
 mod help;
 mod inspect;

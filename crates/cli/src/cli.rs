@@ -32,6 +32,10 @@ pub enum Command {
     Generate(GenerateArgs),
     Rescale(RescaleArgs),
     Diff(DiffArgs),
+    Edit(EditArgs),
+    Bootstrap(BootstrapArgs),
+    Log(LogArgs),
+    Rm(RmArgs),
 }
 
 /// Show a savepoint's job, lineage, operators, states and source positions.
@@ -187,4 +191,99 @@ pub struct DiffArgs {
     /// JSON lines: one object per difference, then a summary object.
     #[arg(long)]
     pub json: bool,
+}
+
+const EDITS: &str = "\
+Edits (repeatable, applied in the order given):
+  --remove-operator UID          remove an operator and all its state
+  --rename-operator OLD=NEW      give an operator a new uid
+  --set-position UID/SPLIT=JSON  set a source split's position, e.g. '{\"offset\": 0}'
+  --set-watermark UID/SPLIT=MS   set a source split's watermark (ms since the epoch)
+  --remove-split UID/SPLIT       remove a source split
+  --add-split UID/SPLIT=JSON     add a source split with this position
+  --drop-state UID/STATE         drop one state
+  --delete-keys UID/STATE=FILE   delete every row of the keys in FILE (a `key` column)
+  --upsert UID/STATE=FILE        insert or replace rows from FILE (the state's columns)
+FILE is CSV with a header (.csv), JSON lines (.jsonl, .json, .ndjson) or Parquet (.parquet).";
+
+/// Write a copy of a savepoint with edits applied: remove or rename operators, move source
+/// positions and watermarks, drop state, delete keys or upsert rows.
+///
+/// Every edit is checked before anything is written. Untouched shards are copied whole;
+/// only shards holding edited keys are rewritten. SRC is never modified; DEST records SRC
+/// as parent and lists the edits.
+#[derive(Debug, Args)]
+#[command(after_help = format!("{EDITS}\n\n{EXIT_CODES}"))]
+pub struct EditArgs {
+    /// The savepoint to edit: a path or URL.
+    pub src: String,
+    /// Where to write the result (must not hold a savepoint yet): a path or URL.
+    pub dest: String,
+    /// The edits, as listed below.
+    #[arg(
+        value_name = "EDIT",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true
+    )]
+    pub edits: Vec<String>,
+}
+
+/// Create a savepoint from data files, for a new job to start from state computed
+/// elsewhere (a backfill, a migration from another system).
+///
+/// Each --state file holds a keyed state: a `key` column and a `value` column (value
+/// state), or `key`, `user_key` and `value` (map state); column types come from the file
+/// (Parquet) or are inferred (CSV, JSON lines).
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct BootstrapArgs {
+    /// Where to write it (must not hold a savepoint yet): a path or URL.
+    pub dest: String,
+    /// The job's name.
+    #[arg(long, value_name = "NAME")]
+    pub job: String,
+    /// A state of an operator from a file (repeatable): UID/STATE=FILE.
+    #[arg(long = "state", value_name = "UID/STATE=FILE", required = true)]
+    pub states: Vec<String>,
+    /// Parallelism of every operator.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub parallelism: u32,
+    /// The application version to record.
+    #[arg(long, value_name = "VERSION")]
+    pub app_version: Option<String>,
+}
+
+/// Find every savepoint and checkpoint under a prefix and draw their lineage as a tree:
+/// which was derived from which (rescale, edit, ...), with the operation, time and job.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct LogArgs {
+    /// The prefix to search: a path or URL.
+    pub root: String,
+    /// Print JSON instead of a tree.
+    #[arg(long, conflicts_with = "dot")]
+    pub json: bool,
+    /// Print a Graphviz DOT graph instead of a tree.
+    #[arg(long)]
+    pub dot: bool,
+}
+
+/// Dispose of a savepoint: delete exactly the files its manifest lists, manifest first, so
+/// a half-deleted savepoint never looks valid.
+///
+/// Every file is listed on stdout before it is deleted. Refuses a location that is not a
+/// savepoint.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct RmArgs {
+    /// The savepoint: a path or URL.
+    pub savepoint: String,
+    /// Also delete files under it that the manifest does not list (left by a crashed
+    /// writer); with no manifest at all, delete such leftovers only.
+    #[arg(long)]
+    pub orphans: bool,
+    /// List what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod files;
 mod output;
 
 use std::io::Write;

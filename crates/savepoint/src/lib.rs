@@ -23,9 +23,11 @@
 )]
 
 mod diff;
+mod dispose;
 mod edit;
 mod error;
 mod generate;
+mod lineage;
 mod location;
 mod parquet_io;
 mod reader;
@@ -39,9 +41,11 @@ mod writer;
 pub use diff::{
     DiffOptions, DiffReport, RowChange, RowChangeKind, StateDiff, StructureChange, diff,
 };
+pub use dispose::{Removal, delete_files, plan_removal, remove};
 pub use edit::{Edit, edit};
 pub use error::{Error, Result};
 pub use generate::{GenerateOptions, generate};
+pub use lineage::{LineageEntry, Unreadable, find_savepoints};
 pub use location::Location;
 pub use reader::{ReadOptions, SavepointReader, list_files, read_manifest};
 pub use rescale::{

@@ -179,6 +179,11 @@ impl StateSpec {
         fields
     }
 
+    /// The columns writers and edits take for this state (everything but `key_hash`).
+    pub fn input_schema(&self) -> SchemaRef {
+        Arc::new(Schema::new(self.input_fields()))
+    }
+
     /// The canonical schema of a shard of this state.
     pub(crate) fn shard_schema(&self) -> SchemaRef {
         let mut fields = Vec::new();

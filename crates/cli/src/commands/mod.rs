@@ -1,9 +1,13 @@
 //! One module per subcommand, each with `run(args, out)` so its output is testable.
 
+mod bootstrap;
 mod diff;
+mod edit;
 mod generate;
 mod inspect;
+mod log;
 mod rescale;
+mod rm;
 mod state;
 mod validate;
 
@@ -23,6 +27,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Generate(args) => generate::run(args, out).await,
         Command::Rescale(args) => rescale::run(args, out).await,
         Command::Diff(args) => diff::run(args, out).await,
+        Command::Edit(args) => edit::run(args, out).await,
+        Command::Bootstrap(args) => bootstrap::run(args, out).await,
+        Command::Log(args) => log::run(args, out).await,
+        Command::Rm(args) => rm::run(args, out).await,
     }
 }
 

@@ -223,14 +223,17 @@ impl Cursor {
     }
 }
 
+/// One comparator per column (but `key_hash`), with the column's name.
+type ColumnComparators = Arc<Vec<(String, DynComparator)>>;
+
 /// Column comparators between the batches of A and B, cached for the current batch pair.
 #[derive(Default)]
 struct Comparators {
-    cache: HashMap<(u64, u64), Arc<Vec<(String, DynComparator)>>>,
+    cache: HashMap<(u64, u64), ColumnComparators>,
 }
 
 impl Comparators {
-    fn get(&mut self, a: &RowRef, b: &RowRef) -> Result<Arc<Vec<(String, DynComparator)>>> {
+    fn get(&mut self, a: &RowRef, b: &RowRef) -> Result<ColumnComparators> {
         if let Some(c) = self.cache.get(&(a.seq, b.seq)) {
             return Ok(c.clone());
         }

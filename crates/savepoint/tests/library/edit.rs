@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{ArrayRef, Int64Array, StringArray, UInt64Array};
 use arrow_schema::DataType;
 use rewind_savepoint::format::SplitEntry;
 use rewind_savepoint::{
@@ -205,7 +205,7 @@ async fn key_edits_rewrite_only_the_shards_they_touch() {
         .collect();
     let (del1, del2, changed) = (first[0], first[1], first[2]);
     let missing = *first.iter().find(|&&k| k >= 1000).unwrap();
-    let added = *first.iter().find(|&&k| k >= 500 && k < 1000).unwrap();
+    let added = *first.iter().find(|&&k| (500..1000).contains(&k)).unwrap();
     let keys = batch(vec![(
         "key",
         Arc::new(Int64Array::from(vec![del1, del2, missing])) as ArrayRef,
@@ -359,5 +359,4 @@ async fn bad_edits_fail_before_anything_is_written() {
         );
         assert!(!dir.path().join("bad").exists());
     }
-    let _: Option<RecordBatch> = None;
 }
