@@ -35,6 +35,7 @@ mod rescale;
 mod shard_writer;
 mod sort;
 mod spec;
+mod stats;
 mod validate;
 mod writer;
 

@@ -11,7 +11,6 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, path::Path};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use rewind_format::{
     HashRange, MANIFEST_FILE, Manifest, OperatorEntry, ShardEntry, StateEntry, encode_key,
     hash_keys, parse_type, same_type,
@@ -356,34 +355,13 @@ impl RowFilter {
         &self,
         builder: &ParquetRecordBatchStreamBuilder<ObjectReader>,
     ) -> Result<Vec<usize>, String> {
-        let metadata = builder.metadata();
-        let converter = StatisticsConverter::try_new(
-            columns::KEY_HASH,
-            builder.schema(),
-            metadata.file_metadata().schema_descr(),
-        )
-        .map_err(|e| e.to_string())?;
-        let groups = metadata.row_groups();
-        let mins = converter
-            .row_group_mins(groups.iter())
-            .map_err(|e| e.to_string())?;
-        let maxes = converter
-            .row_group_maxes(groups.iter())
-            .map_err(|e| e.to_string())?;
-        let (Some(mins), Some(maxes)) = (
-            mins.as_primitive_opt::<UInt64Type>(),
-            maxes.as_primitive_opt::<UInt64Type>(),
-        ) else {
-            return Ok((0..groups.len()).collect());
-        };
-        Ok((0..groups.len())
-            .filter(|&i| {
-                // A row group without statistics is read.
-                if mins.is_null(i) || maxes.is_null(i) {
-                    return true;
-                }
-                self.wants_range(mins.value(i), maxes.value(i))
-            })
+        let bounds = crate::stats::row_group_hash_bounds(builder.metadata(), builder.schema())?;
+        Ok(bounds
+            .iter()
+            .enumerate()
+            // A row group without statistics is read.
+            .filter(|(_, b)| b.is_none_or(|(lo, hi)| self.wants_range(lo, hi)))
+            .map(|(i, _)| i)
             .collect())
     }
 

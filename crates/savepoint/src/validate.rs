@@ -3,13 +3,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use rewind_format::{MANIFEST_FILE, Manifest, ShardEntry, StateEntry, hash_keys};
 
 use crate::reader::{check_schema, list_files, open_shard, read_manifest};
@@ -258,26 +256,10 @@ fn statistics_outside<T>(
     builder: &parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
     range: rewind_format::HashRange,
 ) -> Option<String> {
-    let metadata = builder.metadata();
-    let converter = StatisticsConverter::try_new(
-        columns::KEY_HASH,
-        builder.schema(),
-        metadata.file_metadata().schema_descr(),
-    )
-    .ok()?;
-    let groups = metadata.row_groups();
-    let mins = converter.row_group_mins(groups.iter()).ok()?;
-    let maxes = converter.row_group_maxes(groups.iter()).ok()?;
-    let (mins, maxes) = (
-        mins.as_primitive_opt::<UInt64Type>()?,
-        maxes.as_primitive_opt::<UInt64Type>()?,
-    );
+    let bounds = crate::stats::row_group_hash_bounds(builder.metadata(), builder.schema()).ok()?;
     let mut last_max = None;
-    for i in 0..groups.len() {
-        if mins.is_null(i) || maxes.is_null(i) {
-            continue;
-        }
-        let (lo, hi) = (mins.value(i), maxes.value(i));
+    for (i, bound) in bounds.into_iter().enumerate() {
+        let Some((lo, hi)) = bound else { continue };
         if !range.contains(lo) || !range.contains(hi) {
             return Some(format!(
                 "row group {i} holds key hashes {lo:016x}..={hi:016x}, outside the shard's range {range}"

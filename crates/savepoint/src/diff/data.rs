@@ -425,24 +425,26 @@ fn merge_group(
     Ok(())
 }
 
+/// The rows of a batch as JSON objects, column name to value.
+fn json_rows(batch: &RecordBatch) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let mut writer = arrow_json::ArrayWriter::new(Vec::new());
+    writer
+        .write(batch)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    writer
+        .finish()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    serde_json::from_slice(&writer.into_inner()).map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// Decodes one row's identity and values to JSON, for an example.
 fn example(kind: RowChangeKind, a: Option<&RowRef>, b: Option<&RowRef>) -> Result<RowChange> {
     let any = a
         .or(b)
         .ok_or_else(|| Error::Internal("example of nothing".into()))?;
     let row_json = |r: &RowRef| -> Result<serde_json::Map<String, serde_json::Value>> {
-        let one = r.batch.slice(r.row, 1);
-        let mut writer = arrow_json::ArrayWriter::new(Vec::new());
-        writer
-            .write(&one)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        writer
-            .finish()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-            serde_json::from_slice(&writer.into_inner())
-                .map_err(|e| Error::Internal(e.to_string()))?;
-        rows.into_iter()
+        json_rows(&r.batch.slice(r.row, 1))?
+            .into_iter()
             .next()
             .ok_or_else(|| Error::Internal("empty row".into()))
     };
@@ -492,17 +494,7 @@ pub(crate) async fn diff_operator_list(
             let mut stream = r.read_state(&uid, &name, ReadOptions::default()).await?;
             let mut out: Vec<serde_json::Value> = Vec::new();
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                let mut writer = arrow_json::ArrayWriter::new(Vec::new());
-                writer
-                    .write(&batch)
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                writer
-                    .finish()
-                    .map_err(|e| Error::Internal(e.to_string()))?;
-                let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-                    serde_json::from_slice(&writer.into_inner())
-                        .map_err(|e| Error::Internal(e.to_string()))?;
+                let rows = json_rows(&batch?)?;
                 out.extend(
                     rows.into_iter()
                         .map(|mut m| m.remove(columns::VALUE).unwrap_or_default()),

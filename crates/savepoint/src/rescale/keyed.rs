@@ -6,12 +6,11 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
-use arrow_array::{Array, BooleanArray, RecordBatch};
+use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use object_store::ObjectStoreExt;
 use parquet::arrow::ArrowSchemaConverter;
-use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
@@ -133,35 +132,14 @@ pub(crate) async fn split_shard(
     })
 }
 
-/// Min and max key hash of every row group, from the statistics the writer recorded.
+/// Min and max key hash of every row group; a row group without statistics counts as
+/// spanning the whole space (so it is decoded, never copied into the wrong piece).
 fn hash_bounds(
     metadata: &ParquetMetaData,
     schema: &SchemaRef,
 ) -> Result<(Vec<u64>, Vec<u64>), String> {
-    let converter = StatisticsConverter::try_new(
-        columns::KEY_HASH,
-        schema,
-        metadata.file_metadata().schema_descr(),
-    )
-    .map_err(|e| e.to_string())?;
-    let groups = metadata.row_groups();
-    let mins = converter
-        .row_group_mins(groups.iter())
-        .map_err(|e| e.to_string())?;
-    let maxes = converter
-        .row_group_maxes(groups.iter())
-        .map_err(|e| e.to_string())?;
-    let (Some(mins), Some(maxes)) = (
-        mins.as_primitive_opt::<UInt64Type>(),
-        maxes.as_primitive_opt::<UInt64Type>(),
-    ) else {
-        return Err("key_hash has no usable statistics".into());
-    };
-    if mins.null_count() > 0 || maxes.null_count() > 0 {
-        // Without statistics every row group is treated as straddling (decoded).
-        return Ok((vec![0; groups.len()], vec![u64::MAX; groups.len()]));
-    }
-    Ok((mins.values().to_vec(), maxes.values().to_vec()))
+    let bounds = crate::stats::row_group_hash_bounds(metadata, schema)?;
+    Ok(bounds.iter().map(|b| b.unwrap_or((0, u64::MAX))).unzip())
 }
 
 fn filter_range(batch: &RecordBatch, range: HashRange) -> Result<RecordBatch, String> {

@@ -1,0 +1,41 @@
+//! Row-group statistics of the `key_hash` column: what lets readers skip row groups and
+//! rescale copy them without decoding.
+
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use arrow_schema::Schema;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::file::metadata::ParquetMetaData;
+
+use crate::spec::columns;
+
+/// `(min, max)` key hash of each row group, `None` where the writer recorded no
+/// statistics.
+pub(crate) fn row_group_hash_bounds(
+    metadata: &ParquetMetaData,
+    schema: &Schema,
+) -> Result<Vec<Option<(u64, u64)>>, String> {
+    let converter = StatisticsConverter::try_new(
+        columns::KEY_HASH,
+        schema,
+        metadata.file_metadata().schema_descr(),
+    )
+    .map_err(|e| e.to_string())?;
+    let groups = metadata.row_groups();
+    let mins = converter
+        .row_group_mins(groups.iter())
+        .map_err(|e| e.to_string())?;
+    let maxes = converter
+        .row_group_maxes(groups.iter())
+        .map_err(|e| e.to_string())?;
+    let (Some(mins), Some(maxes)) = (
+        mins.as_primitive_opt::<UInt64Type>(),
+        maxes.as_primitive_opt::<UInt64Type>(),
+    ) else {
+        return Err("key_hash statistics are not unsigned 64-bit integers".into());
+    };
+    Ok((0..groups.len())
+        .map(|i| (!mins.is_null(i) && !maxes.is_null(i)).then(|| (mins.value(i), maxes.value(i))))
+        .collect())
+}
