@@ -125,3 +125,60 @@ fn network_settings_from_the_environment() {
         "{stderr}"
     );
 }
+
+/// The offline commands on s3://, and across stores: rescale from S3 to local disk and
+/// back, diff across stores, edit, log and rm on S3.
+#[test]
+fn offline_commands_on_s3_and_across_stores() {
+    let Some(bucket) = bucket() else { return };
+    let prefix = format!("{bucket}/{}", unique("offline"));
+    let sp = format!("{prefix}/base");
+    assert_eq!(
+        rewind(&["generate", &sp, "--keys", "3000", "--parallelism", "2"]).code,
+        0
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    let local = local.to_str().unwrap();
+    let run = rewind(&["rescale", &sp, local, "--parallelism", "3"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let back = format!("{prefix}/back");
+    let run = rewind(&["rescale", local, &back, "--parallelism", "2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(rewind(&["validate", &back, "--deep"]).code, 0);
+    let diff = rewind(&["diff", &sp, &back]);
+    assert_eq!(diff.code, 0, "{}{}", diff.stdout, diff.stderr);
+    let diff = rewind(&["diff", &sp, local]);
+    assert_eq!(diff.code, 0, "{}{}", diff.stdout, diff.stderr);
+
+    let edited = format!("{prefix}/edited");
+    let run = rewind(&[
+        "edit",
+        &sp,
+        &edited,
+        "--set-position",
+        "source/split-0={\"offset\":0}",
+        "--drop-state",
+        "op-0/state",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let log = rewind(&["log", &prefix, "--json"]);
+    assert_eq!(log.code, 0, "{}", log.stderr);
+    let view: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
+    assert_eq!(
+        view["savepoints"].as_array().unwrap().len(),
+        3,
+        "{}",
+        log.stdout
+    );
+
+    let rm = rewind(&["rm", &edited]);
+    assert_eq!(rm.code, 0, "{}", rm.stderr);
+    let gone = rewind(&["inspect", &edited]);
+    assert!(
+        gone.stderr
+            .contains("not a savepoint (no _manifest.json and no files)"),
+        "{}",
+        gone.stderr
+    );
+}
