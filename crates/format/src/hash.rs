@@ -19,6 +19,12 @@ use crate::FormatError;
 /// The name of the key-hash algorithm format v1 records in every manifest.
 pub const KEY_HASH_ALGORITHM: &str = "xxh3_64";
 
+/// The key hash of one key given as its canonical encoding (see [`encode_key`]): what
+/// engines use to route a record without building an Arrow array.
+pub fn hash_encoded_key(encoding: &[u8]) -> u64 {
+    xxh3_64(encoding)
+}
+
 /// The key hash of each row of `keys`.
 ///
 /// Fails for a key type that cannot be hashed (see [`crate::is_key_type`]) and for null keys.

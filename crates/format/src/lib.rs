@@ -28,7 +28,7 @@ mod types;
 mod version;
 
 pub use error::FormatError;
-pub use hash::{KEY_HASH_ALGORITHM, encode_key, hash_keys};
+pub use hash::{KEY_HASH_ALGORITHM, encode_key, hash_encoded_key, hash_keys};
 pub use manifest::{
     JobInfo, Lineage, Manifest, ManifestProblem, OperatorEntry, ParentRef, Redistribution,
     SavepointKind, ShardEntry, SourceEntry, SplitEntry, StateEntry, StateKind, WriterInfo,

@@ -1,0 +1,340 @@
+//! The checkpoint coordinator: triggers barriers at the sources, collects every subtask's
+//! acknowledgement, writes the checkpoint through `SavepointWriter` (manifest last), and
+//! only then commits the sinks' output of that checkpoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender};
+
+use rewind_savepoint::format::{HashRange, Manifest, ParentRef, SavepointKind, SplitEntry};
+use rewind_savepoint::{Location, SavepointInfo, SavepointWriter};
+
+use crate::runtime::{FINAL, RunOptions, SourceControl};
+use crate::sink::Sink;
+use crate::state::StateSnapshot;
+use crate::{EngineError, Result};
+
+pub(crate) struct StageInfo {
+    pub uid: Option<String>,
+    pub name: String,
+    pub parallelism: u32,
+    pub is_source: bool,
+    pub states: Vec<String>,
+    pub sink: Option<Arc<dyn Sink>>,
+}
+
+pub(crate) struct Ack {
+    pub id: u64,
+    pub stage: usize,
+    pub subtask: u32,
+    pub splits: Vec<SplitEntry>,
+    pub snapshots: Vec<Box<dyn StateSnapshot>>,
+    pub sink_lines: Vec<String>,
+}
+
+pub(crate) enum Command {
+    Savepoint {
+        target: Location,
+        stop: bool,
+        reply: Sender<Result<Manifest>>,
+    },
+}
+
+pub(crate) enum CoordinatorMsg {
+    Ack(Ack),
+    Command(Command),
+    Tick,
+    WorkersDone,
+}
+
+struct Pending {
+    acks: Vec<Ack>,
+    target: Target,
+}
+
+enum Target {
+    Checkpoint,
+    Savepoint {
+        location: Location,
+        reply: Sender<Result<Manifest>>,
+    },
+    Final,
+}
+
+pub(crate) struct Coordinator {
+    job: String,
+    stages: Vec<StageInfo>,
+    total: usize,
+    sources: Vec<Sender<SourceControl>>,
+    options: RunOptions,
+    parent: Option<(String, String)>,
+    runtime: tokio::runtime::Runtime,
+    next_id: u64,
+    pending: BTreeMap<u64, Pending>,
+    /// Sink output of checkpoints that failed, committed with the next one that succeeds.
+    carried: HashMap<(usize, u32), Vec<String>>,
+    retained: Vec<Location>,
+    written: Vec<Manifest>,
+    stopping: bool,
+}
+
+impl Coordinator {
+    pub(crate) fn new(
+        job: String,
+        stages: Vec<StageInfo>,
+        total: usize,
+        sources: Vec<Sender<SourceControl>>,
+        options: RunOptions,
+        parent: Option<(String, String)>,
+    ) -> Result<Coordinator> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        Ok(Coordinator {
+            job,
+            stages,
+            total,
+            sources,
+            options,
+            parent,
+            runtime,
+            next_id: 1,
+            pending: BTreeMap::new(),
+            carried: HashMap::new(),
+            retained: Vec::new(),
+            written: Vec::new(),
+            stopping: false,
+        })
+    }
+
+    pub(crate) fn run(mut self, messages: Receiver<CoordinatorMsg>) -> Result<Vec<Manifest>> {
+        let mut error = None;
+        while let Ok(msg) = messages.recv() {
+            match msg {
+                CoordinatorMsg::Tick => {
+                    if !self.stopping && self.pending.is_empty() {
+                        self.trigger(Target::Checkpoint, false);
+                    }
+                }
+                CoordinatorMsg::Command(Command::Savepoint {
+                    target,
+                    stop,
+                    reply,
+                }) => {
+                    if self.stopping {
+                        let _ =
+                            reply.send(Err(EngineError::Internal("the job is stopping".into())));
+                        continue;
+                    }
+                    self.stopping |= stop;
+                    self.trigger(
+                        Target::Savepoint {
+                            location: target,
+                            reply,
+                        },
+                        stop,
+                    );
+                }
+                CoordinatorMsg::Ack(ack) => {
+                    let id = ack.id;
+                    let entry = self.pending.entry(id).or_insert_with(|| Pending {
+                        acks: Vec::new(),
+                        target: Target::Final,
+                    });
+                    entry.acks.push(ack);
+                    if entry.acks.len() == self.total {
+                        if let Some(done) = self.pending.remove(&id) {
+                            if let Err(e) = self.complete(id, done) {
+                                eprintln!("rewind-engine: {e}");
+                                if id == FINAL {
+                                    error = Some(e);
+                                }
+                            }
+                        }
+                    }
+                }
+                CoordinatorMsg::WorkersDone => break,
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(self.written),
+        }
+    }
+
+    fn trigger(&mut self, target: Target, stop: bool) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(
+            id,
+            Pending {
+                acks: Vec::new(),
+                target,
+            },
+        );
+        for s in &self.sources {
+            let _ = s.send(SourceControl::Trigger { id, stop });
+        }
+    }
+
+    /// Every subtask acknowledged checkpoint `id`: write it, then commit its output.
+    fn complete(&mut self, id: u64, done: Pending) -> Result<()> {
+        let checkpoint_id = if id == FINAL { self.next_id } else { id };
+        let (location, kind) = match &done.target {
+            Target::Checkpoint => match &self.options.checkpoint_dir {
+                Some(dir) => (
+                    Some(child(dir, &format!("chk-{checkpoint_id:010}"))),
+                    SavepointKind::Checkpoint,
+                ),
+                None => (None, SavepointKind::Checkpoint),
+            },
+            Target::Savepoint { location, .. } => {
+                (Some(location.clone()), SavepointKind::Savepoint)
+            }
+            Target::Final => (
+                self.options.savepoint_on_finish.clone(),
+                SavepointKind::Savepoint,
+            ),
+        };
+        let mut acks = done.acks;
+        let result = match location {
+            Some(loc) => self.write(&loc, kind, checkpoint_id, &mut acks).map(Some),
+            None => Ok(None),
+        };
+        match result {
+            Ok(manifest) => {
+                self.commit_sinks(checkpoint_id, acks)?;
+                if let Some(m) = &manifest {
+                    match done.target {
+                        Target::Checkpoint => self.retain(m),
+                        Target::Savepoint { reply, .. } => {
+                            self.written.push(m.clone());
+                            let _ = reply.send(Ok(m.clone()));
+                        }
+                        Target::Final => self.written.push(m.clone()),
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Keep the output for the next checkpoint; the job goes on.
+                for ack in acks {
+                    self.carried
+                        .entry((ack.stage, ack.subtask))
+                        .or_default()
+                        .extend(ack.sink_lines);
+                }
+                if let Target::Savepoint { reply, .. } = done.target {
+                    let _ = reply.send(Err(EngineError::Checkpoint {
+                        id: checkpoint_id,
+                        message: e.to_string(),
+                    }));
+                }
+                Err(EngineError::Checkpoint {
+                    id: checkpoint_id,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+
+    fn commit_sinks(&mut self, checkpoint: u64, acks: Vec<Ack>) -> Result<()> {
+        for ack in acks {
+            let Some(sink) = self.stages.get(ack.stage).and_then(|s| s.sink.clone()) else {
+                continue;
+            };
+            let mut lines = self
+                .carried
+                .remove(&(ack.stage, ack.subtask))
+                .unwrap_or_default();
+            lines.extend(ack.sink_lines);
+            sink.commit(checkpoint, ack.subtask, lines)?;
+        }
+        Ok(())
+    }
+
+    fn retain(&mut self, manifest: &Manifest) {
+        let Some(dir) = &self.options.checkpoint_dir else {
+            return;
+        };
+        self.retained
+            .push(child(dir, &format!("chk-{:010}", manifest.checkpoint_id)));
+        let keep = self.options.retain_checkpoints;
+        while keep > 0 && self.retained.len() > keep {
+            let old = self.retained.remove(0);
+            if let Err(e) = self.runtime.block_on(rewind_savepoint::remove(&old, false)) {
+                eprintln!("rewind-engine: cannot delete old checkpoint {old}: {e}");
+            }
+        }
+    }
+
+    fn write(
+        &self,
+        location: &Location,
+        kind: SavepointKind,
+        checkpoint_id: u64,
+        acks: &mut [Ack],
+    ) -> Result<Manifest> {
+        let mut info = SavepointInfo::new(&self.job, "engine");
+        info.kind = kind;
+        info.checkpoint_id = checkpoint_id;
+        info.lineage.parent = self.parent.as_ref().map(|(id, location)| ParentRef {
+            id: id.clone(),
+            location: location.clone(),
+        });
+        let stages = &self.stages;
+        self.runtime
+            .block_on(async {
+                let writer = SavepointWriter::create(location.clone(), info).await?;
+                for (s, stage) in stages.iter().enumerate() {
+                    let Some(uid) = &stage.uid else { continue };
+                    writer.add_operator(uid, &stage.name, stage.parallelism)?;
+                    if stage.is_source {
+                        let mut splits: Vec<SplitEntry> = acks
+                            .iter()
+                            .filter(|a| a.stage == s)
+                            .flat_map(|a| a.splits.clone())
+                            .collect();
+                        splits.sort_by(|a, b| a.id.cmp(&b.id));
+                        writer.set_source_splits(uid, splits)?;
+                    }
+                    for state in &stage.states {
+                        let mut declared = false;
+                        for ack in acks.iter().filter(|a| a.stage == s) {
+                            let range = HashRange::for_subtask(ack.subtask, stage.parallelism)
+                                .ok_or_else(|| {
+                                    rewind_savepoint::Error::Internal("subtask range".into())
+                                })?;
+                            for snap in ack.snapshots.iter().filter(|x| x.state() == state) {
+                                if !declared {
+                                    writer.add_state(
+                                        uid,
+                                        snap.spec().map_err(|e| {
+                                            rewind_savepoint::Error::Internal(e.to_string())
+                                        })?,
+                                    )?;
+                                    declared = true;
+                                }
+                                let batch = snap.to_batch(range).map_err(|e| {
+                                    rewind_savepoint::Error::Internal(e.to_string())
+                                })?;
+                                let mut shard = writer.keyed_shard(uid, state, range)?;
+                                if batch.num_rows() > 0 {
+                                    shard.write(&batch).await?;
+                                }
+                                shard.finish().await?;
+                            }
+                        }
+                    }
+                }
+                writer.commit().await
+            })
+            .map_err(EngineError::from)
+    }
+}
+
+fn child(dir: &Location, name: &str) -> Location {
+    Location::new(dir.store().clone(), dir.child(name), dir.describe(name))
+}

@@ -1,0 +1,560 @@
+//! Running a job: one thread per subtask, bounded channels between stages, aligned
+//! barriers for checkpoints, and a coordinator that writes them as Rewind savepoints.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rewind_savepoint::format::{HashRange, Manifest, SplitEntry, subtask_for_hash};
+use rewind_savepoint::{Location, ReadOptions, SavepointReader};
+
+use crate::coordinator::{Ack, Command, Coordinator, CoordinatorMsg};
+use crate::job::{ErasedOp, Job, Rec, StageInput};
+use crate::state::StateSnapshot;
+use crate::{EngineError, Result};
+
+/// The id of the checkpoint every source takes when its input ends.
+pub(crate) const FINAL: u64 = u64::MAX;
+
+/// Records buffered between two stages, per channel: backpressure beyond this.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// How to run a job: the standard options of every Rewind application.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Restore from this savepoint or checkpoint.
+    pub from_savepoint: Option<Location>,
+    /// Allow state in the savepoint that no operator of the job takes.
+    pub allow_non_restored_state: bool,
+    /// Parallelism of every stage that does not set its own.
+    pub parallelism: Option<u32>,
+    /// Where periodic checkpoints go (`chk-<id>` under it).
+    pub checkpoint_dir: Option<Location>,
+    /// How often to checkpoint (needs `checkpoint_dir`).
+    pub checkpoint_interval: Option<Duration>,
+    /// Checkpoints to keep (older ones are deleted); 0 keeps all.
+    pub retain_checkpoints: usize,
+    /// A bounded job writes a final savepoint here when its input ends.
+    pub savepoint_on_finish: Option<Location>,
+}
+
+pub(crate) enum Msg {
+    Rec(Rec),
+    Barrier(u64),
+    End,
+}
+
+pub(crate) struct Envelope {
+    from: usize,
+    msg: Msg,
+}
+
+pub(crate) enum SourceControl {
+    Trigger { id: u64, stop: bool },
+}
+
+/// A running job.
+pub struct JobHandle {
+    commands: Sender<CoordinatorMsg>,
+    coordinator: Option<JoinHandle<Result<Vec<Manifest>>>>,
+    workers: Vec<JoinHandle<Result<()>>>,
+}
+
+impl JobHandle {
+    /// Takes a savepoint into `target` and waits for it; the job keeps running.
+    pub fn savepoint(&self, target: Location) -> Result<Manifest> {
+        self.command(target, false)
+    }
+
+    /// Takes a savepoint into `target`, then stops the job cleanly.
+    pub fn stop_with_savepoint(mut self, target: Location) -> Result<Manifest> {
+        let manifest = self.command(target, true)?;
+        self.join()?;
+        Ok(manifest)
+    }
+
+    fn command(&self, target: Location, stop: bool) -> Result<Manifest> {
+        let (reply, answer) = channel();
+        self.commands
+            .send(CoordinatorMsg::Command(Command::Savepoint {
+                target,
+                stop,
+                reply,
+            }))
+            .map_err(|_| EngineError::Internal("the job has finished".into()))?;
+        answer
+            .recv()
+            .map_err(|_| EngineError::Internal("the job has finished".into()))?
+    }
+
+    /// Waits for a bounded job to finish; returns the savepoints it wrote on its own
+    /// (periodic checkpoints excluded).
+    pub fn wait(mut self) -> Result<Vec<Manifest>> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<Vec<Manifest>> {
+        let mut first_error = None;
+        for w in self.workers.drain(..) {
+            match w.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                Err(_) => {
+                    first_error =
+                        first_error.or(Some(EngineError::Internal("a subtask panicked".into())))
+                }
+            }
+        }
+        let _ = self.commands.send(CoordinatorMsg::WorkersDone);
+        let written = match self.coordinator.take() {
+            Some(c) => c
+                .join()
+                .map_err(|_| EngineError::Internal("the coordinator panicked".into()))??,
+            None => Vec::new(),
+        };
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(written),
+        }
+    }
+}
+
+/// Starts `job`. Restores state first when `options.from_savepoint` is set.
+pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
+    job.validate()?;
+    let default_parallelism = options.parallelism.unwrap_or(1).max(1);
+    let parallelism: Vec<u32> = job
+        .stages
+        .iter()
+        .map(|s| s.parallelism.unwrap_or(default_parallelism).max(1))
+        .collect();
+    let restored = match &options.from_savepoint {
+        Some(loc) => Some(open_savepoint(loc)?),
+        None => None,
+    };
+    if let Some(sp) = &restored {
+        check_restorable(&job, sp, options.allow_non_restored_state)?;
+    }
+
+    let (to_coordinator, coordinator_rx) = channel::<CoordinatorMsg>();
+    let total_subtasks: usize = parallelism.iter().map(|p| *p as usize).sum();
+
+    // Channels into every non-source stage.
+    let mut inputs: Vec<Vec<Option<Receiver<Envelope>>>> = Vec::new();
+    let mut senders: Vec<Vec<SyncSender<Envelope>>> = Vec::new();
+    for p in &parallelism {
+        let (mut tx, mut rx) = (Vec::new(), Vec::new());
+        for _ in 0..*p {
+            let (s, r) = sync_channel(CHANNEL_CAPACITY);
+            tx.push(s);
+            rx.push(Some(r));
+        }
+        senders.push(tx);
+        inputs.push(rx);
+    }
+
+    let mut source_controls = Vec::new();
+    let mut workers = Vec::new();
+    let mut stage_info = Vec::new();
+    for (s, stage) in job.stages.iter().enumerate() {
+        let p = parallelism[s];
+        stage_info.push(crate::coordinator::StageInfo {
+            uid: stage.uid.clone(),
+            name: stage.name.clone(),
+            parallelism: p,
+            is_source: matches!(stage.input, StageInput::Source(_)),
+            states: stage.states.clone(),
+            sink: stage.sink.as_ref().map(|(sink, _)| sink.clone()),
+        });
+        let outputs = job.stages.get(s + 1).map(|next| Output {
+            senders: senders[s + 1].clone(),
+            route: match &next.input {
+                StageInput::Hash(f) => Route::Hash(f.clone()),
+                _ => Route::RoundRobin(0),
+            },
+        });
+        let upstream = if s == 0 {
+            0
+        } else {
+            parallelism[s - 1] as usize
+        };
+        let split_assignment = match &stage.input {
+            StageInput::Source(source) => {
+                let uid = stage.uid.clone().unwrap_or_default();
+                let splits = restored
+                    .as_ref()
+                    .and_then(|sp| {
+                        sp.manifest()
+                            .operator(&uid)
+                            .and_then(|o| o.source.as_ref())
+                            .map(|s| s.splits.clone())
+                    })
+                    .unwrap_or_else(|| source.splits());
+                Some((source.clone(), splits))
+            }
+            _ => None,
+        };
+        for i in 0..p {
+            let mut ops: Vec<Box<dyn ErasedOp>> = stage.ops.iter().map(|f| f()).collect();
+            if let (Some(sp), Some(uid)) = (&restored, &stage.uid) {
+                restore_subtask(sp, uid, &stage.states, &mut ops, i, p)?;
+            }
+            let worker = Worker {
+                stage: s,
+                subtask: i,
+                ops,
+                output: outputs.clone(),
+                sink_render: stage.sink.as_ref().map(|(_, r)| r.clone()),
+                sink_lines: Vec::new(),
+                acks: to_coordinator.clone(),
+                name: stage.name.clone(),
+            };
+            let handle = match &split_assignment {
+                Some((source, splits)) => {
+                    let mine: Vec<SplitEntry> = splits
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j as u32 % p == i)
+                        .map(|(_, s)| s.clone())
+                        .collect();
+                    let readers = mine
+                        .iter()
+                        .map(|s| Ok((s.clone(), source.reader(s)?)))
+                        .collect::<Result<Vec<_>>>()?;
+                    let (ctl_tx, ctl_rx) = channel();
+                    source_controls.push(ctl_tx);
+                    std::thread::Builder::new()
+                        .name(format!("{}-{i}", stage.name))
+                        .spawn(move || worker.run_source(readers, ctl_rx))
+                        .map_err(|e| EngineError::Internal(e.to_string()))?
+                }
+                None => {
+                    let rx = inputs[s][i as usize]
+                        .take()
+                        .ok_or_else(|| EngineError::Internal("input taken twice".into()))?;
+                    std::thread::Builder::new()
+                        .name(format!("{}-{i}", stage.name))
+                        .spawn(move || worker.run_operator(rx, upstream))
+                        .map_err(|e| EngineError::Internal(e.to_string()))?
+                }
+            };
+            workers.push(handle);
+        }
+    }
+    drop(senders);
+
+    let coordinator = Coordinator::new(
+        job.name.clone(),
+        stage_info,
+        total_subtasks,
+        source_controls,
+        options.clone(),
+        restored
+            .as_ref()
+            .map(|r| (r.manifest().id.clone(), r.location().to_string())),
+    )?;
+    if let Some(interval) = options
+        .checkpoint_interval
+        .filter(|_| options.checkpoint_dir.is_some())
+    {
+        let tick = to_coordinator.clone();
+        std::thread::spawn(move || {
+            while tick.send(CoordinatorMsg::Tick).is_ok() {
+                std::thread::sleep(interval);
+            }
+        });
+    }
+    let commands = to_coordinator.clone();
+    drop(to_coordinator);
+    let coordinator = std::thread::Builder::new()
+        .name("coordinator".into())
+        .spawn(move || coordinator.run(coordinator_rx))
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+    Ok(JobHandle {
+        commands,
+        coordinator: Some(coordinator),
+        workers,
+    })
+}
+
+fn open_savepoint(location: &Location) -> Result<SavepointReader> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+    Ok(rt.block_on(SavepointReader::open(location.clone()))?)
+}
+
+/// State of uids the job lacks is an error (listing them) unless allowed.
+fn check_restorable(job: &Job, sp: &SavepointReader, allow: bool) -> Result<()> {
+    let uids: Vec<&str> = job.stages.iter().filter_map(|s| s.uid.as_deref()).collect();
+    let dropped: Vec<String> = sp
+        .manifest()
+        .operators
+        .iter()
+        .filter(|o| !o.states.is_empty() || o.source.is_some())
+        .filter(|o| !uids.contains(&o.uid.as_str()))
+        .map(|o| o.uid.clone())
+        .collect();
+    if !dropped.is_empty() && !allow {
+        return Err(EngineError::Restore(format!(
+            "the savepoint has state for operators this job lacks: {}; pass --allow-non-restored-state to drop it",
+            dropped.join(", ")
+        )));
+    }
+    for stage in &job.stages {
+        let Some(uid) = &stage.uid else { continue };
+        let Some(op) = sp.manifest().operator(uid) else {
+            continue;
+        };
+        for st in &op.states {
+            if !stage.states.contains(&st.name) && !allow {
+                return Err(EngineError::Restore(format!(
+                    "operator {uid:?}: the savepoint has state {:?} the job does not declare; pass --allow-non-restored-state to drop it",
+                    st.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the part of each state that subtask `i` of `p` owns.
+fn restore_subtask(
+    sp: &SavepointReader,
+    uid: &str,
+    states: &[String],
+    ops: &mut [Box<dyn ErasedOp>],
+    i: u32,
+    p: u32,
+) -> Result<()> {
+    let Some(op) = sp.manifest().operator(uid) else {
+        return Ok(());
+    };
+    let range = HashRange::for_subtask(i, p)
+        .ok_or_else(|| EngineError::Internal("subtask range".into()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+    for name in states {
+        if op.state(name).is_none() {
+            continue;
+        }
+        let batches: Vec<arrow_array::RecordBatch> = rt.block_on(async {
+            use futures::TryStreamExt;
+            let stream = sp
+                .read_state(
+                    uid,
+                    name,
+                    ReadOptions {
+                        hash_range: Some(range),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            stream.try_collect().await
+        })?;
+        let keyed = ops
+            .first_mut()
+            .ok_or_else(|| EngineError::Internal("keyed stage without operator".into()))?;
+        for batch in batches {
+            keyed.restore(name, &batch).map_err(|e| match e {
+                EngineError::Restore(m) => {
+                    EngineError::Restore(format!("operator {uid:?}, state {name:?}: {m}"))
+                }
+                other => other,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone)]
+enum Route {
+    RoundRobin(usize),
+    Hash(crate::job::HashFn),
+}
+
+#[derive(Clone)]
+struct Output {
+    senders: Vec<SyncSender<Envelope>>,
+    route: Route,
+}
+
+struct Worker {
+    stage: usize,
+    subtask: u32,
+    ops: Vec<Box<dyn ErasedOp>>,
+    output: Option<Output>,
+    sink_render: Option<crate::job::RenderFn>,
+    sink_lines: Vec<String>,
+    acks: Sender<CoordinatorMsg>,
+    name: String,
+}
+
+impl Worker {
+    fn fail(&self, message: String) -> EngineError {
+        EngineError::Operator {
+            operator: format!("{} (subtask {})", self.name, self.subtask),
+            message,
+        }
+    }
+
+    /// Runs a record through the chain and sends what comes out.
+    fn push(&mut self, rec: Rec) -> Result<()> {
+        let mut batch = vec![rec];
+        for op in &mut self.ops {
+            let mut next = Vec::with_capacity(batch.len());
+            for r in batch {
+                op.process(r, &mut next)?;
+            }
+            batch = next;
+        }
+        for r in batch {
+            if let Some(render) = &self.sink_render {
+                self.sink_lines.push(render(&r)?);
+            }
+            if let Some(out) = &mut self.output {
+                let target = match &mut out.route {
+                    Route::RoundRobin(next) => {
+                        *next = (*next + 1) % out.senders.len();
+                        *next
+                    }
+                    Route::Hash(f) => subtask_for_hash(f(&r)?, out.senders.len() as u32) as usize,
+                };
+                out.senders[target]
+                    .send(Envelope {
+                        from: self.subtask as usize,
+                        msg: Msg::Rec(r),
+                    })
+                    .map_err(|_| self.fail("downstream stopped".into()))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn broadcast(&self, make: impl Fn() -> Msg) -> Result<()> {
+        if let Some(out) = &self.output {
+            for s in &out.senders {
+                s.send(Envelope {
+                    from: self.subtask as usize,
+                    msg: make(),
+                })
+                .map_err(|_| self.fail("downstream stopped".into()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Snapshots the chain's state and hands it to the coordinator with the staged output.
+    fn ack(&mut self, id: u64, splits: Vec<SplitEntry>) -> Result<()> {
+        let snapshots: Vec<Box<dyn StateSnapshot>> =
+            self.ops.iter().flat_map(|o| o.snapshot()).collect();
+        let ack = Ack {
+            id,
+            stage: self.stage,
+            subtask: self.subtask,
+            splits,
+            snapshots,
+            sink_lines: std::mem::take(&mut self.sink_lines),
+        };
+        self.acks
+            .send(CoordinatorMsg::Ack(ack))
+            .map_err(|_| self.fail("coordinator stopped".into()))
+    }
+
+    fn run_source(
+        mut self,
+        mut readers: Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>,
+        control: Receiver<SourceControl>,
+    ) -> Result<()> {
+        let positions =
+            |readers: &Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>| -> Vec<SplitEntry> {
+                readers
+                    .iter()
+                    .map(|(s, r)| SplitEntry {
+                        position: r.position(),
+                        ..s.clone()
+                    })
+                    .collect()
+            };
+        let mut live: Vec<bool> = vec![true; readers.len()];
+        let mut next = 0usize;
+        loop {
+            match control.try_recv() {
+                Ok(SourceControl::Trigger { id, stop }) => {
+                    self.ack(id, positions(&readers))?;
+                    self.broadcast(|| Msg::Barrier(id))?;
+                    if stop {
+                        self.broadcast(|| Msg::End)?;
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {}
+            }
+            if !live.iter().any(|l| *l) {
+                self.ack(FINAL, positions(&readers))?;
+                self.broadcast(|| Msg::Barrier(FINAL))?;
+                self.broadcast(|| Msg::End)?;
+                return Ok(());
+            }
+            next = (next + 1) % readers.len();
+            if !live[next] {
+                continue;
+            }
+            match readers[next].1.next() {
+                Some(rec) => self.push(rec)?,
+                None => live[next] = false,
+            }
+        }
+    }
+
+    fn run_operator(mut self, input: Receiver<Envelope>, upstream: usize) -> Result<()> {
+        let mut blocked = vec![false; upstream];
+        let mut ended = vec![false; upstream];
+        let mut waiting: VecDeque<Envelope> = VecDeque::new();
+        let mut barrier: Option<u64> = None;
+        let mut pending_replay: VecDeque<Envelope> = VecDeque::new();
+        loop {
+            let env = match pending_replay.pop_front() {
+                Some(e) => e,
+                None => match input.recv() {
+                    Ok(e) => e,
+                    Err(_) => return Err(self.fail("upstream vanished".into())),
+                },
+            };
+            if blocked[env.from] {
+                waiting.push_back(env);
+                continue;
+            }
+            match env.msg {
+                Msg::Rec(r) => self.push(r)?,
+                Msg::Barrier(id) => {
+                    if barrier.is_some_and(|b| b != id) {
+                        return Err(self.fail(format!("barrier {id} while aligning {barrier:?}")));
+                    }
+                    barrier = Some(id);
+                    blocked[env.from] = true;
+                }
+                Msg::End => ended[env.from] = true,
+            }
+            // Aligned when every input that has not ended delivered the barrier.
+            if let Some(id) = barrier {
+                if (0..upstream).all(|u| blocked[u] || ended[u]) {
+                    self.ack(id, Vec::new())?;
+                    self.broadcast(|| Msg::Barrier(id))?;
+                    barrier = None;
+                    blocked.iter_mut().for_each(|b| *b = false);
+                    pending_replay.extend(waiting.drain(..));
+                }
+            }
+            if barrier.is_none() && pending_replay.is_empty() && ended.iter().all(|e| *e) {
+                self.broadcast(|| Msg::End)?;
+                return Ok(());
+            }
+        }
+    }
+}

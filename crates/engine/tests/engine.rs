@@ -1,0 +1,324 @@
+//! Engine tests: keyed counting, savepoints, restore at another parallelism, and the
+//! exactly-once property of stop-with-savepoint and restore.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use proptest::prelude::*;
+use rewind_engine::{
+    CollectSink, EngineError, GeneratedEvent, GeneratorSource, Job, JobBuilder,
+    KeyedProcessFunction, RunOptions, run,
+};
+use rewind_savepoint::{Location, ReadOptions, SavepointReader, ValidateOptions, validate};
+
+#[derive(Clone)]
+struct Count;
+
+impl KeyedProcessFunction for Count {
+    type Key = i64;
+    type In = GeneratedEvent;
+    type Out = (i64, u64);
+    type State = u64;
+
+    fn state_name(&self) -> &str {
+        "count"
+    }
+
+    fn process(
+        &self,
+        key: &i64,
+        _input: GeneratedEvent,
+        state: &mut Option<u64>,
+        out: &mut Vec<(i64, u64)>,
+    ) {
+        let count = state.unwrap_or(0) + 1;
+        *state = Some(count);
+        out.push((*key, count));
+    }
+}
+
+fn keyed_count(source: GeneratorSource, parallelism: u32, sink: CollectSink) -> Job {
+    JobBuilder::new("keyed-count")
+        .source("Generator", source)
+        .uid("events")
+        .parallelism(2)
+        .key_by(|e: &GeneratedEvent| e.key)
+        .process("Counter", Count)
+        .uid("counter")
+        .parallelism(parallelism)
+        .sink(sink)
+}
+
+fn loc(dir: &std::path::Path, name: &str) -> Location {
+    Location::parse(dir.join(name).to_str().unwrap()).unwrap()
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// The counts in a savepoint, by key.
+fn counts(location: &Location) -> BTreeMap<i64, u64> {
+    block_on(async {
+        let reader = SavepointReader::open(location.clone()).await.unwrap();
+        let batches: Vec<arrow_array::RecordBatch> = reader
+            .read_state("counter", "count", ReadOptions::default())
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut out = BTreeMap::new();
+        for b in batches {
+            let k = b
+                .column_by_name("key")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+                .unwrap();
+            let v = b
+                .column_by_name("value")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::UInt64Array>()
+                .unwrap();
+            for i in 0..b.num_rows() {
+                out.insert(k.value(i), v.value(i));
+            }
+        }
+        out
+    })
+}
+
+fn expected_counts(source: &GeneratorSource) -> BTreeMap<i64, u64> {
+    let mut out = BTreeMap::new();
+    for seq in 0..source.events {
+        *out.entry(source.key_of(seq)).or_insert(0) += 1;
+    }
+    out
+}
+
+fn sorted(mut lines: Vec<String>) -> Vec<String> {
+    lines.sort();
+    lines
+}
+
+#[test]
+fn keyed_count_is_exact_and_its_savepoint_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    for p in [1u32, 4] {
+        let source = GeneratorSource {
+            keys: 500,
+            events: 20_000,
+            seed: 3,
+            splits: 4,
+            rate_per_split: None,
+        };
+        let sink = CollectSink::default();
+        let target = loc(dir.path(), &format!("final-{p}"));
+        let options = RunOptions {
+            savepoint_on_finish: Some(target.clone()),
+            ..Default::default()
+        };
+        let written = run(keyed_count(source.clone(), p, sink.clone()), options)
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(written.len(), 1);
+        assert_eq!(counts(&target), expected_counts(&source), "p={p}");
+        assert_eq!(sink.lines().len(), 20_000);
+        let report = block_on(validate(
+            &target,
+            ValidateOptions {
+                deep: true,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+        assert!(report.is_valid(), "{:?}", report.problems);
+        let manifest = &written[0];
+        let splits = &manifest
+            .operator("events")
+            .unwrap()
+            .source
+            .as_ref()
+            .unwrap()
+            .splits;
+        assert_eq!(
+            splits
+                .iter()
+                .map(|s| s.position["offset"].as_u64().unwrap())
+                .sum::<u64>(),
+            20_000
+        );
+    }
+}
+
+#[test]
+fn stateful_operators_need_a_uid() {
+    let job = JobBuilder::new("x")
+        .source(
+            "Generator",
+            GeneratorSource {
+                keys: 1,
+                events: 1,
+                seed: 0,
+                splits: 1,
+                rate_per_split: None,
+            },
+        )
+        .uid("events")
+        .key_by(|e: &GeneratedEvent| e.key)
+        .process("Counter", Count)
+        .sink(CollectSink::default());
+    let err = run(job, RunOptions::default()).err().unwrap();
+    assert!(matches!(err, EngineError::InvalidJob(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("operator \"Counter\" has state but no uid"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_operators_state_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = GeneratorSource {
+        keys: 10,
+        events: 100,
+        seed: 1,
+        splits: 2,
+        rate_per_split: None,
+    };
+    let sp = loc(dir.path(), "sp");
+    let options = RunOptions {
+        savepoint_on_finish: Some(sp.clone()),
+        ..Default::default()
+    };
+    run(
+        keyed_count(source.clone(), 2, CollectSink::default()),
+        options,
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    // A new version of the job without the counter.
+    let without = || {
+        JobBuilder::new("keyed-count")
+            .source("Generator", source.clone())
+            .uid("events")
+            .map(|e: GeneratedEvent| e.seq)
+            .sink(CollectSink::default())
+    };
+    let err = run(
+        without(),
+        RunOptions {
+            from_savepoint: Some(sp.clone()),
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string()
+            .contains("state for operators this job lacks: counter"),
+        "{err}"
+    );
+    let options = RunOptions {
+        from_savepoint: Some(sp),
+        allow_non_restored_state: true,
+        ..Default::default()
+    };
+    run(without(), options).unwrap().wait().unwrap();
+}
+
+/// Run, savepoint mid-stream and stop, restore at another parallelism and run to the end:
+/// the final state and the committed output equal one uninterrupted run's.
+fn exactly_once(events: u64, keys: u64, first_p: u32, second_p: u32, stop_after_ms: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = GeneratorSource {
+        keys,
+        events,
+        seed: keys ^ events,
+        splits: 3,
+        rate_per_split: Some(20_000),
+    };
+    let fast = GeneratorSource {
+        rate_per_split: None,
+        ..source.clone()
+    };
+
+    let whole = CollectSink::default();
+    let full = loc(dir.path(), "uninterrupted");
+    let options = RunOptions {
+        savepoint_on_finish: Some(full.clone()),
+        ..Default::default()
+    };
+    run(keyed_count(fast.clone(), first_p, whole.clone()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+
+    let first = CollectSink::default();
+    let handle = run(
+        keyed_count(source, first_p, first.clone()),
+        RunOptions::default(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(stop_after_ms));
+    let mid = loc(dir.path(), "mid");
+    let manifest = handle.stop_with_savepoint(mid.clone()).unwrap();
+    let offsets: u64 = manifest
+        .operator("events")
+        .unwrap()
+        .source
+        .as_ref()
+        .unwrap()
+        .splits
+        .iter()
+        .map(|s| s.position["offset"].as_u64().unwrap())
+        .sum();
+    assert!(
+        offsets < events,
+        "the stop came after the end ({offsets} of {events}); make the source slower"
+    );
+
+    let second = CollectSink::default();
+    let end = loc(dir.path(), "end");
+    let options = RunOptions {
+        from_savepoint: Some(mid),
+        savepoint_on_finish: Some(end.clone()),
+        ..Default::default()
+    };
+    let written = run(keyed_count(fast, second_p, second.clone()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(written[0].lineage.parent.as_ref().unwrap().id, manifest.id);
+
+    assert_eq!(counts(&end), counts(&full));
+    let mut both = first.lines();
+    both.extend(second.lines());
+    assert_eq!(sorted(both), sorted(whole.lines()));
+}
+
+#[test]
+fn exactly_once_at_a_fixed_point() {
+    exactly_once(6000, 50, 2, 3, 30);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn exactly_once_for_random_inputs_points_and_parallelism(
+        events in 3000u64..8000, keys in 1u64..300, first_p in 1u32..5, second_p in 1u32..9, stop in 5u64..60,
+    ) {
+        exactly_once(events, keys, first_p, second_p, stop);
+    }
+}
