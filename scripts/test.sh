@@ -6,7 +6,7 @@
 #  1. cargo test: unit, library, CLI and golden-fixture tests;
 #  2. the interop check: pyarrow, xxhash, google-crc32c and jsonschema (installed into .venv
 #     from PyPI by scripts/python-env.sh when missing) read every golden fixture and a
-#     freshly generated savepoint with no Rewind code.
+#     freshly generated savepoint and one written by the engine, with no Rewind code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,4 +24,6 @@ cargo test --workspace
 py="$(bash scripts/python-env.sh | tail -n 1)"
 cargo run --quiet -p rewind-cli -- generate "$tmp/generated" \
   --keys 20000 --parallelism 3 --operators 2 --value-bytes 12 --seed 11
-"$py" tests/interop/check_savepoints.py fixtures/v1 "$tmp/generated"
+cargo run --quiet -p rewind-engine --example keyed-count -- --keys 500 --events 20000 \
+  --parallelism 3 --output "$tmp/keyed-count-out" --savepoint-on-finish "$tmp/engine-savepoint"
+"$py" tests/interop/check_savepoints.py fixtures/v1 "$tmp/generated" "$tmp/engine-savepoint"

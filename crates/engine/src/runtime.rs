@@ -558,3 +558,72 @@ impl Worker {
         }
     }
 }
+
+/// What restoring `options.from_savepoint` into `job` would do, for people to read before
+/// running: per operator the state it takes (and at which parallelism), operators that
+/// start empty, and state that would be dropped.
+pub fn restore_plan(job: &Job, options: &RunOptions) -> Result<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let Some(location) = &options.from_savepoint else {
+        return Ok("no --from-savepoint: every operator starts empty".into());
+    };
+    let sp = open_savepoint(location)?;
+    let m = sp.manifest();
+    let _ = writeln!(out, "restore plan from savepoint {} ({location}):", m.id);
+    let default_p = options.parallelism.unwrap_or(1).max(1);
+    for stage in &job.stages {
+        let p = stage.parallelism.unwrap_or(default_p);
+        let Some(uid) = &stage.uid else {
+            let _ = writeln!(out, "  {:<24} stateless", stage.name);
+            continue;
+        };
+        match m.operator(uid) {
+            None => {
+                let _ = writeln!(out, "  {uid:<24} new: starts empty (parallelism {p})");
+            }
+            Some(op) => {
+                let mut parts: Vec<String> = op
+                    .states
+                    .iter()
+                    .map(|s| format!("state {:?} ({} rows)", s.name, s.rows()))
+                    .collect();
+                if let Some(src) = &op.source {
+                    parts.push(format!("{} source splits", src.splits.len()));
+                }
+                let rescale = if op.parallelism == p {
+                    String::new()
+                } else {
+                    format!(", parallelism {} -> {p}", op.parallelism)
+                };
+                let _ = writeln!(
+                    out,
+                    "  {uid:<24} restores {}{rescale}",
+                    if parts.is_empty() {
+                        "nothing".into()
+                    } else {
+                        parts.join(", ")
+                    }
+                );
+            }
+        }
+    }
+    let uids: Vec<&str> = job.stages.iter().filter_map(|s| s.uid.as_deref()).collect();
+    for op in m
+        .operators
+        .iter()
+        .filter(|o| !uids.contains(&o.uid.as_str()))
+    {
+        let verdict = if options.allow_non_restored_state {
+            "dropped (allowed)"
+        } else {
+            "refused: pass --allow-non-restored-state to drop it"
+        };
+        let _ = writeln!(
+            out,
+            "  {:<24} not in this job: its state would be {verdict}",
+            op.uid
+        );
+    }
+    Ok(out)
+}

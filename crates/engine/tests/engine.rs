@@ -322,3 +322,58 @@ proptest! {
         exactly_once(events, keys, first_p, second_p, stop);
     }
 }
+
+/// Periodic checkpoints are written while the job runs, the last N are kept, and the job
+/// restored from the latest one reaches the uninterrupted result.
+#[test]
+fn periodic_checkpoints_are_retained_and_restorable() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = GeneratorSource {
+        keys: 40,
+        events: 6000,
+        seed: 9,
+        splits: 2,
+        rate_per_split: Some(10_000),
+    };
+    let checkpoints = loc(dir.path(), "checkpoints");
+    let sink = CollectSink::default();
+    let options = RunOptions {
+        checkpoint_dir: Some(checkpoints.clone()),
+        checkpoint_interval: Some(Duration::from_millis(40)),
+        retain_checkpoints: 2,
+        ..Default::default()
+    };
+    run(keyed_count(source.clone(), 2, sink.clone()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+    let (found, broken) = block_on(rewind_savepoint::find_savepoints(&checkpoints)).unwrap();
+    assert!(broken.is_empty());
+    assert!(
+        !found.is_empty() && found.len() <= 2,
+        "kept {} checkpoints",
+        found.len()
+    );
+    assert!(found.iter().all(|e| e.kind == "checkpoint"));
+    // Without a final savepoint the output is still complete: the end of input commits it.
+    assert_eq!(sink.lines().len(), 6000);
+
+    let latest = found.last().unwrap();
+    let latest = loc(&dir.path().join("checkpoints"), &latest.path);
+    let end = loc(dir.path(), "end");
+    let fast = GeneratorSource {
+        rate_per_split: None,
+        ..source.clone()
+    };
+    let options = RunOptions {
+        from_savepoint: Some(latest),
+        savepoint_on_finish: Some(end.clone()),
+        parallelism: Some(3),
+        ..Default::default()
+    };
+    run(keyed_count(fast, 3, CollectSink::default()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(counts(&end), expected_counts(&source));
+}

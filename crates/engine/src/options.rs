@@ -1,0 +1,55 @@
+//! The standard options every Rewind application understands, and `rewind run` passes on.
+
+use std::time::Duration;
+
+use clap::Args;
+use rewind_savepoint::Location;
+
+use crate::RunOptions;
+
+/// Engine options; an application puts them in its own clap parser with
+/// `#[command(flatten)]`, so `--help` lists them before the application's own options.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Engine options")]
+pub struct EngineOptions {
+    /// Restore from this savepoint or checkpoint (a path or URL).
+    #[arg(long, value_name = "URL")]
+    pub from_savepoint: Option<String>,
+    /// Drop state of operators the job no longer has instead of refusing to start.
+    #[arg(long)]
+    pub allow_non_restored_state: bool,
+    /// Parallelism of every operator that does not set its own.
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<u32>,
+    /// Where periodic checkpoints go (a path or URL).
+    #[arg(long, value_name = "URL")]
+    pub checkpoint_dir: Option<String>,
+    /// How often to checkpoint, e.g. 10s or 500ms.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub checkpoint_interval: Option<Duration>,
+    /// How many checkpoints to keep (older ones are deleted).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retain_checkpoints: usize,
+    /// When the input ends, write a final savepoint here (a path or URL).
+    #[arg(long, value_name = "URL")]
+    pub savepoint_on_finish: Option<String>,
+    /// Print the restore plan (which operator gets which state) and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl EngineOptions {
+    /// The run options these flags describe.
+    pub fn run_options(&self) -> crate::Result<RunOptions> {
+        let parse = |s: &Option<String>| s.as_deref().map(Location::parse).transpose();
+        Ok(RunOptions {
+            from_savepoint: parse(&self.from_savepoint)?,
+            allow_non_restored_state: self.allow_non_restored_state,
+            parallelism: self.parallelism,
+            checkpoint_dir: parse(&self.checkpoint_dir)?,
+            checkpoint_interval: self.checkpoint_interval,
+            retain_checkpoints: self.retain_checkpoints,
+            savepoint_on_finish: parse(&self.savepoint_on_finish)?,
+        })
+    }
+}
