@@ -3,6 +3,7 @@
 //! Run with `bash scripts/bench.sh` (release build). `--quick` runs the small sizes only.
 
 mod diff;
+mod engine;
 mod memory;
 mod object_storage;
 mod report;
@@ -37,6 +38,7 @@ fn main() -> Result<()> {
         savepoint_io::validate_bench(&mut report, work.path(), big).await?;
         object_storage::s3_vs_local(&mut report, work.path()).await?;
         diff::diff_vs_read(&mut report, work.path(), big as u64).await?;
+        engine::engine(&mut report, work.path(), quick)?;
         let rescale_keys = if quick { 5_000_000 } else { 50_000_000 };
         rescale::rescale_vs_copy(&mut report, work.path(), rescale_keys).await?;
         anyhow::Ok(())

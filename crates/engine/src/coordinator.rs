@@ -24,6 +24,8 @@ pub(crate) struct StageInfo {
 }
 
 pub(crate) struct Ack {
+    /// How long the subtask paused processing to take its snapshot.
+    pub sync_pause: std::time::Duration,
     pub id: u64,
     pub stage: usize,
     pub subtask: u32,
@@ -76,6 +78,7 @@ pub(crate) struct Coordinator {
     retained: Vec<Location>,
     written: Vec<Manifest>,
     stopping: bool,
+    stats: Arc<std::sync::Mutex<crate::JobStats>>,
 }
 
 impl Coordinator {
@@ -86,6 +89,7 @@ impl Coordinator {
         sources: Vec<Sender<SourceControl>>,
         options: RunOptions,
         parent: Option<(String, String)>,
+        stats: Arc<std::sync::Mutex<crate::JobStats>>,
     ) -> Result<Coordinator> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -106,6 +110,7 @@ impl Coordinator {
             retained: Vec::new(),
             written: Vec::new(),
             stopping: false,
+            stats,
         })
     }
 
@@ -199,10 +204,19 @@ impl Coordinator {
             ),
         };
         let mut acks = done.acks;
+        let pause = acks.iter().map(|a| a.sync_pause).max().unwrap_or_default();
+        let started = std::time::Instant::now();
         let result = match location {
             Some(loc) => self.write(&loc, kind, checkpoint_id, &mut acks).map(Some),
             None => Ok(None),
         };
+        if let Ok(mut stats) = self.stats.lock() {
+            stats.max_sync_pause = stats.max_sync_pause.max(pause);
+            if result.as_ref().is_ok_and(|m| m.is_some()) {
+                stats.checkpoints_written += 1;
+                stats.last_write = started.elapsed();
+            }
+        }
         match result {
             Ok(manifest) => {
                 self.commit_sinks(checkpoint_id, acks)?;

@@ -49,7 +49,7 @@ pub use error::{EngineError, Result};
 pub use job::{DataStream, Job, JobBuilder, KeyedProcessFunction, KeyedStream};
 pub use key::Key;
 pub use options::EngineOptions;
-pub use runtime::{JobHandle, RunOptions, restore_plan, run};
+pub use runtime::{JobHandle, JobStats, RunOptions, restore_plan, run};
 pub use sink::{CollectSink, FileSink, Sink};
 pub use source::{GeneratedEvent, GeneratorSource, Source, SplitReader};
 pub use state::StateValue;

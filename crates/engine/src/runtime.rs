@@ -54,8 +54,20 @@ pub(crate) enum SourceControl {
     Trigger { id: u64, stop: bool },
 }
 
+/// Measurements of a job's checkpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobStats {
+    /// The longest a subtask paused processing to snapshot its state.
+    pub max_sync_pause: Duration,
+    /// Checkpoints and savepoints written.
+    pub checkpoints_written: u64,
+    /// How long writing the last one took (asynchronous: processing went on).
+    pub last_write: Duration,
+}
+
 /// A running job.
 pub struct JobHandle {
+    stats: std::sync::Arc<std::sync::Mutex<JobStats>>,
     commands: Sender<CoordinatorMsg>,
     coordinator: Option<JoinHandle<Result<Vec<Manifest>>>>,
     workers: Vec<JoinHandle<Result<()>>>,
@@ -88,10 +100,21 @@ impl JobHandle {
             .map_err(|_| EngineError::Internal("the job has finished".into()))?
     }
 
+    /// Checkpoint measurements so far.
+    pub fn stats(&self) -> JobStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
     /// Waits for a bounded job to finish; returns the savepoints it wrote on its own
     /// (periodic checkpoints excluded).
     pub fn wait(mut self) -> Result<Vec<Manifest>> {
         self.join()
+    }
+
+    /// [`wait`](Self::wait), and the checkpoint measurements of the whole run.
+    pub fn wait_with_stats(mut self) -> Result<(Vec<Manifest>, JobStats)> {
+        let written = self.join()?;
+        Ok((written, self.stats()))
     }
 
     fn join(&mut self) -> Result<Vec<Manifest>> {
@@ -138,6 +161,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     }
 
     let (to_coordinator, coordinator_rx) = channel::<CoordinatorMsg>();
+    let stats = std::sync::Arc::new(std::sync::Mutex::new(JobStats::default()));
     let total_subtasks: usize = parallelism.iter().map(|p| *p as usize).sum();
 
     // Channels into every non-source stage.
@@ -253,6 +277,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         restored
             .as_ref()
             .map(|r| (r.manifest().id.clone(), r.location().to_string())),
+        stats.clone(),
     )?;
     if let Some(interval) = options
         .checkpoint_interval
@@ -272,18 +297,32 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         .spawn(move || coordinator.run(coordinator_rx))
         .map_err(|e| EngineError::Internal(e.to_string()))?;
     Ok(JobHandle {
+        stats,
         commands,
         coordinator: Some(coordinator),
         workers,
     })
 }
 
+/// Runs async savepoint I/O to completion on a thread of its own, so `run` works both
+/// from plain threads and from inside an async runtime.
+fn block_on<T: Send>(future: impl std::future::Future<Output = Result<T>> + Send) -> Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| EngineError::Internal(e.to_string()))?
+                    .block_on(future)
+            })
+            .join()
+            .map_err(|_| EngineError::Internal("savepoint I/O thread panicked".into()))?
+    })
+}
+
 fn open_savepoint(location: &Location) -> Result<SavepointReader> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| EngineError::Internal(e.to_string()))?;
-    Ok(rt.block_on(SavepointReader::open(location.clone()))?)
+    block_on(async { Ok(SavepointReader::open(location.clone()).await?) })
 }
 
 /// State of uids the job lacks is an error (listing them) unless allowed.
@@ -334,15 +373,11 @@ fn restore_subtask(
     };
     let range = HashRange::for_subtask(i, p)
         .ok_or_else(|| EngineError::Internal("subtask range".into()))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| EngineError::Internal(e.to_string()))?;
     for name in states {
         if op.state(name).is_none() {
             continue;
         }
-        let batches: Vec<arrow_array::RecordBatch> = rt.block_on(async {
+        let batches: Vec<arrow_array::RecordBatch> = block_on(async {
             use futures::TryStreamExt;
             let stream = sp
                 .read_state(
@@ -354,7 +389,7 @@ fn restore_subtask(
                     },
                 )
                 .await?;
-            stream.try_collect().await
+            Ok(stream.try_collect().await?)
         })?;
         let keyed = ops
             .first_mut()
@@ -450,9 +485,11 @@ impl Worker {
 
     /// Snapshots the chain's state and hands it to the coordinator with the staged output.
     fn ack(&mut self, id: u64, splits: Vec<SplitEntry>) -> Result<()> {
+        let started = std::time::Instant::now();
         let snapshots: Vec<Box<dyn StateSnapshot>> =
             self.ops.iter().flat_map(|o| o.snapshot()).collect();
         let ack = Ack {
+            sync_pause: started.elapsed(),
             id,
             stage: self.stage,
             subtask: self.subtask,

@@ -1,0 +1,165 @@
+//! The engine: keyed-count throughput with and without checkpoints, the synchronous pause,
+//! and savepoint and restore times at 1M and 10M keys.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use rewind_engine::{
+    GeneratedEvent, GeneratorSource, Job, JobBuilder, KeyedProcessFunction, RunOptions, Sink, run,
+};
+use rewind_savepoint::Location;
+
+use crate::report::Report;
+
+#[derive(Clone)]
+struct Count;
+
+impl KeyedProcessFunction for Count {
+    type Key = i64;
+    type In = GeneratedEvent;
+    type Out = (i64, u64);
+    type State = u64;
+    fn state_name(&self) -> &str {
+        "count"
+    }
+    fn process(
+        &self,
+        key: &i64,
+        _: GeneratedEvent,
+        state: &mut Option<u64>,
+        _out: &mut Vec<(i64, u64)>,
+    ) {
+        *state = Some(state.unwrap_or(0) + 1);
+        let _ = key;
+    }
+}
+
+/// Discards output (the benchmark measures state, not output).
+struct Discard;
+impl Sink for Discard {
+    fn commit(&self, _: u64, _: u32, _: Vec<String>) -> rewind_engine::Result<()> {
+        Ok(())
+    }
+}
+
+fn job(keys: u64, events: u64, parallelism: u32) -> Job {
+    let source = GeneratorSource {
+        keys,
+        events,
+        seed: 7,
+        splits: 2,
+        rate_per_split: None,
+    };
+    JobBuilder::new("keyed-count")
+        .source("Generator", source)
+        .uid("events")
+        .parallelism(2)
+        .key_by(|e: &GeneratedEvent| e.key)
+        .process("Counter", Count)
+        .uid("counter")
+        .parallelism(parallelism)
+        .sink(Discard)
+}
+
+fn at(work: &Path, name: &str) -> Result<Location> {
+    Ok(Location::parse(
+        work.join(name).to_str().unwrap_or_default(),
+    )?)
+}
+
+pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
+    let events = if quick { 2_000_000 } else { 10_000_000 };
+    let keys = 1_000_000;
+    eprintln!("engine: keyed count, {keys} keys, {events} events, parallelism 2");
+
+    // Baseline: the same counting in one plain HashMap loop on one thread.
+    let source = GeneratorSource {
+        keys,
+        events,
+        seed: 7,
+        splits: 2,
+        rate_per_split: None,
+    };
+    let started = Instant::now();
+    let mut plain: HashMap<i64, u64> = HashMap::new();
+    for seq in 0..events {
+        *plain.entry(source.key_of(seq)).or_insert(0) += 1;
+    }
+    let plain_secs = started.elapsed().as_secs_f64();
+    std::hint::black_box(plain.len());
+
+    let started = Instant::now();
+    run(job(keys, events, 2), RunOptions::default())?.wait()?;
+    let no_ckpt = started.elapsed().as_secs_f64();
+    let options = RunOptions {
+        checkpoint_dir: Some(at(work, "engine-checkpoints")?),
+        checkpoint_interval: Some(Duration::from_secs(1)),
+        retain_checkpoints: 2,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let (_, stats) = run(job(keys, events, 2), options)?.wait_with_stats()?;
+    let with_ckpt = started.elapsed().as_secs_f64();
+    report.add(
+        "engine keyed count, no checkpoints",
+        events as f64 / no_ckpt / 1e6,
+        "one-thread HashMap count",
+        events as f64 / plain_secs / 1e6,
+        "M events/s",
+        "parallelism 2 on 2 cores; Flink 2.3 on the same job: 0.9-2.0 M events/s".into(),
+    );
+    report.add(
+        "engine keyed count, checkpoint every 1 s",
+        events as f64 / with_ckpt / 1e6,
+        "no checkpoints",
+        events as f64 / no_ckpt / 1e6,
+        "M events/s",
+        format!(
+            "{} checkpoints; max synchronous pause {:.3} ms",
+            stats.checkpoints_written,
+            stats.max_sync_pause.as_secs_f64() * 1e3
+        ),
+    );
+
+    for keys in if quick {
+        vec![1_000_000u64]
+    } else {
+        vec![1_000_000, 10_000_000]
+    } {
+        let sp = at(work, &format!("engine-sp-{keys}"))?;
+        let options = RunOptions {
+            savepoint_on_finish: Some(sp.clone()),
+            ..Default::default()
+        };
+        // Every key once: the state holds `keys` entries when the savepoint is taken.
+        let started = Instant::now();
+        let (_, stats) = run(job(keys, keys, 2), options)?.wait_with_stats()?;
+        let total = started.elapsed().as_secs_f64();
+        let bytes = crate::savepoint_io::dir_size(&work.join(format!("engine-sp-{keys}")));
+        // Restore at parallelism 4: a job with no new events, timed until it has loaded the state.
+        let restore = RunOptions {
+            from_savepoint: Some(sp),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let handle = run(job(keys, 0, 4), restore)?;
+        let restore_secs = started.elapsed().as_secs_f64();
+        handle.wait()?;
+        report.add(
+            &format!("engine savepoint of {}M keys", keys / 1_000_000),
+            stats.last_write.as_secs_f64(),
+            "whole job (generate, count, savepoint)",
+            total,
+            "s",
+            format!(
+                "{:.1} MB ({:.1} B/key); synchronous pause {:.3} ms; restore at parallelism 4: {restore_secs:.2} s",
+                bytes as f64 / 1e6,
+                bytes as f64 / keys as f64,
+                stats.max_sync_pause.as_secs_f64() * 1e3
+            ),
+        );
+    }
+    Ok(())
+}
