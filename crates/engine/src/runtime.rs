@@ -40,7 +40,8 @@ pub struct RunOptions {
 }
 
 pub(crate) enum Msg {
-    Rec(Rec),
+    /// Records in order; batched to keep the per-record cost of channels low.
+    Recs(Vec<Rec>),
     Barrier(u64),
     End,
 }
@@ -191,13 +192,16 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
             states: stage.states.clone(),
             sink: stage.sink.as_ref().map(|(sink, _)| sink.clone()),
         });
-        let outputs = job.stages.get(s + 1).map(|next| Output {
-            senders: senders[s + 1].clone(),
-            route: match &next.input {
-                StageInput::Hash(f) => Route::Hash(f.clone()),
-                _ => Route::RoundRobin(0),
-            },
-        });
+        let outputs = || {
+            job.stages.get(s + 1).map(|next| Output {
+                senders: senders[s + 1].clone(),
+                buffers: (0..senders[s + 1].len()).map(|_| Vec::new()).collect(),
+                route: match &next.input {
+                    StageInput::Hash(f) => Route::Hash(f.clone()),
+                    _ => Route::RoundRobin(0),
+                },
+            })
+        };
         let upstream = if s == 0 {
             0
         } else {
@@ -228,7 +232,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                 stage: s,
                 subtask: i,
                 ops,
-                output: outputs.clone(),
+                output: outputs(),
                 sink_render: stage.sink.as_ref().map(|(_, r)| r.clone()),
                 sink_lines: Vec::new(),
                 acks: to_coordinator.clone(),
@@ -412,9 +416,12 @@ enum Route {
     Hash(crate::job::HashFn),
 }
 
-#[derive(Clone)]
+/// Records per channel message.
+const BATCH: usize = 256;
+
 struct Output {
     senders: Vec<SyncSender<Envelope>>,
+    buffers: Vec<Vec<Rec>>,
     route: Route,
 }
 
@@ -459,18 +466,48 @@ impl Worker {
                     }
                     Route::Hash(f) => subtask_for_hash(f(&r)?, out.senders.len() as u32) as usize,
                 };
-                out.senders[target]
-                    .send(Envelope {
-                        from: self.subtask as usize,
-                        msg: Msg::Rec(r),
-                    })
-                    .map_err(|_| self.fail("downstream stopped".into()))?;
+                out.buffers[target].push(r);
+                if out.buffers[target].len() >= BATCH {
+                    let records = std::mem::take(&mut out.buffers[target]);
+                    out.senders[target]
+                        .send(Envelope {
+                            from: self.subtask as usize,
+                            msg: Msg::Recs(records),
+                        })
+                        .map_err(|_| self.fail("downstream stopped".into()))?;
+                }
             }
         }
         Ok(())
     }
 
-    fn broadcast(&self, make: impl Fn() -> Msg) -> Result<()> {
+    /// Sends every buffered record: before a barrier or the end, records keep their place.
+    fn flush(&mut self) -> Result<()> {
+        if let Some(out) = &mut self.output {
+            for (target, buffer) in out.buffers.iter_mut().enumerate() {
+                if buffer.is_empty() {
+                    continue;
+                }
+                let records = std::mem::take(buffer);
+                if out.senders[target]
+                    .send(Envelope {
+                        from: self.subtask as usize,
+                        msg: Msg::Recs(records),
+                    })
+                    .is_err()
+                {
+                    return Err(EngineError::Operator {
+                        operator: format!("{} (subtask {})", self.name, self.subtask),
+                        message: "downstream stopped".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn broadcast(&mut self, make: impl Fn() -> Msg) -> Result<()> {
+        self.flush()?;
         if let Some(out) = &self.output {
             for s in &out.senders {
                 s.send(Envelope {
@@ -568,7 +605,11 @@ impl Worker {
                 continue;
             }
             match env.msg {
-                Msg::Rec(r) => self.push(r)?,
+                Msg::Recs(records) => {
+                    for r in records {
+                        self.push(r)?;
+                    }
+                }
                 Msg::Barrier(id) => {
                     if barrier.is_some_and(|b| b != id) {
                         return Err(self.fail(format!("barrier {id} while aligning {barrier:?}")));
