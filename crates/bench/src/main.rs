@@ -28,19 +28,43 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let mut report = Report::default();
+    // `--only NAME` runs one section: write, inspect, validate, s3, diff, engine, rescale.
+    let args: Vec<String> = std::env::args().collect();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let on = |name: &str| only.as_deref().is_none_or(|o| o == name);
     runtime.block_on(async {
-        for &n in sizes {
-            savepoint_io::write(&mut report, work.path(), n, savepoint_io::Value::Int64).await?;
-            savepoint_io::write(&mut report, work.path(), n, savepoint_io::Value::Struct).await?;
-        }
         let big = *sizes.last().unwrap_or(&1_000_000);
-        savepoint_io::inspect(&mut report, work.path(), 10_000, big).await?;
-        savepoint_io::validate_bench(&mut report, work.path(), big).await?;
-        object_storage::s3_vs_local(&mut report, work.path()).await?;
-        diff::diff_vs_read(&mut report, work.path(), big as u64).await?;
-        engine::engine(&mut report, work.path(), quick)?;
-        let rescale_keys = if quick { 5_000_000 } else { 50_000_000 };
-        rescale::rescale_vs_copy(&mut report, work.path(), rescale_keys).await?;
+        for &n in sizes {
+            if on("write") {
+                savepoint_io::write(&mut report, work.path(), n, savepoint_io::Value::Int64)
+                    .await?;
+                savepoint_io::write(&mut report, work.path(), n, savepoint_io::Value::Struct)
+                    .await?;
+            }
+        }
+        if on("inspect") {
+            savepoint_io::inspect(&mut report, work.path(), 10_000, big).await?;
+        }
+        if on("validate") {
+            savepoint_io::validate_bench(&mut report, work.path(), big).await?;
+        }
+        if on("s3") {
+            object_storage::s3_vs_local(&mut report, work.path()).await?;
+        }
+        if on("diff") {
+            diff::diff_vs_read(&mut report, work.path(), big as u64).await?;
+        }
+        if on("engine") {
+            engine::engine(&mut report, work.path(), quick)?;
+        }
+        if on("rescale") {
+            let rescale_keys = if quick { 5_000_000 } else { 50_000_000 };
+            rescale::rescale_vs_copy(&mut report, work.path(), rescale_keys).await?;
+        }
         anyhow::Ok(())
     })?;
     report.print();

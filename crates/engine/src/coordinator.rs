@@ -89,6 +89,7 @@ impl Coordinator {
         sources: Vec<Sender<SourceControl>>,
         options: RunOptions,
         parent: Option<(String, String)>,
+        first_id: u64,
         stats: Arc<std::sync::Mutex<crate::JobStats>>,
     ) -> Result<Coordinator> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -104,7 +105,7 @@ impl Coordinator {
             options,
             parent,
             runtime,
-            next_id: 1,
+            next_id: first_id.max(1),
             pending: BTreeMap::new(),
             carried: HashMap::new(),
             retained: Vec::new(),
@@ -301,7 +302,10 @@ impl Coordinator {
         let stages = &self.stages;
         self.runtime
             .block_on(async {
-                let writer = SavepointWriter::create(location.clone(), info).await?;
+                let writer = Arc::new(SavepointWriter::create(location.clone(), info).await?);
+                // One task per subtask snapshot: converting to Arrow and encoding run in
+                // parallel, and the job keeps processing meanwhile.
+                let mut tasks = Vec::new();
                 for (s, stage) in stages.iter().enumerate() {
                     let Some(uid) = &stage.uid else { continue };
                     writer.add_operator(uid, &stage.name, stage.parallelism)?;
@@ -316,37 +320,48 @@ impl Coordinator {
                     }
                     for state in &stage.states {
                         let mut declared = false;
-                        for ack in acks.iter().filter(|a| a.stage == s) {
+                        for ack in acks.iter_mut().filter(|a| a.stage == s) {
                             let range = HashRange::for_subtask(ack.subtask, stage.parallelism)
                                 .ok_or_else(|| {
                                     rewind_savepoint::Error::Internal("subtask range".into())
                                 })?;
-                            for snap in ack.snapshots.iter().filter(|x| x.state() == state) {
+                            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut ack.snapshots)
+                                .into_iter()
+                                .partition(|x| x.state() == state);
+                            ack.snapshots = rest;
+                            for snap in mine {
                                 if !declared {
-                                    writer.add_state(
-                                        uid,
-                                        snap.spec().map_err(|e| {
-                                            rewind_savepoint::Error::Internal(e.to_string())
-                                        })?,
-                                    )?;
+                                    writer.add_state(uid, snap.spec().map_err(internal)?)?;
                                     declared = true;
                                 }
-                                let batch = snap.to_batch(range).map_err(|e| {
-                                    rewind_savepoint::Error::Internal(e.to_string())
-                                })?;
                                 let mut shard = writer.keyed_shard(uid, state, range)?;
-                                if batch.num_rows() > 0 {
-                                    shard.write(&batch).await?;
-                                }
-                                shard.finish().await?;
+                                tasks.push(tokio::spawn(async move {
+                                    let batch = snap.to_batch(range).map_err(internal)?;
+                                    if batch.num_rows() > 0 {
+                                        shard.write(&batch).await?;
+                                    }
+                                    shard.finish().await?;
+                                    Ok::<_, rewind_savepoint::Error>(())
+                                }));
                             }
                         }
                     }
                 }
+                for task in tasks {
+                    task.await
+                        .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))??;
+                }
+                let writer = Arc::into_inner(writer).ok_or_else(|| {
+                    rewind_savepoint::Error::Internal("writer still shared".into())
+                })?;
                 writer.commit().await
             })
             .map_err(EngineError::from)
     }
+}
+
+fn internal(e: EngineError) -> rewind_savepoint::Error {
+    rewind_savepoint::Error::Internal(e.to_string())
 }
 
 fn child(dir: &Location, name: &str) -> Location {

@@ -223,11 +223,31 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
             }
             _ => None,
         };
-        for i in 0..p {
-            let mut ops: Vec<Box<dyn ErasedOp>> = stage.ops.iter().map(|f| f()).collect();
-            if let (Some(sp), Some(uid)) = (&restored, &stage.uid) {
-                restore_subtask(sp, uid, &stage.states, &mut ops, i, p)?;
-            }
+        // Every subtask loads its hash range of the state at once, in parallel.
+        let mut chains: Vec<Vec<Box<dyn ErasedOp>>> = (0..p)
+            .map(|_| stage.ops.iter().map(|f| f()).collect())
+            .collect();
+        if let (Some(sp), Some(uid)) = (&restored, &stage.uid) {
+            std::thread::scope(|scope| {
+                let loads: Vec<_> = chains
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, ops)| {
+                        scope.spawn(move || {
+                            restore_subtask(sp, uid, &stage.states, ops, i as u32, p)
+                        })
+                    })
+                    .collect();
+                loads
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .map_err(|_| EngineError::Internal("restore thread panicked".into()))?
+                    })
+                    .collect::<Result<Vec<()>>>()
+            })?;
+        }
+        for (i, ops) in (0..p).zip(chains) {
             let worker = Worker {
                 stage: s,
                 subtask: i,
@@ -281,6 +301,10 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         restored
             .as_ref()
             .map(|r| (r.manifest().id.clone(), r.location().to_string())),
+        // A restored job numbers its checkpoints on from the one it was restored from.
+        restored
+            .as_ref()
+            .map_or(1, |r| r.manifest().checkpoint_id + 1),
         stats.clone(),
     )?;
     if let Some(interval) = options

@@ -37,11 +37,14 @@ impl Sink for CollectSink {
     }
 }
 
-/// Writes committed output as JSON-lines files `part-<checkpoint>-<subtask>.jsonl` under a
-/// location, each with a create-only put: a file appears whole, once.
+/// Writes committed output as JSON-lines files `part-<checkpoint>-<subtask>-<run>.jsonl`
+/// under a location, each with a create-only put: a file appears whole, once. `<run>` is
+/// new for every start of the job, so a job restored from an older savepoint never
+/// collides with output of a later checkpoint of an earlier run.
 #[derive(Debug, Clone)]
 pub struct FileSink {
     location: Location,
+    run: String,
     runtime: Arc<tokio::runtime::Runtime>,
 }
 
@@ -52,8 +55,18 @@ impl FileSink {
             .enable_all()
             .build()
             .map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+        // A short token for this start of the job: time and process id.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        let run = format!(
+            "{:08x}",
+            (nanos ^ (u64::from(std::process::id()) << 32)) as u32
+        );
         Ok(FileSink {
             location,
+            run,
             runtime: Arc::new(runtime),
         })
     }
@@ -64,7 +77,7 @@ impl Sink for FileSink {
         if lines.is_empty() {
             return Ok(());
         }
-        let name = format!("part-{checkpoint:020}-{subtask:05}.jsonl");
+        let name = format!("part-{checkpoint:020}-{subtask:05}-{}.jsonl", self.run);
         let mut body = lines.join("\n");
         body.push('\n');
         let path = self.location.child(&name);
@@ -78,8 +91,7 @@ impl Sink for FileSink {
             options,
         ));
         match result {
-            // Committed before a crash: the same checkpoint's output is already there.
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Ok(_) => Ok(()),
             Err(e) => Err(crate::EngineError::Operator {
                 operator: "file sink".into(),
                 message: format!("{}: {e}", self.location.describe(&name)),
