@@ -23,6 +23,13 @@ pub(crate) struct StageInfo {
     pub sink: Option<Arc<dyn Sink>>,
 }
 
+/// The savepoint a job was restored from.
+pub(crate) struct Restored {
+    pub id: String,
+    pub location: String,
+    pub checkpoint_id: u64,
+}
+
 pub(crate) struct Ack {
     /// How long the subtask paused processing to take its snapshot.
     pub sync_pause: std::time::Duration,
@@ -88,8 +95,7 @@ impl Coordinator {
         total: usize,
         sources: Vec<Sender<SourceControl>>,
         options: RunOptions,
-        parent: Option<(String, String)>,
-        first_id: u64,
+        restored: Option<Restored>,
         stats: Arc<std::sync::Mutex<crate::JobStats>>,
     ) -> Result<Coordinator> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -103,9 +109,10 @@ impl Coordinator {
             total,
             sources,
             options,
-            parent,
+            parent: restored.map(|r| (r.id, r.location)),
             runtime,
-            next_id: first_id.max(1),
+            // A restored job numbers its checkpoints on from the one it was restored from.
+            next_id: restored.as_ref().map_or(1, |r| r.checkpoint_id + 1),
             pending: BTreeMap::new(),
             carried: HashMap::new(),
             retained: Vec::new(),

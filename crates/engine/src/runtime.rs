@@ -298,13 +298,11 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         total_subtasks,
         source_controls,
         options.clone(),
-        restored
-            .as_ref()
-            .map(|r| (r.manifest().id.clone(), r.location().to_string())),
-        // A restored job numbers its checkpoints on from the one it was restored from.
-        restored
-            .as_ref()
-            .map_or(1, |r| r.manifest().checkpoint_id + 1),
+        restored.as_ref().map(|r| crate::coordinator::Restored {
+            id: r.manifest().id.clone(),
+            location: r.location().to_string(),
+            checkpoint_id: r.manifest().checkpoint_id,
+        }),
         stats.clone(),
     )?;
     if let Some(interval) = options

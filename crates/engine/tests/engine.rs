@@ -300,7 +300,10 @@ fn exactly_once(events: u64, keys: u64, first_p: u32, second_p: u32, stop_after_
         .wait()
         .unwrap();
     assert_eq!(written[0].lineage.parent.as_ref().unwrap().id, manifest.id);
-    assert!(written[0].checkpoint_id > manifest.checkpoint_id, "checkpoint ids go on after a restore");
+    assert!(
+        written[0].checkpoint_id > manifest.checkpoint_id,
+        "checkpoint ids go on after a restore"
+    );
 
     assert_eq!(counts(&end), counts(&full));
     let mut both = first.lines();
