@@ -103,6 +103,8 @@ impl Coordinator {
             .enable_all()
             .build()
             .map_err(|e| EngineError::Internal(e.to_string()))?;
+        // A restored job numbers its checkpoints on from the one it was restored from.
+        let next_id = restored.as_ref().map_or(1, |r| r.checkpoint_id + 1);
         Ok(Coordinator {
             job,
             stages,
@@ -111,8 +113,7 @@ impl Coordinator {
             options,
             parent: restored.map(|r| (r.id, r.location)),
             runtime,
-            // A restored job numbers its checkpoints on from the one it was restored from.
-            next_id: restored.as_ref().map_or(1, |r| r.checkpoint_id + 1),
+            next_id,
             pending: BTreeMap::new(),
             carried: HashMap::new(),
             retained: Vec::new(),
