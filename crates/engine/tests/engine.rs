@@ -381,3 +381,91 @@ fn periodic_checkpoints_are_retained_and_restorable() {
         .unwrap();
     assert_eq!(counts(&end), expected_counts(&source));
 }
+
+/// A new version of the job: a changed stateless step and a new keyed operator. The
+/// counter restores its state by uid; the new operator starts empty; the plan says so.
+#[test]
+fn topology_changes_restore_by_uid() {
+    #[derive(Clone)]
+    struct Parity;
+    impl KeyedProcessFunction for Parity {
+        type Key = i64;
+        type In = (i64, u64);
+        type Out = (i64, u64);
+        type State = u64;
+        fn state_name(&self) -> &str {
+            "seen"
+        }
+        fn process(
+            &self,
+            key: &i64,
+            input: (i64, u64),
+            state: &mut Option<u64>,
+            out: &mut Vec<(i64, u64)>,
+        ) {
+            *state = Some(state.unwrap_or(0) + 1);
+            out.push((*key, input.1));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = GeneratorSource {
+        keys: 30,
+        events: 3000,
+        seed: 5,
+        splits: 2,
+        rate_per_split: None,
+    };
+    let v1_end = loc(dir.path(), "v1");
+    let options = RunOptions {
+        savepoint_on_finish: Some(v1_end.clone()),
+        ..Default::default()
+    };
+    run(
+        keyed_count(source.clone(), 2, CollectSink::default()),
+        options,
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+
+    let more = GeneratorSource {
+        events: 6000,
+        ..source.clone()
+    };
+    let v2 = || {
+        JobBuilder::new("keyed-count")
+            .source("Generator", more.clone())
+            .uid("events")
+            // Changed stateless logic: drop nothing, but through a different path.
+            .filter(|e: &GeneratedEvent| e.seq < u64::MAX)
+            .key_by(|e: &GeneratedEvent| e.key)
+            .process("Counter", Count)
+            .uid("counter")
+            .parallelism(3)
+            .key_by(|x: &(i64, u64)| x.0)
+            .process("Parity", Parity)
+            .uid("parity")
+            .sink(CollectSink::default())
+    };
+    let options = RunOptions {
+        from_savepoint: Some(v1_end.clone()),
+        savepoint_on_finish: Some(loc(dir.path(), "v2")),
+        ..Default::default()
+    };
+    let plan = rewind_engine::restore_plan(&v2(), &options).unwrap();
+    assert!(
+        plan.contains(
+            "counter                  restores state \"count\" (30 rows), parallelism 2 -> 3"
+        ),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("parity                   new: starts empty"),
+        "{plan}"
+    );
+    run(v2(), options).unwrap().wait().unwrap();
+    // The counter went on from v1's counts: 6000 events in all, each counted once.
+    let total: u64 = counts(&loc(dir.path(), "v2")).values().sum();
+    assert_eq!(total, 6000);
+    assert_eq!(counts(&loc(dir.path(), "v2")), expected_counts(&more));
+}
