@@ -1,5 +1,6 @@
 //! The `rewind` binary as a user runs it: help text, tables, JSON, exit codes.
 
+mod crash;
 mod diff;
 mod edit;
 mod generate;

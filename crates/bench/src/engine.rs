@@ -39,7 +39,10 @@ impl KeyedProcessFunction for Count {
 /// Discards output (the benchmark measures state, not output).
 struct Discard;
 impl Sink for Discard {
-    fn commit(&self, _: u64, _: u32, _: Vec<String>) -> rewind_engine::Result<()> {
+    fn stage(&self, _: u64, _: u32, _: Vec<String>) -> rewind_engine::Result<String> {
+        Ok(String::new())
+    }
+    fn commit(&self, _: &str) -> rewind_engine::Result<()> {
         Ok(())
     }
 }
@@ -60,7 +63,7 @@ fn job(keys: u64, events: u64, parallelism: u32) -> Job {
         .process("Counter", Count)
         .uid("counter")
         .parallelism(parallelism)
-        .sink(Discard)
+        .sink("output", Discard)
 }
 
 fn at(work: &Path, name: &str) -> Result<Location> {

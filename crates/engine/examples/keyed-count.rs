@@ -30,6 +30,9 @@ struct Args {
     /// Source splits.
     #[arg(long, default_value_t = 4, help_heading = "keyed-count options")]
     splits: u32,
+    /// At most this many events per second per split (default: as fast as possible).
+    #[arg(long, help_heading = "keyed-count options")]
+    rate: Option<u64>,
     /// Where committed output goes (a path or URL).
     #[arg(long, help_heading = "keyed-count options")]
     output: String,
@@ -78,7 +81,7 @@ fn job(args: Args) -> rewind_engine::Result<()> {
         events: args.events,
         seed: args.seed,
         splits: args.splits,
-        rate_per_split: None,
+        rate_per_split: args.rate,
     };
     let job = JobBuilder::new("keyed-count")
         .source("Generator", source)
@@ -86,7 +89,7 @@ fn job(args: Args) -> rewind_engine::Result<()> {
         .key_by(|e: &GeneratedEvent| e.key)
         .process("Counter", Count)
         .uid("counter")
-        .sink(FileSink::new(Location::parse(&args.output)?)?);
+        .sink("output", FileSink::new(Location::parse(&args.output)?)?);
     let options = args.engine.run_options()?;
     if args.engine.dry_run {
         println!("{}", rewind_engine::restore_plan(&job, &options)?);

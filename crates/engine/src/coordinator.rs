@@ -20,7 +20,7 @@ pub(crate) struct StageInfo {
     pub parallelism: u32,
     pub is_source: bool,
     pub states: Vec<String>,
-    pub sink: Option<Arc<dyn Sink>>,
+    pub sink: Option<(String, Arc<dyn Sink>)>,
 }
 
 /// The savepoint a job was restored from.
@@ -215,8 +215,12 @@ impl Coordinator {
         let mut acks = done.acks;
         let pause = acks.iter().map(|a| a.sync_pause).max().unwrap_or_default();
         let started = std::time::Instant::now();
+        // Phase one: stage the output; its handles go into the checkpoint.
+        let handles = self.stage_sinks(checkpoint_id, &mut acks)?;
         let result = match location {
-            Some(loc) => self.write(&loc, kind, checkpoint_id, &mut acks).map(Some),
+            Some(loc) => self
+                .write(&loc, kind, checkpoint_id, &mut acks, &handles)
+                .map(Some),
             None => Ok(None),
         };
         if let Ok(mut stats) = self.stats.lock() {
@@ -228,7 +232,14 @@ impl Coordinator {
         }
         match result {
             Ok(manifest) => {
-                self.commit_sinks(checkpoint_id, acks)?;
+                // Phase two: the checkpoint is durable, so its output becomes visible.
+                for ((stage, _), list) in &handles {
+                    if let Some((_, sink)) = self.stages.get(*stage).and_then(|s| s.sink.as_ref()) {
+                        for h in list {
+                            sink.commit(h)?;
+                        }
+                    }
+                }
                 if let Some(m) = &manifest {
                     match done.target {
                         Target::Checkpoint => self.retain(m),
@@ -242,13 +253,8 @@ impl Coordinator {
                 Ok(())
             }
             Err(e) => {
-                // Keep the output for the next checkpoint; the job goes on.
-                for ack in acks {
-                    self.carried
-                        .entry((ack.stage, ack.subtask))
-                        .or_default()
-                        .extend(ack.sink_lines);
-                }
+                // Keep the staged output for the next checkpoint; the job goes on.
+                self.carried = handles;
                 if let Target::Savepoint { reply, .. } = done.target {
                     let _ = reply.send(Err(EngineError::Checkpoint {
                         id: checkpoint_id,
@@ -263,19 +269,26 @@ impl Coordinator {
         }
     }
 
-    fn commit_sinks(&mut self, checkpoint: u64, acks: Vec<Ack>) -> Result<()> {
-        for ack in acks {
-            let Some(sink) = self.stages.get(ack.stage).and_then(|s| s.sink.clone()) else {
+    /// Stages every sink subtask's output of this checkpoint; returns the handles per
+    /// (stage, subtask), including those of earlier checkpoints that failed.
+    fn stage_sinks(
+        &mut self,
+        checkpoint: u64,
+        acks: &mut [Ack],
+    ) -> Result<HashMap<(usize, u32), Vec<String>>> {
+        let mut handles = std::mem::take(&mut self.carried);
+        for ack in acks.iter_mut() {
+            let Some((_, sink)) = self.stages.get(ack.stage).and_then(|s| s.sink.as_ref()) else {
                 continue;
             };
-            let mut lines = self
-                .carried
-                .remove(&(ack.stage, ack.subtask))
-                .unwrap_or_default();
-            lines.extend(ack.sink_lines);
-            sink.commit(checkpoint, ack.subtask, lines)?;
+            let lines = std::mem::take(&mut ack.sink_lines);
+            let handle = sink.stage(checkpoint, ack.subtask, lines)?;
+            let list = handles.entry((ack.stage, ack.subtask)).or_default();
+            if !handle.is_empty() {
+                list.push(handle);
+            }
         }
-        Ok(())
+        Ok(handles)
     }
 
     fn retain(&mut self, manifest: &Manifest) {
@@ -299,6 +312,7 @@ impl Coordinator {
         kind: SavepointKind,
         checkpoint_id: u64,
         acks: &mut [Ack],
+        handles: &HashMap<(usize, u32), Vec<String>>,
     ) -> Result<Manifest> {
         let mut info = SavepointInfo::new(&self.job, "engine");
         info.kind = kind;
@@ -353,6 +367,36 @@ impl Coordinator {
                                 }));
                             }
                         }
+                    }
+                }
+                // Each sink's staged, not yet committed output: re-committed on restore.
+                for (s, stage) in stages.iter().enumerate() {
+                    let Some((uid, _)) = &stage.sink else {
+                        continue;
+                    };
+                    writer.add_operator(uid, &format!("{} sink", stage.name), stage.parallelism)?;
+                    let spec = rewind_savepoint::StateSpec::operator_list(
+                        crate::runtime::SINK_PENDING,
+                        arrow_schema::DataType::Utf8,
+                        rewind_savepoint::format::Redistribution::Union,
+                    );
+                    writer.add_state(uid, spec)?;
+                    for subtask in 0..stage.parallelism {
+                        let list = handles.get(&(s, subtask)).cloned().unwrap_or_default();
+                        let values: arrow_array::ArrayRef =
+                            Arc::new(arrow_array::StringArray::from(list));
+                        let schema =
+                            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+                                "value",
+                                arrow_schema::DataType::Utf8,
+                                true,
+                            )]));
+                        let batch = arrow_array::RecordBatch::try_new(schema, vec![values])
+                            .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))?;
+                        let mut shard =
+                            writer.operator_shard(uid, crate::runtime::SINK_PENDING, subtask)?;
+                        shard.write(&batch).await?;
+                        shard.finish().await?;
                     }
                 }
                 for task in tasks {

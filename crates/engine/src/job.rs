@@ -105,7 +105,9 @@ pub(crate) struct StageDef {
     pub ops: Vec<OpFactory>,
     /// The state names of the stage's keyed operator, if any.
     pub states: Vec<String>,
-    pub sink: Option<(Arc<dyn Sink>, RenderFn)>,
+    /// The stage's sink: its uid (its pending commits are state), the sink, and how
+    /// records are rendered.
+    pub sink: Option<(String, Arc<dyn Sink>, RenderFn)>,
 }
 
 /// A job under construction; start with [`JobBuilder::source`].
@@ -279,7 +281,8 @@ impl<T: Send + 'static> DataStream<T> {
     }
 
     /// Ends the stream in a sink; output becomes visible when its checkpoint completes.
-    pub fn sink(mut self, sink: impl Sink) -> Job
+    /// `uid` names the sink's pending commits in checkpoints.
+    pub fn sink(mut self, uid: &str, sink: impl Sink) -> Job
     where
         T: Serialize,
     {
@@ -293,7 +296,7 @@ impl<T: Send + 'static> DataStream<T> {
             })
         });
         if let Ok(stage) = self.last() {
-            stage.sink = Some((Arc::new(sink), render));
+            stage.sink = Some((uid.to_string(), Arc::new(sink), render));
         }
         Job {
             name: self.job.name,
@@ -392,6 +395,11 @@ impl Job {
     /// Checks the job: every source and keyed operator has a valid uid, uids are unique.
     pub fn validate(&self) -> Result<()> {
         let mut seen = std::collections::HashSet::new();
+        for (uid, _, _) in self.stages.iter().filter_map(|s| s.sink.as_ref()) {
+            rewind_savepoint::format::check_name("sink uid", uid)
+                .map_err(EngineError::InvalidJob)?;
+            seen.insert(uid.clone());
+        }
         for stage in &self.stages {
             let stateful = matches!(stage.input, StageInput::Source(_)) || !stage.states.is_empty();
             match &stage.uid {

@@ -22,7 +22,7 @@
 //!     .key_by(|e| e.key)
 //!     .process("Counter", Count)
 //!     .uid("counter")
-//!     .sink(CollectSink::default());
+//!     .sink("output", CollectSink::default());
 //! let savepoints = run(job, RunOptions::default())?.wait()?;
 //! # Ok::<(), rewind_engine::EngineError>(())
 //! ```

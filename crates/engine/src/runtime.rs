@@ -159,6 +159,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     };
     if let Some(sp) = &restored {
         check_restorable(&job, sp, options.allow_non_restored_state)?;
+        recommit_sinks(&job, sp)?;
     }
 
     let (to_coordinator, coordinator_rx) = channel::<CoordinatorMsg>();
@@ -190,7 +191,10 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
             parallelism: p,
             is_source: matches!(stage.input, StageInput::Source(_)),
             states: stage.states.clone(),
-            sink: stage.sink.as_ref().map(|(sink, _)| sink.clone()),
+            sink: stage
+                .sink
+                .as_ref()
+                .map(|(uid, sink, _)| (uid.clone(), sink.clone())),
         });
         let outputs = || {
             job.stages.get(s + 1).map(|next| Output {
@@ -253,7 +257,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                 subtask: i,
                 ops,
                 output: outputs(),
-                sink_render: stage.sink.as_ref().map(|(_, r)| r.clone()),
+                sink_render: stage.sink.as_ref().map(|(_, _, r)| r.clone()),
                 sink_lines: Vec::new(),
                 acks: to_coordinator.clone(),
                 name: stage.name.clone(),
@@ -351,9 +355,59 @@ fn open_savepoint(location: &Location) -> Result<SavepointReader> {
     block_on(async { Ok(SavepointReader::open(location.clone()).await?) })
 }
 
+/// Commits again the output the restored checkpoint had staged: if the job stopped between
+/// writing that checkpoint and committing its output, the output appears now, once.
+fn recommit_sinks(job: &Job, sp: &SavepointReader) -> Result<()> {
+    for (uid, sink, _) in job.stages.iter().filter_map(|s| s.sink.as_ref()) {
+        if sp
+            .manifest()
+            .operator(uid)
+            .and_then(|o| o.state(SINK_PENDING))
+            .is_none()
+        {
+            continue;
+        }
+        let batches: Vec<arrow_array::RecordBatch> = block_on(async {
+            use futures::TryStreamExt;
+            let stream = sp
+                .read_state(uid, SINK_PENDING, ReadOptions::default())
+                .await?;
+            Ok(stream.try_collect().await?)
+        })?;
+        for batch in batches {
+            let handles = batch
+                .column_by_name("value")
+                .and_then(|c| {
+                    c.as_any()
+                        .downcast_ref::<arrow_array::StringArray>()
+                        .cloned()
+                })
+                .ok_or_else(|| {
+                    EngineError::Restore(format!("sink {uid:?}: pending commits are not strings"))
+                })?;
+            for handle in handles.iter().flatten() {
+                sink.commit(handle)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The state in which a sink's staged, not yet committed, output is recorded.
+pub(crate) const SINK_PENDING: &str = "pending_commits";
+
 /// State of uids the job lacks is an error (listing them) unless allowed.
 fn check_restorable(job: &Job, sp: &SavepointReader, allow: bool) -> Result<()> {
-    let uids: Vec<&str> = job.stages.iter().filter_map(|s| s.uid.as_deref()).collect();
+    let uids: Vec<&str> = job
+        .stages
+        .iter()
+        .flat_map(|s| {
+            s.uid
+                .as_deref()
+                .into_iter()
+                .chain(s.sink.as_ref().map(|(u, _, _)| u.as_str()))
+        })
+        .collect();
     let dropped: Vec<String> = sp
         .manifest()
         .operators
@@ -708,7 +762,16 @@ pub fn restore_plan(job: &Job, options: &RunOptions) -> Result<String> {
             }
         }
     }
-    let uids: Vec<&str> = job.stages.iter().filter_map(|s| s.uid.as_deref()).collect();
+    let uids: Vec<&str> = job
+        .stages
+        .iter()
+        .flat_map(|s| {
+            s.uid
+                .as_deref()
+                .into_iter()
+                .chain(s.sink.as_ref().map(|(u, _, _)| u.as_str()))
+        })
+        .collect();
     for op in m
         .operators
         .iter()

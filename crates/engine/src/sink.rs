@@ -1,22 +1,30 @@
-//! Sinks that make output visible only when the checkpoint covering it completes, so a job
-//! restored from a savepoint neither duplicates nor loses output.
+//! Sinks with two-phase commit: output is *staged* before a checkpoint's manifest is
+//! written, its handles are saved in the checkpoint, and it is *committed* after the
+//! manifest is written. A job restored from a checkpoint commits that checkpoint's handles
+//! again (commit is idempotent), so output is neither lost nor duplicated whenever the
+//! job stops or crashes.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use object_store::{PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use rewind_savepoint::Location;
 
-/// Receives output, already rendered as JSON lines, once its checkpoint has completed.
+/// Receives output rendered as JSON lines, in two phases.
 pub trait Sink: Send + Sync + 'static {
-    /// Makes `lines` of `subtask` visible as part of checkpoint `checkpoint`. Called once
-    /// per checkpoint and subtask, in checkpoint order; must be idempotent by
-    /// `(checkpoint, subtask)`.
-    fn commit(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<()>;
+    /// Makes `lines` of `subtask` durable but invisible, as part of `checkpoint`; returns a
+    /// handle that [`commit`](Sink::commit) takes. Called before the checkpoint's manifest
+    /// is written.
+    fn stage(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<String>;
+    /// Makes staged output visible. Called after the manifest is written, and again after
+    /// a restore for the handles the checkpoint recorded: must be idempotent.
+    fn commit(&self, handle: &str) -> crate::Result<()>;
 }
 
-/// Keeps committed output in memory (tests, examples).
+/// Keeps output in memory (tests, examples): staged lines become visible on commit.
 #[derive(Debug, Clone, Default)]
 pub struct CollectSink {
+    staged: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
@@ -27,20 +35,33 @@ impl CollectSink {
     }
 }
 
+fn poisoned() -> crate::EngineError {
+    crate::EngineError::Internal("collect sink poisoned".into())
+}
+
 impl Sink for CollectSink {
-    fn commit(&self, _checkpoint: u64, _subtask: u32, lines: Vec<String>) -> crate::Result<()> {
-        self.lines
+    fn stage(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<String> {
+        let handle = format!("{checkpoint}-{subtask}");
+        self.staged
             .lock()
-            .map_err(|_| crate::EngineError::Internal("collect sink poisoned".into()))?
-            .extend(lines);
+            .map_err(|_| poisoned())?
+            .insert(handle.clone(), lines);
+        Ok(handle)
+    }
+
+    fn commit(&self, handle: &str) -> crate::Result<()> {
+        // Unknown handles were committed already (or staged by another process).
+        if let Some(lines) = self.staged.lock().map_err(|_| poisoned())?.remove(handle) {
+            self.lines.lock().map_err(|_| poisoned())?.extend(lines);
+        }
         Ok(())
     }
 }
 
-/// Writes committed output as JSON-lines files `part-<checkpoint>-<subtask>-<run>.jsonl`
-/// under a location, each with a create-only put: a file appears whole, once. `<run>` is
-/// new for every start of the job, so a job restored from an older savepoint never
-/// collides with output of a later checkpoint of an earlier run.
+/// Writes output as JSON-lines files under a location: staged as `_pending/<name>`,
+/// committed by copying to `<name>` (create-only) and deleting the pending file. Names are
+/// `part-<checkpoint>-<subtask>-<run>.jsonl`; `<run>` is new for every start of the job,
+/// so a job restored from an older savepoint never collides with later output.
 #[derive(Debug, Clone)]
 pub struct FileSink {
     location: Location,
@@ -70,32 +91,62 @@ impl FileSink {
             runtime: Arc::new(runtime),
         })
     }
+
+    fn error(&self, name: &str, e: impl std::fmt::Display) -> crate::EngineError {
+        crate::EngineError::Operator {
+            operator: "file sink".into(),
+            message: format!("{}: {e}", self.location.describe(name)),
+        }
+    }
+
+    /// Runs store I/O on a thread of its own (callers may be inside an async runtime).
+    fn block_on<T: Send>(
+        &self,
+        f: impl std::future::Future<Output = T> + Send,
+    ) -> crate::Result<T> {
+        std::thread::scope(|s| s.spawn(|| self.runtime.block_on(f)).join())
+            .map_err(|_| crate::EngineError::Internal("file sink I/O thread panicked".into()))
+    }
 }
 
 impl Sink for FileSink {
-    fn commit(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
+    fn stage(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<String> {
         let name = format!("part-{checkpoint:020}-{subtask:05}-{}.jsonl", self.run);
+        if lines.is_empty() {
+            return Ok(String::new());
+        }
         let mut body = lines.join("\n");
         body.push('\n');
-        let path = self.location.child(&name);
-        let options = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        let result = self.runtime.block_on(self.location.store().put_opts(
-            &path,
-            PutPayload::from(body),
-            options,
-        ));
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => Err(crate::EngineError::Operator {
-                operator: "file sink".into(),
-                message: format!("{}: {e}", self.location.describe(&name)),
-            }),
+        let pending = self.location.child(&format!("_pending/{name}"));
+        self.block_on(self.location.store().put(&pending, PutPayload::from(body)))?
+            .map_err(|e| self.error(&name, e))?;
+        Ok(name)
+    }
+
+    fn commit(&self, name: &str) -> crate::Result<()> {
+        if name.is_empty() {
+            return Ok(());
         }
+        let store = self.location.store();
+        let pending = self.location.child(&format!("_pending/{name}"));
+        let done = self.location.child(name);
+        self.block_on(async {
+            let body = match store.get(&pending).await {
+                Ok(r) => r.bytes().await?,
+                // Committed before: the pending file is gone and the part is there.
+                Err(object_store::Error::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let create = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            match store.put_opts(&done, PutPayload::from(body), create).await {
+                Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            store.delete(&pending).await
+        })?
+        .map_err(|e| self.error(name, e))
     }
 }

@@ -47,7 +47,7 @@ fn keyed_count(source: GeneratorSource, parallelism: u32, sink: CollectSink) -> 
         .process("Counter", Count)
         .uid("counter")
         .parallelism(parallelism)
-        .sink(sink)
+        .sink("output", sink)
 }
 
 fn loc(dir: &std::path::Path, name: &str) -> Location {
@@ -175,7 +175,7 @@ fn stateful_operators_need_a_uid() {
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
         .process("Counter", Count)
-        .sink(CollectSink::default());
+        .sink("output", CollectSink::default());
     let err = run(job, RunOptions::default()).err().unwrap();
     assert!(matches!(err, EngineError::InvalidJob(_)), "{err}");
     assert!(
@@ -213,7 +213,7 @@ fn missing_operators_state_is_refused_unless_allowed() {
             .source("Generator", source.clone())
             .uid("events")
             .map(|e: GeneratedEvent| e.seq)
-            .sink(CollectSink::default())
+            .sink("output", CollectSink::default())
     };
     let err = run(
         without(),
@@ -445,7 +445,7 @@ fn topology_changes_restore_by_uid() {
             .key_by(|x: &(i64, u64)| x.0)
             .process("Parity", Parity)
             .uid("parity")
-            .sink(CollectSink::default())
+            .sink("output", CollectSink::default())
     };
     let options = RunOptions {
         from_savepoint: Some(v1_end.clone()),
