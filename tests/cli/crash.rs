@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rewind_tests::{repo_root, rewind};
 
-fn keyed_count() -> &'static Path {
+pub fn keyed_count() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

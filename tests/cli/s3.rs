@@ -182,3 +182,65 @@ fn offline_commands_on_s3_and_across_stores() {
         gone.stderr
     );
 }
+
+/// The engine checkpoints, saves, commits output and restores on s3://.
+#[test]
+fn engine_checkpoints_and_restores_on_s3() {
+    let Some(bucket) = bucket() else { return };
+    let prefix = format!("{bucket}/{}", unique("engine"));
+    let app = ["--keys", "50", "--events", "20000", "--splits", "2"];
+    let (ck, out, end) = (
+        format!("{prefix}/checkpoints"),
+        format!("{prefix}/out"),
+        format!("{prefix}/end"),
+    );
+    let status = std::process::Command::new(crate::crash::keyed_count())
+        .args(app)
+        .args([
+            "--rate",
+            "20000",
+            "--checkpoint-dir",
+            &ck,
+            "--checkpoint-interval",
+            "100ms",
+            "--output",
+            &out,
+            "--savepoint-on-finish",
+            &end,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let log = rewind(&["log", &prefix, "--json"]);
+    let view: serde_json::Value = serde_json::from_str(&log.stdout).unwrap();
+    let kinds: Vec<&str> = view["savepoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"checkpoint") && kinds.contains(&"savepoint"),
+        "{kinds:?}"
+    );
+    assert_eq!(rewind(&["validate", &end, "--deep"]).code, 0);
+    // Restore from the S3 savepoint at another parallelism (no new events: state carries over).
+    let again = format!("{prefix}/again");
+    let status = std::process::Command::new(crate::crash::keyed_count())
+        .args(app)
+        .args([
+            "--from-savepoint",
+            &end,
+            "--parallelism",
+            "3",
+            "--output",
+            &format!("{prefix}/out2"),
+            "--savepoint-on-finish",
+            &again,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let diff = rewind(&["diff", &end, &again, "--state", "count"]);
+    assert_eq!(diff.code, 0, "{}{}", diff.stdout, diff.stderr);
+}

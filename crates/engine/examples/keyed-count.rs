@@ -44,8 +44,9 @@ struct Count;
 impl KeyedProcessFunction for Count {
     type Key = i64;
     type In = GeneratedEvent;
-    type Out = (i64, u64);
-    type State = u64;
+    type Out = (i64, i64);
+    // i64 like Flink's Long, and like the integers a CSV file bootstraps.
+    type State = i64;
 
     fn state_name(&self) -> &str {
         "count"
@@ -55,8 +56,8 @@ impl KeyedProcessFunction for Count {
         &self,
         key: &i64,
         _: GeneratedEvent,
-        state: &mut Option<u64>,
-        out: &mut Vec<(i64, u64)>,
+        state: &mut Option<i64>,
+        out: &mut Vec<(i64, i64)>,
     ) {
         let count = state.unwrap_or(0) + 1;
         *state = Some(count);
