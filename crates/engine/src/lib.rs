@@ -27,8 +27,8 @@
 //! # Ok::<(), rewind_engine::EngineError>(())
 //! ```
 //!
-//! Not yet: event time, timers and windows; list and map state; operator state; the
-//! partitioned-log and file sources; the job control endpoint. See the issue tracker.
+//! Not yet: event time, timers and windows; list and map state; operator state; a file
+//! source; the job control endpoint. See the issue tracker.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -39,6 +39,7 @@ mod coordinator;
 mod error;
 mod job;
 mod key;
+mod log_source;
 mod options;
 mod runtime;
 mod sink;
@@ -48,6 +49,7 @@ mod state;
 pub use error::{EngineError, Result};
 pub use job::{DataStream, Job, JobBuilder, KeyedProcessFunction, KeyedStream};
 pub use key::Key;
+pub use log_source::LogSource;
 pub use options::EngineOptions;
 pub use runtime::{JobHandle, JobStats, RunOptions, restore_plan, run};
 pub use sink::{CollectSink, FileSink, Sink};
