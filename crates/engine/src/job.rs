@@ -65,6 +65,7 @@ pub(crate) trait ErasedSource: Send + Sync {
 
 pub(crate) trait ErasedReader: Send {
     fn next(&mut self) -> Option<Rec>;
+    fn finished(&self) -> bool;
     fn position(&self) -> serde_json::Value;
 }
 
@@ -83,6 +84,9 @@ impl<S: Source> ErasedSource for SourceAdapter<S> {
 impl<T: Send + 'static> ErasedReader for ReaderAdapter<T> {
     fn next(&mut self) -> Option<Rec> {
         self.0.next().map(|r| Box::new(r) as Rec)
+    }
+    fn finished(&self) -> bool {
+        self.0.finished()
     }
     fn position(&self) -> serde_json::Value {
         self.0.position()

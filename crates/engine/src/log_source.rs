@@ -211,8 +211,12 @@ impl<T: DeserializeOwned + Send> SplitReader<T> for LogReader<T> {
             }
             if !self.fetch() {
                 match self.follow {
-                    // A partial last line waits for the rest of it.
-                    Some(interval) => std::thread::sleep(interval),
+                    // Nothing new (or only a partial line): idle, and ask again later, so
+                    // the source can take barriers in the meantime.
+                    Some(interval) => {
+                        std::thread::sleep(interval);
+                        return None;
+                    }
                     None => {
                         self.ended = true;
                         return None;
@@ -224,5 +228,9 @@ impl<T: DeserializeOwned + Send> SplitReader<T> for LogReader<T> {
 
     fn position(&self) -> serde_json::Value {
         serde_json::json!({ "offset": self.offset })
+    }
+
+    fn finished(&self) -> bool {
+        self.ended
     }
 }

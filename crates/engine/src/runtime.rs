@@ -657,7 +657,10 @@ impl Worker {
             }
             match readers[next].1.next() {
                 Some(rec) => self.push(rec)?,
-                None => live[next] = false,
+                None if readers[next].1.finished() => live[next] = false,
+                // A followed split with nothing new: send what is buffered, so records do
+                // not wait for the next barrier.
+                None => self.flush()?,
             }
         }
     }

@@ -16,8 +16,14 @@ pub trait Source: Send + Sync + 'static {
 
 /// Reads one split.
 pub trait SplitReader<T>: Send {
-    /// The next record, or `None` at the end of a bounded split.
+    /// The next record, or `None` when there is none now: at the end of a bounded split, or
+    /// while a followed split waits for new data (see [`SplitReader::finished`]).
     fn next(&mut self) -> Option<T>;
+    /// Whether the split has ended for good (`next` returned `None` and always will).
+    /// Splits that follow new data never finish.
+    fn finished(&self) -> bool {
+        true
+    }
     /// Where reading resumes after the records returned so far.
     fn position(&self) -> serde_json::Value;
 }

@@ -778,3 +778,59 @@ fn log_source_resumes_at_byte_offsets() {
     assert_eq!(sink.lines().len(), 33, "only the new lines are read");
     assert_eq!(counts(&second), expected);
 }
+
+/// With `follow`, the log source tails its partitions: lines appended while the job runs
+/// are read, and stop-with-savepoint ends the otherwise endless job.
+#[test]
+fn log_source_follows_appended_lines() {
+    #[derive(serde::Deserialize, Clone)]
+    struct Event {
+        key: i64,
+    }
+    #[derive(Clone)]
+    struct CountEvents;
+    impl KeyedProcessFunction for CountEvents {
+        type Key = i64;
+        type In = Event;
+        type Out = (i64, u64);
+        type State = u64;
+        fn state_name(&self) -> &str {
+            "count"
+        }
+        fn process(&self, _: &i64, _: Event, state: &mut Option<u64>, _: &mut Vec<(i64, u64)>) {
+            *state = Some(state.unwrap_or(0) + 1);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    std::fs::create_dir_all(&log).unwrap();
+    let path = log.join("partition-0.jsonl");
+    std::fs::write(&path, "{\"key\": 1}\n").unwrap();
+    let source = rewind_engine::LogSource::<Event>::open(loc(dir.path(), "log"))
+        .unwrap()
+        .follow(Duration::from_millis(5));
+    let job = JobBuilder::new("tail")
+        .source("Log", source)
+        .uid("log")
+        .key_by(|e: &Event| e.key)
+        .process("Counter", CountEvents)
+        .uid("counter")
+        .sink("output", CollectSink::default());
+    let handle = run(job, RunOptions::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(&path, "{\"key\": 1}\n{\"key\": 2}\n{\"key\": 2}\n").unwrap();
+    // Wait until the appended lines are in the state, then stop.
+    let target = loc(dir.path(), "sp");
+    std::thread::sleep(Duration::from_millis(200));
+    let manifest = handle.stop_with_savepoint(target.clone()).unwrap();
+    let position = &manifest
+        .operator("log")
+        .unwrap()
+        .source
+        .as_ref()
+        .unwrap()
+        .splits[0]
+        .position;
+    assert_eq!(position["offset"], 33);
+    assert_eq!(counts(&target), BTreeMap::from([(1, 1), (2, 2)]));
+}
