@@ -7,32 +7,27 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use rewind_engine::{
-    GeneratedEvent, GeneratorSource, Job, JobBuilder, KeyedProcessFunction, RunOptions, Sink, run,
+    Context, GeneratedEvent, GeneratorSource, Job, JobBuilder, KeyedProcessFunction, RunOptions,
+    Sink, StateDecl, ValueState, run,
 };
 use rewind_savepoint::Location;
 
 use crate::report::Report;
 
-#[derive(Clone)]
-struct Count;
+struct Count {
+    count: ValueState<u64>,
+}
 
 impl KeyedProcessFunction for Count {
     type Key = i64;
     type In = GeneratedEvent;
     type Out = (i64, u64);
-    type State = u64;
-    fn state_name(&self) -> &str {
-        "count"
+    fn states(&self) -> Vec<StateDecl<i64>> {
+        vec![self.count.decl()]
     }
-    fn process(
-        &self,
-        key: &i64,
-        _: GeneratedEvent,
-        state: &mut Option<u64>,
-        _out: &mut Vec<(i64, u64)>,
-    ) {
-        *state = Some(state.unwrap_or(0) + 1);
-        let _ = key;
+    fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, u64)>) {
+        let count = self.count.get(ctx).copied().unwrap_or(0) + 1;
+        self.count.set(ctx, count);
     }
 }
 
@@ -60,7 +55,12 @@ fn job(keys: u64, events: u64, parallelism: u32) -> Job {
         .uid("events")
         .parallelism(2)
         .key_by(|e: &GeneratedEvent| e.key)
-        .process("Counter", Count)
+        .process(
+            "Counter",
+            Count {
+                count: ValueState::new("count"),
+            },
+        )
         .uid("counter")
         .parallelism(parallelism)
         .sink("output", Discard)

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rewind_engine::{
-    EngineOptions, FileSink, GeneratedEvent, GeneratorSource, JobBuilder, KeyedProcessFunction, run,
+    Context, EngineOptions, FileSink, GeneratedEvent, GeneratorSource, JobBuilder,
+    KeyedProcessFunction, StateDecl, ValueState, run,
 };
 use rewind_savepoint::Location;
 
@@ -38,30 +39,25 @@ struct Args {
     output: String,
 }
 
-#[derive(Clone)]
-struct Count;
+struct Count {
+    // i64 like Flink's Long, and like the integers a CSV file bootstraps.
+    count: ValueState<i64>,
+}
 
 impl KeyedProcessFunction for Count {
     type Key = i64;
     type In = GeneratedEvent;
     type Out = (i64, i64);
-    // i64 like Flink's Long, and like the integers a CSV file bootstraps.
-    type State = i64;
 
-    fn state_name(&self) -> &str {
-        "count"
+    fn states(&self) -> Vec<StateDecl<i64>> {
+        vec![self.count.decl()]
     }
 
-    fn process(
-        &self,
-        key: &i64,
-        _: GeneratedEvent,
-        state: &mut Option<i64>,
-        out: &mut Vec<(i64, i64)>,
-    ) {
-        let count = state.unwrap_or(0) + 1;
-        *state = Some(count);
-        out.push((*key, count));
+    fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, i64)>) {
+        let count = self.count.get(ctx).copied().unwrap_or(0) + 1;
+        self.count.set(ctx, count);
+        let key = *ctx.key();
+        ctx.emit((key, count));
     }
 }
 
@@ -88,7 +84,12 @@ fn job(args: Args) -> rewind_engine::Result<()> {
         .source("Generator", source)
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
-        .process("Counter", Count)
+        .process(
+            "Counter",
+            Count {
+                count: ValueState::new("count"),
+            },
+        )
         .uid("counter")
         .sink("output", FileSink::new(Location::parse(&args.output)?)?);
     let options = args.engine.run_options()?;

@@ -9,9 +9,9 @@ use std::sync::mpsc::{Receiver, Sender};
 use rewind_savepoint::format::{HashRange, Manifest, ParentRef, SavepointKind, SplitEntry};
 use rewind_savepoint::{Location, SavepointInfo, SavepointWriter};
 
+use crate::keyed::StateSnapshot;
 use crate::runtime::{FINAL, RunOptions, SourceControl};
 use crate::sink::Sink;
-use crate::state::StateSnapshot;
 use crate::{EngineError, Result};
 
 pub(crate) struct StageInfo {
@@ -45,6 +45,7 @@ pub(crate) enum Command {
     Savepoint {
         target: Location,
         stop: bool,
+        drain: bool,
         reply: Sender<Result<Manifest>>,
     },
 }
@@ -129,12 +130,13 @@ impl Coordinator {
             match msg {
                 CoordinatorMsg::Tick => {
                     if !self.stopping && self.pending.is_empty() {
-                        self.trigger(Target::Checkpoint, false);
+                        self.trigger(Target::Checkpoint, false, false);
                     }
                 }
                 CoordinatorMsg::Command(Command::Savepoint {
                     target,
                     stop,
+                    drain,
                     reply,
                 }) => {
                     if self.stopping {
@@ -149,6 +151,7 @@ impl Coordinator {
                             reply,
                         },
                         stop,
+                        drain,
                     );
                 }
                 CoordinatorMsg::Ack(ack) => {
@@ -178,7 +181,7 @@ impl Coordinator {
         }
     }
 
-    fn trigger(&mut self, target: Target, stop: bool) {
+    fn trigger(&mut self, target: Target, stop: bool, drain: bool) {
         let id = self.next_id;
         self.next_id += 1;
         self.pending.insert(
@@ -189,7 +192,7 @@ impl Coordinator {
             },
         );
         for s in &self.sources {
-            let _ = s.send(SourceControl::Trigger { id, stop });
+            let _ = s.send(SourceControl::Trigger { id, stop, drain });
         }
     }
 

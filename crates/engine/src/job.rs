@@ -10,39 +10,67 @@ use rewind_savepoint::format::SplitEntry;
 use serde::Serialize;
 
 use crate::key::Key;
+use crate::keyed::{KeyedOp, KeyedProcessFunction, StateSnapshot, Tables, Timers};
 use crate::sink::Sink;
 use crate::source::{Source, SplitReader};
-use crate::state::{StateSnapshot, StateValue, ValueTable};
 use crate::{EngineError, Result};
 
-/// A record in flight between operators (type-erased; the API keeps types straight).
-pub(crate) type Rec = Box<dyn Any + Send>;
+/// A record in flight between operators with its event time (type-erased; the API keeps
+/// types straight).
+pub(crate) struct Rec {
+    /// Event time in milliseconds, [`NO_TIMESTAMP`] if the source assigns none.
+    ts: i64,
+    value: Box<dyn Any + Send>,
+}
 
-/// A keyed process function with one value state per key.
-pub trait KeyedProcessFunction: Send + Sync + 'static {
-    /// The key type.
-    type Key: Key;
-    /// Input records.
-    type In: Send + 'static;
-    /// Output records.
-    type Out: Send + 'static;
-    /// The state kept per key.
-    type State: StateValue;
-    /// The name of the state in savepoints.
-    fn state_name(&self) -> &str;
-    /// Handles one record of `key`; `state` is the key's value (`None` if unset); set it to
-    /// `None` to clear it.
-    fn process(
-        &self,
-        key: &Self::Key,
-        input: Self::In,
-        state: &mut Option<Self::State>,
-        out: &mut Vec<Self::Out>,
-    );
+const NO_TIMESTAMP: i64 = i64::MIN;
+
+impl Rec {
+    pub(crate) fn new<T: Send + 'static>(value: T, timestamp: Option<i64>) -> Rec {
+        Rec {
+            ts: timestamp.unwrap_or(NO_TIMESTAMP),
+            value: Box::new(value),
+        }
+    }
+
+    pub(crate) fn timestamp(&self) -> Option<i64> {
+        (self.ts != NO_TIMESTAMP).then_some(self.ts)
+    }
+
+    pub(crate) fn set_timestamp(&mut self, timestamp: i64) {
+        self.ts = timestamp;
+    }
+
+    pub(crate) fn downcast<T: 'static>(self) -> Result<T> {
+        self.value
+            .downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| EngineError::Internal("record of an unexpected type".into()))
+    }
+
+    pub(crate) fn downcast_ref<T: 'static>(&self) -> Result<&T> {
+        self.value
+            .downcast_ref::<T>()
+            .ok_or_else(|| EngineError::Internal("record of an unexpected type".into()))
+    }
 }
 
 pub(crate) trait ErasedOp: Send {
     fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()>;
+    /// The operator's input watermark advanced to `watermark`: fire what is due.
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Vec<Rec>) -> Result<()> {
+        Ok(())
+    }
+    /// The earliest processing-time timer, if any.
+    fn next_processing_timer(&self) -> Option<i64> {
+        None
+    }
+    /// The wall clock reached `now`: fire what is due.
+    fn on_processing_time(&mut self, _now: i64, _out: &mut Vec<Rec>) -> Result<()> {
+        Ok(())
+    }
+    /// After a restore: the watermark the restored job had reached.
+    fn set_initial_watermark(&mut self, _watermark: i64) {}
     fn snapshot(&self) -> Vec<Box<dyn StateSnapshot>> {
         Vec::new()
     }
@@ -56,7 +84,7 @@ pub(crate) trait ErasedOp: Send {
 pub(crate) type OpFactory = Arc<dyn Fn() -> Box<dyn ErasedOp> + Send + Sync>;
 pub(crate) type HashFn = Arc<dyn Fn(&Rec) -> Result<u64> + Send + Sync>;
 pub(crate) type RenderFn = Arc<dyn Fn(&Rec) -> Result<String> + Send + Sync>;
-type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
+pub(crate) type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
 pub(crate) trait ErasedSource: Send + Sync {
     fn splits(&self) -> Vec<SplitEntry>;
@@ -67,6 +95,10 @@ pub(crate) trait ErasedReader: Send {
     fn next(&mut self) -> Option<Rec>;
     fn finished(&self) -> bool;
     fn position(&self) -> serde_json::Value;
+    /// The split's watermark, if its records carry event time.
+    fn watermark(&self) -> Option<i64> {
+        None
+    }
 }
 
 struct SourceAdapter<S: Source>(S);
@@ -83,7 +115,7 @@ impl<S: Source> ErasedSource for SourceAdapter<S> {
 
 impl<T: Send + 'static> ErasedReader for ReaderAdapter<T> {
     fn next(&mut self) -> Option<Rec> {
-        self.0.next().map(|r| Box::new(r) as Rec)
+        self.0.next().map(|r| Rec::new(r, None))
     }
     fn finished(&self) -> bool {
         self.0.finished()
@@ -109,6 +141,9 @@ pub(crate) struct StageDef {
     pub ops: Vec<OpFactory>,
     /// The state names of the stage's keyed operator, if any.
     pub states: Vec<String>,
+    /// A source stage's idle timeout: a split without records for this long stops holding
+    /// the watermark back.
+    pub idle_timeout: Option<std::time::Duration>,
     /// The stage's sink: its uid (its pending commits are state), the sink, and how
     /// records are rendered.
     pub sink: Option<(String, Arc<dyn Sink>, RenderFn)>,
@@ -118,17 +153,23 @@ pub(crate) struct StageDef {
 pub struct JobBuilder {
     pub(crate) name: String,
     pub(crate) stages: Vec<StageDef>,
+    /// Mistakes in the definition, reported by [`Job::validate`].
+    pub(crate) problems: Vec<String>,
+    /// Late records that window operators dropped.
+    pub(crate) late: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A finished job definition, ready to run (see [`crate::run`]).
 pub struct Job {
     pub(crate) name: String,
     pub(crate) stages: Vec<StageDef>,
+    pub(crate) problems: Vec<String>,
+    pub(crate) late: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A stream of `T` records.
 pub struct DataStream<T> {
-    job: JobBuilder,
+    pub(crate) job: JobBuilder,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -138,18 +179,14 @@ pub struct KeyedStream<K, T> {
     key: KeyFn<T, K>,
 }
 
-fn downcast<T: 'static>(rec: Rec) -> Result<T> {
-    rec.downcast::<T>()
-        .map(|b| *b)
-        .map_err(|_| EngineError::Internal("record of an unexpected type".into()))
-}
-
 impl JobBuilder {
     /// A new job called `name`.
     pub fn new(name: &str) -> JobBuilder {
         JobBuilder {
             name: name.to_string(),
             stages: Vec::new(),
+            problems: Vec::new(),
+            late: Arc::default(),
         }
     }
 
@@ -162,6 +199,7 @@ impl JobBuilder {
             input: StageInput::Source(Arc::new(SourceAdapter(source))),
             ops: Vec::new(),
             states: Vec::new(),
+            idle_timeout: None,
             sink: None,
         });
         DataStream {
@@ -197,6 +235,52 @@ impl<T: Send + 'static> DataStream<T> {
         self
     }
 
+    /// Gives the source's records event time: `timestamp` extracts it (milliseconds since
+    /// the Unix epoch), and each split's watermark trails the largest timestamp seen by
+    /// `max_out_of_orderness` (records later than that are late). Call it right after
+    /// [`JobBuilder::source`].
+    pub fn assign_timestamps(
+        mut self,
+        timestamp: impl Fn(&T) -> i64 + Send + Sync + 'static,
+        max_out_of_orderness: std::time::Duration,
+    ) -> Self {
+        let extract: crate::time::ExtractFn =
+            Arc::new(move |r: &Rec| r.downcast_ref::<T>().ok().map(&timestamp));
+        match self.job.stages.last_mut() {
+            Some(StageDef {
+                input: StageInput::Source(source),
+                ops,
+                ..
+            }) if ops.is_empty() => {
+                *source = Arc::new(crate::time::Timestamped::new(
+                    source.clone(),
+                    extract,
+                    max_out_of_orderness,
+                ));
+            }
+            _ => self
+                .job
+                .problems
+                .push("assign_timestamps must follow the source directly".into()),
+        }
+        self
+    }
+
+    /// A source split that has no new records for `timeout` is idle: it no longer holds
+    /// back the watermark until records arrive again.
+    pub fn idle_timeout(mut self, timeout: std::time::Duration) -> Self {
+        match self.job.stages.last_mut() {
+            Some(stage) if matches!(stage.input, StageInput::Source(_)) => {
+                stage.idle_timeout = Some(timeout)
+            }
+            _ => self
+                .job
+                .problems
+                .push("idle_timeout applies to a source stage".into()),
+        }
+        self
+    }
+
     fn chain(mut self, op: OpFactory) -> Self {
         if let Ok(stage) = self.last() {
             stage.ops.push(op);
@@ -213,7 +297,8 @@ impl<T: Send + 'static> DataStream<T> {
         let DataStream { job, .. } = self.chain(Arc::new(move || {
             let f = f.clone();
             Box::new(FnOp(move |r: Rec, out: &mut Vec<Rec>| {
-                out.push(Box::new(f(downcast::<T>(r)?)));
+                let ts = r.timestamp();
+                out.push(Rec::new(f(r.downcast::<T>()?), ts));
                 Ok(())
             })) as Box<dyn ErasedOp>
         }));
@@ -229,9 +314,8 @@ impl<T: Send + 'static> DataStream<T> {
         self.chain(Arc::new(move || {
             let f = f.clone();
             Box::new(FnOp(move |r: Rec, out: &mut Vec<Rec>| {
-                let t = downcast::<T>(r)?;
-                if f(&t) {
-                    out.push(Box::new(t));
+                if f(r.downcast_ref::<T>()?) {
+                    out.push(r);
                 }
                 Ok(())
             })) as Box<dyn ErasedOp>
@@ -247,7 +331,8 @@ impl<T: Send + 'static> DataStream<T> {
         let DataStream { job, .. } = self.chain(Arc::new(move || {
             let f = f.clone();
             Box::new(FnOp(move |r: Rec, out: &mut Vec<Rec>| {
-                out.extend(f(downcast::<T>(r)?).into_iter().map(|u| Box::new(u) as Rec));
+                let ts = r.timestamp();
+                out.extend(f(r.downcast::<T>()?).into_iter().map(|u| Rec::new(u, ts)));
                 Ok(())
             })) as Box<dyn ErasedOp>
         }));
@@ -267,6 +352,7 @@ impl<T: Send + 'static> DataStream<T> {
             input: StageInput::Rebalance,
             ops: Vec::new(),
             states: Vec::new(),
+            idle_timeout: None,
             sink: None,
         });
         self
@@ -291,9 +377,7 @@ impl<T: Send + 'static> DataStream<T> {
         T: Serialize,
     {
         let render: RenderFn = Arc::new(|r: &Rec| {
-            let t = r
-                .downcast_ref::<T>()
-                .ok_or_else(|| EngineError::Internal("sink record of an unexpected type".into()))?;
+            let t = r.downcast_ref::<T>()?;
             serde_json::to_string(t).map_err(|e| EngineError::Operator {
                 operator: "sink".into(),
                 message: e.to_string(),
@@ -305,46 +389,67 @@ impl<T: Send + 'static> DataStream<T> {
         Job {
             name: self.job.name,
             stages: self.job.stages,
+            problems: self.job.problems,
+            late: self.job.late,
         }
     }
 }
 
 impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
-    /// Processes each key's records with `f`, which keeps one value state per key.
-    pub fn process<F>(mut self, name: &str, f: F) -> DataStream<F::Out>
+    /// Processes each key's records with `f` (see [`KeyedProcessFunction`]).
+    pub fn process<F>(self, name: &str, f: F) -> DataStream<F::Out>
     where
         F: KeyedProcessFunction<Key = K, In = T>,
     {
-        let key = self.key.clone();
-        let hash: HashFn = Arc::new(move |r: &Rec| {
-            let t = r
-                .downcast_ref::<T>()
-                .ok_or_else(|| EngineError::Internal("record of an unexpected type".into()))?;
-            Ok(key(t).key_hash())
-        });
-        let state = f.state_name().to_string();
+        let decls = f.states();
+        let states = crate::keyed::state_names(&decls, f.uses_timers());
         let f = Arc::new(f);
         let key = self.key.clone();
         let factory: OpFactory = Arc::new(move || {
             Box::new(KeyedOp {
                 f: f.clone(),
                 key: key.clone(),
-                table: ValueTable::<K, F::State>::new(),
+                tables: Tables::new(&decls),
+                timers: Timers::new(false),
+                watermark: i64::MIN,
             }) as Box<dyn ErasedOp>
         });
+        self.stage(name, factory, states)
+    }
+
+    /// Adds a keyed stage whose operator `factory` makes, keeping `states`.
+    pub(crate) fn stage<U>(
+        mut self,
+        name: &str,
+        factory: OpFactory,
+        states: Vec<String>,
+    ) -> DataStream<U> {
+        let key = self.key.clone();
+        let hash: HashFn = Arc::new(move |r: &Rec| Ok(key(r.downcast_ref::<T>()?).key_hash()));
         self.job.stages.push(StageDef {
             uid: None,
             name: name.to_string(),
             parallelism: None,
             input: StageInput::Hash(hash),
             ops: vec![factory],
-            states: vec![state],
+            states,
+            idle_timeout: None,
             sink: None,
         });
         DataStream {
             job: self.job,
             _t: PhantomData,
         }
+    }
+
+    /// The job's counter of dropped late records.
+    pub(crate) fn late_counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.job.late.clone()
+    }
+
+    /// The function that extracts the key of a record.
+    pub(crate) fn key_fn(&self) -> Arc<dyn Fn(&T) -> K + Send + Sync> {
+        self.key.clone()
     }
 }
 
@@ -356,48 +461,12 @@ impl<F: FnMut(Rec, &mut Vec<Rec>) -> Result<()> + Send> ErasedOp for FnOp<F> {
     }
 }
 
-struct KeyedOp<F: KeyedProcessFunction> {
-    f: Arc<F>,
-    key: KeyFn<F::In, F::Key>,
-    table: ValueTable<F::Key, F::State>,
-}
-
-impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
-    fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()> {
-        let input = downcast::<F::In>(rec)?;
-        let key = (self.key)(&input);
-        let mut state = self.table.map.get(&key).cloned();
-        let mut produced = Vec::new();
-        self.f.process(&key, input, &mut state, &mut produced);
-        match state {
-            Some(v) => {
-                self.table.map.insert(key, v);
-            }
-            None => {
-                self.table.map.remove(&key);
-            }
-        }
-        out.extend(produced.into_iter().map(|o| Box::new(o) as Rec));
-        Ok(())
-    }
-
-    fn snapshot(&self) -> Vec<Box<dyn StateSnapshot>> {
-        vec![self.table.snapshot(self.f.state_name())]
-    }
-
-    fn restore(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
-        if state != self.f.state_name() {
-            return Err(EngineError::Restore(format!(
-                "no state {state:?} in this operator"
-            )));
-        }
-        self.table.restore(batch)
-    }
-}
-
 impl Job {
     /// Checks the job: every source and keyed operator has a valid uid, uids are unique.
     pub fn validate(&self) -> Result<()> {
+        if let Some(problem) = self.problems.first() {
+            return Err(EngineError::InvalidJob(problem.clone()));
+        }
         let mut seen = std::collections::HashSet::new();
         for (uid, _, _) in self.stages.iter().filter_map(|s| s.sink.as_ref()) {
             rewind_savepoint::format::check_name("sink uid", uid)

@@ -11,7 +11,7 @@ use arrow_schema::DataType;
 use rewind_savepoint::format::hash_keys;
 
 /// A key type of a keyed stream.
-pub trait Key: Clone + Eq + Hash + Send + Sync + std::fmt::Debug + 'static {
+pub trait Key: Clone + Eq + Ord + Hash + Send + Sync + std::fmt::Debug + 'static {
     /// The Arrow type of the `key` column.
     fn data_type() -> DataType;
     /// The keys as an Arrow array.

@@ -8,27 +8,39 @@
 //! parallelism (keyed state is re-cut by hash range, source splits re-dealt).
 //!
 //! ```no_run
-//! use rewind_engine::{GeneratorSource, JobBuilder, CollectSink, RunOptions, run};
-//! # use rewind_engine::KeyedProcessFunction;
-//! # #[derive(Clone)] struct Count;
-//! # impl KeyedProcessFunction for Count {
-//! #   type Key = i64; type In = rewind_engine::GeneratedEvent; type Out = (i64, u64); type State = u64;
-//! #   fn state_name(&self) -> &str { "count" }
-//! #   fn process(&self, k: &i64, _: Self::In, s: &mut Option<u64>, out: &mut Vec<(i64, u64)>) {
-//! #     let c = s.unwrap_or(0) + 1; *s = Some(c); out.push((*k, c)); } }
+//! use rewind_engine::{CollectSink, Context, GeneratedEvent, GeneratorSource, JobBuilder};
+//! use rewind_engine::{KeyedProcessFunction, RunOptions, StateDecl, ValueState, run};
+//!
+//! struct Count { count: ValueState<u64> }
+//! impl KeyedProcessFunction for Count {
+//!     type Key = i64;
+//!     type In = GeneratedEvent;
+//!     type Out = (i64, u64);
+//!     fn states(&self) -> Vec<StateDecl<i64>> { vec![self.count.decl()] }
+//!     fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, u64)>) {
+//!         let n = self.count.get(ctx).copied().unwrap_or(0) + 1;
+//!         self.count.set(ctx, n);
+//!         let key = *ctx.key();
+//!         ctx.emit((key, n));
+//!     }
+//! }
+//!
 //! let job = JobBuilder::new("keyed-count")
 //!     .source("Generator", GeneratorSource { keys: 1000, events: 100_000, seed: 1, splits: 4, rate_per_split: None })
 //!     .uid("events")
 //!     .key_by(|e| e.key)
-//!     .process("Counter", Count)
+//!     .process("Counter", Count { count: ValueState::new("count") })
 //!     .uid("counter")
 //!     .sink("output", CollectSink::default());
 //! let savepoints = run(job, RunOptions::default())?.wait()?;
 //! # Ok::<(), rewind_engine::EngineError>(())
 //! ```
 //!
-//! Not yet: event time, timers and windows; list and map state; operator state; a file
-//! source; the job control endpoint. See the issue tracker.
+//! Keyed functions keep value, list and map state and set timers ([`KeyedProcessFunction`]);
+//! sources can assign event time ([`DataStream::assign_timestamps`]), whose watermarks
+//! drive timers and tumbling, sliding and session windows ([`KeyedStream::window`]).
+//! Window contents, timers and each source split's watermark are in every savepoint, so a
+//! restored job fires each window exactly once.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -39,19 +51,25 @@ mod coordinator;
 mod error;
 mod job;
 mod key;
+mod keyed;
 mod log_source;
 mod options;
 mod runtime;
 mod sink;
 mod source;
-mod state;
+mod time;
+mod window;
 
 pub use error::{EngineError, Result};
-pub use job::{DataStream, Job, JobBuilder, KeyedProcessFunction, KeyedStream};
+pub use job::{DataStream, Job, JobBuilder, KeyedStream};
 pub use key::Key;
+pub use keyed::{
+    Context, KeyedProcessFunction, ListState, MapState, StateDecl, StateValue, TimeDomain, Timer,
+    ValueState,
+};
 pub use log_source::LogSource;
 pub use options::EngineOptions;
 pub use runtime::{JobHandle, JobStats, RunOptions, restore_plan, run};
 pub use sink::{CollectSink, FileSink, Sink};
 pub use source::{GeneratedEvent, GeneratorSource, Source, SplitReader};
-pub use state::StateValue;
+pub use window::{AggregateFunction, Window, WindowResult, Windowed, WindowedStream, Windows};

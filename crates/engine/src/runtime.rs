@@ -11,7 +11,8 @@ use rewind_savepoint::{Location, ReadOptions, SavepointReader};
 
 use crate::coordinator::{Ack, Command, Coordinator, CoordinatorMsg};
 use crate::job::{ErasedOp, Job, Rec, StageInput};
-use crate::state::StateSnapshot;
+use crate::keyed::StateSnapshot;
+use crate::time::{Change, InputWatermarks};
 use crate::{EngineError, Result};
 
 /// The id of the checkpoint every source takes when its input ends.
@@ -43,6 +44,10 @@ pub(crate) enum Msg {
     /// Records in order; batched to keep the per-record cost of channels low.
     Recs(Vec<Rec>),
     Barrier(u64),
+    /// The sender's event time will not go below this again.
+    Watermark(i64),
+    /// The sender has no active input: do not wait for its watermark until the next one.
+    Idle,
     End,
 }
 
@@ -52,7 +57,9 @@ pub(crate) struct Envelope {
 }
 
 pub(crate) enum SourceControl {
-    Trigger { id: u64, stop: bool },
+    /// Take checkpoint `id`; `stop` ends the job after it; `drain` first advances event
+    /// time to the end, firing every timer and window.
+    Trigger { id: u64, stop: bool, drain: bool },
 }
 
 /// Measurements of a job's checkpoints.
@@ -64,11 +71,15 @@ pub struct JobStats {
     pub checkpoints_written: u64,
     /// How long writing the last one took (asynchronous: processing went on).
     pub last_write: Duration,
+    /// Records window operators dropped because they arrived after their windows were
+    /// finished (see [`crate::WindowedStream::allowed_lateness`]).
+    pub late_records_dropped: u64,
 }
 
 /// A running job.
 pub struct JobHandle {
     stats: std::sync::Arc<std::sync::Mutex<JobStats>>,
+    late: std::sync::Arc<std::sync::atomic::AtomicU64>,
     commands: Sender<CoordinatorMsg>,
     coordinator: Option<JoinHandle<Result<Vec<Manifest>>>>,
     workers: Vec<JoinHandle<Result<()>>>,
@@ -77,22 +88,33 @@ pub struct JobHandle {
 impl JobHandle {
     /// Takes a savepoint into `target` and waits for it; the job keeps running.
     pub fn savepoint(&self, target: Location) -> Result<Manifest> {
-        self.command(target, false)
+        self.command(target, false, false)
     }
 
-    /// Takes a savepoint into `target`, then stops the job cleanly.
+    /// Takes a savepoint into `target`, then stops the job cleanly. Open windows and
+    /// timers stay in the savepoint, for a job that will resume from it.
     pub fn stop_with_savepoint(mut self, target: Location) -> Result<Manifest> {
-        let manifest = self.command(target, true)?;
+        let manifest = self.command(target, true, false)?;
         self.join()?;
         Ok(manifest)
     }
 
-    fn command(&self, target: Location, stop: bool) -> Result<Manifest> {
+    /// Advances event time to the end (every window and event-time timer fires and its
+    /// output is committed), takes a savepoint into `target` and stops: for a job that will
+    /// not be resumed.
+    pub fn drain_with_savepoint(mut self, target: Location) -> Result<Manifest> {
+        let manifest = self.command(target, true, true)?;
+        self.join()?;
+        Ok(manifest)
+    }
+
+    fn command(&self, target: Location, stop: bool, drain: bool) -> Result<Manifest> {
         let (reply, answer) = channel();
         self.commands
             .send(CoordinatorMsg::Command(Command::Savepoint {
                 target,
                 stop,
+                drain,
                 reply,
             }))
             .map_err(|_| EngineError::Internal("the job has finished".into()))?;
@@ -103,7 +125,9 @@ impl JobHandle {
 
     /// Checkpoint measurements so far.
     pub fn stats(&self) -> JobStats {
-        self.stats.lock().map(|s| *s).unwrap_or_default()
+        let mut stats = self.stats.lock().map(|s| *s).unwrap_or_default();
+        stats.late_records_dropped = self.late.load(std::sync::atomic::Ordering::Relaxed);
+        stats
     }
 
     /// Waits for a bounded job to finish; returns the savepoints it wrote on its own
@@ -162,6 +186,19 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         recommit_sinks(&job, sp)?;
     }
 
+    // A restored job's event time starts at the least watermark of its source splits: no
+    // record the restored sources read can be earlier (they resume at those watermarks).
+    let initial_watermark = restored
+        .as_ref()
+        .and_then(|sp| {
+            sp.manifest()
+                .operators
+                .iter()
+                .filter_map(|o| o.source.as_ref())
+                .flat_map(|s| s.splits.iter().filter_map(|s| s.watermark))
+                .min()
+        })
+        .unwrap_or(i64::MIN);
     let (to_coordinator, coordinator_rx) = channel::<CoordinatorMsg>();
     let stats = std::sync::Arc::new(std::sync::Mutex::new(JobStats::default()));
     let total_subtasks: usize = parallelism.iter().map(|p| *p as usize).sum();
@@ -251,6 +288,11 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                     .collect::<Result<Vec<()>>>()
             })?;
         }
+        if initial_watermark != i64::MIN {
+            for op in chains.iter_mut().flatten() {
+                op.set_initial_watermark(initial_watermark);
+            }
+        }
         for (i, ops) in (0..p).zip(chains) {
             let worker = Worker {
                 stage: s,
@@ -261,6 +303,8 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                 sink_lines: Vec::new(),
                 acks: to_coordinator.clone(),
                 name: stage.name.clone(),
+                initial_watermark,
+                idle_timeout: stage.idle_timeout,
             };
             let handle = match &split_assignment {
                 Some((source, splits)) => {
@@ -328,6 +372,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         .map_err(|e| EngineError::Internal(e.to_string()))?;
     Ok(JobHandle {
         stats,
+        late: job.late.clone(),
         commands,
         coordinator: Some(coordinator),
         workers,
@@ -510,6 +555,9 @@ struct Worker {
     sink_lines: Vec<String>,
     acks: Sender<CoordinatorMsg>,
     name: String,
+    /// Event time the subtask starts at (a restored job's watermark).
+    initial_watermark: i64,
+    idle_timeout: Option<Duration>,
 }
 
 impl Worker {
@@ -522,8 +570,12 @@ impl Worker {
 
     /// Runs a record through the chain and sends what comes out.
     fn push(&mut self, rec: Rec) -> Result<()> {
-        let mut batch = vec![rec];
-        for op in &mut self.ops {
+        self.run_chain(0, vec![rec])
+    }
+
+    /// Runs records through the chain from operator `from` on and sends what comes out.
+    fn run_chain(&mut self, from: usize, mut batch: Vec<Rec>) -> Result<()> {
+        for op in self.ops.iter_mut().skip(from) {
             let mut next = Vec::with_capacity(batch.len());
             for r in batch {
                 op.process(r, &mut next)?;
@@ -555,6 +607,43 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// Event time reached `watermark`: each operator fires what is due (its output runs
+    /// through the rest of the chain), then the watermark goes downstream, after that output.
+    fn advance_watermark(&mut self, watermark: i64) -> Result<()> {
+        for j in 0..self.ops.len() {
+            let mut out = Vec::new();
+            self.ops[j].on_watermark(watermark, &mut out)?;
+            if !out.is_empty() {
+                self.run_chain(j + 1, out)?;
+            }
+        }
+        self.broadcast(|| Msg::Watermark(watermark))
+    }
+
+    /// Fires processing-time timers due now, if any.
+    fn fire_processing_timers(&mut self) -> Result<Option<std::time::Instant>> {
+        let next = self
+            .ops
+            .iter()
+            .filter_map(|o| o.next_processing_timer())
+            .min();
+        let Some(next) = next else { return Ok(None) };
+        let now = crate::keyed::now_ms();
+        if next > now {
+            let wait = Duration::from_millis((next - now) as u64);
+            return Ok(Some(std::time::Instant::now() + wait));
+        }
+        for j in 0..self.ops.len() {
+            let mut out = Vec::new();
+            self.ops[j].on_processing_time(now, &mut out)?;
+            if !out.is_empty() {
+                self.run_chain(j + 1, out)?;
+            }
+        }
+        self.flush()?;
+        Ok(None)
     }
 
     /// Sends every buffered record: before a barrier or the end, records keep their place.
@@ -626,15 +715,20 @@ impl Worker {
                     .iter()
                     .map(|(s, r)| SplitEntry {
                         position: r.position(),
+                        watermark: r.watermark(),
                         ..s.clone()
                     })
                     .collect()
             };
         let mut live: Vec<bool> = vec![true; readers.len()];
+        let mut clock = SourceClock::new(readers.len(), self.idle_timeout);
         let mut next = 0usize;
         loop {
             match control.try_recv() {
-                Ok(SourceControl::Trigger { id, stop }) => {
+                Ok(SourceControl::Trigger { id, stop, drain }) => {
+                    if drain {
+                        self.advance_watermark(i64::MAX)?;
+                    }
                     self.ack(id, positions(&readers))?;
                     self.broadcast(|| Msg::Barrier(id))?;
                     if stop {
@@ -646,6 +740,8 @@ impl Worker {
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {}
             }
             if !live.iter().any(|l| *l) {
+                // The input is complete: event time runs to the end, firing what is left.
+                self.advance_watermark(i64::MAX)?;
                 self.ack(FINAL, positions(&readers))?;
                 self.broadcast(|| Msg::Barrier(FINAL))?;
                 self.broadcast(|| Msg::End)?;
@@ -656,12 +752,51 @@ impl Worker {
                 continue;
             }
             match readers[next].1.next() {
-                Some(rec) => self.push(rec)?,
+                Some(rec) => {
+                    self.push(rec)?;
+                    clock.record(next);
+                    if clock.due() {
+                        let wm = clock.watermark(&readers, &live);
+                        self.source_watermark(&mut clock, wm)?;
+                    }
+                }
                 None if readers[next].1.finished() => live[next] = false,
                 // A followed split with nothing new: send what is buffered, so records do
-                // not wait for the next barrier.
-                None => self.flush()?,
+                // not wait for the next barrier, and see whether the split went idle.
+                None => {
+                    self.flush()?;
+                    clock.nothing_new(next);
+                    let wm = clock.watermark(&readers, &live);
+                    self.source_watermark(&mut clock, wm)?;
+                }
             }
+        }
+    }
+
+    /// Passes on a source subtask's watermark when it advanced, and idleness.
+    fn source_watermark(&mut self, clock: &mut SourceClock, wm: Option<i64>) -> Result<()> {
+        clock.since_emit = 0;
+        match wm {
+            None if !clock.idle_sent => {
+                clock.idle_sent = true;
+                self.broadcast(|| Msg::Idle)
+            }
+            None => Ok(()),
+            Some(w) if w > clock.emitted || clock.idle_sent => {
+                clock.idle_sent = false;
+                clock.emitted = clock.emitted.max(w);
+                let w = clock.emitted;
+                self.broadcast(|| Msg::Watermark(w))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn watermark_change(&mut self, change: Change) -> Result<()> {
+        match change {
+            Change::None => Ok(()),
+            Change::Emit(w) => self.advance_watermark(w),
+            Change::WentIdle => self.broadcast(|| Msg::Idle),
         }
     }
 
@@ -671,12 +806,25 @@ impl Worker {
         let mut waiting: VecDeque<Envelope> = VecDeque::new();
         let mut barrier: Option<u64> = None;
         let mut pending_replay: VecDeque<Envelope> = VecDeque::new();
+        let mut watermarks = InputWatermarks::new(upstream, self.initial_watermark);
         loop {
+            let deadline = self.fire_processing_timers()?;
             let env = match pending_replay.pop_front() {
                 Some(e) => e,
-                None => match input.recv() {
-                    Ok(e) => e,
-                    Err(_) => return Err(self.fail("upstream vanished".into())),
+                None => match deadline {
+                    None => match input.recv() {
+                        Ok(e) => e,
+                        Err(_) => return Err(self.fail("upstream vanished".into())),
+                    },
+                    Some(at) => {
+                        match input
+                            .recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
+                        {
+                            Ok(e) => e,
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                            Err(_) => return Err(self.fail("upstream vanished".into())),
+                        }
+                    }
                 },
             };
             if blocked[env.from] {
@@ -696,7 +844,19 @@ impl Worker {
                     barrier = Some(id);
                     blocked[env.from] = true;
                 }
-                Msg::End => ended[env.from] = true,
+                Msg::Watermark(w) => {
+                    let change = watermarks.watermark(env.from, w);
+                    self.watermark_change(change)?;
+                }
+                Msg::Idle => {
+                    let change = watermarks.set_idle(env.from);
+                    self.watermark_change(change)?;
+                }
+                Msg::End => {
+                    ended[env.from] = true;
+                    let change = watermarks.end(env.from);
+                    self.watermark_change(change)?;
+                }
             }
             // Aligned when every input that has not ended delivered the barrier.
             if let Some(id) = barrier {
@@ -713,6 +873,73 @@ impl Worker {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Per source subtask: when its splits last had records, and what it last told downstream.
+struct SourceClock {
+    last_record: Vec<std::time::Instant>,
+    idle: Vec<bool>,
+    idle_timeout: Option<Duration>,
+    since_emit: usize,
+    emitted: i64,
+    idle_sent: bool,
+}
+
+/// Records between two looks at a source subtask's watermark.
+const WATERMARK_EVERY: usize = 256;
+
+impl SourceClock {
+    fn new(splits: usize, idle_timeout: Option<Duration>) -> Self {
+        SourceClock {
+            last_record: vec![std::time::Instant::now(); splits],
+            idle: vec![false; splits],
+            idle_timeout,
+            since_emit: 0,
+            emitted: i64::MIN,
+            idle_sent: false,
+        }
+    }
+
+    fn record(&mut self, split: usize) {
+        self.since_emit += 1;
+        if self.idle_timeout.is_some() {
+            self.last_record[split] = std::time::Instant::now();
+            self.idle[split] = false;
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.since_emit >= WATERMARK_EVERY || self.idle_sent
+    }
+
+    fn nothing_new(&mut self, split: usize) {
+        if let Some(timeout) = self.idle_timeout {
+            if self.last_record[split].elapsed() >= timeout {
+                self.idle[split] = true;
+            }
+        }
+    }
+
+    /// The least watermark of the live, active splits; `None` when all are idle.
+    fn watermark(
+        &self,
+        readers: &[(SplitEntry, Box<dyn crate::job::ErasedReader>)],
+        live: &[bool],
+    ) -> Option<i64> {
+        let active: Vec<usize> = (0..readers.len())
+            .filter(|&i| live[i] && !self.idle[i])
+            .collect();
+        if active.is_empty() {
+            return None;
+        }
+        Some(
+            active
+                .iter()
+                .map(|&i| readers[i].1.watermark().unwrap_or(i64::MIN))
+                .min()
+                .unwrap_or(i64::MIN),
+        )
     }
 }
 

@@ -7,34 +7,37 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use proptest::prelude::*;
 use rewind_engine::{
-    CollectSink, EngineError, GeneratedEvent, GeneratorSource, Job, JobBuilder,
-    KeyedProcessFunction, RunOptions, run,
+    CollectSink, Context, EngineError, GeneratedEvent, GeneratorSource, Job, JobBuilder,
+    KeyedProcessFunction, RunOptions, StateDecl, ValueState, run,
 };
 use rewind_savepoint::{Location, ReadOptions, SavepointReader, ValidateOptions, validate};
 
-#[derive(Clone)]
-struct Count;
+struct Count {
+    count: ValueState<u64>,
+}
+
+impl Count {
+    fn new() -> Self {
+        Count {
+            count: ValueState::new("count"),
+        }
+    }
+}
 
 impl KeyedProcessFunction for Count {
     type Key = i64;
     type In = GeneratedEvent;
     type Out = (i64, u64);
-    type State = u64;
 
-    fn state_name(&self) -> &str {
-        "count"
+    fn states(&self) -> Vec<StateDecl<i64>> {
+        vec![self.count.decl()]
     }
 
-    fn process(
-        &self,
-        key: &i64,
-        _input: GeneratedEvent,
-        state: &mut Option<u64>,
-        out: &mut Vec<(i64, u64)>,
-    ) {
-        let count = state.unwrap_or(0) + 1;
-        *state = Some(count);
-        out.push((*key, count));
+    fn process(&self, _input: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, u64)>) {
+        let count = self.count.get(ctx).copied().unwrap_or(0) + 1;
+        self.count.set(ctx, count);
+        let key = *ctx.key();
+        ctx.emit((key, count));
     }
 }
 
@@ -44,7 +47,7 @@ fn keyed_count(source: GeneratorSource, parallelism: u32, sink: CollectSink) -> 
         .uid("events")
         .parallelism(2)
         .key_by(|e: &GeneratedEvent| e.key)
-        .process("Counter", Count)
+        .process("Counter", Count::new())
         .uid("counter")
         .parallelism(parallelism)
         .sink("output", sink)
@@ -174,7 +177,7 @@ fn stateful_operators_need_a_uid() {
         )
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
-        .process("Counter", Count)
+        .process("Counter", Count::new())
         .sink("output", CollectSink::default());
     let err = run(job, RunOptions::default()).err().unwrap();
     assert!(matches!(err, EngineError::InvalidJob(_)), "{err}");
@@ -388,25 +391,21 @@ fn periodic_checkpoints_are_retained_and_restorable() {
 /// counter restores its state by uid; the new operator starts empty; the plan says so.
 #[test]
 fn topology_changes_restore_by_uid() {
-    #[derive(Clone)]
-    struct Parity;
+    struct Parity {
+        seen: ValueState<u64>,
+    }
     impl KeyedProcessFunction for Parity {
         type Key = i64;
         type In = (i64, u64);
         type Out = (i64, u64);
-        type State = u64;
-        fn state_name(&self) -> &str {
-            "seen"
+        fn states(&self) -> Vec<StateDecl<i64>> {
+            vec![self.seen.decl()]
         }
-        fn process(
-            &self,
-            key: &i64,
-            input: (i64, u64),
-            state: &mut Option<u64>,
-            out: &mut Vec<(i64, u64)>,
-        ) {
-            *state = Some(state.unwrap_or(0) + 1);
-            out.push((*key, input.1));
+        fn process(&self, input: (i64, u64), ctx: &mut Context<'_, i64, (i64, u64)>) {
+            let seen = self.seen.get(ctx).copied().unwrap_or(0) + 1;
+            self.seen.set(ctx, seen);
+            let key = *ctx.key();
+            ctx.emit((key, input.1));
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -441,11 +440,16 @@ fn topology_changes_restore_by_uid() {
             // Changed stateless logic: drop nothing, but through a different path.
             .filter(|e: &GeneratedEvent| e.seq < u64::MAX)
             .key_by(|e: &GeneratedEvent| e.key)
-            .process("Counter", Count)
+            .process("Counter", Count::new())
             .uid("counter")
             .parallelism(3)
             .key_by(|x: &(i64, u64)| x.0)
-            .process("Parity", Parity)
+            .process(
+                "Parity",
+                Parity {
+                    seen: ValueState::new("seen"),
+                },
+            )
             .uid("parity")
             .sink("output", CollectSink::default())
     };
@@ -583,7 +587,7 @@ fn edited_savepoints_restore_into_the_engine() {
         .source("Generator", source.clone())
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
-        .process("Counter", Count)
+        .process("Counter", Count::new())
         .uid("counter-v2")
         .sink("output", CollectSink::default());
     let end = loc(dir.path(), "end");
@@ -703,20 +707,21 @@ fn log_source_resumes_at_byte_offsets() {
     struct Event {
         key: i64,
     }
-    #[derive(Clone)]
-    struct CountEvents;
+    struct CountEvents {
+        count: ValueState<u64>,
+    }
     impl KeyedProcessFunction for CountEvents {
         type Key = i64;
         type In = Event;
         type Out = (i64, u64);
-        type State = u64;
-        fn state_name(&self) -> &str {
-            "count"
+        fn states(&self) -> Vec<StateDecl<i64>> {
+            vec![self.count.decl()]
         }
-        fn process(&self, key: &i64, _: Event, state: &mut Option<u64>, out: &mut Vec<(i64, u64)>) {
-            let c = state.unwrap_or(0) + 1;
-            *state = Some(c);
-            out.push((*key, c));
+        fn process(&self, _: Event, ctx: &mut Context<'_, i64, (i64, u64)>) {
+            let c = self.count.get(ctx).copied().unwrap_or(0) + 1;
+            self.count.set(ctx, c);
+            let key = *ctx.key();
+            ctx.emit((key, c));
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -740,7 +745,12 @@ fn log_source_resumes_at_byte_offsets() {
             .uid("log")
             .parallelism(2)
             .key_by(|e: &Event| e.key)
-            .process("Counter", CountEvents)
+            .process(
+                "Counter",
+                CountEvents {
+                    count: ValueState::new("count"),
+                },
+            )
             .uid("counter")
             .sink("output", sink)
     };
@@ -787,18 +797,21 @@ fn log_source_follows_appended_lines() {
     struct Event {
         key: i64,
     }
-    #[derive(Clone)]
-    struct CountEvents;
+    struct CountEvents {
+        count: ValueState<u64>,
+    }
     impl KeyedProcessFunction for CountEvents {
         type Key = i64;
         type In = Event;
         type Out = (i64, u64);
-        type State = u64;
-        fn state_name(&self) -> &str {
-            "count"
+        fn states(&self) -> Vec<StateDecl<i64>> {
+            vec![self.count.decl()]
         }
-        fn process(&self, _: &i64, _: Event, state: &mut Option<u64>, _: &mut Vec<(i64, u64)>) {
-            *state = Some(state.unwrap_or(0) + 1);
+        fn process(&self, _: Event, ctx: &mut Context<'_, i64, (i64, u64)>) {
+            let c = self.count.get(ctx).copied().unwrap_or(0) + 1;
+            self.count.set(ctx, c);
+            let key = *ctx.key();
+            let _ = key;
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -813,7 +826,12 @@ fn log_source_follows_appended_lines() {
         .source("Log", source)
         .uid("log")
         .key_by(|e: &Event| e.key)
-        .process("Counter", CountEvents)
+        .process(
+            "Counter",
+            CountEvents {
+                count: ValueState::new("count"),
+            },
+        )
         .uid("counter")
         .sink("output", CollectSink::default());
     let handle = run(job, RunOptions::default()).unwrap();

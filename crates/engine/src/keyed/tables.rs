@@ -1,0 +1,615 @@
+//! In-memory keyed state tables with copy-on-write snapshots (persistent maps: a snapshot
+//! is O(1) on the processing thread), converted to the spec's shard columns off it.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, FieldRef, Schema};
+use rewind_savepoint::StateSpec;
+use rewind_savepoint::format::HashRange;
+use serde::{Deserialize, Serialize};
+use serde_arrow::schema::{SchemaLike, TracingOptions};
+
+use super::StateValue;
+use crate::key::Key;
+use crate::{EngineError, Result};
+
+#[derive(Serialize, Deserialize)]
+struct Row<V> {
+    value: V,
+}
+
+/// The Arrow field `value` of a value type, traced from the type itself.
+pub(crate) fn value_field<V: StateValue>() -> Result<FieldRef> {
+    let options = TracingOptions::default()
+        .strings_as_large_utf8(false)
+        .allow_null_fields(true);
+    let fields = Vec::<FieldRef>::from_type::<Row<V>>(options)
+        .map_err(|e| EngineError::InvalidJob(format!("state value type: {e}")))?;
+    fields
+        .into_iter()
+        .next()
+        .ok_or_else(|| EngineError::Internal("no value field".into()))
+}
+
+/// Values to an Arrow array of [`value_field`]'s type.
+pub(crate) fn values_to_array<V: StateValue>(values: &[&V]) -> Result<ArrayRef> {
+    let field = value_field::<V>()?;
+    let rows: Vec<Row<&V>> = values.iter().map(|v| Row { value: *v }).collect();
+    let batch = serde_arrow::to_record_batch(std::slice::from_ref(&field), &rows)
+        .map_err(|e| EngineError::Internal(format!("state value to Arrow: {e}")))?;
+    Ok(batch.column(0).clone())
+}
+
+/// An Arrow array back to values; the array's type must be `V`'s (see [`check_type`]).
+pub(crate) fn values_from_array<V: StateValue>(array: &ArrayRef) -> Result<Vec<V>> {
+    let schema = Schema::new(vec![Field::new("value", array.data_type().clone(), true)]);
+    let batch = RecordBatch::try_new(Arc::new(schema), vec![array.clone()])
+        .map_err(|e| EngineError::Restore(e.to_string()))?;
+    let rows: Vec<Row<V>> =
+        serde_arrow::from_record_batch(&batch).map_err(|e| EngineError::Restore(e.to_string()))?;
+    Ok(rows.into_iter().map(|r| r.value).collect())
+}
+
+/// Refuses a stored column whose type is not the job's, naming the first field that differs.
+pub(crate) fn check_type(column: &str, stored: &DataType, expected: &DataType) -> Result<()> {
+    if rewind_savepoint::format::same_type(stored, expected) {
+        return Ok(());
+    }
+    Err(EngineError::Restore(format!(
+        "state type changed at {}; schema evolution is not supported yet",
+        first_difference(column, stored, expected)
+    )))
+}
+
+fn name(t: &DataType) -> String {
+    rewind_savepoint::format::type_name(t).unwrap_or_else(|_| t.to_string())
+}
+
+/// `path: the savepoint has T1, the job has T2` for the first field where the types part.
+fn first_difference(path: &str, stored: &DataType, expected: &DataType) -> String {
+    use DataType::{LargeList, List, Struct};
+    match (stored, expected) {
+        (Struct(a), Struct(b)) => {
+            for f in a {
+                match b.iter().find(|g| g.name() == f.name()) {
+                    None => return format!("field {path}.{}: the job has no such field", f.name()),
+                    Some(g)
+                        if !rewind_savepoint::format::same_type(f.data_type(), g.data_type()) =>
+                    {
+                        return first_difference(
+                            &format!("{path}.{}", f.name()),
+                            f.data_type(),
+                            g.data_type(),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+            if let Some(g) = b.iter().find(|g| a.iter().all(|f| f.name() != g.name())) {
+                return format!(
+                    "field {path}.{}: new in the job ({}), absent in the savepoint",
+                    g.name(),
+                    name(g.data_type())
+                );
+            }
+            format!("field {path}: the fields are in another order")
+        }
+        (List(a) | LargeList(a), List(b) | LargeList(b)) => {
+            first_difference(&format!("{path}[]"), a.data_type(), b.data_type())
+        }
+        _ => format!(
+            "field {path}: the savepoint has {}, the job has {}",
+            name(stored),
+            name(expected)
+        ),
+    }
+}
+
+/// A key in a state table: the user's key, optionally with a namespace (a window's start).
+pub(crate) trait RowKey<K: Key>:
+    Clone + Eq + std::hash::Hash + Send + Sync + 'static
+{
+    fn key(&self) -> &K;
+    fn namespace(&self) -> Option<i64>;
+    fn from_parts(key: K, namespace: Option<i64>) -> Option<Self>;
+    fn namespace_type() -> Option<DataType>;
+}
+
+impl<K: Key> RowKey<K> for K {
+    fn key(&self) -> &K {
+        self
+    }
+    fn namespace(&self) -> Option<i64> {
+        None
+    }
+    fn from_parts(key: K, namespace: Option<i64>) -> Option<Self> {
+        namespace.is_none().then_some(key)
+    }
+    fn namespace_type() -> Option<DataType> {
+        None
+    }
+}
+
+/// A key with a namespace: window state is kept per (key, window start).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct NsKey<K> {
+    pub key: K,
+    pub ns: i64,
+}
+
+impl<K: Key> RowKey<K> for NsKey<K> {
+    fn key(&self) -> &K {
+        &self.key
+    }
+    fn namespace(&self) -> Option<i64> {
+        Some(self.ns)
+    }
+    fn from_parts(key: K, namespace: Option<i64>) -> Option<Self> {
+        Some(NsKey {
+            key,
+            ns: namespace?,
+        })
+    }
+    fn namespace_type() -> Option<DataType> {
+        Some(DataType::Int64)
+    }
+}
+
+/// A state table of one keyed operator subtask, type-erased so an operator can hold several.
+pub(crate) trait Table<K: Key>: Send + 'static {
+    fn as_any(&self) -> &dyn std::any::Any;
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+    fn snapshot(&self) -> Box<dyn StateSnapshot>;
+    fn restore(&mut self, batch: &RecordBatch) -> Result<()>;
+}
+
+/// State captured at a barrier, converted to Arrow when the checkpoint is written.
+pub(crate) trait StateSnapshot: Send {
+    fn state(&self) -> &str;
+    fn spec(&self) -> Result<StateSpec>;
+    /// The state's input columns (without `key_hash`), sorted by key hash, all inside `range`.
+    fn to_batch(&self, range: HashRange) -> Result<RecordBatch>;
+}
+
+/// Whether a value table holds plain values or whole lists (`V` is then a `Vec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValueKind {
+    Value,
+    List,
+}
+
+/// Value and list state: one value (or whole list) per row key.
+pub(crate) struct ValueTable<K: Key, R: RowKey<K>, V: StateValue> {
+    pub name: Arc<str>,
+    pub kind: ValueKind,
+    pub map: imbl::HashMap<R, V>,
+    _k: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<K: Key, R: RowKey<K>, V: StateValue> ValueTable<K, R, V> {
+    pub(crate) fn new(name: &str, kind: ValueKind) -> Self {
+        ValueTable {
+            name: name.into(),
+            kind,
+            map: imbl::HashMap::new(),
+            _k: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Rows of a snapshot, sorted by key hash and checked against the subtask's range.
+fn sorted_rows<'a, K: Key, R: RowKey<K>, T>(
+    state: &str,
+    rows: impl Iterator<Item = (&'a R, T)>,
+    range: HashRange,
+) -> Result<Vec<(u64, &'a R, T)>> {
+    let mut rows: Vec<(u64, &R, T)> = rows.map(|(r, v)| (r.key().key_hash(), r, v)).collect();
+    if let Some((h, r, _)) = rows.iter().find(|(h, _, _)| !range.contains(*h)) {
+        return Err(EngineError::Internal(format!(
+            "state {state}: key {:?} (hash {h:016x}) in the wrong subtask",
+            r.key()
+        )));
+    }
+    rows.sort_by_key(|(h, _, _)| *h);
+    Ok(rows)
+}
+
+/// The `key` and, when namespaced, `namespace` columns of sorted rows.
+fn key_columns<K: Key, R: RowKey<K>>(rows: impl Iterator<Item = R>) -> (Vec<Field>, Vec<ArrayRef>) {
+    let (keys, namespaces): (Vec<K>, Vec<Option<i64>>) =
+        rows.map(|r| (r.key().clone(), r.namespace())).unzip();
+    let mut fields = vec![Field::new("key", K::data_type(), false)];
+    let mut columns = vec![K::to_array(&keys)];
+    if R::namespace_type().is_some() {
+        fields.push(Field::new("namespace", DataType::Int64, false));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            namespaces.into_iter().map(|n| n.unwrap_or_default()),
+        )));
+    }
+    (fields, columns)
+}
+
+/// The row keys of a stored batch (`key`, and `namespace` when the table has one).
+fn row_keys<K: Key, R: RowKey<K>>(batch: &RecordBatch) -> Result<Vec<R>> {
+    let key = batch
+        .column_by_name("key")
+        .ok_or_else(|| EngineError::Restore("state without key column".into()))?;
+    let keys = K::from_array(key.as_ref()).ok_or_else(|| {
+        EngineError::Restore(format!(
+            "state type changed at field key: the savepoint has {}, the job has {}",
+            name(key.data_type()),
+            name(&K::data_type())
+        ))
+    })?;
+    let namespaces: Vec<Option<i64>> = match batch.column_by_name("namespace") {
+        None => vec![None; keys.len()],
+        Some(ns) => ns
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| EngineError::Restore("namespace column is not int64".into()))?
+            .values()
+            .iter()
+            .map(|n| Some(*n))
+            .collect(),
+    };
+    keys.into_iter()
+        .zip(namespaces)
+        .map(|(k, n)| {
+            R::from_parts(k, n).ok_or_else(|| {
+                EngineError::Restore(
+                    "the savepoint's state is namespaced differently from the job's".into(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| EngineError::Restore(format!("state without {name} column")))
+}
+
+fn batch(fields: Vec<Field>, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| EngineError::Internal(e.to_string()))
+}
+
+fn value_spec<K: Key, R: RowKey<K>, V: StateValue>(
+    name: &str,
+    kind: ValueKind,
+) -> Result<StateSpec> {
+    let value = value_field::<V>()?.data_type().clone();
+    let spec = match (kind, &value) {
+        (ValueKind::List, DataType::List(item) | DataType::LargeList(item)) => {
+            StateSpec::list(name, K::data_type(), item.data_type().clone())
+        }
+        (ValueKind::List, other) => {
+            return Err(EngineError::Internal(format!("list state of {other}")));
+        }
+        (ValueKind::Value, _) => StateSpec::value(name, K::data_type(), value),
+    };
+    Ok(match R::namespace_type() {
+        Some(ns) => spec.with_namespace(ns),
+        None => spec,
+    })
+}
+
+impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn snapshot(&self) -> Box<dyn StateSnapshot> {
+        Box::new(ValueSnapshot::<K, R, V> {
+            name: self.name.clone(),
+            kind: self.kind,
+            map: self.map.clone(),
+            _k: std::marker::PhantomData,
+        })
+    }
+
+    fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
+        let keys = row_keys::<K, R>(batch)?;
+        let value = column(batch, "value")?;
+        check_type("value", value.data_type(), value_field::<V>()?.data_type())?;
+        for (k, v) in keys.into_iter().zip(values_from_array::<V>(value)?) {
+            self.map.insert(k, v);
+        }
+        Ok(())
+    }
+}
+
+struct ValueSnapshot<K: Key, R: RowKey<K>, V: StateValue> {
+    name: Arc<str>,
+    kind: ValueKind,
+    map: imbl::HashMap<R, V>,
+    _k: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, V> {
+    fn state(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> Result<StateSpec> {
+        value_spec::<K, R, V>(&self.name, self.kind)
+    }
+    fn to_batch(&self, range: HashRange) -> Result<RecordBatch> {
+        let rows = sorted_rows::<K, R, &V>(&self.name, self.map.iter(), range)?;
+        let (mut fields, mut columns) =
+            key_columns::<K, R>(rows.iter().map(|(_, r, _)| (*r).clone()));
+        let values: Vec<&V> = rows.iter().map(|(_, _, v)| *v).collect();
+        fields.push(value_field::<V>()?.as_ref().clone());
+        columns.push(values_to_array::<V>(&values)?);
+        batch(fields, columns)
+    }
+}
+
+/// Map state: per row key, a map of user keys to values; one row per entry.
+pub(crate) struct MapTable<K: Key, UK: Key, V: StateValue> {
+    pub name: Arc<str>,
+    pub map: imbl::HashMap<K, imbl::OrdMap<UK, V>>,
+}
+
+impl<K: Key, UK: Key, V: StateValue> MapTable<K, UK, V> {
+    pub(crate) fn new(name: &str) -> Self {
+        MapTable {
+            name: name.into(),
+            map: imbl::HashMap::new(),
+        }
+    }
+}
+
+impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn snapshot(&self) -> Box<dyn StateSnapshot> {
+        Box::new(MapSnapshot::<K, UK, V> {
+            name: self.name.clone(),
+            map: self.map.clone(),
+        })
+    }
+
+    fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
+        let keys = row_keys::<K, K>(batch)?;
+        let user_key = column(batch, "user_key")?;
+        let user_keys = UK::from_array(user_key.as_ref()).ok_or_else(|| {
+            EngineError::Restore(format!(
+                "state type changed at field user_key: the savepoint has {}, the job has {}",
+                name(user_key.data_type()),
+                name(&UK::data_type())
+            ))
+        })?;
+        let value = column(batch, "value")?;
+        check_type("value", value.data_type(), value_field::<V>()?.data_type())?;
+        let values = values_from_array::<V>(value)?;
+        for ((k, uk), v) in keys.into_iter().zip(user_keys).zip(values) {
+            self.map.entry(k).or_default().insert(uk, v);
+        }
+        Ok(())
+    }
+}
+
+struct MapSnapshot<K: Key, UK: Key, V: StateValue> {
+    name: Arc<str>,
+    map: imbl::HashMap<K, imbl::OrdMap<UK, V>>,
+}
+
+impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
+    fn state(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> Result<StateSpec> {
+        Ok(StateSpec::map(
+            &self.name,
+            K::data_type(),
+            UK::data_type(),
+            value_field::<V>()?.data_type().clone(),
+        ))
+    }
+    fn to_batch(&self, range: HashRange) -> Result<RecordBatch> {
+        let rows = sorted_rows::<K, K, _>(&self.name, self.map.iter(), range)?;
+        let mut keys = Vec::new();
+        let mut user_keys = Vec::new();
+        let mut values = Vec::new();
+        for (_, k, entries) in &rows {
+            for (uk, v) in entries.iter() {
+                keys.push((*k).clone());
+                user_keys.push(uk.clone());
+                values.push(v);
+            }
+        }
+        let mut field = value_field::<V>()?.as_ref().clone();
+        field.set_name("value");
+        batch(
+            vec![
+                Field::new("key", K::data_type(), false),
+                Field::new("user_key", UK::data_type(), false),
+                field,
+            ],
+            vec![
+                K::to_array(&keys),
+                UK::to_array(&user_keys),
+                values_to_array::<V>(&values)?,
+            ],
+        )
+    }
+}
+
+/// The two clocks timers run on, named as in the spec's `domain` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimeDomain {
+    /// Fires when the watermark reaches the timer's timestamp.
+    EventTime,
+    /// Fires when the wall clock reaches it.
+    ProcessingTime,
+}
+
+impl TimeDomain {
+    fn as_str(self) -> &'static str {
+        match self {
+            TimeDomain::EventTime => "event_time",
+            TimeDomain::ProcessingTime => "processing_time",
+        }
+    }
+}
+
+/// Timers of one keyed operator subtask, ordered by time so the due ones come first.
+#[derive(Clone)]
+pub(crate) struct Timers<K: Key> {
+    pub namespaced: bool,
+    pub event: imbl::OrdSet<(i64, K, i64)>,
+    pub processing: imbl::OrdSet<(i64, K, i64)>,
+}
+
+/// The name of the timer state of every keyed operator that has timers.
+pub(crate) const TIMERS: &str = "timers";
+
+impl<K: Key> Timers<K> {
+    pub(crate) fn new(namespaced: bool) -> Self {
+        Timers {
+            namespaced,
+            event: imbl::OrdSet::new(),
+            processing: imbl::OrdSet::new(),
+        }
+    }
+
+    pub(crate) fn set(&mut self, domain: TimeDomain) -> &mut imbl::OrdSet<(i64, K, i64)> {
+        match domain {
+            TimeDomain::EventTime => &mut self.event,
+            TimeDomain::ProcessingTime => &mut self.processing,
+        }
+    }
+
+    /// Removes and returns the earliest timer due at `now` in `domain`.
+    pub(crate) fn pop_due(&mut self, domain: TimeDomain, now: i64) -> Option<(i64, K, i64)> {
+        let set = self.set(domain);
+        if set.get_min().is_some_and(|(t, _, _)| *t <= now) {
+            set.remove_min()
+        } else {
+            None
+        }
+    }
+}
+
+impl<K: Key> Table<K> for Timers<K> {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+    fn snapshot(&self) -> Box<dyn StateSnapshot> {
+        Box::new(self.clone())
+    }
+    fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
+        let keys = row_keys::<K, K>(&batch.project_by_name(&["key"])?)?;
+        let namespaces: Vec<i64> = match batch.column_by_name("namespace") {
+            Some(ns) => ns
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| EngineError::Restore("timer namespace is not int64".into()))?
+                .values()
+                .to_vec(),
+            None => vec![0; keys.len()],
+        };
+        let domains = column(batch, "domain")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| EngineError::Restore("timer domain is not a string".into()))?;
+        let timestamps = column(batch, "timestamp")?
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| EngineError::Restore("timer timestamp is not int64".into()))?;
+        for (i, key) in keys.into_iter().enumerate() {
+            let domain = match domains.value(i) {
+                "event_time" => TimeDomain::EventTime,
+                "processing_time" => TimeDomain::ProcessingTime,
+                other => {
+                    return Err(EngineError::Restore(format!(
+                        "unknown timer domain {other:?}"
+                    )));
+                }
+            };
+            self.set(domain)
+                .insert((timestamps.value(i), key, namespaces[i]));
+        }
+        Ok(())
+    }
+}
+
+trait ProjectByName {
+    fn project_by_name(&self, names: &[&str]) -> Result<RecordBatch>;
+}
+
+impl ProjectByName for RecordBatch {
+    fn project_by_name(&self, names: &[&str]) -> Result<RecordBatch> {
+        let indices = names
+            .iter()
+            .map(|n| {
+                self.schema()
+                    .index_of(n)
+                    .map_err(|_| EngineError::Restore(format!("state without {n} column")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.project(&indices)
+            .map_err(|e| EngineError::Restore(e.to_string()))
+    }
+}
+
+impl<K: Key> StateSnapshot for Timers<K> {
+    fn state(&self) -> &str {
+        TIMERS
+    }
+    fn spec(&self) -> Result<StateSpec> {
+        let spec = StateSpec::timers(TIMERS, K::data_type());
+        Ok(if self.namespaced {
+            spec.with_namespace(DataType::Int64)
+        } else {
+            spec
+        })
+    }
+    fn to_batch(&self, range: HashRange) -> Result<RecordBatch> {
+        let all = self.event.iter().map(|t| (TimeDomain::EventTime, t)).chain(
+            self.processing
+                .iter()
+                .map(|t| (TimeDomain::ProcessingTime, t)),
+        );
+        let mut rows: Vec<(u64, TimeDomain, &(i64, K, i64))> =
+            all.map(|(d, t)| (t.1.key_hash(), d, t)).collect();
+        if let Some((h, _, t)) = rows.iter().find(|(h, _, _)| !range.contains(*h)) {
+            return Err(EngineError::Internal(format!(
+                "timer of key {:?} (hash {h:016x}) in the wrong subtask",
+                t.1
+            )));
+        }
+        rows.sort_by_key(|(h, _, _)| *h);
+        let keys: Vec<K> = rows.iter().map(|(_, _, t)| t.1.clone()).collect();
+        let mut fields = vec![Field::new("key", K::data_type(), false)];
+        let mut columns: Vec<ArrayRef> = vec![K::to_array(&keys)];
+        if self.namespaced {
+            fields.push(Field::new("namespace", DataType::Int64, false));
+            columns.push(Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|(_, _, t)| t.2),
+            )));
+        }
+        fields.push(Field::new("domain", DataType::Utf8, false));
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, d, _)| d.as_str()),
+        )));
+        fields.push(Field::new("timestamp", DataType::Int64, false));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|(_, _, t)| t.0),
+        )));
+        batch(fields, columns)
+    }
+}

@@ -1,0 +1,285 @@
+//! The window operator: assigns records to windows, keeps one accumulator per (key, window)
+//! and fires windows from event-time timers.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow_array::RecordBatch;
+use serde::{Deserialize, Serialize};
+
+use super::{Window, WindowLogic, Windowed, Windows};
+use crate::job::{ErasedOp, Rec};
+use crate::key::Key;
+use crate::keyed::{
+    NsKey, StateSnapshot, TIMERS, Table, TimeDomain, Timers, ValueKind, ValueTable,
+};
+use crate::{EngineError, Result};
+
+/// The state holding window contents: namespace = the window's start.
+pub(crate) const WINDOWS: &str = "windows";
+
+/// A window's state: its end and its accumulator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Slot<A> {
+    end: i64,
+    acc: A,
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4).max(1)
+}
+
+pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
+    logic: Arc<L>,
+    key: crate::job::KeyFn<T, K>,
+    windows: Windows,
+    lateness: i64,
+    table: ValueTable<K, NsKey<K>, Slot<L::Acc>>,
+    timers: Timers<K>,
+    /// Session windows: each key's open window starts (derived, rebuilt after a restore).
+    sessions: HashMap<K, BTreeSet<i64>>,
+    sessions_stale: bool,
+    watermark: i64,
+    late: Arc<AtomicU64>,
+    pass_late: bool,
+}
+
+impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
+    pub(crate) fn new(
+        logic: Arc<L>,
+        key: crate::job::KeyFn<T, K>,
+        windows: Windows,
+        lateness: i64,
+        late: Arc<AtomicU64>,
+        pass_late: bool,
+    ) -> Self {
+        WindowOp {
+            logic,
+            key,
+            windows,
+            lateness,
+            table: ValueTable::new(WINDOWS, ValueKind::Value),
+            timers: Timers::new(true),
+            sessions: HashMap::new(),
+            sessions_stale: false,
+            watermark: i64::MIN,
+            late,
+            pass_late,
+        }
+    }
+
+    /// The window's state is purged once the watermark reaches this.
+    fn cleanup_time(&self, end: i64) -> i64 {
+        end.saturating_sub(1).saturating_add(self.lateness)
+    }
+
+    /// The fixed-size windows `ts` belongs to.
+    fn assign(&self, ts: i64) -> Vec<Window> {
+        let (size, slide) = match self.windows {
+            Windows::Tumbling { size } => (millis(size), millis(size)),
+            Windows::Sliding { size, slide } => (millis(size), millis(slide)),
+            Windows::Session { gap } => {
+                return vec![Window {
+                    start: ts,
+                    end: ts.saturating_add(millis(gap)),
+                }];
+            }
+        };
+        let mut out = Vec::new();
+        let mut start = ts - ts.rem_euclid(slide);
+        while start > ts - size {
+            out.push(Window {
+                start,
+                end: start + size,
+            });
+            start -= slide;
+        }
+        out
+    }
+
+    fn register(&mut self, key: &K, w: Window) {
+        self.timers.event.insert((w.end - 1, key.clone(), w.start));
+        if self.lateness > 0 {
+            self.timers
+                .event
+                .insert((self.cleanup_time(w.end), key.clone(), w.start));
+        }
+    }
+
+    fn remove(&mut self, key: &K, w: Window) {
+        self.table.map.remove(&NsKey {
+            key: key.clone(),
+            ns: w.start,
+        });
+        self.timers.event.remove(&(w.end - 1, key.clone(), w.start));
+        self.timers
+            .event
+            .remove(&(self.cleanup_time(w.end), key.clone(), w.start));
+        if let Some(starts) = self.sessions.get_mut(key) {
+            starts.remove(&w.start);
+            if starts.is_empty() {
+                self.sessions.remove(key);
+            }
+        }
+    }
+
+    fn emit(&self, key: &K, w: Window, acc: &L::Acc, out: &mut Vec<Rec>) {
+        let mut results = Vec::new();
+        self.logic.emit(key, w, acc, &mut results);
+        out.extend(
+            results
+                .into_iter()
+                .map(|r| Rec::new(Windowed::<L::Out, T>::Result(r), Some(w.end - 1))),
+        );
+    }
+
+    /// Adds `input` to window `w` of `key` (merging session windows first).
+    fn add(&mut self, key: &K, mut w: Window, input: &T, out: &mut Vec<Rec>) {
+        let mut acc = self.logic.create();
+        if matches!(self.windows, Windows::Session { .. }) {
+            let starts: Vec<i64> = self
+                .sessions
+                .get(key)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
+            for start in starts {
+                let ns = NsKey {
+                    key: key.clone(),
+                    ns: start,
+                };
+                let Some(slot) = self.table.map.get(&ns).cloned() else {
+                    continue;
+                };
+                if start < w.end && slot.end > w.start {
+                    acc = self.logic.merge(acc, slot.acc);
+                    self.remove(
+                        key,
+                        Window {
+                            start,
+                            end: slot.end,
+                        },
+                    );
+                    w = Window {
+                        start: w.start.min(start),
+                        end: w.end.max(slot.end),
+                    };
+                }
+            }
+            self.sessions
+                .entry(key.clone())
+                .or_default()
+                .insert(w.start);
+        }
+        let ns = NsKey {
+            key: key.clone(),
+            ns: w.start,
+        };
+        let fresh = !self.table.map.contains_key(&ns);
+        let slot = self
+            .table
+            .map
+            .entry(ns)
+            .or_insert_with(|| Slot { end: w.end, acc });
+        self.logic.add(&mut slot.acc, input);
+        let slot = slot.clone();
+        if fresh {
+            self.register(key, w);
+        }
+        // A window that already fired and is within its allowed lateness fires again.
+        if w.end - 1 <= self.watermark {
+            self.emit(key, w, &slot.acc, out);
+        }
+    }
+
+    fn rebuild_sessions(&mut self) {
+        if !std::mem::take(&mut self.sessions_stale) {
+            return;
+        }
+        self.sessions.clear();
+        if matches!(self.windows, Windows::Session { .. }) {
+            for ns in self.table.map.keys() {
+                self.sessions
+                    .entry(ns.key.clone())
+                    .or_default()
+                    .insert(ns.ns);
+            }
+        }
+    }
+}
+
+impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for WindowOp<K, T, L> {
+    fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()> {
+        self.rebuild_sessions();
+        let ts = rec.timestamp().ok_or_else(|| {
+            EngineError::InvalidJob(
+                "windows need event time: call assign_timestamps on the source".into(),
+            )
+        })?;
+        let input = rec.downcast::<T>()?;
+        let key = (self.key)(&input);
+        let live: Vec<Window> = self
+            .assign(ts)
+            .into_iter()
+            .filter(|w| self.cleanup_time(w.end) > self.watermark)
+            .collect();
+        if live.is_empty() {
+            if self.pass_late {
+                out.push(Rec::new(Windowed::<L::Out, T>::Late(input), Some(ts)));
+            } else {
+                self.late.fetch_add(1, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        for w in live {
+            self.add(&key, w, &input, out);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<()> {
+        self.rebuild_sessions();
+        self.watermark = self.watermark.max(watermark);
+        while let Some((ts, key, start)) =
+            self.timers.pop_due(TimeDomain::EventTime, self.watermark)
+        {
+            let ns = NsKey {
+                key: key.clone(),
+                ns: start,
+            };
+            let Some(slot) = self.table.map.get(&ns).cloned() else {
+                continue;
+            };
+            let w = Window {
+                start,
+                end: slot.end,
+            };
+            if ts == w.end - 1 {
+                self.emit(&key, w, &slot.acc, out);
+            }
+            if ts == self.cleanup_time(w.end) {
+                self.remove(&key, w);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_initial_watermark(&mut self, watermark: i64) {
+        self.watermark = watermark;
+    }
+
+    fn snapshot(&self) -> Vec<Box<dyn StateSnapshot>> {
+        vec![self.table.snapshot(), Table::snapshot(&self.timers)]
+    }
+
+    fn restore(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
+        self.sessions_stale = true;
+        match state {
+            WINDOWS => self.table.restore(batch),
+            TIMERS => self.timers.restore(batch),
+            other => Err(EngineError::Restore(format!(
+                "no state {other:?} in a window operator"
+            ))),
+        }
+    }
+}
