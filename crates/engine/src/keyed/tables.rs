@@ -23,6 +23,7 @@ struct Row<V> {
 pub(crate) fn value_field<V: StateValue>() -> Result<FieldRef> {
     let options = TracingOptions::default()
         .strings_as_large_utf8(false)
+        .sequence_as_large_list(false)
         .allow_null_fields(true);
     let fields = Vec::<FieldRef>::from_type::<Row<V>>(options)
         .map_err(|e| EngineError::InvalidJob(format!("state value type: {e}")))?;

@@ -1,0 +1,680 @@
+//! Event time: windows and timers that survive savepoints, reprocessing speed that does not
+//! change results, late records, and list and map state across a restore.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rewind_engine::{
+    AggregateFunction, CollectSink, Context, GeneratedEvent, GeneratorSource, Job, JobBuilder,
+    KeyedProcessFunction, ListState, MapState, RunOptions, StateDecl, TimeDomain, Timer,
+    ValueState, Windowed, Windows, run,
+};
+use rewind_savepoint::format::StateKind;
+use rewind_savepoint::{Location, ValidateOptions, validate};
+
+fn loc(dir: &std::path::Path, name: &str) -> Location {
+    Location::parse(dir.join(name).to_str().unwrap()).unwrap()
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn sorted(mut lines: Vec<String>) -> Vec<String> {
+    lines.sort();
+    lines
+}
+
+/// Out-of-order event time: 10 ms per sequence number plus up to 200 ms of jitter, so a
+/// 250 ms bound never makes a record late.
+fn event_time(seq: u64) -> i64 {
+    let jitter = (seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) % 200;
+    seq as i64 * 10 + jitter as i64
+}
+
+const BOUND: Duration = Duration::from_millis(250);
+
+struct CountAgg;
+
+impl AggregateFunction for CountAgg {
+    type In = GeneratedEvent;
+    type Acc = u64;
+    type Out = u64;
+    fn create(&self) -> u64 {
+        0
+    }
+    fn add(&self, acc: &mut u64, _: &GeneratedEvent) {
+        *acc += 1;
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        a + b
+    }
+    fn result(&self, acc: &u64) -> u64 {
+        *acc
+    }
+}
+
+fn windowed_count(source: GeneratorSource, windows: Windows, p: u32, sink: CollectSink) -> Job {
+    JobBuilder::new("windowed-count")
+        .source("Generator", source)
+        .assign_timestamps(|e: &GeneratedEvent| event_time(e.seq), BOUND)
+        .uid("events")
+        .parallelism(2)
+        .key_by(|e: &GeneratedEvent| e.key)
+        .window(windows)
+        .aggregate("Windowed count", CountAgg)
+        .uid("windows")
+        .parallelism(p)
+        .sink("output", sink)
+}
+
+/// What a windowed count must emit, computed without the engine.
+fn expected_windows(source: &GeneratorSource, windows: Windows) -> Vec<String> {
+    let mut counts: BTreeMap<(i64, i64, i64), u64> = BTreeMap::new();
+    match windows {
+        Windows::Tumbling { size } | Windows::Sliding { size, .. } => {
+            let size = size.as_millis() as i64;
+            let slide = match windows {
+                Windows::Sliding { slide, .. } => slide.as_millis() as i64,
+                _ => size,
+            };
+            for seq in 0..source.events {
+                let ts = event_time(seq);
+                let mut start = ts - ts.rem_euclid(slide);
+                while start > ts - size {
+                    *counts
+                        .entry((source.key_of(seq), start, start + size))
+                        .or_default() += 1;
+                    start -= slide;
+                }
+            }
+        }
+        Windows::Session { gap } => {
+            let gap = gap.as_millis() as i64;
+            let mut by_key: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+            for seq in 0..source.events {
+                by_key
+                    .entry(source.key_of(seq))
+                    .or_default()
+                    .push(event_time(seq));
+            }
+            for (key, mut times) in by_key {
+                times.sort();
+                let (mut start, mut end, mut n) = (times[0], times[0] + gap, 0);
+                for t in times {
+                    if t >= end {
+                        counts.insert((key, start, end), n);
+                        (start, n) = (t, 0);
+                    }
+                    end = end.max(t + gap);
+                    n += 1;
+                }
+                counts.insert((key, start, end), n);
+            }
+        }
+    }
+    sorted(
+        counts
+            .into_iter()
+            .map(|((key, start, end), value)| {
+                format!(r#"{{"key":{key},"start":{start},"end":{end},"value":{value}}}"#)
+            })
+            .collect(),
+    )
+}
+
+fn windows_strategy() -> impl Strategy<Value = Windows> {
+    prop_oneof![
+        (1u64..4).prop_map(|s| Windows::tumbling(Duration::from_millis(s * 500))),
+        (2u64..4).prop_map(|s| Windows::sliding(
+            Duration::from_millis(s * 500),
+            Duration::from_millis(500)
+        )),
+        (1u64..4).prop_map(|g| Windows::session(Duration::from_millis(g * 150))),
+    ]
+}
+
+/// Run, stop with a savepoint mid-stream (windows open), restore at another parallelism and
+/// run to the end: every window is emitted exactly once, as an uninterrupted run emits it.
+fn windows_exactly_once(
+    events: u64,
+    keys: u64,
+    windows: Windows,
+    first_p: u32,
+    second_p: u32,
+    stop_after_ms: u64,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let source = GeneratorSource {
+        keys,
+        events,
+        seed: keys ^ events,
+        splits: 3,
+        rate_per_split: Some(10_000),
+    };
+    let fast = GeneratorSource {
+        rate_per_split: None,
+        ..source.clone()
+    };
+    let expected = expected_windows(&source, windows);
+
+    let whole = CollectSink::default();
+    let (_, stats) = run(
+        windowed_count(fast.clone(), windows, first_p, whole.clone()),
+        RunOptions::default(),
+    )
+    .unwrap()
+    .wait_with_stats()
+    .unwrap();
+    assert_eq!(stats.late_records_dropped, 0);
+    assert_eq!(sorted(whole.lines()), expected, "uninterrupted run");
+
+    let first = CollectSink::default();
+    let handle = run(
+        windowed_count(source, windows, first_p, first.clone()),
+        RunOptions::default(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(stop_after_ms));
+    let mid = loc(dir.path(), "mid");
+    let manifest = handle.stop_with_savepoint(mid.clone()).unwrap();
+    let splits = &manifest
+        .operator("events")
+        .unwrap()
+        .source
+        .as_ref()
+        .unwrap()
+        .splits;
+    let read: u64 = splits
+        .iter()
+        .map(|s| s.position["offset"].as_u64().unwrap())
+        .sum();
+    assert!(
+        read < events,
+        "the stop came after the end; make the source slower"
+    );
+    // Each split that has read records records its watermark; open windows are state.
+    for s in splits {
+        let offset = s.position["offset"].as_u64().unwrap();
+        assert_eq!(s.watermark.is_some(), offset > 0, "split {}", s.id);
+    }
+    let op = manifest.operator("windows").unwrap();
+    assert_eq!(op.state("windows").unwrap().kind, StateKind::Value);
+    assert_eq!(op.state("timers").unwrap().kind, StateKind::Timers);
+    let report = block_on(validate(&mid, ValidateOptions::default())).unwrap();
+    assert!(report.is_valid(), "{report:?}");
+
+    let second = CollectSink::default();
+    let options = RunOptions {
+        from_savepoint: Some(mid),
+        ..Default::default()
+    };
+    run(
+        windowed_count(fast, windows, second_p, second.clone()),
+        options,
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    let mut both = first.lines();
+    both.extend(second.lines());
+    assert_eq!(
+        sorted(both),
+        expected,
+        "stopped at {read} of {events}, restored at p{second_p}"
+    );
+}
+
+#[test]
+fn tumbling_windows_are_exactly_once_across_a_savepoint() {
+    windows_exactly_once(
+        4000,
+        20,
+        Windows::tumbling(Duration::from_secs(1)),
+        2,
+        3,
+        40,
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn windows_are_exactly_once_for_random_points_and_parallelism(
+        events in 2000u64..6000, keys in 1u64..40, windows in windows_strategy(),
+        first_p in 1u32..4, second_p in 1u32..9, stop in 5u64..60,
+    ) {
+        windows_exactly_once(events, keys, windows, first_p, second_p, stop);
+    }
+}
+
+#[test]
+fn reading_speed_does_not_change_window_results() {
+    let source = GeneratorSource {
+        keys: 30,
+        events: 6000,
+        seed: 4,
+        splits: 4,
+        rate_per_split: None,
+    };
+    let windows = Windows::sliding(Duration::from_secs(2), Duration::from_secs(1));
+    let fast = CollectSink::default();
+    run(
+        windowed_count(source.clone(), windows, 2, fast.clone()),
+        RunOptions::default(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    // One split throttled hard, the others not: watermarks advance unevenly.
+    let throttled = CollectSink::default();
+    let slow = GeneratorSource {
+        rate_per_split: Some(30_000),
+        ..source.clone()
+    };
+    run(
+        windowed_count(slow, windows, 3, throttled.clone()),
+        RunOptions::default(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    assert_eq!(sorted(fast.lines()), sorted(throttled.lines()));
+    assert_eq!(sorted(fast.lines()), expected_windows(&source, windows));
+}
+
+/// Sets one event-time timer per key when it first appears, due at a time that depends on
+/// the key only (3 s + 50 ms per key), and emits when it fires.
+struct Reminder {
+    first: ValueState<i64>,
+}
+
+impl KeyedProcessFunction for Reminder {
+    type Key = i64;
+    type In = GeneratedEvent;
+    type Out = (i64, i64);
+    fn states(&self) -> Vec<StateDecl<i64>> {
+        vec![self.first.decl()]
+    }
+    fn uses_timers(&self) -> bool {
+        true
+    }
+    fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, i64)>) {
+        if self.first.get(ctx).is_none() {
+            let ts = ctx.timestamp().unwrap();
+            self.first.set(ctx, ts);
+            let due = 3000 + *ctx.key() * 50;
+            ctx.register_timer(TimeDomain::EventTime, due);
+        }
+    }
+    fn on_timer(&self, timer: Timer, ctx: &mut Context<'_, i64, (i64, i64)>) {
+        assert_eq!(timer.domain, TimeDomain::EventTime);
+        assert!(ctx.watermark().unwrap() >= timer.timestamp);
+        let key = *ctx.key();
+        ctx.emit((key, timer.timestamp));
+    }
+}
+
+fn reminders(source: GeneratorSource, p: u32, sink: CollectSink) -> Job {
+    JobBuilder::new("reminders")
+        .source("Generator", source)
+        .assign_timestamps(|e: &GeneratedEvent| event_time(e.seq), BOUND)
+        .uid("events")
+        .parallelism(2)
+        .key_by(|e: &GeneratedEvent| e.key)
+        .process(
+            "Reminder",
+            Reminder {
+                first: ValueState::new("first"),
+            },
+        )
+        .uid("reminder")
+        .parallelism(p)
+        .sink("output", sink)
+}
+
+#[test]
+fn timers_set_before_a_savepoint_fire_once_after_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1000 keys over 80 s of event time, timers due between 3 s and 53 s: at a stop after
+    // about a quarter of the input, many are pending.
+    let source = GeneratorSource {
+        keys: 1000,
+        events: 8000,
+        seed: 3,
+        splits: 2,
+        rate_per_split: Some(20_000),
+    };
+    let fast = GeneratorSource {
+        rate_per_split: None,
+        ..source.clone()
+    };
+    let whole = CollectSink::default();
+    run(
+        reminders(fast.clone(), 2, whole.clone()),
+        RunOptions::default(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    let keys: std::collections::BTreeSet<i64> = (0..8000).map(|s| fast.key_of(s)).collect();
+    assert_eq!(whole.lines().len(), keys.len());
+
+    let first = CollectSink::default();
+    let handle = run(reminders(source, 2, first.clone()), RunOptions::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(60));
+    let mid = loc(dir.path(), "mid");
+    let manifest = handle.stop_with_savepoint(mid.clone()).unwrap();
+    let timers = manifest
+        .operator("reminder")
+        .unwrap()
+        .state("timers")
+        .unwrap();
+    assert!(timers.rows() > 0, "no timer was pending at the savepoint");
+
+    let second = CollectSink::default();
+    let options = RunOptions {
+        from_savepoint: Some(mid),
+        ..Default::default()
+    };
+    run(reminders(fast, 3, second.clone()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+    let mut both = first.lines();
+    both.extend(second.lines());
+    assert_eq!(sorted(both), sorted(whole.lines()));
+}
+
+/// Processing-time timers fire on the wall clock.
+#[test]
+fn processing_time_timers_fire() {
+    struct Ping {
+        seen: ValueState<bool>,
+    }
+    impl KeyedProcessFunction for Ping {
+        type Key = i64;
+        type In = GeneratedEvent;
+        type Out = i64;
+        fn states(&self) -> Vec<StateDecl<i64>> {
+            vec![self.seen.decl()]
+        }
+        fn uses_timers(&self) -> bool {
+            true
+        }
+        fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, i64>) {
+            if self.seen.get(ctx).is_none() {
+                self.seen.set(ctx, true);
+                let now = ctx.processing_time();
+                ctx.register_timer(TimeDomain::ProcessingTime, now);
+            }
+        }
+        fn on_timer(&self, timer: Timer, ctx: &mut Context<'_, i64, i64>) {
+            assert_eq!(timer.domain, TimeDomain::ProcessingTime);
+            let key = *ctx.key();
+            ctx.emit(key);
+        }
+    }
+    let sink = CollectSink::default();
+    let job = JobBuilder::new("ping")
+        .source(
+            "Generator",
+            GeneratorSource {
+                keys: 50,
+                events: 2000,
+                seed: 1,
+                splits: 1,
+                rate_per_split: Some(20_000),
+            },
+        )
+        .uid("events")
+        .key_by(|e: &GeneratedEvent| e.key)
+        .process(
+            "Ping",
+            Ping {
+                seen: ValueState::new("seen"),
+            },
+        )
+        .uid("ping")
+        .sink("output", sink.clone());
+    run(job, RunOptions::default()).unwrap().wait().unwrap();
+    assert_eq!(
+        sorted(sink.lines()),
+        sorted((0..50).map(|k| k.to_string()).collect())
+    );
+}
+
+/// Keeps the last three sequence numbers per key (list state) and counts even and odd ones
+/// (map state); emits both after every record.
+struct Recent {
+    recent: ListState<u64>,
+    parity: MapState<String, u64>,
+}
+
+impl KeyedProcessFunction for Recent {
+    type Key = i64;
+    type In = GeneratedEvent;
+    type Out = (i64, Vec<u64>, Vec<(String, u64)>);
+    fn states(&self) -> Vec<StateDecl<i64>> {
+        vec![self.recent.decl(), self.parity.decl()]
+    }
+    fn process(&self, e: GeneratedEvent, ctx: &mut Context<'_, i64, Self::Out>) {
+        let mut recent = self.recent.get(ctx).to_vec();
+        recent.push(e.seq);
+        if recent.len() > 3 {
+            recent.remove(0);
+        }
+        self.recent.update(ctx, recent.clone());
+        let parity = if e.seq % 2 == 0 { "even" } else { "odd" }.to_string();
+        let n = self.parity.get(ctx, &parity).copied().unwrap_or(0) + 1;
+        self.parity.insert(ctx, parity, n);
+        let entries = self
+            .parity
+            .entries(ctx)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let key = *ctx.key();
+        ctx.emit((key, recent, entries));
+    }
+}
+
+fn recent(source: GeneratorSource, p: u32, sink: CollectSink) -> Job {
+    JobBuilder::new("recent")
+        .source("Generator", source)
+        .uid("events")
+        // One split: each key's records arrive in sequence order in every run.
+        .key_by(|e: &GeneratedEvent| e.key)
+        .process(
+            "Recent",
+            Recent {
+                recent: ListState::new("recent"),
+                parity: MapState::new("parity"),
+            },
+        )
+        .uid("recent")
+        .parallelism(p)
+        .sink("output", sink)
+}
+
+#[test]
+fn list_and_map_state_survive_a_savepoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = GeneratorSource {
+        keys: 40,
+        events: 5000,
+        seed: 8,
+        splits: 1,
+        rate_per_split: Some(40_000),
+    };
+    let fast = GeneratorSource {
+        rate_per_split: None,
+        ..source.clone()
+    };
+    let whole = CollectSink::default();
+    run(
+        recent(fast.clone(), 2, whole.clone()),
+        RunOptions::default(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+
+    let first = CollectSink::default();
+    let handle = run(recent(source, 2, first.clone()), RunOptions::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(40));
+    let mid = loc(dir.path(), "mid");
+    let manifest = handle.stop_with_savepoint(mid.clone()).unwrap();
+    let op = manifest.operator("recent").unwrap();
+    assert_eq!(op.state("recent").unwrap().kind, StateKind::List);
+    assert_eq!(op.state("parity").unwrap().kind, StateKind::Map);
+    assert!(op.state("parity").unwrap().rows() > 0);
+    let report = block_on(validate(&mid, ValidateOptions::default())).unwrap();
+    assert!(report.is_valid(), "{report:?}");
+
+    let second = CollectSink::default();
+    let options = RunOptions {
+        from_savepoint: Some(mid),
+        ..Default::default()
+    };
+    run(recent(fast, 5, second.clone()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+    let mut both = first.lines();
+    both.extend(second.lines());
+    assert_eq!(sorted(both), sorted(whole.lines()));
+}
+
+#[derive(serde::Deserialize, serde::Serialize, Clone, Debug, PartialEq)]
+struct Click {
+    key: i64,
+    ts: i64,
+}
+
+struct ClickCount;
+
+impl AggregateFunction for ClickCount {
+    type In = Click;
+    type Acc = u64;
+    type Out = u64;
+    fn create(&self) -> u64 {
+        0
+    }
+    fn add(&self, acc: &mut u64, _: &Click) {
+        *acc += 1;
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        a + b
+    }
+    fn result(&self, acc: &u64) -> u64 {
+        *acc
+    }
+}
+
+/// One partition: 600 clicks 10 ms apart, then one for the first second, long closed.
+fn late_log(dir: &std::path::Path) -> Location {
+    let log = dir.join("log");
+    std::fs::create_dir_all(&log).unwrap();
+    let mut text = String::new();
+    for i in 0..600 {
+        text.push_str(&format!("{{\"key\": 1, \"ts\": {}}}\n", i * 10));
+    }
+    text.push_str("{\"key\": 1, \"ts\": 5}\n");
+    std::fs::write(log.join("partition-0.jsonl"), text).unwrap();
+    loc(dir, "log")
+}
+
+fn clicks(log: &Location, lateness: Duration) -> rewind_engine::WindowedStream<i64, Click> {
+    JobBuilder::new("clicks")
+        .source(
+            "Log",
+            rewind_engine::LogSource::<Click>::open(log.clone()).unwrap(),
+        )
+        .assign_timestamps(|c: &Click| c.ts, Duration::from_millis(100))
+        .uid("log")
+        .key_by(|c: &Click| c.key)
+        .window(Windows::tumbling(Duration::from_secs(1)))
+        .allowed_lateness(lateness)
+}
+
+#[test]
+fn late_records_are_dropped_and_counted_or_passed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = late_log(dir.path());
+
+    let dropped = CollectSink::default();
+    let job = clicks(&log, Duration::ZERO)
+        .aggregate("count", ClickCount)
+        .uid("count")
+        .sink("output", dropped.clone());
+    let (_, stats) = run(job, RunOptions::default())
+        .unwrap()
+        .wait_with_stats()
+        .unwrap();
+    assert_eq!(stats.late_records_dropped, 1);
+    let first = r#"{"key":1,"start":0,"end":1000,"value":100}"#;
+    assert!(dropped.lines().contains(&first.to_string()));
+    assert_eq!(dropped.lines().len(), 6);
+
+    let passed = CollectSink::default();
+    let job = clicks(&log, Duration::ZERO)
+        .aggregate_with_late("count", ClickCount)
+        .uid("count")
+        .sink("output", passed.clone());
+    let (_, stats) = run(job, RunOptions::default())
+        .unwrap()
+        .wait_with_stats()
+        .unwrap();
+    assert_eq!(stats.late_records_dropped, 0);
+    let late: Vec<Windowed<rewind_engine::WindowResult<i64, u64>, Click>> = passed
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|w| matches!(w, Windowed::Late(_)))
+        .collect();
+    assert_eq!(late, vec![Windowed::Late(Click { key: 1, ts: 5 })]);
+
+    // Within the allowed lateness the window fires again, updated.
+    let updated = CollectSink::default();
+    let job = clicks(&log, Duration::from_secs(10))
+        .aggregate("count", ClickCount)
+        .uid("count")
+        .sink("output", updated.clone());
+    let (_, stats) = run(job, RunOptions::default())
+        .unwrap()
+        .wait_with_stats()
+        .unwrap();
+    assert_eq!(stats.late_records_dropped, 0);
+    let lines = updated.lines();
+    assert!(lines.contains(&first.to_string()));
+    assert!(lines.contains(&r#"{"key":1,"start":0,"end":1000,"value":101}"#.to_string()));
+}
+
+#[test]
+fn windows_need_event_time() {
+    let job = JobBuilder::new("no-time")
+        .source(
+            "Generator",
+            GeneratorSource {
+                keys: 2,
+                events: 10,
+                seed: 1,
+                splits: 1,
+                rate_per_split: None,
+            },
+        )
+        .uid("events")
+        .key_by(|e: &GeneratedEvent| e.key)
+        .window(Windows::tumbling(Duration::from_secs(1)))
+        .aggregate("count", CountAgg)
+        .uid("count")
+        .sink("output", CollectSink::default());
+    let err = run(job, RunOptions::default()).unwrap().wait().unwrap_err();
+    assert!(err.to_string().contains("assign_timestamps"), "{err}");
+}
