@@ -127,6 +127,7 @@ impl<T: DeserializeOwned + Send + 'static> Source for LogSource<T> {
             follow: self.follow,
             runtime: self.runtime.clone(),
             ended: false,
+            next_poll: None,
             _t: PhantomData,
         }))
     }
@@ -146,6 +147,7 @@ struct LogReader<T> {
     follow: Option<Duration>,
     runtime: Arc<tokio::runtime::Runtime>,
     ended: bool,
+    next_poll: Option<std::time::Instant>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -209,12 +211,19 @@ impl<T: DeserializeOwned + Send> SplitReader<T> for LogReader<T> {
                     }
                 }
             }
+            // A followed file is polled at most once per interval; in between the reader
+            // answers at once, so other splits of the subtask and barriers do not wait.
+            if self.follow.is_some()
+                && self
+                    .next_poll
+                    .is_some_and(|at| std::time::Instant::now() < at)
+            {
+                return None;
+            }
             if !self.fetch() {
                 match self.follow {
-                    // Nothing new (or only a partial line): idle, and ask again later, so
-                    // the source can take barriers in the meantime.
                     Some(interval) => {
-                        std::thread::sleep(interval);
+                        self.next_poll = Some(std::time::Instant::now() + interval);
                         return None;
                     }
                     None => {

@@ -722,6 +722,7 @@ impl Worker {
             };
         let mut live: Vec<bool> = vec![true; readers.len()];
         let mut clock = SourceClock::new(readers.len(), self.idle_timeout);
+        let mut quiet = 0usize;
         let mut next = 0usize;
         loop {
             match control.try_recv() {
@@ -753,6 +754,7 @@ impl Worker {
             }
             match readers[next].1.next() {
                 Some(rec) => {
+                    quiet = 0;
                     self.push(rec)?;
                     clock.record(next);
                     if clock.due() {
@@ -766,6 +768,12 @@ impl Worker {
                 None => {
                     self.flush()?;
                     clock.nothing_new(next);
+                    // A whole round without records: rest briefly instead of spinning.
+                    quiet += 1;
+                    if quiet >= readers.len() {
+                        quiet = 0;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     let wm = clock.watermark(&readers, &live);
                     self.source_watermark(&mut clock, wm)?;
                 }
