@@ -28,7 +28,8 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let mut report = Report::default();
-    // `--only NAME` runs one section: write, inspect, validate, s3, diff, engine, rescale.
+    // `--only NAME` runs one section: write, inspect, validate, s3, diff, engine, windows,
+    // rescale.
     let args: Vec<String> = std::env::args().collect();
     let only = args
         .iter()
@@ -60,6 +61,9 @@ fn main() -> Result<()> {
         }
         if on("engine") {
             engine::engine(&mut report, work.path(), quick)?;
+        }
+        if on("windows") {
+            engine::windows(&mut report, work.path(), quick)?;
         }
         if on("rescale") {
             let rescale_keys = if quick { 5_000_000 } else { 50_000_000 };

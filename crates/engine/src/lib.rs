@@ -70,6 +70,6 @@ pub use keyed::{
 pub use log_source::LogSource;
 pub use options::EngineOptions;
 pub use runtime::{JobHandle, JobStats, RunOptions, restore_plan, run};
-pub use sink::{CollectSink, FileSink, Sink};
+pub use sink::{CollectSink, FileSink, Sink, StdoutSink};
 pub use source::{GeneratedEvent, GeneratorSource, Source, SplitReader};
 pub use window::{AggregateFunction, Window, WindowResult, Windowed, WindowedStream, Windows};

@@ -15,6 +15,9 @@ use crate::keyed::StateSnapshot;
 use crate::time::{Change, InputWatermarks};
 use crate::{EngineError, Result};
 
+const DOWNSTREAM_STOPPED: &str = "downstream stopped";
+const UPSTREAM_VANISHED: &str = "upstream vanished";
+
 /// The id of the checkpoint every source takes when its input ends.
 pub(crate) const FINAL: u64 = u64::MAX;
 
@@ -143,17 +146,21 @@ impl JobHandle {
     }
 
     fn join(&mut self) -> Result<Vec<Manifest>> {
-        let mut first_error = None;
+        let mut errors = Vec::new();
         for w in self.workers.drain(..) {
             match w.join() {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => first_error = first_error.or(Some(e)),
-                Err(_) => {
-                    first_error =
-                        first_error.or(Some(EngineError::Internal("a subtask panicked".into())))
-                }
+                Ok(Err(e)) => errors.push(e),
+                Err(_) => errors.push(EngineError::Internal("a subtask panicked".into())),
             }
         }
+        // One failing subtask makes its neighbours fail too ("downstream stopped"): report
+        // the cause.
+        let is_echo = |e: &EngineError| matches!(e, EngineError::Operator { message, .. } if message == DOWNSTREAM_STOPPED || message == UPSTREAM_VANISHED);
+        let first_error = match errors.iter().position(|e| !is_echo(e)) {
+            Some(i) => Some(errors.swap_remove(i)),
+            None => errors.into_iter().next(),
+        };
         let _ = self.commands.send(CoordinatorMsg::WorkersDone);
         let written = match self.coordinator.take() {
             Some(c) => c
@@ -305,6 +312,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                 name: stage.name.clone(),
                 initial_watermark,
                 idle_timeout: stage.idle_timeout,
+                last_flush: std::time::Instant::now(),
             };
             let handle = match &split_assignment {
                 Some((source, splits)) => {
@@ -540,6 +548,9 @@ enum Route {
 /// Records per channel message.
 const BATCH: usize = 256;
 
+/// The longest a source holds records back to fill a batch.
+const MAX_BUFFER_DELAY: Duration = Duration::from_millis(20);
+
 struct Output {
     senders: Vec<SyncSender<Envelope>>,
     buffers: Vec<Vec<Rec>>,
@@ -558,6 +569,7 @@ struct Worker {
     /// Event time the subtask starts at (a restored job's watermark).
     initial_watermark: i64,
     idle_timeout: Option<Duration>,
+    last_flush: std::time::Instant,
 }
 
 impl Worker {
@@ -602,7 +614,7 @@ impl Worker {
                             from: self.subtask as usize,
                             msg: Msg::Recs(records),
                         })
-                        .map_err(|_| self.fail("downstream stopped".into()))?;
+                        .map_err(|_| self.fail(DOWNSTREAM_STOPPED.into()))?;
                 }
             }
         }
@@ -648,6 +660,7 @@ impl Worker {
 
     /// Sends every buffered record: before a barrier or the end, records keep their place.
     fn flush(&mut self) -> Result<()> {
+        self.last_flush = std::time::Instant::now();
         if let Some(out) = &mut self.output {
             for (target, buffer) in out.buffers.iter_mut().enumerate() {
                 if buffer.is_empty() {
@@ -663,7 +676,7 @@ impl Worker {
                 {
                     return Err(EngineError::Operator {
                         operator: format!("{} (subtask {})", self.name, self.subtask),
-                        message: "downstream stopped".into(),
+                        message: DOWNSTREAM_STOPPED.into(),
                     });
                 }
             }
@@ -679,7 +692,7 @@ impl Worker {
                     from: self.subtask as usize,
                     msg: make(),
                 })
-                .map_err(|_| self.fail("downstream stopped".into()))?;
+                .map_err(|_| self.fail(DOWNSTREAM_STOPPED.into()))?;
             }
         }
         Ok(())
@@ -757,6 +770,11 @@ impl Worker {
                     quiet = 0;
                     self.push(rec)?;
                     clock.record(next);
+                    // A slow source sends what it has every few milliseconds rather than
+                    // waiting for full batches.
+                    if clock.since_emit % 32 == 0 && self.last_flush.elapsed() >= MAX_BUFFER_DELAY {
+                        self.flush()?;
+                    }
                     if clock.due() {
                         let wm = clock.watermark(&readers, &live);
                         self.source_watermark(&mut clock, wm)?;
@@ -800,6 +818,32 @@ impl Worker {
         }
     }
 
+    /// The next input message, or `None` when `deadline` (a processing-time timer) passed
+    /// first. Before waiting, buffered output goes downstream, so a quiet input does not
+    /// hold records back.
+    fn receive(
+        &mut self,
+        input: &Receiver<Envelope>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Option<Envelope>> {
+        match input.try_recv() {
+            Ok(e) => return Ok(Some(e)),
+            Err(TryRecvError::Disconnected) => return Err(self.fail(UPSTREAM_VANISHED.into())),
+            Err(TryRecvError::Empty) => self.flush()?,
+        }
+        let got = match deadline {
+            None => input.recv().map_err(|_| ()),
+            Some(at) => {
+                match input.recv_timeout(at.saturating_duration_since(std::time::Instant::now())) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Ok(None),
+                    other => other.map_err(|_| ()),
+                }
+            }
+        };
+        got.map(Some)
+            .map_err(|()| self.fail(UPSTREAM_VANISHED.into()))
+    }
+
     fn watermark_change(&mut self, change: Change) -> Result<()> {
         match change {
             Change::None => Ok(()),
@@ -819,20 +863,9 @@ impl Worker {
             let deadline = self.fire_processing_timers()?;
             let env = match pending_replay.pop_front() {
                 Some(e) => e,
-                None => match deadline {
-                    None => match input.recv() {
-                        Ok(e) => e,
-                        Err(_) => return Err(self.fail("upstream vanished".into())),
-                    },
-                    Some(at) => {
-                        match input
-                            .recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
-                        {
-                            Ok(e) => e,
-                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-                            Err(_) => return Err(self.fail("upstream vanished".into())),
-                        }
-                    }
+                None => match self.receive(&input, deadline)? {
+                    Some(e) => e,
+                    None => continue,
                 },
             };
             if blocked[env.from] {

@@ -150,3 +150,34 @@ impl Sink for FileSink {
         .map_err(|e| self.error(name, e))
     }
 }
+
+/// Prints output to standard output, one JSON line per record, when its checkpoint
+/// completes. Staged lines live in memory: after a crash, the output of the checkpoint in
+/// flight is printed by nobody (the restored job's recommit finds nothing), so stdout is
+/// for watching a job, not for output that must be complete; use [`FileSink`] for that.
+#[derive(Debug, Clone, Default)]
+pub struct StdoutSink {
+    staged: CollectSink,
+}
+
+impl Sink for StdoutSink {
+    fn stage(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<String> {
+        self.staged.stage(checkpoint, subtask, lines)
+    }
+
+    fn commit(&self, handle: &str) -> crate::Result<()> {
+        let lines = {
+            let mut staged = self.staged.staged.lock().map_err(|_| poisoned())?;
+            staged.remove(handle).unwrap_or_default()
+        };
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for line in lines {
+            // A closed pipe (`| head`) is not the job's failure.
+            if writeln!(out, "{line}").is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
