@@ -149,3 +149,26 @@ fn sigkill_during_checkpoints_then_restore_is_exactly_once() {
         assert_eq!(total, 40_000, "round {round}: every event counted once");
     }
 }
+
+/// `--output -` prints committed output on standard output: every event's new count once.
+#[test]
+fn keyed_count_prints_to_stdout() {
+    let out = Command::new(keyed_count())
+        .args(["--keys", "7", "--events", "500", "--output", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut last: std::collections::BTreeMap<i64, i64> = Default::default();
+    for line in text.lines() {
+        let (key, count): (i64, i64) = serde_json::from_str(line).unwrap();
+        let seen = last.entry(key).or_default();
+        *seen = (*seen).max(count);
+    }
+    assert_eq!(text.lines().count(), 500);
+    assert_eq!(last.values().sum::<i64>(), 500);
+}

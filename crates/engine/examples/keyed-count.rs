@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use rewind_engine::{
     Context, EngineOptions, FileSink, GeneratedEvent, GeneratorSource, JobBuilder,
-    KeyedProcessFunction, StateDecl, ValueState, run,
+    KeyedProcessFunction, StateDecl, StdoutSink, ValueState, run,
 };
 use rewind_savepoint::Location;
 
@@ -34,7 +34,7 @@ struct Args {
     /// At most this many events per second per split (default: as fast as possible).
     #[arg(long, help_heading = "keyed-count options")]
     rate: Option<u64>,
-    /// Where committed output goes (a path or URL).
+    /// Where committed output goes (a path or URL; `-` prints it to standard output).
     #[arg(long, help_heading = "keyed-count options")]
     output: String,
 }
@@ -90,8 +90,12 @@ fn job(args: Args) -> rewind_engine::Result<()> {
                 count: ValueState::new("count"),
             },
         )
-        .uid("counter")
-        .sink("output", FileSink::new(Location::parse(&args.output)?)?);
+        .uid("counter");
+    let job = if args.output == "-" {
+        job.sink("output", StdoutSink::default())
+    } else {
+        job.sink("output", FileSink::new(Location::parse(&args.output)?)?)
+    };
     let options = args.engine.run_options()?;
     if args.engine.dry_run {
         println!("{}", rewind_engine::restore_plan(&job, &options)?);
