@@ -11,3 +11,4 @@ mod rescale;
 mod s3;
 mod state;
 mod validate;
+mod windows;
