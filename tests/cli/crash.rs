@@ -11,24 +11,34 @@ use rewind_tests::{repo_root, rewind};
 pub fn keyed_count() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // Ask cargo where the fresh artifact is: `target/debug/examples/keyed-count` may be
+        // a copy of another build of the example (`cargo test --workspace` builds it with
+        // the workspace's features).
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let out = Command::new(cargo)
             .args([
                 "build",
                 "--quiet",
+                "--message-format=json",
                 "-p",
                 "rewind-engine",
                 "--example",
                 "keyed-count",
             ])
             .current_dir(repo_root())
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success());
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join("target"));
-        target.join("debug/examples/keyed-count")
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "keyed-count")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the keyed-count executable")
     })
 }
 
