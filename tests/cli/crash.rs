@@ -179,6 +179,11 @@ fn keyed_count_prints_to_stdout() {
         let seen = last.entry(key).or_default();
         *seen = (*seen).max(count);
     }
-    assert_eq!(text.lines().count(), 500);
+    assert_eq!(
+        text.lines().count(),
+        500,
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(last.values().sum::<i64>(), 500);
 }

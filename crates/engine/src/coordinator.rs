@@ -78,7 +78,6 @@ pub(crate) struct Coordinator {
     sources: Vec<Sender<SourceControl>>,
     options: RunOptions,
     parent: Option<(String, String)>,
-    runtime: tokio::runtime::Runtime,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
     /// Sink output of checkpoints that failed, committed with the next one that succeeds.
@@ -99,11 +98,6 @@ impl Coordinator {
         restored: Option<Restored>,
         stats: Arc<std::sync::Mutex<crate::JobStats>>,
     ) -> Result<Coordinator> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
         // A restored job numbers its checkpoints on from the one it was restored from.
         let next_id = restored.as_ref().map_or(1, |r| r.checkpoint_id + 1);
         Ok(Coordinator {
@@ -113,7 +107,6 @@ impl Coordinator {
             sources,
             options,
             parent: restored.map(|r| (r.id, r.location)),
-            runtime,
             next_id,
             pending: BTreeMap::new(),
             carried: HashMap::new(),
@@ -303,7 +296,9 @@ impl Coordinator {
         let keep = self.options.retain_checkpoints;
         while keep > 0 && self.retained.len() > keep {
             let old = self.retained.remove(0);
-            if let Err(e) = self.runtime.block_on(rewind_savepoint::remove(&old, false)) {
+            if let Err(e) = crate::io::block_on(rewind_savepoint::remove(&old, false))
+                .and_then(|r| r.map_err(EngineError::from))
+            {
                 eprintln!("rewind-engine: cannot delete old checkpoint {old}: {e}");
             }
         }
@@ -325,93 +320,91 @@ impl Coordinator {
             location: location.clone(),
         });
         let stages = &self.stages;
-        self.runtime
-            .block_on(async {
-                let writer = Arc::new(SavepointWriter::create(location.clone(), info).await?);
-                // One task per subtask snapshot: converting to Arrow and encoding run in
-                // parallel, and the job keeps processing meanwhile.
-                let mut tasks = Vec::new();
-                for (s, stage) in stages.iter().enumerate() {
-                    let Some(uid) = &stage.uid else { continue };
-                    writer.add_operator(uid, &stage.name, stage.parallelism)?;
-                    if stage.is_source {
-                        let mut splits: Vec<SplitEntry> = acks
-                            .iter()
-                            .filter(|a| a.stage == s)
-                            .flat_map(|a| a.splits.clone())
-                            .collect();
-                        splits.sort_by(|a, b| a.id.cmp(&b.id));
-                        writer.set_source_splits(uid, splits)?;
-                    }
-                    for state in &stage.states {
-                        let mut declared = false;
-                        for ack in acks.iter_mut().filter(|a| a.stage == s) {
-                            let range = HashRange::for_subtask(ack.subtask, stage.parallelism)
-                                .ok_or_else(|| {
-                                    rewind_savepoint::Error::Internal("subtask range".into())
-                                })?;
-                            let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut ack.snapshots)
-                                .into_iter()
-                                .partition(|x| x.state() == state);
-                            ack.snapshots = rest;
-                            for snap in mine {
-                                if !declared {
-                                    writer.add_state(uid, snap.spec().map_err(internal)?)?;
-                                    declared = true;
-                                }
-                                let mut shard = writer.keyed_shard(uid, state, range)?;
-                                tasks.push(tokio::spawn(async move {
-                                    let batch = snap.to_batch(range).map_err(internal)?;
-                                    if batch.num_rows() > 0 {
-                                        shard.write(&batch).await?;
-                                    }
-                                    shard.finish().await?;
-                                    Ok::<_, rewind_savepoint::Error>(())
-                                }));
+        crate::io::block_on(async {
+            let writer = Arc::new(SavepointWriter::create(location.clone(), info).await?);
+            // One task per subtask snapshot: converting to Arrow and encoding run in
+            // parallel, and the job keeps processing meanwhile.
+            let mut tasks = Vec::new();
+            for (s, stage) in stages.iter().enumerate() {
+                let Some(uid) = &stage.uid else { continue };
+                writer.add_operator(uid, &stage.name, stage.parallelism)?;
+                if stage.is_source {
+                    let mut splits: Vec<SplitEntry> = acks
+                        .iter()
+                        .filter(|a| a.stage == s)
+                        .flat_map(|a| a.splits.clone())
+                        .collect();
+                    splits.sort_by(|a, b| a.id.cmp(&b.id));
+                    writer.set_source_splits(uid, splits)?;
+                }
+                for state in &stage.states {
+                    let mut declared = false;
+                    for ack in acks.iter_mut().filter(|a| a.stage == s) {
+                        let range = HashRange::for_subtask(ack.subtask, stage.parallelism)
+                            .ok_or_else(|| {
+                                rewind_savepoint::Error::Internal("subtask range".into())
+                            })?;
+                        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut ack.snapshots)
+                            .into_iter()
+                            .partition(|x| x.state() == state);
+                        ack.snapshots = rest;
+                        for snap in mine {
+                            if !declared {
+                                writer.add_state(uid, snap.spec().map_err(internal)?)?;
+                                declared = true;
                             }
+                            let mut shard = writer.keyed_shard(uid, state, range)?;
+                            tasks.push(tokio::spawn(async move {
+                                let (hashes, batch) = snap.to_batch(range).map_err(internal)?;
+                                if batch.num_rows() > 0 {
+                                    shard.write_hashed(hashes, &batch).await?;
+                                }
+                                shard.finish().await?;
+                                Ok::<_, rewind_savepoint::Error>(())
+                            }));
                         }
                     }
                 }
-                // Each sink's staged, not yet committed output: re-committed on restore.
-                for (s, stage) in stages.iter().enumerate() {
-                    let Some((uid, _)) = &stage.sink else {
-                        continue;
-                    };
-                    writer.add_operator(uid, &format!("{} sink", stage.name), stage.parallelism)?;
-                    let spec = rewind_savepoint::StateSpec::operator_list(
-                        crate::runtime::SINK_PENDING,
-                        arrow_schema::DataType::Utf8,
-                        rewind_savepoint::format::Redistribution::Union,
-                    );
-                    writer.add_state(uid, spec)?;
-                    for subtask in 0..stage.parallelism {
-                        let list = handles.get(&(s, subtask)).cloned().unwrap_or_default();
-                        let values: arrow_array::ArrayRef =
-                            Arc::new(arrow_array::StringArray::from(list));
-                        let schema =
-                            Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
-                                "value",
-                                arrow_schema::DataType::Utf8,
-                                true,
-                            )]));
-                        let batch = arrow_array::RecordBatch::try_new(schema, vec![values])
-                            .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))?;
-                        let mut shard =
-                            writer.operator_shard(uid, crate::runtime::SINK_PENDING, subtask)?;
-                        shard.write(&batch).await?;
-                        shard.finish().await?;
-                    }
+            }
+            // Each sink's staged, not yet committed output: re-committed on restore.
+            for (s, stage) in stages.iter().enumerate() {
+                let Some((uid, _)) = &stage.sink else {
+                    continue;
+                };
+                writer.add_operator(uid, &format!("{} sink", stage.name), stage.parallelism)?;
+                let spec = rewind_savepoint::StateSpec::operator_list(
+                    crate::runtime::SINK_PENDING,
+                    arrow_schema::DataType::Utf8,
+                    rewind_savepoint::format::Redistribution::Union,
+                );
+                writer.add_state(uid, spec)?;
+                for subtask in 0..stage.parallelism {
+                    let list = handles.get(&(s, subtask)).cloned().unwrap_or_default();
+                    let values: arrow_array::ArrayRef =
+                        Arc::new(arrow_array::StringArray::from(list));
+                    let schema =
+                        Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+                            "value",
+                            arrow_schema::DataType::Utf8,
+                            true,
+                        )]));
+                    let batch = arrow_array::RecordBatch::try_new(schema, vec![values])
+                        .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))?;
+                    let mut shard =
+                        writer.operator_shard(uid, crate::runtime::SINK_PENDING, subtask)?;
+                    shard.write(&batch).await?;
+                    shard.finish().await?;
                 }
-                for task in tasks {
-                    task.await
-                        .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))??;
-                }
-                let writer = Arc::into_inner(writer).ok_or_else(|| {
-                    rewind_savepoint::Error::Internal("writer still shared".into())
-                })?;
-                writer.commit().await
-            })
-            .map_err(EngineError::from)
+            }
+            for task in tasks {
+                task.await
+                    .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))??;
+            }
+            let writer = Arc::into_inner(writer)
+                .ok_or_else(|| rewind_savepoint::Error::Internal("writer still shared".into()))?;
+            writer.commit().await
+        })?
+        .map_err(EngineError::from)
     }
 }
 

@@ -49,6 +49,7 @@
 
 mod coordinator;
 mod error;
+mod io;
 mod job;
 mod key;
 mod keyed;

@@ -3,7 +3,6 @@
 //! the byte offset after the last line read, so a restored job resumes exactly there.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -22,35 +21,20 @@ pub struct LogSource<T> {
     location: Location,
     partitions: Vec<String>,
     follow: Option<Duration>,
-    runtime: Arc<tokio::runtime::Runtime>,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T> LogSource<T> {
     /// The log at `location`; lists its partitions now.
     pub fn open(location: Location) -> Result<LogSource<T>> {
-        let runtime = Arc::new(
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| EngineError::Internal(e.to_string()))?,
-        );
-        let list = {
-            let location = location.clone();
-            let runtime = runtime.clone();
-            std::thread::spawn(move || {
-                runtime.block_on(async {
-                    let metas: Vec<object_store::ObjectMeta> = location
-                        .store()
-                        .list(Some(location.root()))
-                        .try_collect()
-                        .await?;
-                    Ok::<_, object_store::Error>(metas)
-                })
-            })
-            .join()
-            .map_err(|_| EngineError::Internal("listing thread panicked".into()))?
-        };
+        let list = crate::io::block_on(async {
+            let metas: Vec<object_store::ObjectMeta> = location
+                .store()
+                .list(Some(location.root()))
+                .try_collect()
+                .await?;
+            Ok::<_, object_store::Error>(metas)
+        })?;
         let metas = list.map_err(|e| EngineError::Operator {
             operator: "log source".into(),
             message: format!("{location}: {e}"),
@@ -70,7 +54,6 @@ impl<T> LogSource<T> {
             location,
             partitions,
             follow: None,
-            runtime,
             _t: PhantomData,
         })
     }
@@ -125,7 +108,6 @@ impl<T: DeserializeOwned + Send + 'static> Source for LogSource<T> {
             buffer: Vec::new(),
             buffer_start: offset,
             follow: self.follow,
-            runtime: self.runtime.clone(),
             ended: false,
             next_poll: None,
             _t: PhantomData,
@@ -145,7 +127,6 @@ struct LogReader<T> {
     buffer: Vec<u8>,
     buffer_start: u64,
     follow: Option<Duration>,
-    runtime: Arc<tokio::runtime::Runtime>,
     ended: bool,
     next_poll: Option<std::time::Instant>,
     _t: PhantomData<fn() -> T>,
@@ -157,7 +138,7 @@ impl<T: DeserializeOwned> LogReader<T> {
         let path = self.location.child(&self.file);
         let from = self.buffer_start + self.buffer.len() as u64;
         let store = self.location.store().clone();
-        let got = self.runtime.block_on(async {
+        let got = crate::io::block_on(async {
             let size = store.head(&path).await?.size;
             if from >= size {
                 return Ok(None);
@@ -167,6 +148,9 @@ impl<T: DeserializeOwned> LogReader<T> {
                 .await
                 .map(Some)
         });
+        let got = got
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
         match got {
             Ok(Some(bytes)) => {
                 self.buffer.extend_from_slice(&bytes);

@@ -387,21 +387,8 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     })
 }
 
-/// Runs async savepoint I/O to completion on a thread of its own, so `run` works both
-/// from plain threads and from inside an async runtime.
 fn block_on<T: Send>(future: impl std::future::Future<Output = Result<T>> + Send) -> Result<T> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| EngineError::Internal(e.to_string()))?
-                    .block_on(future)
-            })
-            .join()
-            .map_err(|_| EngineError::Internal("savepoint I/O thread panicked".into()))?
-    })
+    crate::io::block_on(future)?
 }
 
 fn open_savepoint(location: &Location) -> Result<SavepointReader> {

@@ -66,16 +66,11 @@ impl Sink for CollectSink {
 pub struct FileSink {
     location: Location,
     run: String,
-    runtime: Arc<tokio::runtime::Runtime>,
 }
 
 impl FileSink {
     /// A sink writing under `location`.
     pub fn new(location: Location) -> crate::Result<FileSink> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| crate::EngineError::Internal(e.to_string()))?;
         // A short token for this start of the job: time and process id.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -85,11 +80,7 @@ impl FileSink {
             "{:08x}",
             (nanos ^ (u64::from(std::process::id()) << 32)) as u32
         );
-        Ok(FileSink {
-            location,
-            run,
-            runtime: Arc::new(runtime),
-        })
+        Ok(FileSink { location, run })
     }
 
     fn error(&self, name: &str, e: impl std::fmt::Display) -> crate::EngineError {
@@ -99,13 +90,11 @@ impl FileSink {
         }
     }
 
-    /// Runs store I/O on a thread of its own (callers may be inside an async runtime).
     fn block_on<T: Send>(
         &self,
         f: impl std::future::Future<Output = T> + Send,
     ) -> crate::Result<T> {
-        std::thread::scope(|s| s.spawn(|| self.runtime.block_on(f)).join())
-            .map_err(|_| crate::EngineError::Internal("file sink I/O thread panicked".into()))
+        crate::io::block_on(f)
     }
 }
 

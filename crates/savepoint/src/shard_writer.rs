@@ -91,6 +91,26 @@ impl ShardWriter {
         self.write_with_hashes(batch).await
     }
 
+    /// [`write`](Self::write) for a caller that has already computed each row's key hash
+    /// (an engine routes records by it): `hashes[i]` must be the spec's hash of row `i`'s
+    /// key. Order and range are checked as in `write`; the hashes themselves are trusted
+    /// here and checked by `validate --deep`.
+    pub async fn write_hashed(&mut self, hashes: Vec<u64>, batch: &RecordBatch) -> Result<()> {
+        if !self.spec.kind().is_keyed() || hashes.len() != batch.num_rows() {
+            return Err(self.input_error(format!(
+                "{} key hashes for {} rows of a {:?} state",
+                hashes.len(),
+                batch.num_rows(),
+                self.spec.kind()
+            )));
+        }
+        let columns = self.spec.check_input(&self.uid, batch)?;
+        let mut all = vec![Arc::new(UInt64Array::from(hashes)) as ArrayRef];
+        all.extend(columns);
+        let batch = self.assemble(all)?;
+        self.write_with_hashes(batch).await
+    }
+
     /// Appends rows that already carry the `key_hash` column first, in file order.
     pub(crate) async fn write_with_hashes(&mut self, batch: RecordBatch) -> Result<()> {
         if let ShardTarget::Keyed(range) = self.target {

@@ -35,11 +35,39 @@ pub(crate) fn value_field<V: StateValue>() -> Result<FieldRef> {
 
 /// Values to an Arrow array of [`value_field`]'s type.
 pub(crate) fn values_to_array<V: StateValue>(values: &[&V]) -> Result<ArrayRef> {
+    if let Some(array) = primitive_array(values) {
+        return Ok(array);
+    }
     let field = value_field::<V>()?;
     let rows: Vec<Row<&V>> = values.iter().map(|v| Row { value: *v }).collect();
     let batch = serde_arrow::to_record_batch(std::slice::from_ref(&field), &rows)
         .map_err(|e| EngineError::Internal(format!("state value to Arrow: {e}")))?;
     Ok(batch.column(0).clone())
+}
+
+/// The common primitive value types, built directly (serde_arrow costs about as much as
+/// the rest of a checkpoint for them). Same types as `value_field` traces.
+fn primitive_array<V: 'static>(values: &[&V]) -> Option<ArrayRef> {
+    use std::any::Any;
+    fn collect<V: 'static, T: Copy + 'static>(values: &[&V]) -> Option<Vec<T>> {
+        values
+            .iter()
+            .map(|v| (*v as &dyn Any).downcast_ref::<T>().copied())
+            .collect()
+    }
+    let id = std::any::TypeId::of::<V>();
+    use std::any::TypeId;
+    Some(if id == TypeId::of::<i64>() {
+        Arc::new(Int64Array::from(collect::<V, i64>(values)?))
+    } else if id == TypeId::of::<u64>() {
+        Arc::new(arrow_array::UInt64Array::from(collect::<V, u64>(values)?))
+    } else if id == TypeId::of::<i32>() {
+        Arc::new(arrow_array::Int32Array::from(collect::<V, i32>(values)?))
+    } else if id == TypeId::of::<f64>() {
+        Arc::new(arrow_array::Float64Array::from(collect::<V, f64>(values)?))
+    } else {
+        return None;
+    })
 }
 
 /// An Arrow array back to values; the array's type must be `V`'s (see [`check_type`]).
@@ -169,8 +197,9 @@ pub(crate) trait Table<K: Key>: Send + 'static {
 pub(crate) trait StateSnapshot: Send {
     fn state(&self) -> &str;
     fn spec(&self) -> Result<StateSpec>;
-    /// The state's input columns (without `key_hash`), sorted by key hash, all inside `range`.
-    fn to_batch(&self, range: HashRange) -> Result<RecordBatch>;
+    /// The state's input columns (without `key_hash`), sorted by key hash, all inside
+    /// `range`, and each row's key hash.
+    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)>;
 }
 
 /// Whether a value table holds plain values or whole lists (`V` is then a `Vec`).
@@ -212,7 +241,7 @@ fn sorted_rows<'a, K: Key, R: RowKey<K>, T>(
             r.key()
         )));
     }
-    rows.sort_by_key(|(h, _, _)| *h);
+    rows.sort_unstable_by_key(|(h, _, _)| *h);
     Ok(rows)
 }
 
@@ -339,14 +368,15 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
     fn spec(&self) -> Result<StateSpec> {
         value_spec::<K, R, V>(&self.name, self.kind)
     }
-    fn to_batch(&self, range: HashRange) -> Result<RecordBatch> {
+    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
         let rows = sorted_rows::<K, R, &V>(&self.name, self.map.iter(), range)?;
         let (mut fields, mut columns) =
             key_columns::<K, R>(rows.iter().map(|(_, r, _)| (*r).clone()));
         let values: Vec<&V> = rows.iter().map(|(_, _, v)| *v).collect();
         fields.push(value_field::<V>()?.as_ref().clone());
         columns.push(values_to_array::<V>(&values)?);
-        batch(fields, columns)
+        let hashes = rows.iter().map(|(h, _, _)| *h).collect();
+        Ok((hashes, batch(fields, columns)?))
     }
 }
 
@@ -417,13 +447,15 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
             value_field::<V>()?.data_type().clone(),
         ))
     }
-    fn to_batch(&self, range: HashRange) -> Result<RecordBatch> {
+    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
         let rows = sorted_rows::<K, K, _>(&self.name, self.map.iter(), range)?;
+        let mut hashes = Vec::new();
         let mut keys = Vec::new();
         let mut user_keys = Vec::new();
         let mut values = Vec::new();
-        for (_, k, entries) in &rows {
+        for (h, k, entries) in &rows {
             for (uk, v) in entries.iter() {
+                hashes.push(*h);
                 keys.push((*k).clone());
                 user_keys.push(uk.clone());
                 values.push(v);
@@ -431,7 +463,7 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
         }
         let mut field = value_field::<V>()?.as_ref().clone();
         field.set_name("value");
-        batch(
+        let batch = batch(
             vec![
                 Field::new("key", K::data_type(), false),
                 Field::new("user_key", UK::data_type(), false),
@@ -442,7 +474,8 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
                 UK::to_array(&user_keys),
                 values_to_array::<V>(&values)?,
             ],
-        )
+        )?;
+        Ok((hashes, batch))
     }
 }
 
@@ -579,7 +612,7 @@ impl<K: Key> StateSnapshot for Timers<K> {
             spec
         })
     }
-    fn to_batch(&self, range: HashRange) -> Result<RecordBatch> {
+    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
         let all = self.event.iter().map(|t| (TimeDomain::EventTime, t)).chain(
             self.processing
                 .iter()
@@ -593,7 +626,7 @@ impl<K: Key> StateSnapshot for Timers<K> {
                 t.1
             )));
         }
-        rows.sort_by_key(|(h, _, _)| *h);
+        rows.sort_unstable_by_key(|(h, _, _)| *h);
         let keys: Vec<K> = rows.iter().map(|(_, _, t)| t.1.clone()).collect();
         let mut fields = vec![Field::new("key", K::data_type(), false)];
         let mut columns: Vec<ArrayRef> = vec![K::to_array(&keys)];
@@ -611,6 +644,7 @@ impl<K: Key> StateSnapshot for Timers<K> {
         columns.push(Arc::new(Int64Array::from_iter_values(
             rows.iter().map(|(_, _, t)| t.0),
         )));
-        batch(fields, columns)
+        let hashes = rows.iter().map(|(h, _, _)| *h).collect();
+        Ok((hashes, batch(fields, columns)?))
     }
 }
