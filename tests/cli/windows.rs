@@ -4,31 +4,11 @@
 use std::time::Duration;
 
 use rewind_engine::{
-    AggregateFunction, CollectSink, GeneratedEvent, GeneratorSource, JobBuilder, RunOptions,
-    Windows, run,
+    CollectSink, CountAggregate, GeneratedEvent, GeneratorSource, JobBuilder, RunOptions, Windows,
+    run,
 };
 use rewind_savepoint::Location;
 use rewind_tests::rewind;
-
-struct Count;
-
-impl AggregateFunction for Count {
-    type In = GeneratedEvent;
-    type Acc = u64;
-    type Out = u64;
-    fn create(&self) -> u64 {
-        0
-    }
-    fn add(&self, acc: &mut u64, _: &GeneratedEvent) {
-        *acc += 1;
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-    fn result(&self, acc: &u64) -> u64 {
-        *acc
-    }
-}
 
 #[test]
 fn open_windows_and_timers_read_offline() {
@@ -51,7 +31,7 @@ fn open_windows_and_timers_read_offline() {
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
         .window(Windows::tumbling(Duration::from_secs(60)))
-        .aggregate("Count", Count)
+        .aggregate("Count", CountAggregate::new())
         .uid("per-minute")
         .sink("output", CollectSink::default());
     let handle = run(job, RunOptions::default()).unwrap();

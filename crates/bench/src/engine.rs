@@ -167,26 +167,6 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
     Ok(())
 }
 
-struct CountAgg;
-
-impl rewind_engine::AggregateFunction for CountAgg {
-    type In = GeneratedEvent;
-    type Acc = u64;
-    type Out = u64;
-    fn create(&self) -> u64 {
-        0
-    }
-    fn add(&self, acc: &mut u64, _: &GeneratedEvent) {
-        *acc += 1;
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-    fn result(&self, acc: &u64) -> u64 {
-        *acc
-    }
-}
-
 /// A tumbling 1-minute window count; event time runs 10 µs per event, so a window holds
 /// 6M events and, at 1M keys, every key has an open window most of the time.
 fn windowed_job(keys: u64, events: u64) -> Job {
@@ -207,7 +187,7 @@ fn windowed_job(keys: u64, events: u64) -> Job {
         .parallelism(2)
         .key_by(|e: &GeneratedEvent| e.key)
         .window(rewind_engine::Windows::tumbling(Duration::from_secs(60)))
-        .aggregate("Windowed count", CountAgg)
+        .aggregate("Windowed count", rewind_engine::CountAggregate::new())
         .uid("windows")
         .parallelism(2)
         .sink("output", Discard)

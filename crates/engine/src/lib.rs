@@ -73,4 +73,6 @@ pub use options::EngineOptions;
 pub use runtime::{JobHandle, JobStats, RunOptions, restore_plan, run};
 pub use sink::{CollectSink, FileSink, Sink, StdoutSink};
 pub use source::{GeneratedEvent, GeneratorSource, Source, SplitReader};
-pub use window::{AggregateFunction, Window, WindowResult, Windowed, WindowedStream, Windows};
+pub use window::{
+    AggregateFunction, CountAggregate, Window, WindowResult, Windowed, WindowedStream, Windows,
+};

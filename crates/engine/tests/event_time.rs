@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use rewind_engine::{
-    AggregateFunction, CollectSink, Context, GeneratedEvent, GeneratorSource, Job, JobBuilder,
+    CollectSink, Context, CountAggregate, GeneratedEvent, GeneratorSource, Job, JobBuilder,
     KeyedProcessFunction, ListState, MapState, RunOptions, StateDecl, TimeDomain, Timer,
     ValueState, Windowed, Windows, run,
 };
@@ -39,26 +39,6 @@ fn event_time(seq: u64) -> i64 {
 
 const BOUND: Duration = Duration::from_millis(250);
 
-struct CountAgg;
-
-impl AggregateFunction for CountAgg {
-    type In = GeneratedEvent;
-    type Acc = u64;
-    type Out = u64;
-    fn create(&self) -> u64 {
-        0
-    }
-    fn add(&self, acc: &mut u64, _: &GeneratedEvent) {
-        *acc += 1;
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-    fn result(&self, acc: &u64) -> u64 {
-        *acc
-    }
-}
-
 fn windowed_count(source: GeneratorSource, windows: Windows, p: u32, sink: CollectSink) -> Job {
     JobBuilder::new("windowed-count")
         .source("Generator", source)
@@ -67,7 +47,7 @@ fn windowed_count(source: GeneratorSource, windows: Windows, p: u32, sink: Colle
         .parallelism(2)
         .key_by(|e: &GeneratedEvent| e.key)
         .window(windows)
-        .aggregate("Windowed count", CountAgg)
+        .aggregate("Windowed count", CountAggregate::new())
         .uid("windows")
         .parallelism(p)
         .sink("output", sink)
@@ -557,26 +537,6 @@ struct Click {
     ts: i64,
 }
 
-struct ClickCount;
-
-impl AggregateFunction for ClickCount {
-    type In = Click;
-    type Acc = u64;
-    type Out = u64;
-    fn create(&self) -> u64 {
-        0
-    }
-    fn add(&self, acc: &mut u64, _: &Click) {
-        *acc += 1;
-    }
-    fn merge(&self, a: u64, b: u64) -> u64 {
-        a + b
-    }
-    fn result(&self, acc: &u64) -> u64 {
-        *acc
-    }
-}
-
 /// One partition: 600 clicks 10 ms apart, then one for the first second, long closed.
 fn late_log(dir: &std::path::Path) -> Location {
     let log = dir.join("log");
@@ -610,7 +570,7 @@ fn late_records_are_dropped_and_counted_or_passed_on() {
 
     let dropped = CollectSink::default();
     let job = clicks(&log, Duration::ZERO)
-        .aggregate("count", ClickCount)
+        .aggregate("count", CountAggregate::new())
         .uid("count")
         .sink("output", dropped.clone());
     let (_, stats) = run(job, RunOptions::default())
@@ -624,7 +584,7 @@ fn late_records_are_dropped_and_counted_or_passed_on() {
 
     let passed = CollectSink::default();
     let job = clicks(&log, Duration::ZERO)
-        .aggregate_with_late("count", ClickCount)
+        .aggregate_with_late("count", CountAggregate::new())
         .uid("count")
         .sink("output", passed.clone());
     let (_, stats) = run(job, RunOptions::default())
@@ -643,7 +603,7 @@ fn late_records_are_dropped_and_counted_or_passed_on() {
     // Within the allowed lateness the window fires again, updated.
     let updated = CollectSink::default();
     let job = clicks(&log, Duration::from_secs(10))
-        .aggregate("count", ClickCount)
+        .aggregate("count", CountAggregate::new())
         .uid("count")
         .sink("output", updated.clone());
     let (_, stats) = run(job, RunOptions::default())
@@ -672,7 +632,7 @@ fn windows_need_event_time() {
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
         .window(Windows::tumbling(Duration::from_secs(1)))
-        .aggregate("count", CountAgg)
+        .aggregate("count", CountAggregate::new())
         .uid("count")
         .sink("output", CollectSink::default());
     let err = run(job, RunOptions::default()).unwrap().wait().unwrap_err();
@@ -756,7 +716,7 @@ fn an_idle_split_does_not_hold_windows_back() {
         .uid("log")
         .key_by(|c: &Click| c.key)
         .window(Windows::tumbling(Duration::from_secs(1)))
-        .aggregate("count", ClickCount)
+        .aggregate("count", CountAggregate::new())
         .uid("count")
         .sink("output", sink.clone());
     let options = RunOptions {

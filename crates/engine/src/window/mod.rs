@@ -105,6 +105,40 @@ pub trait AggregateFunction: Send + Sync + 'static {
     fn result(&self, acc: &Self::Acc) -> Self::Out;
 }
 
+/// Counts the records of each window (the most common aggregate).
+pub struct CountAggregate<T>(std::marker::PhantomData<fn(&T)>);
+
+impl<T> CountAggregate<T> {
+    /// The count aggregate.
+    pub fn new() -> Self {
+        CountAggregate(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for CountAggregate<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: 'static> AggregateFunction for CountAggregate<T> {
+    type In = T;
+    type Acc = u64;
+    type Out = u64;
+    fn create(&self) -> u64 {
+        0
+    }
+    fn add(&self, acc: &mut u64, _: &T) {
+        *acc += 1;
+    }
+    fn merge(&self, a: u64, b: u64) -> u64 {
+        a + b
+    }
+    fn result(&self, acc: &u64) -> u64 {
+        *acc
+    }
+}
+
 /// What a window operator does with records and accumulators (aggregate, reduce and
 /// process are three of these).
 pub(crate) trait WindowLogic<K, T>: Send + Sync + 'static {
