@@ -119,6 +119,85 @@ fn windows_strategy() -> impl Strategy<Value = Windows> {
     ]
 }
 
+/// What [`stop_and_restore`] observed.
+struct Interrupted {
+    /// Committed output of one uninterrupted run (source at full speed).
+    whole: Vec<String>,
+    /// Committed output of the run stopped with a savepoint plus the restored run.
+    both: Vec<String>,
+    /// The savepoint taken at the stop, and where it is.
+    manifest: rewind_savepoint::format::Manifest,
+    location: Location,
+}
+
+/// Runs `job` uninterrupted at parallelism `first_p`; then again with the throttled
+/// `source`, stopped with a savepoint after `stop_after_ms`; then restored from that
+/// savepoint at `second_p` and run to the end at full speed. Asserts the stop came
+/// mid-stream.
+fn stop_and_restore(
+    job: impl Fn(GeneratorSource, u32, CollectSink) -> Job,
+    source: &GeneratorSource,
+    first_p: u32,
+    second_p: u32,
+    stop_after_ms: u64,
+    dir: &std::path::Path,
+) -> Interrupted {
+    let fast = GeneratorSource {
+        rate_per_split: None,
+        ..source.clone()
+    };
+    let whole = CollectSink::default();
+    run(
+        job(fast.clone(), first_p, whole.clone()),
+        RunOptions::default(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+
+    let first = CollectSink::default();
+    let handle = run(
+        job(source.clone(), first_p, first.clone()),
+        RunOptions::default(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(stop_after_ms));
+    let location = loc(dir, "mid");
+    let manifest = handle.stop_with_savepoint(location.clone()).unwrap();
+    let read: u64 = manifest
+        .operator("events")
+        .unwrap()
+        .source
+        .as_ref()
+        .unwrap()
+        .splits
+        .iter()
+        .map(|s| s.position["offset"].as_u64().unwrap())
+        .sum();
+    assert!(
+        read < source.events,
+        "the stop came after the end; make the source slower"
+    );
+
+    let second = CollectSink::default();
+    let options = RunOptions {
+        from_savepoint: Some(location.clone()),
+        ..Default::default()
+    };
+    run(job(fast, second_p, second.clone()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+    let mut both = first.lines();
+    both.extend(second.lines());
+    Interrupted {
+        whole: sorted(whole.lines()),
+        both: sorted(both),
+        manifest,
+        location,
+    }
+}
+
 /// Run, stop with a savepoint mid-stream (windows open), restore at another parallelism and
 /// run to the end: every window is emitted exactly once, as an uninterrupted run emits it.
 fn windows_exactly_once(
@@ -137,77 +216,29 @@ fn windows_exactly_once(
         splits: 3,
         rate_per_split: Some(10_000),
     };
-    let fast = GeneratorSource {
-        rate_per_split: None,
-        ..source.clone()
-    };
+    let job = |s, p, sink| windowed_count(s, windows, p, sink);
+    let run = stop_and_restore(job, &source, first_p, second_p, stop_after_ms, dir.path());
     let expected = expected_windows(&source, windows);
-
-    let whole = CollectSink::default();
-    let (_, stats) = run(
-        windowed_count(fast.clone(), windows, first_p, whole.clone()),
-        RunOptions::default(),
-    )
-    .unwrap()
-    .wait_with_stats()
-    .unwrap();
-    assert_eq!(stats.late_records_dropped, 0);
-    assert_eq!(sorted(whole.lines()), expected, "uninterrupted run");
-
-    let first = CollectSink::default();
-    let handle = run(
-        windowed_count(source, windows, first_p, first.clone()),
-        RunOptions::default(),
-    )
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(stop_after_ms));
-    let mid = loc(dir.path(), "mid");
-    let manifest = handle.stop_with_savepoint(mid.clone()).unwrap();
-    let splits = &manifest
+    assert_eq!(run.whole, expected, "uninterrupted run");
+    assert_eq!(run.both, expected, "restored at p{second_p}");
+    // Each split that has read records records its watermark; open windows are state.
+    for s in &run
+        .manifest
         .operator("events")
         .unwrap()
         .source
         .as_ref()
         .unwrap()
-        .splits;
-    let read: u64 = splits
-        .iter()
-        .map(|s| s.position["offset"].as_u64().unwrap())
-        .sum();
-    assert!(
-        read < events,
-        "the stop came after the end; make the source slower"
-    );
-    // Each split that has read records records its watermark; open windows are state.
-    for s in splits {
+        .splits
+    {
         let offset = s.position["offset"].as_u64().unwrap();
         assert_eq!(s.watermark.is_some(), offset > 0, "split {}", s.id);
     }
-    let op = manifest.operator("windows").unwrap();
+    let op = run.manifest.operator("windows").unwrap();
     assert_eq!(op.state("windows").unwrap().kind, StateKind::Value);
     assert_eq!(op.state("timers").unwrap().kind, StateKind::Timers);
-    let report = block_on(validate(&mid, ValidateOptions::default())).unwrap();
+    let report = block_on(validate(&run.location, ValidateOptions::default())).unwrap();
     assert!(report.is_valid(), "{report:?}");
-
-    let second = CollectSink::default();
-    let options = RunOptions {
-        from_savepoint: Some(mid),
-        ..Default::default()
-    };
-    run(
-        windowed_count(fast, windows, second_p, second.clone()),
-        options,
-    )
-    .unwrap()
-    .wait()
-    .unwrap();
-    let mut both = first.lines();
-    both.extend(second.lines());
-    assert_eq!(
-        sorted(both),
-        expected,
-        "stopped at {read} of {events}, restored at p{second_p}"
-    );
 }
 
 #[test]
@@ -331,45 +362,17 @@ fn timers_set_before_a_savepoint_fire_once_after_restore() {
         splits: 2,
         rate_per_split: Some(20_000),
     };
-    let fast = GeneratorSource {
-        rate_per_split: None,
-        ..source.clone()
-    };
-    let whole = CollectSink::default();
-    run(
-        reminders(fast.clone(), 2, whole.clone()),
-        RunOptions::default(),
-    )
-    .unwrap()
-    .wait()
-    .unwrap();
-    let keys: std::collections::BTreeSet<i64> = (0..8000).map(|s| fast.key_of(s)).collect();
-    assert_eq!(whole.lines().len(), keys.len());
-
-    let first = CollectSink::default();
-    let handle = run(reminders(source, 2, first.clone()), RunOptions::default()).unwrap();
-    std::thread::sleep(Duration::from_millis(60));
-    let mid = loc(dir.path(), "mid");
-    let manifest = handle.stop_with_savepoint(mid.clone()).unwrap();
-    let timers = manifest
+    let run = stop_and_restore(reminders, &source, 2, 3, 60, dir.path());
+    let keys: std::collections::BTreeSet<i64> = (0..8000).map(|s| source.key_of(s)).collect();
+    assert_eq!(run.whole.len(), keys.len(), "one reminder per key");
+    let timers = run
+        .manifest
         .operator("reminder")
         .unwrap()
         .state("timers")
         .unwrap();
     assert!(timers.rows() > 0, "no timer was pending at the savepoint");
-
-    let second = CollectSink::default();
-    let options = RunOptions {
-        from_savepoint: Some(mid),
-        ..Default::default()
-    };
-    run(reminders(fast, 3, second.clone()), options)
-        .unwrap()
-        .wait()
-        .unwrap();
-    let mut both = first.lines();
-    both.extend(second.lines());
-    assert_eq!(sorted(both), sorted(whole.lines()));
+    assert_eq!(run.both, run.whole);
 }
 
 /// Processing-time timers fire on the wall clock.
@@ -492,43 +495,14 @@ fn list_and_map_state_survive_a_savepoint() {
         splits: 1,
         rate_per_split: Some(40_000),
     };
-    let fast = GeneratorSource {
-        rate_per_split: None,
-        ..source.clone()
-    };
-    let whole = CollectSink::default();
-    run(
-        recent(fast.clone(), 2, whole.clone()),
-        RunOptions::default(),
-    )
-    .unwrap()
-    .wait()
-    .unwrap();
-
-    let first = CollectSink::default();
-    let handle = run(recent(source, 2, first.clone()), RunOptions::default()).unwrap();
-    std::thread::sleep(Duration::from_millis(40));
-    let mid = loc(dir.path(), "mid");
-    let manifest = handle.stop_with_savepoint(mid.clone()).unwrap();
-    let op = manifest.operator("recent").unwrap();
+    let run = stop_and_restore(recent, &source, 2, 5, 40, dir.path());
+    let op = run.manifest.operator("recent").unwrap();
     assert_eq!(op.state("recent").unwrap().kind, StateKind::List);
     assert_eq!(op.state("parity").unwrap().kind, StateKind::Map);
     assert!(op.state("parity").unwrap().rows() > 0);
-    let report = block_on(validate(&mid, ValidateOptions::default())).unwrap();
+    let report = block_on(validate(&run.location, ValidateOptions::default())).unwrap();
     assert!(report.is_valid(), "{report:?}");
-
-    let second = CollectSink::default();
-    let options = RunOptions {
-        from_savepoint: Some(mid),
-        ..Default::default()
-    };
-    run(recent(fast, 5, second.clone()), options)
-        .unwrap()
-        .wait()
-        .unwrap();
-    let mut both = first.lines();
-    both.extend(second.lines());
-    assert_eq!(sorted(both), sorted(whole.lines()));
+    assert_eq!(run.both, run.whole);
 }
 
 #[derive(serde::Deserialize, serde::Serialize, Clone, Debug, PartialEq)]
