@@ -1,4 +1,7 @@
-//! Helpers for the end-to-end tests: run the real `rewind` binary, find and copy fixtures.
+//! Helpers for the end-to-end tests: run the real `rewind` binary, find and copy fixtures,
+//! and inject faults into object-store requests.
+
+pub mod faulty;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

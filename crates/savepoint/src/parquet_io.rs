@@ -81,6 +81,7 @@ pub(crate) struct ChecksumWriter {
     inner: BufWriter,
     crc: u32,
     bytes: u64,
+    shutting_down: bool,
 }
 
 impl ChecksumWriter {
@@ -89,6 +90,7 @@ impl ChecksumWriter {
             inner: BufWriter::new(store, path).with_max_concurrency(upload_concurrency.max(1)),
             crc: 0,
             bytes: 0,
+            shutting_down: false,
         }
     }
 
@@ -99,6 +101,11 @@ impl ChecksumWriter {
 
     /// Gives up on the upload (aborting a multipart upload if one was started).
     pub(crate) async fn abort(&mut self) {
+        // `BufWriter::abort` panics once shutdown has begun (a failed completion); then
+        // there is nothing left to abort here.
+        if self.shutting_down {
+            return;
+        }
         // Best effort: the file is not in any manifest, so a leftover is only an orphan.
         let _ = self.inner.abort().await;
     }
@@ -112,6 +119,7 @@ impl AsyncFileWriter for ChecksumWriter {
     }
 
     fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        self.shutting_down = true;
         async move {
             self.inner
                 .shutdown()

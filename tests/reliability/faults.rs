@@ -1,0 +1,282 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use rewind_savepoint::{
+    GenerateOptions, Location, RescaleOptions, SavepointReader, ValidateOptions, generate, rescale,
+    validate,
+};
+use rewind_tests::faulty::{FaultyStore, Op, Plan};
+
+const WRITES: [Op; 5] = [Op::Put, Op::Multipart, Op::Part, Op::Complete, Op::Copy];
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn at(store: Arc<dyn ObjectStore>, prefix: &str) -> Location {
+    Location::new(store, Path::from(prefix), format!("memory:///{prefix}"))
+}
+
+fn options() -> GenerateOptions {
+    GenerateOptions {
+        keys: 3000,
+        parallelism: 3,
+        operators: 2,
+        ..Default::default()
+    }
+}
+
+async fn has_manifest(store: &Arc<dyn ObjectStore>, prefix: &str) -> bool {
+    store
+        .head(&Path::from(format!("{prefix}/_manifest.json")))
+        .await
+        .is_ok()
+}
+
+async fn is_valid(location: &Location) -> bool {
+    validate(location, ValidateOptions::default())
+        .await
+        .map(|r| r.is_valid())
+        .unwrap_or(false)
+}
+
+/// Fails the 1st, 2nd, ... write request of a savepoint write in turn, until one run
+/// needs fewer requests than the fault's index: every failed run leaves no manifest, the
+/// earlier savepoint stays valid, and the run without a fault writes a valid savepoint.
+#[test]
+fn a_write_failing_at_any_request_leaves_no_manifest() {
+    block_on(async {
+        let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        generate(at(memory.clone(), "sp0"), options())
+            .await
+            .unwrap();
+        let mut injected = 0;
+        for n in 1.. {
+            let faulty = FaultyStore::new(
+                memory.clone(),
+                Plan::Nth {
+                    ops: WRITES.to_vec(),
+                    n,
+                },
+            );
+            let target = format!("sp-{n}");
+            let result = generate(at(faulty.clone(), &target), options()).await;
+            if faulty.injected() == 0 {
+                result.unwrap();
+                assert!(is_valid(&at(memory.clone(), &target)).await);
+                assert!(n > 3, "a savepoint takes more than {n} requests");
+                break;
+            }
+            injected += 1;
+            let err = result.expect_err("a write whose request failed must fail");
+            assert!(err.to_string().contains("injected fault"), "{err}");
+            assert!(
+                !has_manifest(&memory, &target).await,
+                "fault at request {n}: a manifest appeared"
+            );
+            assert!(is_valid(&at(memory.clone(), "sp0")).await);
+        }
+        assert!(injected >= 4, "only {injected} faults");
+        eprintln!(
+            "savepoint write: a fault at each of {injected} write requests, no manifest left"
+        );
+    });
+}
+
+/// Random faults (seeded) in reads and writes during rescale: a failed rescale leaves no
+/// DEST manifest; a successful one is valid.
+#[test]
+fn rescale_under_random_faults_never_leaves_a_valid_looking_dest() {
+    block_on(async {
+        let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        generate(at(memory.clone(), "src"), options())
+            .await
+            .unwrap();
+        let (mut failed, mut succeeded) = (0, 0);
+        for seed in 0..40u64 {
+            let ops = vec![Op::Get, Op::Put, Op::Part, Op::Complete, Op::Copy, Op::List];
+            let faulty = FaultyStore::new(
+                memory.clone(),
+                Plan::Random {
+                    ops,
+                    per_mille: 30,
+                    seed,
+                },
+            );
+            let dest = format!("dest-{seed}");
+            let result = async {
+                let src = SavepointReader::open(at(faulty.clone(), "src")).await?;
+                let options = RescaleOptions {
+                    parallelism: Some(2 + (seed % 4) as u32),
+                    ..Default::default()
+                };
+                rescale(&src, at(faulty.clone(), &dest), &options, None).await
+            }
+            .await;
+            match result {
+                Ok(_) => {
+                    succeeded += 1;
+                    assert!(is_valid(&at(memory.clone(), &dest)).await, "seed {seed}");
+                }
+                Err(e) => {
+                    failed += 1;
+                    assert!(faulty.injected() > 0, "seed {seed}: {e}");
+                    assert!(!has_manifest(&memory, &dest).await, "seed {seed}: {e}");
+                }
+            }
+        }
+        assert!(
+            failed > 0 && succeeded > 0,
+            "{failed} failed, {succeeded} succeeded"
+        );
+    });
+}
+
+/// A checkpoint whose write fails is reported and skipped; the job keeps running, later
+/// checkpoints succeed, and the job restored from the last one ends with the exact counts.
+#[test]
+fn the_engine_survives_a_failed_checkpoint() {
+    use rewind_engine::{
+        CollectSink, Context, GeneratedEvent, GeneratorSource, JobBuilder, KeyedProcessFunction,
+        RunOptions, StateDecl, ValueState, run,
+    };
+    struct Count {
+        count: ValueState<u64>,
+    }
+    impl KeyedProcessFunction for Count {
+        type Key = i64;
+        type In = GeneratedEvent;
+        type Out = (i64, u64);
+        fn states(&self) -> Vec<StateDecl<i64>> {
+            vec![self.count.decl()]
+        }
+        fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, u64)>) {
+            let n = self.count.get(ctx).copied().unwrap_or(0) + 1;
+            self.count.set(ctx, n);
+            let key = *ctx.key();
+            ctx.emit((key, n));
+        }
+    }
+    let job = |source: GeneratorSource, sink: CollectSink| {
+        JobBuilder::new("count")
+            .source("Generator", source)
+            .uid("events")
+            .key_by(|e: &GeneratedEvent| e.key)
+            .process(
+                "Count",
+                Count {
+                    count: ValueState::new("count"),
+                },
+            )
+            .uid("counter")
+            .sink("output", sink)
+    };
+    let source = GeneratorSource {
+        keys: 20,
+        events: 4000,
+        seed: 1,
+        splits: 2,
+        rate_per_split: Some(5_000),
+    };
+    let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    // The first write requests fail: the first checkpoint (or two) cannot be written.
+    let faulty = FaultyStore::new(
+        memory.clone(),
+        Plan::Random {
+            ops: WRITES.to_vec(),
+            per_mille: 200,
+            seed: 7,
+        },
+    );
+    let options = RunOptions {
+        checkpoint_dir: Some(at(faulty.clone(), "checkpoints")),
+        checkpoint_interval: Some(Duration::from_millis(20)),
+        ..Default::default()
+    };
+    let handle = run(job(source.clone(), CollectSink::default()), options).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    handle
+        .stop_with_savepoint(at(memory.clone(), "stop"))
+        .unwrap();
+    assert!(faulty.injected() > 0, "no fault was injected");
+    eprintln!("engine: {} faults in checkpoint writes", faulty.injected());
+
+    // Every checkpoint with a manifest is valid, whatever failed around it; restore from
+    // the newest and run to the end: the counts are exact.
+    let latest = block_on(async {
+        let (found, _) = rewind_savepoint::find_savepoints(&at(memory.clone(), "checkpoints"))
+            .await
+            .unwrap();
+        assert!(!found.is_empty(), "no checkpoint survived the faults");
+        let mut best: Option<(u64, Location)> = None;
+        for entry in found {
+            let loc = at(memory.clone(), &format!("checkpoints/{}", entry.path));
+            assert!(is_valid(&loc).await, "{}", entry.path);
+            let id = rewind_savepoint::read_manifest(&loc)
+                .await
+                .unwrap()
+                .checkpoint_id;
+            if best.as_ref().is_none_or(|(b, _)| id > *b) {
+                best = Some((id, loc));
+            }
+        }
+        best.map(|(_, loc)| loc).unwrap()
+    });
+    let fast = GeneratorSource {
+        rate_per_split: None,
+        ..source.clone()
+    };
+    let end = at(memory.clone(), "end");
+    let options = RunOptions {
+        from_savepoint: Some(latest),
+        savepoint_on_finish: Some(end.clone()),
+        ..Default::default()
+    };
+    run(job(fast, CollectSink::default()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+    let counts = block_on(async {
+        use futures::TryStreamExt;
+        let reader = SavepointReader::open(end).await.unwrap();
+        let batches: Vec<arrow_array::RecordBatch> = reader
+            .read_state("counter", "count", Default::default())
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut counts = std::collections::BTreeMap::new();
+        for b in batches {
+            let keys = b
+                .column_by_name("key")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+                .unwrap();
+            let values = b
+                .column_by_name("value")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::UInt64Array>()
+                .unwrap();
+            for i in 0..b.num_rows() {
+                counts.insert(keys.value(i), values.value(i));
+            }
+        }
+        counts
+    });
+    let mut expected = std::collections::BTreeMap::new();
+    for seq in 0..source.events {
+        *expected.entry(source.key_of(seq)).or_insert(0u64) += 1;
+    }
+    assert_eq!(counts, expected);
+}
