@@ -137,6 +137,7 @@ fn rescale_under_random_faults_never_leaves_a_valid_looking_dest() {
             failed > 0 && succeeded > 0,
             "{failed} failed, {succeeded} succeeded"
         );
+        eprintln!("rescale: 40 seeds, {failed} failed cleanly, {succeeded} valid");
     });
 }
 
