@@ -121,7 +121,14 @@ fn sigkill_during_checkpoints_then_restore_is_exactly_once() {
             let run = rewind(&["validate", path.to_str().unwrap()]);
             assert_eq!(run.code, 0, "round {round}: {}", run.stdout);
         }
-        let latest = Path::new(&ck).join(found.last().unwrap()["path"].as_str().unwrap());
+        // The newest by checkpoint id (`chk-<id>`, zero-padded): `log` orders by creation
+        // time, and a wall clock may step back.
+        let newest = found
+            .iter()
+            .map(|c| c["path"].as_str().unwrap())
+            .max()
+            .unwrap();
+        let latest = Path::new(&ck).join(newest);
 
         let status = Command::new(keyed_count())
             .args(APP)
