@@ -77,6 +77,10 @@ fn a_write_failing_at_any_request_leaves_no_manifest() {
             }
             injected += 1;
             let err = result.expect_err("a write whose request failed must fail");
+            assert!(
+                matches!(err, rewind_savepoint::Error::Storage { .. }),
+                "fault at request {n}: a storage error, not {err:?}"
+            );
             assert!(err.to_string().contains("injected fault"), "{err}");
             assert!(
                 !has_manifest(&memory, &target).await,

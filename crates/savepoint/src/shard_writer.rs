@@ -136,10 +136,7 @@ impl ShardWriter {
             .writer
             .as_mut()
             .ok_or_else(|| Error::Internal("no writer".into()))?;
-        writer
-            .write(&batch)
-            .await
-            .map_err(|e| Error::corrupt(path, format!("writing Parquet: {e}")))
+        writer.write(&batch).await.map_err(|e| write_error(path, e))
     }
 
     fn check_order(
@@ -181,11 +178,8 @@ impl ShardWriter {
         Error::InvalidInput(format!("{}/{}: {e}", self.uid, self.spec.name()))
     }
 
-    fn parquet_error(&self, e: impl std::fmt::Display) -> Error {
-        Error::corrupt(
-            self.location.describe(&self.path),
-            format!("writing Parquet: {e}"),
-        )
+    fn parquet_error(&self, e: parquet::errors::ParquetError) -> Error {
+        write_error(self.location.describe(&self.path), e)
     }
 
     /// Closes the file and adds the shard to the savepoint. A shard with no rows is still
@@ -211,10 +205,7 @@ impl ShardWriter {
             .ok_or_else(|| Error::Internal("no writer".into()))?;
         if let Err(e) = writer.finish().await {
             writer.into_inner().abort().await;
-            return Err(Error::corrupt(
-                self.location.describe(&self.path),
-                format!("writing Parquet: {e}"),
-            ));
+            return Err(self.parquet_error(e));
         }
         let (crc, bytes) = writer.into_inner().summary();
         let (hash_range, subtask) = match self.target {
@@ -266,4 +257,24 @@ pub(crate) fn shard_properties(
         .set_column_dictionary_enabled(hash_column.clone(), false)
         .set_column_encoding(hash_column, Encoding::DELTA_BINARY_PACKED)
         .build()
+}
+
+/// A failed shard write: the store's error when the upload failed (so callers can tell a
+/// storage failure, maybe transient, from a bug), else the encoder's.
+fn write_error(path: String, e: parquet::errors::ParquetError) -> Error {
+    let parquet::errors::ParquetError::External(inner) = e else {
+        return Error::corrupt(path, format!("writing Parquet: {e}"));
+    };
+    // Uploads fail as an object_store error, or as an I/O error around one (shutdown).
+    let inner = match inner.downcast::<std::io::Error>() {
+        Ok(io) => match io.into_inner() {
+            Some(inner) => inner,
+            None => return Error::corrupt(path, "writing Parquet: I/O error"),
+        },
+        Err(inner) => inner,
+    };
+    match inner.downcast::<object_store::Error>() {
+        Ok(store) => Error::storage(path, *store),
+        Err(other) => Error::corrupt(path, format!("writing Parquet: {other}")),
+    }
 }
