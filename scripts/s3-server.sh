@@ -51,7 +51,7 @@ start() {
   read -r s3 s3g master masterg volume volumeg filer filerg admin adming webdav metrics <<<"$(free_ports)"
   local key="rewind-test-key" secret="rewind-test-secret-$RANDOM$RANDOM" bucket="rewind-test"
   AWS_ACCESS_KEY_ID="$key" AWS_SECRET_ACCESS_KEY="$secret" S3_BUCKET="$bucket" \
-    nohup "$VENV/bin/weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    nohup "$VENV/bin/weed" -logdir="$dir" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
       -s3.port="$s3" -s3.port.grpc="$s3g" -master.port="$master" -master.port.grpc="$masterg" \
       -volume.port="$volume" -volume.port.grpc="$volumeg" -filer.port="$filer" \
       -filer.port.grpc="$filerg" -admin.port="$admin" -admin.port.grpc="$adming" \
