@@ -89,6 +89,8 @@ pub(crate) type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 pub(crate) trait ErasedSource: Send + Sync {
     fn splits(&self) -> Vec<SplitEntry>;
     fn reader(&self, split: &SplitEntry) -> Result<Box<dyn ErasedReader>>;
+    fn discovery_interval(&self) -> Option<std::time::Duration>;
+    fn discover(&self) -> Result<Vec<SplitEntry>>;
 }
 
 pub(crate) trait ErasedReader: Send {
@@ -110,6 +112,12 @@ impl<S: Source> ErasedSource for SourceAdapter<S> {
     }
     fn reader(&self, split: &SplitEntry) -> Result<Box<dyn ErasedReader>> {
         Ok(Box::new(ReaderAdapter(self.0.reader(split)?)))
+    }
+    fn discovery_interval(&self) -> Option<std::time::Duration> {
+        self.0.discovery_interval()
+    }
+    fn discover(&self) -> Result<Vec<SplitEntry>> {
+        self.0.discover()
     }
 }
 

@@ -27,24 +27,7 @@ pub struct LogSource<T> {
 impl<T> LogSource<T> {
     /// The log at `location`; lists its partitions now.
     pub fn open(location: Location) -> Result<LogSource<T>> {
-        let list = crate::io::block_on(async {
-            let metas: Vec<object_store::ObjectMeta> = location
-                .store()
-                .list(Some(location.root()))
-                .try_collect()
-                .await?;
-            Ok::<_, object_store::Error>(metas)
-        })?;
-        let metas = list.map_err(|e| EngineError::Operator {
-            operator: "log source".into(),
-            message: format!("{location}: {e}"),
-        })?;
-        let mut partitions: Vec<String> = metas
-            .iter()
-            .filter_map(|m| location.relative(&m.location))
-            .filter(|p| p.ends_with(".jsonl") && !p.contains('/'))
-            .collect();
-        partitions.sort();
+        let partitions = list_partitions(&location)?;
         if partitions.is_empty() {
             return Err(EngineError::InvalidJob(format!(
                 "{location}: no partition files (*.jsonl)"
@@ -58,7 +41,8 @@ impl<T> LogSource<T> {
         })
     }
 
-    /// Keeps reading lines appended after the end, polling every `interval`.
+    /// Keeps reading lines appended after the end, polling every `interval`, and picks up
+    /// partition files created later (looking at most every 100 ms).
     pub fn follow(mut self, interval: Duration) -> Self {
         self.follow = Some(interval);
         self
@@ -70,18 +54,57 @@ impl<T> LogSource<T> {
     }
 }
 
+/// The partition files (`*.jsonl` directly under `location`), sorted.
+fn list_partitions(location: &Location) -> Result<Vec<String>> {
+    let list = crate::io::block_on(async {
+        let metas: Vec<object_store::ObjectMeta> = location
+            .store()
+            .list(Some(location.root()))
+            .try_collect()
+            .await?;
+        Ok::<_, object_store::Error>(metas)
+    })?;
+    let metas = list.map_err(|e| EngineError::Operator {
+        operator: "log source".into(),
+        message: format!("{location}: {e}"),
+    })?;
+    let mut partitions: Vec<String> = metas
+        .iter()
+        .filter_map(|m| location.relative(&m.location))
+        .filter(|p| is_partition(p))
+        .collect();
+    partitions.sort();
+    Ok(partitions)
+}
+
+fn is_partition(name: &str) -> bool {
+    name.ends_with(".jsonl") && !name.contains('/')
+}
+
+fn start_of(partition: &str) -> SplitEntry {
+    SplitEntry {
+        id: partition.to_string(),
+        position: serde_json::json!({ "offset": 0 }),
+        watermark: None,
+    }
+}
+
 impl<T: DeserializeOwned + Send + 'static> Source for LogSource<T> {
     type Out = T;
 
-    fn splits(&self) -> Vec<SplitEntry> {
-        self.partitions
+    fn discovery_interval(&self) -> Option<Duration> {
+        self.follow.map(|f| f.max(Duration::from_millis(100)))
+    }
+
+    fn discover(&self) -> Result<Vec<SplitEntry>> {
+        Ok(list_partitions(&self.location)?
             .iter()
-            .map(|p| SplitEntry {
-                id: p.clone(),
-                position: serde_json::json!({ "offset": 0 }),
-                watermark: None,
-            })
-            .collect()
+            .map(|p| start_of(p))
+            .collect())
+    }
+
+    fn splits(&self) -> Vec<SplitEntry> {
+        self.partitions.iter().map(|p| start_of(p)).collect()
     }
 
     fn reader(&self, split: &SplitEntry) -> Result<Box<dyn SplitReader<T>>> {
@@ -95,7 +118,10 @@ impl<T: DeserializeOwned + Send + 'static> Source for LogSource<T> {
                     split.id, split.position
                 ))
             })?;
-        if !self.partitions.contains(&split.id) {
+        // A followed log may have gained the partition since it was opened.
+        if !is_partition(&split.id)
+            || (self.follow.is_none() && !self.partitions.contains(&split.id))
+        {
             return Err(EngineError::Restore(format!(
                 "log partition {:?} is not in {}",
                 split.id, self.location

@@ -328,9 +328,17 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                         .collect::<Result<Vec<_>>>()?;
                     let (ctl_tx, ctl_rx) = channel();
                     source_controls.push(ctl_tx);
+                    let discovery = source.discovery_interval().map(|every| Discovery {
+                        source: source.clone(),
+                        known: splits.iter().map(|s| s.id.clone()).collect(),
+                        every,
+                        last: std::time::Instant::now(),
+                        subtask: i,
+                        parallelism: p,
+                    });
                     std::thread::Builder::new()
                         .name(format!("{}-{i}", stage.name))
-                        .spawn(move || worker.run_source(readers, ctl_rx))
+                        .spawn(move || worker.run_source(readers, ctl_rx, discovery))
                         .map_err(|e| EngineError::Internal(e.to_string()))?
                 }
                 None => {
@@ -708,6 +716,7 @@ impl Worker {
         mut self,
         mut readers: Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>,
         control: Receiver<SourceControl>,
+        mut discovery: Option<Discovery>,
     ) -> Result<()> {
         let positions =
             |readers: &Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>| -> Vec<SplitEntry> {
@@ -740,13 +749,27 @@ impl Worker {
                 }
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {}
             }
-            if !live.iter().any(|l| *l) {
+            if let Some(d) = &mut discovery {
+                for (split, reader) in d.new_splits()? {
+                    readers.push((split, reader));
+                    live.push(true);
+                    clock.add_split();
+                }
+            }
+            if !live.iter().any(|l| *l) && discovery.is_none() {
                 // The input is complete: event time runs to the end, firing what is left.
                 self.advance_watermark(i64::MAX)?;
                 self.ack(FINAL, positions(&readers))?;
                 self.broadcast(|| Msg::Barrier(FINAL))?;
                 self.broadcast(|| Msg::End)?;
                 return Ok(());
+            }
+            if readers.is_empty() {
+                // Only discovery can bring work: wait for it (and for barriers), and do not
+                // hold back downstream event time meanwhile.
+                self.source_watermark(&mut clock, None)?;
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
             }
             next = (next + 1) % readers.len();
             if !live[next] {
@@ -904,6 +927,39 @@ impl Worker {
     }
 }
 
+/// A source subtask's search for new splits: each one found goes to the subtask its id
+/// hashes to, so subtasks never read the same split.
+struct Discovery {
+    source: std::sync::Arc<dyn crate::job::ErasedSource>,
+    known: std::collections::HashSet<String>,
+    every: Duration,
+    last: std::time::Instant,
+    subtask: u32,
+    parallelism: u32,
+}
+
+impl Discovery {
+    fn new_splits(&mut self) -> Result<Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>> {
+        if self.last.elapsed() < self.every {
+            return Ok(Vec::new());
+        }
+        self.last = std::time::Instant::now();
+        let mut mine = Vec::new();
+        for split in self.source.discover()? {
+            if !self.known.insert(split.id.clone()) {
+                continue;
+            }
+            let owner = rewind_savepoint::format::hash_encoded_key(split.id.as_bytes())
+                % u64::from(self.parallelism);
+            if owner == u64::from(self.subtask) {
+                let reader = self.source.reader(&split)?;
+                mine.push((split, reader));
+            }
+        }
+        Ok(mine)
+    }
+}
+
 /// Per source subtask: when its splits last had records, and what it last told downstream.
 struct SourceClock {
     last_record: Vec<std::time::Instant>,
@@ -927,6 +983,11 @@ impl SourceClock {
             emitted: i64::MIN,
             idle_sent: false,
         }
+    }
+
+    fn add_split(&mut self) {
+        self.last_record.push(std::time::Instant::now());
+        self.idle.push(false);
     }
 
     fn record(&mut self, split: usize) {

@@ -12,6 +12,16 @@ pub trait Source: Send + Sync + 'static {
     fn splits(&self) -> Vec<SplitEntry>;
     /// A reader of one split, resuming at the split's position.
     fn reader(&self, split: &SplitEntry) -> crate::Result<Box<dyn SplitReader<Self::Out>>>;
+    /// For a source that grows (a followed directory gaining files): how often to look for
+    /// new splits with [`discover`](Source::discover). `None` (the default): never.
+    fn discovery_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Every split that exists now; the engine starts reading the ones it does not know,
+    /// from their starting position, each on one subtask.
+    fn discover(&self) -> crate::Result<Vec<SplitEntry>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Reads one split.

@@ -34,6 +34,14 @@ impl ErasedSource for Timestamped {
         self.inner.splits()
     }
 
+    fn discovery_interval(&self) -> Option<Duration> {
+        self.inner.discovery_interval()
+    }
+
+    fn discover(&self) -> Result<Vec<SplitEntry>> {
+        self.inner.discover()
+    }
+
     fn reader(&self, split: &SplitEntry) -> Result<Box<dyn ErasedReader>> {
         Ok(Box::new(TimestampedReader {
             inner: self.inner.reader(split)?,

@@ -852,3 +852,115 @@ fn log_source_follows_appended_lines() {
     assert_eq!(position["offset"], 33);
     assert_eq!(counts(&target), BTreeMap::from([(1, 1), (2, 2)]));
 }
+
+/// A followed log picks up partition files created after the start, records them in
+/// savepoints, and a restored job resumes them at their offsets.
+#[test]
+fn followed_log_discovers_new_partitions() {
+    #[derive(serde::Deserialize, Clone)]
+    struct Event {
+        key: i64,
+    }
+    struct CountEvents {
+        count: ValueState<u64>,
+    }
+    impl KeyedProcessFunction for CountEvents {
+        type Key = i64;
+        type In = Event;
+        type Out = (i64, u64);
+        fn states(&self) -> Vec<StateDecl<i64>> {
+            vec![self.count.decl()]
+        }
+        fn process(&self, _: Event, ctx: &mut Context<'_, i64, (i64, u64)>) {
+            let c = self.count.get(ctx).copied().unwrap_or(0) + 1;
+            self.count.set(ctx, c);
+            let key = *ctx.key();
+            ctx.emit((key, c));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    std::fs::create_dir_all(&log).unwrap();
+    let lines = |key: i64, n: usize| format!("{{\"key\": {key}}}\n").repeat(n);
+    std::fs::write(log.join("partition-0.jsonl"), lines(1, 10)).unwrap();
+    let job = |sink: CollectSink| {
+        let source = rewind_engine::LogSource::<Event>::open(loc(dir.path(), "log"))
+            .unwrap()
+            .follow(Duration::from_millis(5));
+        JobBuilder::new("discover")
+            .source("Log", source)
+            .uid("log")
+            .parallelism(2)
+            .key_by(|e: &Event| e.key)
+            .process(
+                "Counter",
+                CountEvents {
+                    count: ValueState::new("count"),
+                },
+            )
+            .uid("counter")
+            .sink("output", sink)
+    };
+    let options = || RunOptions {
+        checkpoint_dir: Some(loc(dir.path(), "checkpoints")),
+        checkpoint_interval: Some(Duration::from_millis(20)),
+        ..Default::default()
+    };
+    let wait_for = |sink: &CollectSink, line: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !sink.lines().iter().any(|l| l == line) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never saw {line}: {:?}",
+                sink.lines()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+
+    let first = CollectSink::default();
+    let handle = run(job(first.clone()), options()).unwrap();
+    wait_for(&first, "[1,10]");
+    std::fs::write(log.join("partition-1.jsonl"), lines(2, 5)).unwrap();
+    wait_for(&first, "[2,5]");
+    let mid = loc(dir.path(), "mid");
+    let manifest = handle.stop_with_savepoint(mid.clone()).unwrap();
+    let splits = &manifest
+        .operator("log")
+        .unwrap()
+        .source
+        .as_ref()
+        .unwrap()
+        .splits;
+    let found = splits
+        .iter()
+        .find(|s| s.id == "partition-1.jsonl")
+        .expect("the new partition is a split");
+    assert_eq!(found.position["offset"], 5 * 11);
+
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log.join("partition-1.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut file, lines(2, 3).as_bytes()).unwrap();
+    let second = CollectSink::default();
+    let options = RunOptions {
+        from_savepoint: Some(mid),
+        ..options()
+    };
+    let handle = run(job(second.clone()), options).unwrap();
+    wait_for(&second, "[2,8]");
+    handle.stop_with_savepoint(loc(dir.path(), "end")).unwrap();
+    let mut all = first.lines();
+    all.extend(second.lines());
+    assert_eq!(
+        all.iter().filter(|l| l.starts_with("[2,")).count(),
+        8,
+        "{all:?}"
+    );
+    assert_eq!(
+        all.iter().filter(|l| l.starts_with("[1,")).count(),
+        10,
+        "{all:?}"
+    );
+}
