@@ -1,0 +1,401 @@
+//! Running a job: one thread per subtask, bounded channels between stages, aligned
+//! barriers for checkpoints, and a coordinator that writes them as Rewind savepoints.
+
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rewind_savepoint::Location;
+use rewind_savepoint::format::{Manifest, SplitEntry};
+
+use crate::coordinator::{Command, Coordinator, CoordinatorMsg};
+use crate::job::{ErasedOp, Job, Rec, StageInput};
+use crate::{EngineError, Result};
+
+mod restore;
+mod worker;
+
+pub(crate) use restore::SINK_PENDING;
+pub use restore::restore_plan;
+use restore::{check_restorable, open_savepoint, recommit_sinks, restore_subtask};
+use worker::{Discovery, Output, Route, Worker};
+
+pub(crate) const DOWNSTREAM_STOPPED: &str = "downstream stopped";
+pub(crate) const UPSTREAM_VANISHED: &str = "upstream vanished";
+
+/// The id of the checkpoint every source takes when its input ends.
+pub(crate) const FINAL: u64 = u64::MAX;
+
+/// Records buffered between two stages, per channel: backpressure beyond this.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// How to run a job: the standard options of every Rewind application.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Restore from this savepoint or checkpoint.
+    pub from_savepoint: Option<Location>,
+    /// Allow state in the savepoint that no operator of the job takes.
+    pub allow_non_restored_state: bool,
+    /// Parallelism of every stage that does not set its own.
+    pub parallelism: Option<u32>,
+    /// Where periodic checkpoints go (`chk-<id>` under it).
+    pub checkpoint_dir: Option<Location>,
+    /// How often to checkpoint (needs `checkpoint_dir`).
+    pub checkpoint_interval: Option<Duration>,
+    /// Checkpoints to keep (older ones are deleted); 0 keeps all.
+    pub retain_checkpoints: usize,
+    /// A bounded job writes a final savepoint here when its input ends.
+    pub savepoint_on_finish: Option<Location>,
+}
+
+pub(crate) enum Msg {
+    /// Records in order; batched to keep the per-record cost of channels low.
+    Recs(Vec<Rec>),
+    Barrier(u64),
+    /// The sender's event time will not go below this again.
+    Watermark(i64),
+    /// The sender has no active input: do not wait for its watermark until the next one.
+    Idle,
+    End,
+}
+
+pub(crate) struct Envelope {
+    pub(crate) from: usize,
+    pub(crate) msg: Msg,
+}
+
+pub(crate) enum SourceControl {
+    /// Take checkpoint `id`; `stop` ends the job after it; `drain` first advances event
+    /// time to the end, firing every timer and window.
+    Trigger { id: u64, stop: bool, drain: bool },
+}
+
+/// Measurements of a job's checkpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobStats {
+    /// The longest a subtask paused processing to snapshot its state.
+    pub max_sync_pause: Duration,
+    /// Checkpoints and savepoints written.
+    pub checkpoints_written: u64,
+    /// How long writing the last one took (asynchronous: processing went on).
+    pub last_write: Duration,
+    /// Records window operators dropped because they arrived after their windows were
+    /// finished (see [`crate::WindowedStream::allowed_lateness`]).
+    pub late_records_dropped: u64,
+}
+
+/// A running job.
+pub struct JobHandle {
+    stats: std::sync::Arc<std::sync::Mutex<JobStats>>,
+    late: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    commands: Sender<CoordinatorMsg>,
+    coordinator: Option<JoinHandle<Result<Vec<Manifest>>>>,
+    workers: Vec<JoinHandle<Result<()>>>,
+}
+
+impl JobHandle {
+    /// Takes a savepoint into `target` and waits for it; the job keeps running.
+    pub fn savepoint(&self, target: Location) -> Result<Manifest> {
+        self.command(target, false, false)
+    }
+
+    /// Takes a savepoint into `target`, then stops the job cleanly. Open windows and
+    /// timers stay in the savepoint, for a job that will resume from it.
+    pub fn stop_with_savepoint(mut self, target: Location) -> Result<Manifest> {
+        let manifest = self.command(target, true, false)?;
+        self.join()?;
+        Ok(manifest)
+    }
+
+    /// Advances event time to the end (every window and event-time timer fires and its
+    /// output is committed), takes a savepoint into `target` and stops: for a job that will
+    /// not be resumed.
+    pub fn drain_with_savepoint(mut self, target: Location) -> Result<Manifest> {
+        let manifest = self.command(target, true, true)?;
+        self.join()?;
+        Ok(manifest)
+    }
+
+    fn command(&self, target: Location, stop: bool, drain: bool) -> Result<Manifest> {
+        let (reply, answer) = channel();
+        self.commands
+            .send(CoordinatorMsg::Command(Command::Savepoint {
+                target,
+                stop,
+                drain,
+                reply,
+            }))
+            .map_err(|_| EngineError::Internal("the job has finished".into()))?;
+        answer
+            .recv()
+            .map_err(|_| EngineError::Internal("the job has finished".into()))?
+    }
+
+    /// Checkpoint measurements so far.
+    pub fn stats(&self) -> JobStats {
+        let mut stats = self.stats.lock().map(|s| *s).unwrap_or_default();
+        stats.late_records_dropped = self.late.load(std::sync::atomic::Ordering::Relaxed);
+        stats
+    }
+
+    /// Waits for a bounded job to finish; returns the savepoints it wrote on its own
+    /// (periodic checkpoints excluded).
+    pub fn wait(mut self) -> Result<Vec<Manifest>> {
+        self.join()
+    }
+
+    /// [`wait`](Self::wait), and the checkpoint measurements of the whole run.
+    pub fn wait_with_stats(mut self) -> Result<(Vec<Manifest>, JobStats)> {
+        let written = self.join()?;
+        Ok((written, self.stats()))
+    }
+
+    fn join(&mut self) -> Result<Vec<Manifest>> {
+        let mut errors = Vec::new();
+        for w in self.workers.drain(..) {
+            match w.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e),
+                Err(_) => errors.push(EngineError::Internal("a subtask panicked".into())),
+            }
+        }
+        // One failing subtask makes its neighbours fail too ("downstream stopped"): report
+        // the cause.
+        let is_echo = |e: &EngineError| matches!(e, EngineError::Operator { message, .. } if message == DOWNSTREAM_STOPPED || message == UPSTREAM_VANISHED);
+        let first_error = match errors.iter().position(|e| !is_echo(e)) {
+            Some(i) => Some(errors.swap_remove(i)),
+            None => errors.into_iter().next(),
+        };
+        let _ = self.commands.send(CoordinatorMsg::WorkersDone);
+        let written = match self.coordinator.take() {
+            Some(c) => c
+                .join()
+                .map_err(|_| EngineError::Internal("the coordinator panicked".into()))??,
+            None => Vec::new(),
+        };
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(written),
+        }
+    }
+}
+
+/// Starts `job`. Restores state first when `options.from_savepoint` is set.
+pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
+    job.validate()?;
+    let default_parallelism = options.parallelism.unwrap_or(1).max(1);
+    let parallelism: Vec<u32> = job
+        .stages
+        .iter()
+        .map(|s| s.parallelism.unwrap_or(default_parallelism).max(1))
+        .collect();
+    let restored = match &options.from_savepoint {
+        Some(loc) => Some(open_savepoint(loc)?),
+        None => None,
+    };
+    if let Some(sp) = &restored {
+        check_restorable(&job, sp, options.allow_non_restored_state)?;
+        recommit_sinks(&job, sp)?;
+    }
+
+    // A restored job's event time starts at the least watermark of its source splits: no
+    // record the restored sources read can be earlier (they resume at those watermarks).
+    let initial_watermark = restored
+        .as_ref()
+        .and_then(|sp| {
+            sp.manifest()
+                .operators
+                .iter()
+                .filter_map(|o| o.source.as_ref())
+                .flat_map(|s| s.splits.iter().filter_map(|s| s.watermark))
+                .min()
+        })
+        .unwrap_or(i64::MIN);
+    let (to_coordinator, coordinator_rx) = channel::<CoordinatorMsg>();
+    let stats = std::sync::Arc::new(std::sync::Mutex::new(JobStats::default()));
+    let total_subtasks: usize = parallelism.iter().map(|p| *p as usize).sum();
+
+    // Channels into every non-source stage.
+    let mut inputs: Vec<Vec<Option<Receiver<Envelope>>>> = Vec::new();
+    let mut senders: Vec<Vec<SyncSender<Envelope>>> = Vec::new();
+    for p in &parallelism {
+        let (mut tx, mut rx) = (Vec::new(), Vec::new());
+        for _ in 0..*p {
+            let (s, r) = sync_channel(CHANNEL_CAPACITY);
+            tx.push(s);
+            rx.push(Some(r));
+        }
+        senders.push(tx);
+        inputs.push(rx);
+    }
+
+    let mut source_controls = Vec::new();
+    let mut workers = Vec::new();
+    let mut stage_info = Vec::new();
+    for (s, stage) in job.stages.iter().enumerate() {
+        let p = parallelism[s];
+        stage_info.push(crate::coordinator::StageInfo {
+            uid: stage.uid.clone(),
+            name: stage.name.clone(),
+            parallelism: p,
+            is_source: matches!(stage.input, StageInput::Source(_)),
+            states: stage.states.clone(),
+            sink: stage
+                .sink
+                .as_ref()
+                .map(|(uid, sink, _)| (uid.clone(), sink.clone())),
+        });
+        let outputs = || {
+            job.stages.get(s + 1).map(|next| Output {
+                senders: senders[s + 1].clone(),
+                buffers: (0..senders[s + 1].len()).map(|_| Vec::new()).collect(),
+                route: match &next.input {
+                    StageInput::Hash(f) => Route::Hash(f.clone()),
+                    _ => Route::RoundRobin(0),
+                },
+            })
+        };
+        let upstream = if s == 0 {
+            0
+        } else {
+            parallelism[s - 1] as usize
+        };
+        let split_assignment = match &stage.input {
+            StageInput::Source(source) => {
+                let uid = stage.uid.clone().unwrap_or_default();
+                let splits = restored
+                    .as_ref()
+                    .and_then(|sp| {
+                        sp.manifest()
+                            .operator(&uid)
+                            .and_then(|o| o.source.as_ref())
+                            .map(|s| s.splits.clone())
+                    })
+                    .unwrap_or_else(|| source.splits());
+                Some((source.clone(), splits))
+            }
+            _ => None,
+        };
+        // Every subtask loads its hash range of the state at once, in parallel.
+        let mut chains: Vec<Vec<Box<dyn ErasedOp>>> = (0..p)
+            .map(|_| stage.ops.iter().map(|f| f()).collect())
+            .collect();
+        if let (Some(sp), Some(uid)) = (&restored, &stage.uid) {
+            std::thread::scope(|scope| {
+                let loads: Vec<_> = chains
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, ops)| {
+                        scope.spawn(move || {
+                            restore_subtask(sp, uid, &stage.states, ops, i as u32, p)
+                        })
+                    })
+                    .collect();
+                loads
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .map_err(|_| EngineError::Internal("restore thread panicked".into()))?
+                    })
+                    .collect::<Result<Vec<()>>>()
+            })?;
+        }
+        if initial_watermark != i64::MIN {
+            for op in chains.iter_mut().flatten() {
+                op.set_initial_watermark(initial_watermark);
+            }
+        }
+        for (i, ops) in (0..p).zip(chains) {
+            let worker = Worker {
+                stage: s,
+                subtask: i,
+                ops,
+                output: outputs(),
+                sink_render: stage.sink.as_ref().map(|(_, _, r)| r.clone()),
+                sink_lines: Vec::new(),
+                acks: to_coordinator.clone(),
+                name: stage.name.clone(),
+                initial_watermark,
+                idle_timeout: stage.idle_timeout,
+                last_flush: std::time::Instant::now(),
+            };
+            let handle = match &split_assignment {
+                Some((source, splits)) => {
+                    let mine: Vec<SplitEntry> = splits
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j as u32 % p == i)
+                        .map(|(_, s)| s.clone())
+                        .collect();
+                    let readers = mine
+                        .iter()
+                        .map(|s| Ok((s.clone(), source.reader(s)?)))
+                        .collect::<Result<Vec<_>>>()?;
+                    let (ctl_tx, ctl_rx) = channel();
+                    source_controls.push(ctl_tx);
+                    let discovery = source.discovery_interval().map(|every| Discovery {
+                        source: source.clone(),
+                        known: splits.iter().map(|s| s.id.clone()).collect(),
+                        every,
+                        last: std::time::Instant::now(),
+                        subtask: i,
+                        parallelism: p,
+                    });
+                    std::thread::Builder::new()
+                        .name(format!("{}-{i}", stage.name))
+                        .spawn(move || worker.run_source(readers, ctl_rx, discovery))
+                        .map_err(|e| EngineError::Internal(e.to_string()))?
+                }
+                None => {
+                    let rx = inputs[s][i as usize]
+                        .take()
+                        .ok_or_else(|| EngineError::Internal("input taken twice".into()))?;
+                    std::thread::Builder::new()
+                        .name(format!("{}-{i}", stage.name))
+                        .spawn(move || worker.run_operator(rx, upstream))
+                        .map_err(|e| EngineError::Internal(e.to_string()))?
+                }
+            };
+            workers.push(handle);
+        }
+    }
+    drop(senders);
+
+    let coordinator = Coordinator::new(
+        job.name.clone(),
+        stage_info,
+        total_subtasks,
+        source_controls,
+        options.clone(),
+        restored.as_ref().map(|r| crate::coordinator::Restored {
+            id: r.manifest().id.clone(),
+            location: r.location().to_string(),
+            checkpoint_id: r.manifest().checkpoint_id,
+        }),
+        stats.clone(),
+    )?;
+    if let Some(interval) = options
+        .checkpoint_interval
+        .filter(|_| options.checkpoint_dir.is_some())
+    {
+        let tick = to_coordinator.clone();
+        std::thread::spawn(move || {
+            while tick.send(CoordinatorMsg::Tick).is_ok() {
+                std::thread::sleep(interval);
+            }
+        });
+    }
+    let commands = to_coordinator.clone();
+    drop(to_coordinator);
+    let coordinator = std::thread::Builder::new()
+        .name("coordinator".into())
+        .spawn(move || coordinator.run(coordinator_rx))
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+    Ok(JobHandle {
+        stats,
+        late: job.late.clone(),
+        commands,
+        coordinator: Some(coordinator),
+        workers,
+    })
+}

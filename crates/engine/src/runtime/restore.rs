@@ -1,0 +1,227 @@
+//! Restoring a job: which savepoint state goes where, sinks' pending output, the plan.
+
+use rewind_savepoint::format::HashRange;
+use rewind_savepoint::{Location, ReadOptions, SavepointReader};
+
+use super::RunOptions;
+use crate::job::{ErasedOp, Job};
+use crate::{EngineError, Result};
+
+pub(super) fn block_on<T: Send>(
+    future: impl std::future::Future<Output = Result<T>> + Send,
+) -> Result<T> {
+    crate::io::block_on(future)?
+}
+
+pub(super) fn open_savepoint(location: &Location) -> Result<SavepointReader> {
+    block_on(async { Ok(SavepointReader::open(location.clone()).await?) })
+}
+
+/// Commits again the output the restored checkpoint had staged: if the job stopped between
+/// writing that checkpoint and committing its output, the output appears now, once.
+pub(super) fn recommit_sinks(job: &Job, sp: &SavepointReader) -> Result<()> {
+    for (uid, sink, _) in job.stages.iter().filter_map(|s| s.sink.as_ref()) {
+        if sp
+            .manifest()
+            .operator(uid)
+            .and_then(|o| o.state(SINK_PENDING))
+            .is_none()
+        {
+            continue;
+        }
+        let batches: Vec<arrow_array::RecordBatch> = block_on(async {
+            use futures::TryStreamExt;
+            let stream = sp
+                .read_state(uid, SINK_PENDING, ReadOptions::default())
+                .await?;
+            Ok(stream.try_collect().await?)
+        })?;
+        for batch in batches {
+            let handles = batch
+                .column_by_name("value")
+                .and_then(|c| {
+                    c.as_any()
+                        .downcast_ref::<arrow_array::StringArray>()
+                        .cloned()
+                })
+                .ok_or_else(|| {
+                    EngineError::Restore(format!("sink {uid:?}: pending commits are not strings"))
+                })?;
+            for handle in handles.iter().flatten() {
+                sink.commit(handle)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The state in which a sink's staged, not yet committed, output is recorded.
+pub(crate) const SINK_PENDING: &str = "pending_commits";
+
+/// State of uids the job lacks is an error (listing them) unless allowed.
+pub(super) fn check_restorable(job: &Job, sp: &SavepointReader, allow: bool) -> Result<()> {
+    let uids: Vec<&str> = job
+        .stages
+        .iter()
+        .flat_map(|s| {
+            s.uid
+                .as_deref()
+                .into_iter()
+                .chain(s.sink.as_ref().map(|(u, _, _)| u.as_str()))
+        })
+        .collect();
+    let dropped: Vec<String> = sp
+        .manifest()
+        .operators
+        .iter()
+        .filter(|o| !o.states.is_empty() || o.source.is_some())
+        .filter(|o| !uids.contains(&o.uid.as_str()))
+        .map(|o| o.uid.clone())
+        .collect();
+    if !dropped.is_empty() && !allow {
+        return Err(EngineError::Restore(format!(
+            "the savepoint has state for operators this job lacks: {}; pass --allow-non-restored-state to drop it",
+            dropped.join(", ")
+        )));
+    }
+    for stage in &job.stages {
+        let Some(uid) = &stage.uid else { continue };
+        let Some(op) = sp.manifest().operator(uid) else {
+            continue;
+        };
+        for st in &op.states {
+            if !stage.states.contains(&st.name) && !allow {
+                return Err(EngineError::Restore(format!(
+                    "operator {uid:?}: the savepoint has state {:?} the job does not declare; pass --allow-non-restored-state to drop it",
+                    st.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the part of each state that subtask `i` of `p` owns.
+pub(super) fn restore_subtask(
+    sp: &SavepointReader,
+    uid: &str,
+    states: &[String],
+    ops: &mut [Box<dyn ErasedOp>],
+    i: u32,
+    p: u32,
+) -> Result<()> {
+    let Some(op) = sp.manifest().operator(uid) else {
+        return Ok(());
+    };
+    let range = HashRange::for_subtask(i, p)
+        .ok_or_else(|| EngineError::Internal("subtask range".into()))?;
+    for name in states {
+        if op.state(name).is_none() {
+            continue;
+        }
+        let batches: Vec<arrow_array::RecordBatch> = block_on(async {
+            use futures::TryStreamExt;
+            let stream = sp
+                .read_state(
+                    uid,
+                    name,
+                    ReadOptions {
+                        hash_range: Some(range),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            Ok(stream.try_collect().await?)
+        })?;
+        let keyed = ops
+            .first_mut()
+            .ok_or_else(|| EngineError::Internal("keyed stage without operator".into()))?;
+        for batch in batches {
+            keyed.restore(name, &batch).map_err(|e| match e {
+                EngineError::Restore(m) => {
+                    EngineError::Restore(format!("operator {uid:?}, state {name:?}: {m}"))
+                }
+                other => other,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// What restoring `options.from_savepoint` into `job` would do, for people to read before
+/// running: per operator the state it takes (and at which parallelism), operators that
+/// start empty, and state that would be dropped.
+pub fn restore_plan(job: &Job, options: &RunOptions) -> Result<String> {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let Some(location) = &options.from_savepoint else {
+        return Ok("no --from-savepoint: every operator starts empty".into());
+    };
+    let sp = open_savepoint(location)?;
+    let m = sp.manifest();
+    let _ = writeln!(out, "restore plan from savepoint {} ({location}):", m.id);
+    let default_p = options.parallelism.unwrap_or(1).max(1);
+    for stage in &job.stages {
+        let p = stage.parallelism.unwrap_or(default_p);
+        let Some(uid) = &stage.uid else {
+            let _ = writeln!(out, "  {:<24} stateless", stage.name);
+            continue;
+        };
+        match m.operator(uid) {
+            None => {
+                let _ = writeln!(out, "  {uid:<24} new: starts empty (parallelism {p})");
+            }
+            Some(op) => {
+                let mut parts: Vec<String> = op
+                    .states
+                    .iter()
+                    .map(|s| format!("state {:?} ({} rows)", s.name, s.rows()))
+                    .collect();
+                if let Some(src) = &op.source {
+                    parts.push(format!("{} source splits", src.splits.len()));
+                }
+                let rescale = if op.parallelism == p {
+                    String::new()
+                } else {
+                    format!(", parallelism {} -> {p}", op.parallelism)
+                };
+                let _ = writeln!(
+                    out,
+                    "  {uid:<24} restores {}{rescale}",
+                    if parts.is_empty() {
+                        "nothing".into()
+                    } else {
+                        parts.join(", ")
+                    }
+                );
+            }
+        }
+    }
+    let uids: Vec<&str> = job
+        .stages
+        .iter()
+        .flat_map(|s| {
+            s.uid
+                .as_deref()
+                .into_iter()
+                .chain(s.sink.as_ref().map(|(u, _, _)| u.as_str()))
+        })
+        .collect();
+    for op in m
+        .operators
+        .iter()
+        .filter(|o| !uids.contains(&o.uid.as_str()))
+    {
+        let verdict = if options.allow_non_restored_state {
+            "dropped (allowed)"
+        } else {
+            "refused: pass --allow-non-restored-state to drop it"
+        };
+        let _ = writeln!(
+            out,
+            "  {:<24} not in this job: its state would be {verdict}",
+            op.uid
+        );
+    }
+    Ok(out)
+}

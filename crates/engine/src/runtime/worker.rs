@@ -1,0 +1,513 @@
+//! A subtask's thread: the source loop (splits, barriers, watermarks, discovery) and the
+//! operator loop (alignment, watermarks, timers), and how records leave it.
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
+use std::time::Duration;
+
+use rewind_savepoint::format::{SplitEntry, subtask_for_hash};
+
+use super::{DOWNSTREAM_STOPPED, Envelope, FINAL, Msg, SourceControl, UPSTREAM_VANISHED};
+use crate::coordinator::{Ack, CoordinatorMsg};
+use crate::job::{ErasedOp, Rec};
+use crate::keyed::StateSnapshot;
+use crate::time::{Change, InputWatermarks};
+use crate::{EngineError, Result};
+
+#[derive(Clone)]
+pub(super) enum Route {
+    RoundRobin(usize),
+    Hash(crate::job::HashFn),
+}
+
+/// Records per channel message.
+const BATCH: usize = 256;
+
+/// The longest a source holds records back to fill a batch.
+const MAX_BUFFER_DELAY: Duration = Duration::from_millis(20);
+
+pub(super) struct Output {
+    pub(super) senders: Vec<SyncSender<Envelope>>,
+    pub(super) buffers: Vec<Vec<Rec>>,
+    pub(super) route: Route,
+}
+
+pub(super) struct Worker {
+    pub(super) stage: usize,
+    pub(super) subtask: u32,
+    pub(super) ops: Vec<Box<dyn ErasedOp>>,
+    pub(super) output: Option<Output>,
+    pub(super) sink_render: Option<crate::job::RenderFn>,
+    pub(super) sink_lines: Vec<String>,
+    pub(super) acks: Sender<CoordinatorMsg>,
+    pub(super) name: String,
+    /// Event time the subtask starts at (a restored job's watermark).
+    pub(super) initial_watermark: i64,
+    pub(super) idle_timeout: Option<Duration>,
+    pub(super) last_flush: std::time::Instant,
+}
+
+impl Worker {
+    fn fail(&self, message: String) -> EngineError {
+        EngineError::Operator {
+            operator: format!("{} (subtask {})", self.name, self.subtask),
+            message,
+        }
+    }
+
+    /// Runs a record through the chain and sends what comes out.
+    fn push(&mut self, rec: Rec) -> Result<()> {
+        self.run_chain(0, vec![rec])
+    }
+
+    /// Runs records through the chain from operator `from` on and sends what comes out.
+    fn run_chain(&mut self, from: usize, mut batch: Vec<Rec>) -> Result<()> {
+        for op in self.ops.iter_mut().skip(from) {
+            let mut next = Vec::with_capacity(batch.len());
+            for r in batch {
+                op.process(r, &mut next)?;
+            }
+            batch = next;
+        }
+        for r in batch {
+            if let Some(render) = &self.sink_render {
+                self.sink_lines.push(render(&r)?);
+            }
+            if let Some(out) = &mut self.output {
+                let target = match &mut out.route {
+                    Route::RoundRobin(next) => {
+                        *next = (*next + 1) % out.senders.len();
+                        *next
+                    }
+                    Route::Hash(f) => subtask_for_hash(f(&r)?, out.senders.len() as u32) as usize,
+                };
+                out.buffers[target].push(r);
+                if out.buffers[target].len() >= BATCH {
+                    let records = std::mem::take(&mut out.buffers[target]);
+                    out.senders[target]
+                        .send(Envelope {
+                            from: self.subtask as usize,
+                            msg: Msg::Recs(records),
+                        })
+                        .map_err(|_| self.fail(DOWNSTREAM_STOPPED.into()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Event time reached `watermark`: each operator fires what is due (its output runs
+    /// through the rest of the chain), then the watermark goes downstream, after that output.
+    fn advance_watermark(&mut self, watermark: i64) -> Result<()> {
+        for j in 0..self.ops.len() {
+            let mut out = Vec::new();
+            self.ops[j].on_watermark(watermark, &mut out)?;
+            if !out.is_empty() {
+                self.run_chain(j + 1, out)?;
+            }
+        }
+        self.broadcast(|| Msg::Watermark(watermark))
+    }
+
+    /// Fires processing-time timers due now, if any.
+    fn fire_processing_timers(&mut self) -> Result<Option<std::time::Instant>> {
+        let next = self
+            .ops
+            .iter()
+            .filter_map(|o| o.next_processing_timer())
+            .min();
+        let Some(next) = next else { return Ok(None) };
+        let now = crate::keyed::now_ms();
+        if next > now {
+            let wait = Duration::from_millis((next - now) as u64);
+            return Ok(Some(std::time::Instant::now() + wait));
+        }
+        for j in 0..self.ops.len() {
+            let mut out = Vec::new();
+            self.ops[j].on_processing_time(now, &mut out)?;
+            if !out.is_empty() {
+                self.run_chain(j + 1, out)?;
+            }
+        }
+        self.flush()?;
+        Ok(None)
+    }
+
+    /// Sends every buffered record: before a barrier or the end, records keep their place.
+    fn flush(&mut self) -> Result<()> {
+        self.last_flush = std::time::Instant::now();
+        if let Some(out) = &mut self.output {
+            for (target, buffer) in out.buffers.iter_mut().enumerate() {
+                if buffer.is_empty() {
+                    continue;
+                }
+                let records = std::mem::take(buffer);
+                if out.senders[target]
+                    .send(Envelope {
+                        from: self.subtask as usize,
+                        msg: Msg::Recs(records),
+                    })
+                    .is_err()
+                {
+                    return Err(EngineError::Operator {
+                        operator: format!("{} (subtask {})", self.name, self.subtask),
+                        message: DOWNSTREAM_STOPPED.into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn broadcast(&mut self, make: impl Fn() -> Msg) -> Result<()> {
+        self.flush()?;
+        if let Some(out) = &self.output {
+            for s in &out.senders {
+                s.send(Envelope {
+                    from: self.subtask as usize,
+                    msg: make(),
+                })
+                .map_err(|_| self.fail(DOWNSTREAM_STOPPED.into()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Snapshots the chain's state and hands it to the coordinator with the staged output.
+    fn ack(&mut self, id: u64, splits: Vec<SplitEntry>) -> Result<()> {
+        let started = std::time::Instant::now();
+        let snapshots: Vec<Box<dyn StateSnapshot>> =
+            self.ops.iter().flat_map(|o| o.snapshot()).collect();
+        let ack = Ack {
+            sync_pause: started.elapsed(),
+            id,
+            stage: self.stage,
+            subtask: self.subtask,
+            splits,
+            snapshots,
+            sink_lines: std::mem::take(&mut self.sink_lines),
+        };
+        self.acks
+            .send(CoordinatorMsg::Ack(ack))
+            .map_err(|_| self.fail("coordinator stopped".into()))
+    }
+
+    pub(super) fn run_source(
+        mut self,
+        mut readers: Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>,
+        control: Receiver<SourceControl>,
+        mut discovery: Option<Discovery>,
+    ) -> Result<()> {
+        let positions =
+            |readers: &Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>| -> Vec<SplitEntry> {
+                readers
+                    .iter()
+                    .map(|(s, r)| SplitEntry {
+                        position: r.position(),
+                        watermark: r.watermark(),
+                        ..s.clone()
+                    })
+                    .collect()
+            };
+        let mut live: Vec<bool> = vec![true; readers.len()];
+        let mut clock = SourceClock::new(readers.len(), self.idle_timeout);
+        let mut quiet = 0usize;
+        let mut next = 0usize;
+        loop {
+            match control.try_recv() {
+                Ok(SourceControl::Trigger { id, stop, drain }) => {
+                    if drain {
+                        self.advance_watermark(i64::MAX)?;
+                    }
+                    self.ack(id, positions(&readers))?;
+                    self.broadcast(|| Msg::Barrier(id))?;
+                    if stop {
+                        self.broadcast(|| Msg::End)?;
+                        return Ok(());
+                    }
+                    continue;
+                }
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {}
+            }
+            if let Some(d) = &mut discovery {
+                for (split, reader) in d.new_splits()? {
+                    readers.push((split, reader));
+                    live.push(true);
+                    clock.add_split();
+                }
+            }
+            if !live.iter().any(|l| *l) && discovery.is_none() {
+                // The input is complete: event time runs to the end, firing what is left.
+                self.advance_watermark(i64::MAX)?;
+                self.ack(FINAL, positions(&readers))?;
+                self.broadcast(|| Msg::Barrier(FINAL))?;
+                self.broadcast(|| Msg::End)?;
+                return Ok(());
+            }
+            if readers.is_empty() {
+                // Only discovery can bring work: wait for it (and for barriers), and do not
+                // hold back downstream event time meanwhile.
+                self.source_watermark(&mut clock, None)?;
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            next = (next + 1) % readers.len();
+            if !live[next] {
+                continue;
+            }
+            match readers[next].1.next() {
+                Some(rec) => {
+                    quiet = 0;
+                    self.push(rec)?;
+                    clock.record(next);
+                    // A slow source sends what it has every few milliseconds rather than
+                    // waiting for full batches.
+                    if clock.since_emit % 32 == 0 && self.last_flush.elapsed() >= MAX_BUFFER_DELAY {
+                        self.flush()?;
+                    }
+                    if clock.due() {
+                        let wm = clock.watermark(&readers, &live);
+                        self.source_watermark(&mut clock, wm)?;
+                    }
+                }
+                None if readers[next].1.finished() => live[next] = false,
+                // A followed split with nothing new: send what is buffered, so records do
+                // not wait for the next barrier, and see whether the split went idle.
+                None => {
+                    self.flush()?;
+                    clock.nothing_new(next);
+                    // A whole round without records: rest briefly instead of spinning.
+                    quiet += 1;
+                    if quiet >= readers.len() {
+                        quiet = 0;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    let wm = clock.watermark(&readers, &live);
+                    self.source_watermark(&mut clock, wm)?;
+                }
+            }
+        }
+    }
+
+    /// Passes on a source subtask's watermark when it advanced, and idleness.
+    fn source_watermark(&mut self, clock: &mut SourceClock, wm: Option<i64>) -> Result<()> {
+        clock.since_emit = 0;
+        match wm {
+            None if !clock.idle_sent => {
+                clock.idle_sent = true;
+                self.broadcast(|| Msg::Idle)
+            }
+            None => Ok(()),
+            Some(w) if w > clock.emitted || clock.idle_sent => {
+                clock.idle_sent = false;
+                clock.emitted = clock.emitted.max(w);
+                let w = clock.emitted;
+                self.broadcast(|| Msg::Watermark(w))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The next input message, or `None` when `deadline` (a processing-time timer) passed
+    /// first. Before waiting, buffered output goes downstream, so a quiet input does not
+    /// hold records back.
+    fn receive(
+        &mut self,
+        input: &Receiver<Envelope>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Option<Envelope>> {
+        match input.try_recv() {
+            Ok(e) => return Ok(Some(e)),
+            Err(TryRecvError::Disconnected) => return Err(self.fail(UPSTREAM_VANISHED.into())),
+            Err(TryRecvError::Empty) => self.flush()?,
+        }
+        let got = match deadline {
+            None => input.recv().map_err(|_| ()),
+            Some(at) => {
+                match input.recv_timeout(at.saturating_duration_since(std::time::Instant::now())) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Ok(None),
+                    other => other.map_err(|_| ()),
+                }
+            }
+        };
+        got.map(Some)
+            .map_err(|()| self.fail(UPSTREAM_VANISHED.into()))
+    }
+
+    fn watermark_change(&mut self, change: Change) -> Result<()> {
+        match change {
+            Change::None => Ok(()),
+            Change::Emit(w) => self.advance_watermark(w),
+            Change::WentIdle => self.broadcast(|| Msg::Idle),
+        }
+    }
+
+    pub(super) fn run_operator(mut self, input: Receiver<Envelope>, upstream: usize) -> Result<()> {
+        let mut blocked = vec![false; upstream];
+        let mut ended = vec![false; upstream];
+        let mut waiting: VecDeque<Envelope> = VecDeque::new();
+        let mut barrier: Option<u64> = None;
+        let mut pending_replay: VecDeque<Envelope> = VecDeque::new();
+        let mut watermarks = InputWatermarks::new(upstream, self.initial_watermark);
+        loop {
+            let deadline = self.fire_processing_timers()?;
+            let env = match pending_replay.pop_front() {
+                Some(e) => e,
+                None => match self.receive(&input, deadline)? {
+                    Some(e) => e,
+                    None => continue,
+                },
+            };
+            if blocked[env.from] {
+                waiting.push_back(env);
+                continue;
+            }
+            match env.msg {
+                Msg::Recs(records) => {
+                    for r in records {
+                        self.push(r)?;
+                    }
+                }
+                Msg::Barrier(id) => {
+                    if barrier.is_some_and(|b| b != id) {
+                        return Err(self.fail(format!("barrier {id} while aligning {barrier:?}")));
+                    }
+                    barrier = Some(id);
+                    blocked[env.from] = true;
+                }
+                Msg::Watermark(w) => {
+                    let change = watermarks.watermark(env.from, w);
+                    self.watermark_change(change)?;
+                }
+                Msg::Idle => {
+                    let change = watermarks.set_idle(env.from);
+                    self.watermark_change(change)?;
+                }
+                Msg::End => {
+                    ended[env.from] = true;
+                    let change = watermarks.end(env.from);
+                    self.watermark_change(change)?;
+                }
+            }
+            // Aligned when every input that has not ended delivered the barrier.
+            if let Some(id) = barrier {
+                if (0..upstream).all(|u| blocked[u] || ended[u]) {
+                    self.ack(id, Vec::new())?;
+                    self.broadcast(|| Msg::Barrier(id))?;
+                    barrier = None;
+                    blocked.iter_mut().for_each(|b| *b = false);
+                    pending_replay.extend(waiting.drain(..));
+                }
+            }
+            if barrier.is_none() && pending_replay.is_empty() && ended.iter().all(|e| *e) {
+                self.broadcast(|| Msg::End)?;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A source subtask's search for new splits: each one found goes to the subtask its id
+/// hashes to, so subtasks never read the same split.
+pub(super) struct Discovery {
+    pub(super) source: std::sync::Arc<dyn crate::job::ErasedSource>,
+    pub(super) known: std::collections::HashSet<String>,
+    pub(super) every: Duration,
+    pub(super) last: std::time::Instant,
+    pub(super) subtask: u32,
+    pub(super) parallelism: u32,
+}
+
+impl Discovery {
+    fn new_splits(&mut self) -> Result<Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>> {
+        if self.last.elapsed() < self.every {
+            return Ok(Vec::new());
+        }
+        self.last = std::time::Instant::now();
+        let mut mine = Vec::new();
+        for split in self.source.discover()? {
+            if !self.known.insert(split.id.clone()) {
+                continue;
+            }
+            let owner = rewind_savepoint::format::hash_encoded_key(split.id.as_bytes())
+                % u64::from(self.parallelism);
+            if owner == u64::from(self.subtask) {
+                let reader = self.source.reader(&split)?;
+                mine.push((split, reader));
+            }
+        }
+        Ok(mine)
+    }
+}
+
+/// Per source subtask: when its splits last had records, and what it last told downstream.
+pub(super) struct SourceClock {
+    last_record: Vec<std::time::Instant>,
+    idle: Vec<bool>,
+    idle_timeout: Option<Duration>,
+    since_emit: usize,
+    emitted: i64,
+    idle_sent: bool,
+}
+
+/// Records between two looks at a source subtask's watermark.
+const WATERMARK_EVERY: usize = 256;
+
+impl SourceClock {
+    fn new(splits: usize, idle_timeout: Option<Duration>) -> Self {
+        SourceClock {
+            last_record: vec![std::time::Instant::now(); splits],
+            idle: vec![false; splits],
+            idle_timeout,
+            since_emit: 0,
+            emitted: i64::MIN,
+            idle_sent: false,
+        }
+    }
+
+    fn add_split(&mut self) {
+        self.last_record.push(std::time::Instant::now());
+        self.idle.push(false);
+    }
+
+    fn record(&mut self, split: usize) {
+        self.since_emit += 1;
+        if self.idle_timeout.is_some() {
+            self.last_record[split] = std::time::Instant::now();
+            self.idle[split] = false;
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.since_emit >= WATERMARK_EVERY || self.idle_sent
+    }
+
+    fn nothing_new(&mut self, split: usize) {
+        if let Some(timeout) = self.idle_timeout {
+            if self.last_record[split].elapsed() >= timeout {
+                self.idle[split] = true;
+            }
+        }
+    }
+
+    /// The least watermark of the live, active splits; `None` when all are idle.
+    fn watermark(
+        &self,
+        readers: &[(SplitEntry, Box<dyn crate::job::ErasedReader>)],
+        live: &[bool],
+    ) -> Option<i64> {
+        let active: Vec<usize> = (0..readers.len())
+            .filter(|&i| live[i] && !self.idle[i])
+            .collect();
+        if active.is_empty() {
+            return None;
+        }
+        Some(
+            active
+                .iter()
+                .map(|&i| readers[i].1.watermark().unwrap_or(i64::MIN))
+                .min()
+                .unwrap_or(i64::MIN),
+        )
+    }
+}
