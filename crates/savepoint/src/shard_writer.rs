@@ -10,7 +10,7 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
-use rewind_format::{FormatVersion, HashRange, ShardEntry, hash_keys};
+use rewind_format::{FormatVersion, HashRange, ShardEntry, StateKind, hash_keys};
 
 use crate::parquet_io::ChecksumWriter;
 use crate::spec::{StateSpec, columns};
@@ -248,7 +248,12 @@ pub(crate) fn shard_properties(
         ),
     ];
     let hash_column = ColumnPath::from(columns::KEY_HASH);
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder();
+    if matches!(spec.kind(), StateKind::Value | StateKind::List) {
+        // One row per key: a dictionary of the keys would be as long as the column.
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(columns::KEY), false);
+    }
+    builder
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(options.row_group_rows))
         .set_created_by(format!("{writer} (parquet-rs)"))
