@@ -349,15 +349,23 @@ impl Coordinator {
                             .partition(|x| x.state() == state);
                         ack.snapshots = rest;
                         for snap in mine {
+                            let spec = snap.spec().map_err(internal)?;
+                            let keyed = spec.kind().is_keyed();
                             if !declared {
-                                writer.add_state(uid, snap.spec().map_err(internal)?)?;
+                                writer.add_state(uid, spec)?;
                                 declared = true;
                             }
-                            let mut shard = writer.keyed_shard(uid, state, range)?;
+                            let mut shard = if keyed {
+                                writer.keyed_shard(uid, state, range)?
+                            } else {
+                                writer.operator_shard(uid, state, ack.subtask)?
+                            };
                             tasks.push(tokio::spawn(async move {
                                 let (hashes, batch) = snap.to_batch(range).map_err(internal)?;
-                                if batch.num_rows() > 0 {
+                                if batch.num_rows() > 0 && keyed {
                                     shard.write_hashed(hashes, &batch).await?;
+                                } else if batch.num_rows() > 0 {
+                                    shard.write(&batch).await?;
                                 }
                                 shard.finish().await?;
                                 Ok::<_, rewind_savepoint::Error>(())

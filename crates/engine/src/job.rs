@@ -366,6 +366,37 @@ impl<T: Send + 'static> DataStream<T> {
         self
     }
 
+    /// Processes records with a function whose subtasks each keep a list of elements
+    /// (see [`crate::OperatorFunction`]), in a new stage fed round-robin. `make` builds one
+    /// function per subtask. Give the stage a uid.
+    pub fn process_with_state<F: crate::OperatorFunction<In = T>>(
+        mut self,
+        name: &str,
+        make: impl Fn() -> F + Send + Sync + 'static,
+    ) -> DataStream<F::Out> {
+        let state = make().state_name().to_string();
+        let factory: OpFactory = Arc::new(move || {
+            Box::new(crate::operator_state::OperatorOp {
+                f: make(),
+                restored: None,
+            }) as Box<dyn ErasedOp>
+        });
+        self.job.stages.push(StageDef {
+            uid: None,
+            name: name.to_string(),
+            parallelism: None,
+            input: StageInput::Rebalance,
+            ops: vec![factory],
+            states: vec![state],
+            idle_timeout: None,
+            sink: None,
+        });
+        DataStream {
+            job: self.job,
+            _t: PhantomData,
+        }
+    }
+
     /// Partitions the stream by key: records of one key go to the subtask whose hash range
     /// holds the key's hash (spec: "Hash ranges").
     pub fn key_by<K: Key>(

@@ -37,6 +37,7 @@
 //! ```
 //!
 //! Keyed functions keep value, list and map state and set timers ([`KeyedProcessFunction`]);
+//! non-keyed ones keep operator list state ([`OperatorFunction`]);
 //! sources can assign event time ([`DataStream::assign_timestamps`]), whose watermarks
 //! drive timers and tumbling, sliding and session windows ([`KeyedStream::window`]).
 //! Window contents, timers and each source split's watermark are in every savepoint, so a
@@ -54,6 +55,7 @@ mod job;
 mod key;
 mod keyed;
 mod log_source;
+mod operator_state;
 mod options;
 mod runtime;
 mod sink;
@@ -69,7 +71,9 @@ pub use keyed::{
     ValueState,
 };
 pub use log_source::LogSource;
+pub use operator_state::OperatorFunction;
 pub use options::EngineOptions;
+pub use rewind_savepoint::format::Redistribution;
 pub use runtime::{JobHandle, JobStats, RunOptions, restore_plan, run};
 pub use sink::{CollectSink, FileSink, Sink, StdoutSink};
 pub use source::{GeneratedEvent, GeneratorSource, Source, SplitReader};

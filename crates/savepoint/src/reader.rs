@@ -84,6 +84,49 @@ impl SavepointReader {
         })
     }
 
+    /// The elements of operator list state `uid/name` that subtask `subtask` of
+    /// `parallelism` starts with (spec: "Operator list state"): `split` deals contiguous
+    /// runs of all elements in old-subtask order, `union` gives every subtask all of them,
+    /// `broadcast` gives each a copy of old subtask 0's list. Same rule as offline rescale.
+    pub async fn read_operator_list(
+        &self,
+        uid: &str,
+        name: &str,
+        subtask: u32,
+        parallelism: u32,
+    ) -> Result<RecordBatch> {
+        let state = self.state(uid, name)?;
+        let mode = state.redistribution.ok_or_else(|| {
+            Error::InvalidInput(format!("{uid}/{name} is keyed state, not an operator list"))
+        })?;
+        let spec = crate::spec::StateSpec::from_entry(state)?;
+        let mut shards = state.shards.clone();
+        shards.sort_by_key(|s| s.subtask);
+        if mode == rewind_format::Redistribution::Broadcast {
+            shards.retain(|s| s.subtask == Some(0));
+        }
+        let mut batches = Vec::new();
+        for shard in &shards {
+            let described = self.location.describe(&shard.path);
+            let stream = open_shard(&self.location, shard, 8192)
+                .await?
+                .build()
+                .map_err(|e| Error::corrupt(described.clone(), e.to_string()))?;
+            let rows: Vec<RecordBatch> = stream
+                .try_collect()
+                .await
+                .map_err(|e| Error::corrupt(described, e.to_string()))?;
+            batches.extend(rows);
+        }
+        let all = match batches.first() {
+            Some(first) => arrow_select::concat::concat_batches(&first.schema(), &batches)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            None => RecordBatch::new_empty(spec.shard_schema()),
+        };
+        let (offset, len) = crate::rescale::deal(all.num_rows(), mode, subtask, parallelism);
+        Ok(all.slice(offset, len))
+    }
+
     /// Streams the rows of state `uid/name` as record batches in shard order, with the
     /// shard's columns (`key_hash` first for keyed state). Memory stays bounded by one
     /// row group per stream, whatever the state size.

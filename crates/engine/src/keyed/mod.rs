@@ -8,7 +8,10 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 
 pub use tables::TimeDomain;
-pub(crate) use tables::{NsKey, StateSnapshot, TIMERS, Table, Timers, ValueKind, ValueTable};
+pub(crate) use tables::{
+    NsKey, StateSnapshot, TIMERS, Table, Timers, ValueKind, ValueTable, check_type, value_field,
+    values_from_array, values_to_array,
+};
 
 use crate::job::{ErasedOp, Rec};
 use crate::key::Key;

@@ -116,7 +116,20 @@ pub(super) fn restore_subtask(
     let range = HashRange::for_subtask(i, p)
         .ok_or_else(|| EngineError::Internal("subtask range".into()))?;
     for name in states {
-        if op.state(name).is_none() {
+        let Some(entry) = op.state(name) else {
+            continue;
+        };
+        if entry.kind == rewind_savepoint::format::StateKind::OperatorList {
+            let batch = block_on(async { Ok(sp.read_operator_list(uid, name, i, p).await?) })?;
+            let first = ops
+                .first_mut()
+                .ok_or_else(|| EngineError::Internal("stateful stage without operator".into()))?;
+            first.restore(name, &batch).map_err(|e| match e {
+                EngineError::Restore(m) => {
+                    EngineError::Restore(format!("operator {uid:?}, state {name:?}: {m}"))
+                }
+                other => other,
+            })?;
             continue;
         }
         let batches: Vec<arrow_array::RecordBatch> = block_on(async {

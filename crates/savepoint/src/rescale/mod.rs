@@ -9,6 +9,7 @@
 
 mod keyed;
 mod operator;
+pub(crate) use operator::deal;
 mod plan;
 
 use std::sync::Arc;

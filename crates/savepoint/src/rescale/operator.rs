@@ -8,6 +8,21 @@ use crate::reader::open_shard;
 use crate::spec::StateSpec;
 use crate::{Error, Result, SavepointReader, SavepointWriter};
 
+/// Which elements (offset, count) of all of a list state's elements, in old-subtask
+/// order, subtask `t` of `parallelism` gets: `split` deals contiguous runs whose sizes
+/// differ by at most one (the first `total % parallelism` subtasks get one more); `union`
+/// and `broadcast` (whose elements are already only old subtask 0's) give all.
+pub(crate) fn deal(total: usize, mode: Redistribution, t: u32, parallelism: u32) -> (usize, usize) {
+    match mode {
+        Redistribution::Split => {
+            let (p, t) = (parallelism.max(1) as usize, t as usize);
+            let (base, extra) = (total / p, total % p);
+            (t * base + t.min(extra), base + usize::from(t < extra))
+        }
+        Redistribution::Union | Redistribution::Broadcast => (0, total),
+    }
+}
+
 /// Reads every element (in subtask order) and writes `parallelism` new shards:
 /// `split` deals contiguous runs whose sizes differ by at most one (the first
 /// `len % parallelism` subtasks get one more); `union` gives every subtask all elements.
@@ -37,21 +52,11 @@ pub(crate) async fn redeal(
             .map_err(|e| Error::Internal(e.to_string()))?,
         None => RecordBatch::new_empty(spec.shard_schema()),
     };
-    let total = all.num_rows();
-    let p = parallelism as usize;
-    let mut out = Vec::with_capacity(p);
-    let mut offset = 0;
-    for t in 0..p {
-        let part = match mode {
-            Redistribution::Split => {
-                let len = total / p + usize::from(t < total % p);
-                let part = all.slice(offset, len);
-                offset += len;
-                part
-            }
-            Redistribution::Union | Redistribution::Broadcast => all.clone(),
-        };
-        let mut shard = writer.operator_shard(uid, spec.name(), t as u32)?;
+    let mut out = Vec::with_capacity(parallelism as usize);
+    for t in 0..parallelism {
+        let (offset, len) = deal(all.num_rows(), mode, t, parallelism);
+        let part = all.slice(offset, len);
+        let mut shard = writer.operator_shard(uid, spec.name(), t)?;
         shard.write(&part).await?;
         out.push(shard.finish().await?);
     }
