@@ -42,6 +42,8 @@ pub(crate) struct Ack {
 }
 
 pub(crate) enum Command {
+    /// Stop every source now; no checkpoint.
+    Cancel,
     Savepoint {
         target: Location,
         stop: bool,
@@ -85,6 +87,7 @@ pub(crate) struct Coordinator {
     retained: Vec<Location>,
     written: Vec<Manifest>,
     stopping: bool,
+    cancelled: bool,
     stats: Arc<std::sync::Mutex<crate::JobStats>>,
 }
 
@@ -113,6 +116,7 @@ impl Coordinator {
             retained: Vec::new(),
             written: Vec::new(),
             stopping: false,
+            cancelled: false,
             stats,
         })
     }
@@ -124,6 +128,15 @@ impl Coordinator {
                 CoordinatorMsg::Tick => {
                     if !self.stopping && self.pending.is_empty() {
                         self.trigger(Target::Checkpoint, false, false);
+                    }
+                }
+                CoordinatorMsg::Command(Command::Cancel) => {
+                    self.stopping = true;
+                    self.cancelled = true;
+                    // Checkpoints in flight are abandoned: their output is never committed.
+                    self.pending.clear();
+                    for s in &self.sources {
+                        let _ = s.send(SourceControl::Cancel);
                     }
                 }
                 CoordinatorMsg::Command(Command::Savepoint {
@@ -147,6 +160,8 @@ impl Coordinator {
                         drain,
                     );
                 }
+                // After a cancel, barriers still in flight complete nothing.
+                CoordinatorMsg::Ack(_) if self.cancelled => {}
                 CoordinatorMsg::Ack(ack) => {
                     let id = ack.id;
                     let entry = self.pending.entry(id).or_insert_with(|| Pending {

@@ -68,6 +68,8 @@ pub(crate) enum SourceControl {
     /// Take checkpoint `id`; `stop` ends the job after it; `drain` first advances event
     /// time to the end, firing every timer and window.
     Trigger { id: u64, stop: bool, drain: bool },
+    /// Stop now, without a checkpoint: output not yet committed is dropped.
+    Cancel,
 }
 
 /// Measurements of a job's checkpoints.
@@ -129,6 +131,16 @@ impl JobHandle {
         answer
             .recv()
             .map_err(|_| EngineError::Internal("the job has finished".into()))?
+    }
+
+    /// Stops the job at once, without a savepoint (like `flink cancel`): output staged since
+    /// the last completed checkpoint is never committed; restore from that checkpoint to
+    /// go on exactly once.
+    pub fn cancel(mut self) -> Result<()> {
+        self.commands
+            .send(CoordinatorMsg::Command(Command::Cancel))
+            .map_err(|_| EngineError::Internal("the job has finished".into()))?;
+        self.join().map(|_| ())
     }
 
     /// Checkpoint measurements so far.

@@ -215,6 +215,10 @@ impl Worker {
         let mut next = 0usize;
         loop {
             match control.try_recv() {
+                Ok(SourceControl::Cancel) => {
+                    self.broadcast(|| Msg::End)?;
+                    return Ok(());
+                }
                 Ok(SourceControl::Trigger { id, stop, drain }) => {
                     if drain {
                         self.advance_watermark(i64::MAX)?;
