@@ -81,12 +81,9 @@ impl<F: OperatorFunction> ErasedOp for OperatorOp<F> {
         let value = batch
             .column_by_name("value")
             .ok_or_else(|| EngineError::Restore("operator list without value column".into()))?;
-        crate::keyed::check_type(
-            "value",
-            value.data_type(),
-            value_field::<F::Element>()?.data_type(),
-        )?;
-        let elements = values_from_array::<F::Element>(value)?;
+        let value =
+            crate::keyed::evolve_column("value", value, value_field::<F::Element>()?.data_type())?;
+        let elements = values_from_array::<F::Element>(&value)?;
         self.restored.get_or_insert_with(Vec::new).extend(elements);
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Keyed processing: a function called per record with the record's key, any number of
 //! named states of that key (value, list, map) and timers on event or processing time.
 
+mod evolve;
 mod tables;
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use arrow_array::RecordBatch;
 
 pub use tables::TimeDomain;
 pub(crate) use tables::{
-    NsKey, StateSnapshot, TIMERS, Table, Timers, ValueKind, ValueTable, check_type, value_field,
+    NsKey, StateSnapshot, TIMERS, Table, Timers, ValueKind, ValueTable, evolve_column, value_field,
     values_from_array, values_to_array,
 };
 

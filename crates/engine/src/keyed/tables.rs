@@ -80,59 +80,22 @@ pub(crate) fn values_from_array<V: StateValue>(array: &ArrayRef) -> Result<Vec<V
     Ok(rows.into_iter().map(|r| r.value).collect())
 }
 
-/// Refuses a stored column whose type is not the job's, naming the first field that differs.
-pub(crate) fn check_type(column: &str, stored: &DataType, expected: &DataType) -> Result<()> {
-    if rewind_savepoint::format::same_type(stored, expected) {
-        return Ok(());
-    }
-    Err(EngineError::Restore(format!(
-        "state type changed at {}; schema evolution is not supported yet",
-        first_difference(column, stored, expected)
-    )))
+/// The stored column adapted to the job's type where the change is safe (see
+/// `evolve`); otherwise a restore error naming the field.
+pub(crate) fn evolve_column(
+    column: &str,
+    stored: &ArrayRef,
+    expected: &DataType,
+) -> Result<ArrayRef> {
+    super::evolve::evolve(column, stored, expected).map_err(|m| {
+        EngineError::Restore(format!(
+            "state type changed at {m}; this change cannot be applied automatically"
+        ))
+    })
 }
 
 fn name(t: &DataType) -> String {
     rewind_savepoint::format::type_name(t).unwrap_or_else(|_| t.to_string())
-}
-
-/// `path: the savepoint has T1, the job has T2` for the first field where the types part.
-fn first_difference(path: &str, stored: &DataType, expected: &DataType) -> String {
-    use DataType::{LargeList, List, Struct};
-    match (stored, expected) {
-        (Struct(a), Struct(b)) => {
-            for f in a {
-                match b.iter().find(|g| g.name() == f.name()) {
-                    None => return format!("field {path}.{}: the job has no such field", f.name()),
-                    Some(g)
-                        if !rewind_savepoint::format::same_type(f.data_type(), g.data_type()) =>
-                    {
-                        return first_difference(
-                            &format!("{path}.{}", f.name()),
-                            f.data_type(),
-                            g.data_type(),
-                        );
-                    }
-                    Some(_) => {}
-                }
-            }
-            if let Some(g) = b.iter().find(|g| a.iter().all(|f| f.name() != g.name())) {
-                return format!(
-                    "field {path}.{}: new in the job ({}), absent in the savepoint",
-                    g.name(),
-                    name(g.data_type())
-                );
-            }
-            format!("field {path}: the fields are in another order")
-        }
-        (List(a) | LargeList(a), List(b) | LargeList(b)) => {
-            first_difference(&format!("{path}[]"), a.data_type(), b.data_type())
-        }
-        _ => format!(
-            "field {path}: the savepoint has {}, the job has {}",
-            name(stored),
-            name(expected)
-        ),
-    }
 }
 
 /// A key in a state table: the user's key, optionally with a namespace (a window's start).
@@ -345,9 +308,12 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
 
     fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
         let keys = row_keys::<K, R>(batch)?;
-        let value = column(batch, "value")?;
-        check_type("value", value.data_type(), value_field::<V>()?.data_type())?;
-        for (k, v) in keys.into_iter().zip(values_from_array::<V>(value)?) {
+        let value = evolve_column(
+            "value",
+            column(batch, "value")?,
+            value_field::<V>()?.data_type(),
+        )?;
+        for (k, v) in keys.into_iter().zip(values_from_array::<V>(&value)?) {
             self.map.insert(k, v);
         }
         Ok(())
@@ -420,9 +386,12 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
                 name(&UK::data_type())
             ))
         })?;
-        let value = column(batch, "value")?;
-        check_type("value", value.data_type(), value_field::<V>()?.data_type())?;
-        let values = values_from_array::<V>(value)?;
+        let value = evolve_column(
+            "value",
+            column(batch, "value")?,
+            value_field::<V>()?.data_type(),
+        )?;
+        let values = values_from_array::<V>(&value)?;
         for ((k, uk), v) in keys.into_iter().zip(user_keys).zip(values) {
             self.map.entry(k).or_default().insert(uk, v);
         }
