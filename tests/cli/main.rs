@@ -6,6 +6,7 @@ mod diff;
 mod edit;
 mod generate;
 mod help;
+mod hostile;
 mod inspect;
 mod rescale;
 mod s3;

@@ -28,6 +28,9 @@ pub struct Location {
     /// Which store this is (`file://`, `memory://`, `s3://bucket`, ...): two locations with
     /// the same key can copy objects server-side.
     store_key: String,
+    /// On local disk, the root as a directory: symlinks are followed there, even outside
+    /// the root, so reads check where a file really is.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for Location {
@@ -119,6 +122,7 @@ impl Location {
             store,
             root,
             display,
+            local_root: None,
         }
     }
 
@@ -223,10 +227,34 @@ impl Location {
         let root = Path::from_absolute_path(&absolute)
             .map_err(|e| Error::InvalidInput(format!("{text}: {e}")))?;
         let store = LocalFileSystem::new().with_fsync(true);
-        Ok(
-            Location::new(Arc::new(store), root, text.trim_end_matches('/'))
-                .with_store_key("file://".into()),
-        )
+        let mut location = Location::new(Arc::new(store), root, text.trim_end_matches('/'))
+            .with_store_key("file://".into());
+        location.local_root = Some(absolute);
+        Ok(location)
+    }
+
+    /// Refuses a file of this savepoint that is, on local disk, a symlink (or under one)
+    /// leading outside the root: a savepoint must not make its readers read other files.
+    pub(crate) fn check_inside(&self, relative: &str) -> Result<()> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let (Ok(real_root), Ok(real)) = (root.canonicalize(), root.join(relative).canonicalize())
+        else {
+            // Missing files are reported where they are read.
+            return Ok(());
+        };
+        if real.starts_with(&real_root) {
+            Ok(())
+        } else {
+            Err(Error::corrupt(
+                self.describe(relative),
+                format!(
+                    "a symlink leads outside the savepoint (to {})",
+                    real.display()
+                ),
+            ))
+        }
     }
 
     /// The store.

@@ -25,8 +25,19 @@ pub(crate) struct ObjectReader {
 }
 
 impl ObjectReader {
-    pub(crate) fn new(store: Arc<dyn ObjectStore>, path: Path, size: u64) -> Self {
-        ObjectReader { store, path, size }
+    /// A reader of file `relative` (of `size` bytes) of the savepoint at `location`;
+    /// refuses a local file that is a symlink leading outside the savepoint.
+    pub(crate) fn open(
+        location: &crate::Location,
+        relative: &str,
+        size: u64,
+    ) -> crate::Result<Self> {
+        location.check_inside(relative)?;
+        Ok(ObjectReader {
+            store: location.store().clone(),
+            path: location.child(relative),
+            size,
+        })
     }
 }
 

@@ -175,6 +175,7 @@ impl SavepointReader {
 pub async fn read_manifest(location: &Location) -> Result<Manifest> {
     let path = location.child(MANIFEST_FILE);
     let described = location.describe(MANIFEST_FILE);
+    location.check_inside(MANIFEST_FILE)?;
     let bytes = match location.store().get(&path).await {
         Ok(r) => r.bytes().await.map_err(|e| Error::storage(&described, e))?,
         Err(object_store::Error::NotFound { .. }) => {
@@ -240,7 +241,7 @@ pub(crate) async fn open_shard(
             ),
         ));
     }
-    let reader = ObjectReader::new(location.store().clone(), path, shard.bytes);
+    let reader = ObjectReader::open(location, &shard.path, shard.bytes)?;
     let builder =
         ParquetRecordBatchStreamBuilder::new_with_options(reader, ArrowReaderOptions::new())
             .await

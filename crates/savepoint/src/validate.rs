@@ -180,6 +180,7 @@ async fn check_shard(
     };
     let path = location.child(&shard.path);
     let described = location.describe(&shard.path);
+    location.check_inside(&shard.path)?;
     let meta = match location.store().head(&path).await {
         Ok(m) => m,
         Err(object_store::Error::NotFound { .. }) => {

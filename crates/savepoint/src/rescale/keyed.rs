@@ -47,7 +47,7 @@ pub(crate) async fn split_shard(
 ) -> Result<SplitOutcome> {
     let described = from.describe(&shard.path);
     let corrupt = |e: &dyn std::fmt::Display| Error::corrupt(&described, e.to_string());
-    let mut source = ObjectReader::new(from.store().clone(), from.child(&shard.path), shard.bytes);
+    let mut source = ObjectReader::open(from, &shard.path, shard.bytes)?;
     let metadata: Arc<ParquetMetaData> =
         source.get_metadata(None).await.map_err(|e| corrupt(&e))?;
     let arrow = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())

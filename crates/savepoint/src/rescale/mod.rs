@@ -186,6 +186,7 @@ pub(crate) async fn copy_file(
     to: &Location,
     to_path: &str,
 ) -> Result<()> {
+    from.check_inside(from_path)?;
     let src = from.child(from_path);
     let dst = to.child(to_path);
     if to.same_store(from) {
