@@ -157,6 +157,21 @@ pub(crate) struct StageDef {
     pub sink: Option<(String, Arc<dyn Sink>, RenderFn)>,
 }
 
+impl StageDef {
+    fn new(name: &str, input: StageInput, ops: Vec<OpFactory>, states: Vec<String>) -> Self {
+        StageDef {
+            uid: None,
+            name: name.to_string(),
+            parallelism: None,
+            input,
+            ops,
+            states,
+            idle_timeout: None,
+            sink: None,
+        }
+    }
+}
+
 /// A job under construction; start with [`JobBuilder::source`].
 pub struct JobBuilder {
     pub(crate) name: String,
@@ -198,22 +213,19 @@ impl JobBuilder {
         }
     }
 
-    /// Starts the stream with a source. Give it a uid (its positions are state).
-    pub fn source<S: Source>(mut self, name: &str, source: S) -> DataStream<S::Out> {
-        self.stages.push(StageDef {
-            uid: None,
-            name: name.to_string(),
-            parallelism: None,
-            input: StageInput::Source(Arc::new(SourceAdapter(source))),
-            ops: Vec::new(),
-            states: Vec::new(),
-            idle_timeout: None,
-            sink: None,
-        });
+    /// Adds `stage` as the stream's next stage.
+    fn then<U>(mut self, stage: StageDef) -> DataStream<U> {
+        self.stages.push(stage);
         DataStream {
             job: self,
             _t: PhantomData,
         }
+    }
+
+    /// Starts the stream with a source. Give it a uid (its positions are state).
+    pub fn source<S: Source>(self, name: &str, source: S) -> DataStream<S::Out> {
+        let input = StageInput::Source(Arc::new(SourceAdapter(source)));
+        self.then(StageDef::new(name, input, Vec::new(), Vec::new()))
     }
 }
 
@@ -352,25 +364,20 @@ impl<T: Send + 'static> DataStream<T> {
 
     /// Deals records round-robin to a new stage of stateless operators (e.g. to change
     /// parallelism without a key).
-    pub fn rebalance(mut self, name: &str) -> DataStream<T> {
-        self.job.stages.push(StageDef {
-            uid: None,
-            name: name.to_string(),
-            parallelism: None,
-            input: StageInput::Rebalance,
-            ops: Vec::new(),
-            states: Vec::new(),
-            idle_timeout: None,
-            sink: None,
-        });
-        self
+    pub fn rebalance(self, name: &str) -> DataStream<T> {
+        self.job.then(StageDef::new(
+            name,
+            StageInput::Rebalance,
+            Vec::new(),
+            Vec::new(),
+        ))
     }
 
     /// Processes records with a function whose subtasks each keep a list of elements
     /// (see [`crate::OperatorFunction`]), in a new stage fed round-robin. `make` builds one
     /// function per subtask. Give the stage a uid.
     pub fn process_with_state<F: crate::OperatorFunction<In = T>>(
-        mut self,
+        self,
         name: &str,
         make: impl Fn() -> F + Send + Sync + 'static,
     ) -> DataStream<F::Out> {
@@ -381,20 +388,8 @@ impl<T: Send + 'static> DataStream<T> {
                 restored: None,
             }) as Box<dyn ErasedOp>
         });
-        self.job.stages.push(StageDef {
-            uid: None,
-            name: name.to_string(),
-            parallelism: None,
-            input: StageInput::Rebalance,
-            ops: vec![factory],
-            states: vec![state],
-            idle_timeout: None,
-            sink: None,
-        });
-        DataStream {
-            job: self.job,
-            _t: PhantomData,
-        }
+        let stage = StageDef::new(name, StageInput::Rebalance, vec![factory], vec![state]);
+        self.job.then(stage)
     }
 
     /// Partitions the stream by key: records of one key go to the subtask whose hash range
@@ -458,27 +453,15 @@ impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
 
     /// Adds a keyed stage whose operator `factory` makes, keeping `states`.
     pub(crate) fn stage<U>(
-        mut self,
+        self,
         name: &str,
         factory: OpFactory,
         states: Vec<String>,
     ) -> DataStream<U> {
         let key = self.key.clone();
         let hash: HashFn = Arc::new(move |r: &Rec| Ok(key(r.downcast_ref::<T>()?).key_hash()));
-        self.job.stages.push(StageDef {
-            uid: None,
-            name: name.to_string(),
-            parallelism: None,
-            input: StageInput::Hash(hash),
-            ops: vec![factory],
-            states,
-            idle_timeout: None,
-            sink: None,
-        });
-        DataStream {
-            job: self.job,
-            _t: PhantomData,
-        }
+        let stage = StageDef::new(name, StageInput::Hash(hash), vec![factory], states);
+        self.job.then(stage)
     }
 
     /// The job's counter of dropped late records.
@@ -501,6 +484,19 @@ impl<F: FnMut(Rec, &mut Vec<Rec>) -> Result<()> + Send> ErasedOp for FnOp<F> {
 }
 
 impl Job {
+    /// Every uid of the job: its stateful operators' and its sinks'.
+    pub(crate) fn uids(&self) -> Vec<&str> {
+        self.stages
+            .iter()
+            .flat_map(|s| {
+                s.uid
+                    .as_deref()
+                    .into_iter()
+                    .chain(s.sink.as_ref().map(|(u, _, _)| u.as_str()))
+            })
+            .collect()
+    }
+
     /// Checks the job: every source and keyed operator has a valid uid, uids are unique.
     pub fn validate(&self) -> Result<()> {
         if let Some(problem) = self.problems.first() {

@@ -184,6 +184,16 @@ impl<K: Key, O: Send + 'static> Context<'_, K, O> {
         now_ms()
     }
 
+    /// The table of a state the function writes; `None` (and the job fails after this
+    /// record) when it was not declared with this type.
+    fn table_mut<T: 'static>(&mut self, state: &str) -> Option<&mut T> {
+        if self.tables.get::<T>(state).is_none() {
+            self.fail(state);
+            return None;
+        }
+        self.tables.get_mut::<T>(state)
+    }
+
     fn fail(&mut self, state: &str) {
         if self.error.is_none() {
             *self.error = Some(EngineError::InvalidJob(format!(
@@ -246,22 +256,16 @@ impl<T: StateValue> ValueState<T> {
     /// Sets the key's value.
     pub fn set<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>, value: T) {
         let key = ctx.key.clone();
-        match ctx.tables.get_mut::<ValueTable<K, K, T>>(&self.name) {
-            Some(t) => {
-                t.map.insert(key, value);
-            }
-            None => ctx.fail(&self.name),
+        if let Some(t) = ctx.table_mut::<ValueTable<K, K, T>>(&self.name) {
+            t.map.insert(key, value);
         }
     }
 
     /// Removes the key's value.
     pub fn clear<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>) {
         let key = ctx.key;
-        match ctx.tables.get_mut::<ValueTable<K, K, T>>(&self.name) {
-            Some(t) => {
-                t.map.remove(key);
-            }
-            None => ctx.fail(&self.name),
+        if let Some(t) = ctx.table_mut::<ValueTable<K, K, T>>(&self.name) {
+            t.map.remove(key);
         }
     }
 }
@@ -298,31 +302,24 @@ impl<T: StateValue> ListState<T> {
     /// Appends to the key's list.
     pub fn add<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>, value: T) {
         let key = ctx.key.clone();
-        match ctx.tables.get_mut::<ValueTable<K, K, Vec<T>>>(&self.name) {
-            Some(t) => t.map.entry(key).or_default().push(value),
-            None => ctx.fail(&self.name),
+        if let Some(t) = ctx.table_mut::<ValueTable<K, K, Vec<T>>>(&self.name) {
+            t.map.entry(key).or_default().push(value);
         }
     }
 
     /// Replaces the key's list (an empty list is stored as `[]`).
     pub fn update<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>, values: Vec<T>) {
         let key = ctx.key.clone();
-        match ctx.tables.get_mut::<ValueTable<K, K, Vec<T>>>(&self.name) {
-            Some(t) => {
-                t.map.insert(key, values);
-            }
-            None => ctx.fail(&self.name),
+        if let Some(t) = ctx.table_mut::<ValueTable<K, K, Vec<T>>>(&self.name) {
+            t.map.insert(key, values);
         }
     }
 
     /// Removes the key's list.
     pub fn clear<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>) {
         let key = ctx.key;
-        match ctx.tables.get_mut::<ValueTable<K, K, Vec<T>>>(&self.name) {
-            Some(t) => {
-                t.map.remove(key);
-            }
-            None => ctx.fail(&self.name),
+        if let Some(t) = ctx.table_mut::<ValueTable<K, K, Vec<T>>>(&self.name) {
+            t.map.remove(key);
         }
     }
 }
@@ -379,38 +376,29 @@ impl<UK: Key, V: StateValue> MapState<UK, V> {
         value: V,
     ) {
         let key = ctx.key.clone();
-        match ctx.tables.get_mut::<tables::MapTable<K, UK, V>>(&self.name) {
-            Some(t) => {
-                t.map.entry(key).or_default().insert(user_key, value);
-            }
-            None => ctx.fail(&self.name),
+        if let Some(t) = ctx.table_mut::<tables::MapTable<K, UK, V>>(&self.name) {
+            t.map.entry(key).or_default().insert(user_key, value);
         }
     }
 
     /// Removes `user_key` from the key's map.
     pub fn remove<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>, user_key: &UK) {
         let key = ctx.key;
-        match ctx.tables.get_mut::<tables::MapTable<K, UK, V>>(&self.name) {
-            Some(t) => {
-                if let Some(m) = t.map.get_mut(key) {
-                    m.remove(user_key);
-                    if m.is_empty() {
-                        t.map.remove(key);
-                    }
+        if let Some(t) = ctx.table_mut::<tables::MapTable<K, UK, V>>(&self.name) {
+            if let Some(m) = t.map.get_mut(key) {
+                m.remove(user_key);
+                if m.is_empty() {
+                    t.map.remove(key);
                 }
             }
-            None => ctx.fail(&self.name),
         }
     }
 
     /// Removes the key's whole map.
     pub fn clear<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>) {
         let key = ctx.key;
-        match ctx.tables.get_mut::<tables::MapTable<K, UK, V>>(&self.name) {
-            Some(t) => {
-                t.map.remove(key);
-            }
-            None => ctx.fail(&self.name),
+        if let Some(t) = ctx.table_mut::<tables::MapTable<K, UK, V>>(&self.name) {
+            t.map.remove(key);
         }
     }
 }

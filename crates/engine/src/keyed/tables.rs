@@ -225,27 +225,8 @@ fn key_columns<K: Key, R: RowKey<K>>(rows: impl Iterator<Item = R>) -> (Vec<Fiel
 
 /// The row keys of a stored batch (`key`, and `namespace` when the table has one).
 fn row_keys<K: Key, R: RowKey<K>>(batch: &RecordBatch) -> Result<Vec<R>> {
-    let key = batch
-        .column_by_name("key")
-        .ok_or_else(|| EngineError::Restore("state without key column".into()))?;
-    let keys = K::from_array(key.as_ref()).ok_or_else(|| {
-        EngineError::Restore(format!(
-            "state type changed at field key: the savepoint has {}, the job has {}",
-            name(key.data_type()),
-            name(&K::data_type())
-        ))
-    })?;
-    let namespaces: Vec<Option<i64>> = match batch.column_by_name("namespace") {
-        None => vec![None; keys.len()],
-        Some(ns) => ns
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| EngineError::Restore("namespace column is not int64".into()))?
-            .values()
-            .iter()
-            .map(|n| Some(*n))
-            .collect(),
-    };
+    let keys = keys_of::<K>(batch)?;
+    let namespaces = namespaces_of(batch, keys.len())?;
     keys.into_iter()
         .zip(namespaces)
         .map(|(k, n)| {
@@ -256,6 +237,33 @@ fn row_keys<K: Key, R: RowKey<K>>(batch: &RecordBatch) -> Result<Vec<R>> {
             })
         })
         .collect()
+}
+
+/// The `key` column of a stored batch, as the job's key type.
+fn keys_of<K: Key>(batch: &RecordBatch) -> Result<Vec<K>> {
+    let key = column(batch, "key")?;
+    K::from_array(key.as_ref()).ok_or_else(|| {
+        EngineError::Restore(format!(
+            "state type changed at field key: the savepoint has {}, the job has {}",
+            name(key.data_type()),
+            name(&K::data_type())
+        ))
+    })
+}
+
+/// The `namespace` column of a stored batch (`None` per row when it has none).
+fn namespaces_of(batch: &RecordBatch, rows: usize) -> Result<Vec<Option<i64>>> {
+    Ok(match batch.column_by_name("namespace") {
+        None => vec![None; rows],
+        Some(ns) => ns
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| EngineError::Restore("namespace column is not int64".into()))?
+            .values()
+            .iter()
+            .map(|n| Some(*n))
+            .collect(),
+    })
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
@@ -515,16 +523,8 @@ impl<K: Key> Table<K> for Timers<K> {
         Box::new(self.clone())
     }
     fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
-        let keys = row_keys::<K, K>(&batch.project_by_name(&["key"])?)?;
-        let namespaces: Vec<i64> = match batch.column_by_name("namespace") {
-            Some(ns) => ns
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| EngineError::Restore("timer namespace is not int64".into()))?
-                .values()
-                .to_vec(),
-            None => vec![0; keys.len()],
-        };
+        let keys = keys_of::<K>(batch)?;
+        let namespaces = namespaces_of(batch, keys.len())?;
         let domains = column(batch, "domain")?
             .as_any()
             .downcast_ref::<StringArray>()
@@ -544,28 +544,9 @@ impl<K: Key> Table<K> for Timers<K> {
                 }
             };
             self.set(domain)
-                .insert((timestamps.value(i), key, namespaces[i]));
+                .insert((timestamps.value(i), key, namespaces[i].unwrap_or(0)));
         }
         Ok(())
-    }
-}
-
-trait ProjectByName {
-    fn project_by_name(&self, names: &[&str]) -> Result<RecordBatch>;
-}
-
-impl ProjectByName for RecordBatch {
-    fn project_by_name(&self, names: &[&str]) -> Result<RecordBatch> {
-        let indices = names
-            .iter()
-            .map(|n| {
-                self.schema()
-                    .index_of(n)
-                    .map_err(|_| EngineError::Restore(format!("state without {n} column")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        self.project(&indices)
-            .map_err(|e| EngineError::Restore(e.to_string()))
     }
 }
 

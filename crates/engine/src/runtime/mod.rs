@@ -321,6 +321,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
             let worker = Worker {
                 stage: s,
                 subtask: i,
+                scratch: (0..ops.len()).map(|_| Vec::new()).collect(),
                 ops,
                 output: outputs(),
                 sink_render: stage.sink.as_ref().map(|(_, _, r)| r.clone()),

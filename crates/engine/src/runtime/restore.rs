@@ -60,16 +60,7 @@ pub(crate) const SINK_PENDING: &str = "pending_commits";
 
 /// State of uids the job lacks is an error (listing them) unless allowed.
 pub(super) fn check_restorable(job: &Job, sp: &SavepointReader, allow: bool) -> Result<()> {
-    let uids: Vec<&str> = job
-        .stages
-        .iter()
-        .flat_map(|s| {
-            s.uid
-                .as_deref()
-                .into_iter()
-                .chain(s.sink.as_ref().map(|(u, _, _)| u.as_str()))
-        })
-        .collect();
+    let uids = job.uids();
     let dropped: Vec<String> = sp
         .manifest()
         .operators
@@ -119,38 +110,29 @@ pub(super) fn restore_subtask(
         let Some(entry) = op.state(name) else {
             continue;
         };
-        if entry.kind == rewind_savepoint::format::StateKind::OperatorList {
-            let batch = block_on(async { Ok(sp.read_operator_list(uid, name, i, p).await?) })?;
-            let first = ops
-                .first_mut()
-                .ok_or_else(|| EngineError::Internal("stateful stage without operator".into()))?;
-            first.restore(name, &batch).map_err(|e| match e {
-                EngineError::Restore(m) => {
-                    EngineError::Restore(format!("operator {uid:?}, state {name:?}: {m}"))
-                }
-                other => other,
-            })?;
-            continue;
-        }
-        let batches: Vec<arrow_array::RecordBatch> = block_on(async {
-            use futures::TryStreamExt;
-            let stream = sp
-                .read_state(
-                    uid,
-                    name,
-                    ReadOptions {
+        let first = ops
+            .first_mut()
+            .ok_or_else(|| EngineError::Internal("stateful stage without operator".into()))?;
+        // Keyed state: the rows of the subtask's hash range. Operator lists: the share the
+        // list's redistribution mode deals the subtask.
+        let batches: Vec<arrow_array::RecordBatch> =
+            if entry.kind == rewind_savepoint::format::StateKind::OperatorList {
+                vec![block_on(async {
+                    Ok(sp.read_operator_list(uid, name, i, p).await?)
+                })?]
+            } else {
+                block_on(async {
+                    use futures::TryStreamExt;
+                    let options = ReadOptions {
                         hash_range: Some(range),
                         ..Default::default()
-                    },
-                )
-                .await?;
-            Ok(stream.try_collect().await?)
-        })?;
-        let keyed = ops
-            .first_mut()
-            .ok_or_else(|| EngineError::Internal("keyed stage without operator".into()))?;
+                    };
+                    let stream = sp.read_state(uid, name, options).await?;
+                    Ok(stream.try_collect().await?)
+                })?
+            };
         for batch in batches {
-            keyed.restore(name, &batch).map_err(|e| match e {
+            first.restore(name, &batch).map_err(|e| match e {
                 EngineError::Restore(m) => {
                     EngineError::Restore(format!("operator {uid:?}, state {name:?}: {m}"))
                 }
@@ -210,16 +192,7 @@ pub fn restore_plan(job: &Job, options: &RunOptions) -> Result<String> {
             }
         }
     }
-    let uids: Vec<&str> = job
-        .stages
-        .iter()
-        .flat_map(|s| {
-            s.uid
-                .as_deref()
-                .into_iter()
-                .chain(s.sink.as_ref().map(|(u, _, _)| u.as_str()))
-        })
-        .collect();
+    let uids = job.uids();
     for op in m
         .operators
         .iter()

@@ -36,6 +36,8 @@ pub(super) struct Worker {
     pub(super) stage: usize,
     pub(super) subtask: u32,
     pub(super) ops: Vec<Box<dyn ErasedOp>>,
+    /// One reusable output buffer per operator (see `run_from`).
+    pub(super) scratch: Vec<Vec<Rec>>,
     pub(super) output: Option<Output>,
     pub(super) sink_render: Option<crate::job::RenderFn>,
     pub(super) sink_lines: Vec<String>,
@@ -57,40 +59,58 @@ impl Worker {
 
     /// Runs a record through the chain and sends what comes out.
     fn push(&mut self, rec: Rec) -> Result<()> {
-        self.run_chain(0, vec![rec])
+        self.run_from(0, rec)
     }
 
     /// Runs records through the chain from operator `from` on and sends what comes out.
-    fn run_chain(&mut self, from: usize, mut batch: Vec<Rec>) -> Result<()> {
-        for op in self.ops.iter_mut().skip(from) {
-            let mut next = Vec::with_capacity(batch.len());
-            for r in batch {
-                op.process(r, &mut next)?;
-            }
-            batch = next;
-        }
+    fn run_chain(&mut self, from: usize, batch: Vec<Rec>) -> Result<()> {
         for r in batch {
-            if let Some(render) = &self.sink_render {
-                self.sink_lines.push(render(&r)?);
+            self.run_from(from, r)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one record through operators `from..`, depth first, and sends what comes out.
+    /// Each operator's output buffer is reused from record to record: nothing is
+    /// allocated per record here.
+    fn run_from(&mut self, from: usize, rec: Rec) -> Result<()> {
+        let Some(op) = self.ops.get_mut(from) else {
+            return self.emit(rec);
+        };
+        let mut out = std::mem::take(&mut self.scratch[from]);
+        let mut result = op.process(rec, &mut out);
+        for r in out.drain(..) {
+            if result.is_ok() {
+                result = self.run_from(from + 1, r);
             }
-            if let Some(out) = &mut self.output {
-                let target = match &mut out.route {
-                    Route::RoundRobin(next) => {
-                        *next = (*next + 1) % out.senders.len();
-                        *next
-                    }
-                    Route::Hash(f) => subtask_for_hash(f(&r)?, out.senders.len() as u32) as usize,
-                };
-                out.buffers[target].push(r);
-                if out.buffers[target].len() >= BATCH {
-                    let records = std::mem::take(&mut out.buffers[target]);
-                    out.senders[target]
-                        .send(Envelope {
-                            from: self.subtask as usize,
-                            msg: Msg::Recs(records),
-                        })
-                        .map_err(|_| self.fail(DOWNSTREAM_STOPPED.into()))?;
+        }
+        self.scratch[from] = out;
+        result
+    }
+
+    /// Sends a record that left the chain: to the stage's sink, and downstream.
+    fn emit(&mut self, r: Rec) -> Result<()> {
+        if let Some(render) = &self.sink_render {
+            self.sink_lines.push(render(&r)?);
+        }
+        if let Some(out) = &mut self.output {
+            let target = match &mut out.route {
+                Route::RoundRobin(next) => {
+                    *next = (*next + 1) % out.senders.len();
+                    *next
                 }
+                Route::Hash(f) => subtask_for_hash(f(&r)?, out.senders.len() as u32) as usize,
+            };
+            out.buffers[target].push(r);
+            if out.buffers[target].len() >= BATCH {
+                let records =
+                    std::mem::replace(&mut out.buffers[target], Vec::with_capacity(BATCH));
+                out.senders[target]
+                    .send(Envelope {
+                        from: self.subtask as usize,
+                        msg: Msg::Recs(records),
+                    })
+                    .map_err(|_| self.fail(DOWNSTREAM_STOPPED.into()))?;
             }
         }
         Ok(())

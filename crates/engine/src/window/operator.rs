@@ -182,13 +182,18 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             .entry(ns)
             .or_insert_with(|| Slot { end: w.end, acc });
         self.logic.add(&mut slot.acc, input);
-        let slot = slot.clone();
         if fresh {
             self.register(key, w);
         }
         // A window that already fired and is within its allowed lateness fires again.
         if w.end - 1 <= self.watermark {
-            self.emit(key, w, &slot.acc, out);
+            let ns = NsKey {
+                key: key.clone(),
+                ns: w.start,
+            };
+            if let Some(slot) = self.table.map.get(&ns) {
+                self.emit(key, w, &slot.acc, out);
+            }
         }
     }
 
@@ -247,7 +252,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
                 key: key.clone(),
                 ns: start,
             };
-            let Some(slot) = self.table.map.get(&ns).cloned() else {
+            let Some(slot) = self.table.map.get(&ns) else {
                 continue;
             };
             let w = Window {
