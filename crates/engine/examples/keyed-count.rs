@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use rewind_engine::{
     Context, EngineOptions, FileSink, GeneratedEvent, GeneratorSource, JobBuilder,
-    KeyedProcessFunction, StateDecl, StdoutSink, ValueState, run,
+    KeyedProcessFunction, StateDecl, StdoutSink, ValueState,
 };
 use rewind_savepoint::Location;
 
@@ -96,11 +96,5 @@ fn job(args: Args) -> rewind_engine::Result<()> {
     } else {
         job.sink("output", FileSink::new(Location::parse(&args.output)?)?)
     };
-    let options = args.engine.run_options()?;
-    if args.engine.dry_run {
-        println!("{}", rewind_engine::restore_plan(&job, &options)?);
-        return Ok(());
-    }
-    run(job, options)?.wait()?;
-    Ok(())
+    rewind_engine::execute(job, &args.engine)
 }

@@ -88,7 +88,7 @@ pub(crate) struct Coordinator {
     written: Vec<Manifest>,
     stopping: bool,
     cancelled: bool,
-    stats: Arc<std::sync::Mutex<crate::JobStats>>,
+    counters: Arc<crate::runtime::Counters>,
 }
 
 impl Coordinator {
@@ -99,7 +99,7 @@ impl Coordinator {
         sources: Vec<Sender<SourceControl>>,
         options: RunOptions,
         restored: Option<Restored>,
-        stats: Arc<std::sync::Mutex<crate::JobStats>>,
+        counters: Arc<crate::runtime::Counters>,
     ) -> Result<Coordinator> {
         // A restored job numbers its checkpoints on from the one it was restored from.
         let next_id = restored.as_ref().map_or(1, |r| r.checkpoint_id + 1);
@@ -117,7 +117,7 @@ impl Coordinator {
             written: Vec::new(),
             stopping: false,
             cancelled: false,
-            stats,
+            counters,
         })
     }
 
@@ -228,17 +228,24 @@ impl Coordinator {
         let started = std::time::Instant::now();
         // Phase one: stage the output; its handles go into the checkpoint.
         let handles = self.stage_sinks(checkpoint_id, &mut acks)?;
+        let written_to = location.as_ref().map(|l| l.to_string()).unwrap_or_default();
         let result = match location {
             Some(loc) => self
                 .write(&loc, kind, checkpoint_id, &mut acks, &handles)
                 .map(Some),
             None => Ok(None),
         };
-        if let Ok(mut stats) = self.stats.lock() {
+        if let Ok(mut stats) = self.counters.stats.lock() {
             stats.max_sync_pause = stats.max_sync_pause.max(pause);
-            if result.as_ref().is_ok_and(|m| m.is_some()) {
+            if let Ok(Some(m)) = &result {
                 stats.checkpoints_written += 1;
                 stats.last_write = started.elapsed();
+                stats.last_checkpoint = Some(crate::CompletedCheckpoint {
+                    id: m.checkpoint_id,
+                    location: written_to,
+                    savepoint: m.kind == SavepointKind::Savepoint,
+                    completed_at: std::time::SystemTime::now(),
+                });
             }
         }
         match result {

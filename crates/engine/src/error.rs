@@ -29,6 +29,10 @@ pub enum EngineError {
         /// What failed.
         message: String,
     },
+    /// The job registry or a job's control endpoint: no such job, a job that is not
+    /// running, a refused or failed request.
+    #[error("{0}")]
+    Control(String),
     /// A bug in the engine.
     #[error("internal engine error: {0}")]
     Internal(String),

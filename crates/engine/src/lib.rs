@@ -48,6 +48,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod control;
 mod coordinator;
 mod error;
 mod io;
@@ -63,6 +64,10 @@ mod source;
 mod time;
 mod window;
 
+pub use control::{
+    CheckpointRef, ControlCommand, ControlReply, JobEntry, JobRegistry, JobReport, JobStatus,
+    KEEP_FINISHED, execute,
+};
 pub use error::{EngineError, Result};
 pub use job::{DataStream, Job, JobBuilder, KeyedStream};
 pub use key::Key;
@@ -74,7 +79,9 @@ pub use log_source::LogSource;
 pub use operator_state::OperatorFunction;
 pub use options::EngineOptions;
 pub use rewind_savepoint::format::Redistribution;
-pub use runtime::{JobHandle, JobStats, RunOptions, restore_plan, run};
+pub use runtime::{
+    CompletedCheckpoint, JobControl, JobHandle, JobStats, RunOptions, restore_plan, run,
+};
 pub use sink::{CollectSink, FileSink, Sink, StdoutSink};
 pub use source::{GeneratedEvent, GeneratorSource, Source, SplitReader};
 pub use window::{

@@ -36,6 +36,12 @@ pub struct EngineOptions {
     /// Print the restore plan (which operator gets which state) and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// Where savepoints go when `rewind savepoint` or `rewind stop` names no target.
+    #[arg(long, value_name = "URL", env = "REWIND_SAVEPOINT_DIR")]
+    pub savepoint_dir: Option<String>,
+    /// The job's id in the job registry (`rewind run` sets it; default: a new random id).
+    #[arg(long, value_name = "ID")]
+    pub job_id: Option<String>,
 }
 
 impl EngineOptions {

@@ -81,7 +81,14 @@ fn evolve_struct(path: &str, stored: &ArrayRef, to: &Fields) -> Result<ArrayRef,
                 column.null_count()
             ));
         }
-        fields.push(Arc::new(field.as_ref().clone().with_nullable(true)));
+        // The evolved column's own type: a nested struct may lack the fields it gains.
+        fields.push(Arc::new(
+            field
+                .as_ref()
+                .clone()
+                .with_data_type(column.data_type().clone())
+                .with_nullable(true),
+        ));
         columns.push(column);
     }
     let nulls = array.nulls().cloned();
@@ -151,6 +158,30 @@ mod tests {
         assert_eq!(s.num_columns(), 2);
         assert_eq!(s.column_names(), vec!["last", "clicks"]);
         assert_eq!(s.column(1).data_type(), &DataType::Int64);
+    }
+
+    #[test]
+    fn adds_fields_to_nested_structs() {
+        let inner = strukt(vec![("views", Arc::new(Int64Array::from(vec![3])))]);
+        let stored = strukt(vec![
+            ("end", Arc::new(Int64Array::from(vec![60]))),
+            ("acc", inner),
+        ]);
+        let target = DataType::Struct(Fields::from(vec![
+            Field::new("end", DataType::Int64, false),
+            Field::new(
+                "acc",
+                DataType::Struct(Fields::from(vec![
+                    Field::new("views", DataType::Int64, false),
+                    Field::new("paid_views", DataType::Int64, false),
+                ])),
+                false,
+            ),
+        ]));
+        let out = evolve("value", &stored, &target).unwrap();
+        let s = out.as_any().downcast_ref::<StructArray>().unwrap();
+        let acc = s.column(1).as_any().downcast_ref::<StructArray>().unwrap();
+        assert_eq!(acc.column_names(), vec!["views"]);
     }
 
     #[test]

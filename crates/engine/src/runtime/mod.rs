@@ -1,7 +1,9 @@
 //! Running a job: one thread per subtask, bounded channels between stages, aligned
 //! barriers for checkpoints, and a coordinator that writes them as Rewind savepoints.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -72,8 +74,8 @@ pub(crate) enum SourceControl {
     Cancel,
 }
 
-/// Measurements of a job's checkpoints.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Measurements of a running job.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobStats {
     /// The longest a subtask paused processing to snapshot its state.
     pub max_sync_pause: Duration,
@@ -81,41 +83,55 @@ pub struct JobStats {
     pub checkpoints_written: u64,
     /// How long writing the last one took (asynchronous: processing went on).
     pub last_write: Duration,
-    /// Records window operators dropped because they arrived after their windows were
-    /// finished (see [`crate::WindowedStream::allowed_lateness`]).
+    /// The last checkpoint or savepoint that completed.
+    pub last_checkpoint: Option<CompletedCheckpoint>,
+    /// Records late for windows that were already finished, dropped by window operators
+    /// (see [`crate::WindowedStream::allowed_lateness`]).
     pub late_records_dropped: u64,
+    /// Records the sources read in this run (published every few hundred records).
+    pub records_read: u64,
 }
 
-/// A running job.
-pub struct JobHandle {
-    stats: std::sync::Arc<std::sync::Mutex<JobStats>>,
-    late: std::sync::Arc<std::sync::atomic::AtomicU64>,
+/// A checkpoint or savepoint a job wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedCheckpoint {
+    /// Its checkpoint id.
+    pub id: u64,
+    /// Where it is.
+    pub location: String,
+    /// A savepoint (taken by a user or at the end), not a periodic checkpoint.
+    pub savepoint: bool,
+    /// When its manifest was written.
+    pub completed_at: std::time::SystemTime,
+}
+
+/// Counters shared by a job's threads and whoever watches it.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) stats: Mutex<JobStats>,
+    pub(crate) late: Arc<AtomicU64>,
+    pub(crate) read: AtomicU64,
+}
+
+/// Controls a running job from any thread (a control endpoint, a signal handler): take
+/// savepoints, stop or cancel it, read its measurements. Whoever holds the [`JobHandle`]
+/// sees the job end in [`JobHandle::wait`].
+#[derive(Clone)]
+pub struct JobControl {
+    counters: Arc<Counters>,
     commands: Sender<CoordinatorMsg>,
-    coordinator: Option<JoinHandle<Result<Vec<Manifest>>>>,
-    workers: Vec<JoinHandle<Result<()>>>,
 }
 
-impl JobHandle {
+impl JobControl {
     /// Takes a savepoint into `target` and waits for it; the job keeps running.
     pub fn savepoint(&self, target: Location) -> Result<Manifest> {
         self.command(target, false, false)
     }
 
-    /// Takes a savepoint into `target`, then stops the job cleanly. Open windows and
-    /// timers stay in the savepoint, for a job that will resume from it.
-    pub fn stop_with_savepoint(mut self, target: Location) -> Result<Manifest> {
-        let manifest = self.command(target, true, false)?;
-        self.join()?;
-        Ok(manifest)
-    }
-
-    /// Advances event time to the end (every window and event-time timer fires and its
-    /// output is committed), takes a savepoint into `target` and stops: for a job that will
-    /// not be resumed.
-    pub fn drain_with_savepoint(mut self, target: Location) -> Result<Manifest> {
-        let manifest = self.command(target, true, true)?;
-        self.join()?;
-        Ok(manifest)
+    /// Takes a savepoint into `target` and waits for it, then the job stops; with `drain`,
+    /// event time first advances to the end (see [`JobHandle::drain_with_savepoint`]).
+    pub fn stop(&self, target: Location, drain: bool) -> Result<Manifest> {
+        self.command(target, true, drain)
     }
 
     fn command(&self, target: Location, stop: bool, drain: bool) -> Result<Manifest> {
@@ -127,27 +143,81 @@ impl JobHandle {
                 drain,
                 reply,
             }))
-            .map_err(|_| EngineError::Internal("the job has finished".into()))?;
-        answer
-            .recv()
-            .map_err(|_| EngineError::Internal("the job has finished".into()))?
+            .map_err(|_| finished())?;
+        answer.recv().map_err(|_| finished())?
+    }
+
+    /// Stops the job at once, without a savepoint (see [`JobHandle::cancel`]).
+    pub fn cancel(&self) -> Result<()> {
+        self.commands
+            .send(CoordinatorMsg::Command(Command::Cancel))
+            .map_err(|_| finished())
+    }
+
+    /// Measurements so far.
+    pub fn stats(&self) -> JobStats {
+        let mut stats = self
+            .counters
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        stats.late_records_dropped = self.counters.late.load(Ordering::Relaxed);
+        stats.records_read = self.counters.read.load(Ordering::Relaxed);
+        stats
+    }
+}
+
+fn finished() -> EngineError {
+    EngineError::Internal("the job has finished".into())
+}
+
+/// A running job.
+pub struct JobHandle {
+    control: JobControl,
+    coordinator: Option<JoinHandle<Result<Vec<Manifest>>>>,
+    workers: Vec<JoinHandle<Result<()>>>,
+}
+
+impl JobHandle {
+    /// Takes a savepoint into `target` and waits for it; the job keeps running.
+    pub fn savepoint(&self, target: Location) -> Result<Manifest> {
+        self.control.savepoint(target)
+    }
+
+    /// Takes a savepoint into `target`, then stops the job cleanly. Open windows and
+    /// timers stay in the savepoint, for a job that will resume from it.
+    pub fn stop_with_savepoint(mut self, target: Location) -> Result<Manifest> {
+        let manifest = self.control.stop(target, false)?;
+        self.join()?;
+        Ok(manifest)
+    }
+
+    /// Advances event time to the end (every window and event-time timer fires and its
+    /// output is committed), takes a savepoint into `target` and stops: for a job that will
+    /// not be resumed.
+    pub fn drain_with_savepoint(mut self, target: Location) -> Result<Manifest> {
+        let manifest = self.control.stop(target, true)?;
+        self.join()?;
+        Ok(manifest)
     }
 
     /// Stops the job at once, without a savepoint (like `flink cancel`): output staged since
     /// the last completed checkpoint is never committed; restore from that checkpoint to
     /// go on exactly once.
     pub fn cancel(mut self) -> Result<()> {
-        self.commands
-            .send(CoordinatorMsg::Command(Command::Cancel))
-            .map_err(|_| EngineError::Internal("the job has finished".into()))?;
+        self.control.cancel()?;
         self.join().map(|_| ())
     }
 
-    /// Checkpoint measurements so far.
+    /// Measurements so far.
     pub fn stats(&self) -> JobStats {
-        let mut stats = self.stats.lock().map(|s| *s).unwrap_or_default();
-        stats.late_records_dropped = self.late.load(std::sync::atomic::Ordering::Relaxed);
-        stats
+        self.control.stats()
+    }
+
+    /// A handle for controlling the job from other threads.
+    pub fn control(&self) -> JobControl {
+        self.control.clone()
     }
 
     /// Waits for a bounded job to finish; returns the savepoints it wrote on its own
@@ -178,7 +248,7 @@ impl JobHandle {
             Some(i) => Some(errors.swap_remove(i)),
             None => errors.into_iter().next(),
         };
-        let _ = self.commands.send(CoordinatorMsg::WorkersDone);
+        let _ = self.control.commands.send(CoordinatorMsg::WorkersDone);
         let written = match self.coordinator.take() {
             Some(c) => c
                 .join()
@@ -224,7 +294,10 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         })
         .unwrap_or(i64::MIN);
     let (to_coordinator, coordinator_rx) = channel::<CoordinatorMsg>();
-    let stats = std::sync::Arc::new(std::sync::Mutex::new(JobStats::default()));
+    let counters = Arc::new(Counters {
+        late: job.late.clone(),
+        ..Counters::default()
+    });
     let total_subtasks: usize = parallelism.iter().map(|p| *p as usize).sum();
 
     // Channels into every non-source stage.
@@ -331,6 +404,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                 initial_watermark,
                 idle_timeout: stage.idle_timeout,
                 last_flush: std::time::Instant::now(),
+                counters: counters.clone(),
             };
             let handle = match &split_assignment {
                 Some((source, splits)) => {
@@ -385,7 +459,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
             location: r.location().to_string(),
             checkpoint_id: r.manifest().checkpoint_id,
         }),
-        stats.clone(),
+        counters.clone(),
     )?;
     if let Some(interval) = options
         .checkpoint_interval
@@ -405,9 +479,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         .spawn(move || coordinator.run(coordinator_rx))
         .map_err(|e| EngineError::Internal(e.to_string()))?;
     Ok(JobHandle {
-        stats,
-        late: job.late.clone(),
-        commands,
+        control: JobControl { counters, commands },
         coordinator: Some(coordinator),
         workers,
     })

@@ -47,6 +47,8 @@ pub(super) struct Worker {
     pub(super) initial_watermark: i64,
     pub(super) idle_timeout: Option<Duration>,
     pub(super) last_flush: std::time::Instant,
+    /// Where a source subtask publishes how many records it read.
+    pub(super) counters: std::sync::Arc<super::Counters>,
 }
 
 impl Worker {
@@ -243,6 +245,7 @@ impl Worker {
                     if drain {
                         self.advance_watermark(i64::MAX)?;
                     }
+                    self.publish_read(&mut clock);
                     self.ack(id, positions(&readers))?;
                     self.broadcast(|| Msg::Barrier(id))?;
                     if stop {
@@ -263,6 +266,7 @@ impl Worker {
             if !live.iter().any(|l| *l) && discovery.is_none() {
                 // The input is complete: event time runs to the end, firing what is left.
                 self.advance_watermark(i64::MAX)?;
+                self.publish_read(&mut clock);
                 self.ack(FINAL, positions(&readers))?;
                 self.broadcast(|| Msg::Barrier(FINAL))?;
                 self.broadcast(|| Msg::End)?;
@@ -313,9 +317,17 @@ impl Worker {
         }
     }
 
+    /// Adds the records read since the last look to the job's count.
+    fn publish_read(&self, clock: &mut SourceClock) {
+        let read = std::mem::take(&mut clock.since_emit) as u64;
+        self.counters
+            .read
+            .fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Passes on a source subtask's watermark when it advanced, and idleness.
     fn source_watermark(&mut self, clock: &mut SourceClock, wm: Option<i64>) -> Result<()> {
-        clock.since_emit = 0;
+        self.publish_read(clock);
         match wm {
             None if !clock.idle_sent => {
                 clock.idle_sent = true;
