@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
-# The main job on an embedded default: generate a savepoint, inspect it, validate it.
+# The main job: `rewind demo`, the savepoint walkthrough with real jobs on local disk.
+# Builds rewind and the post-analytics applications, then runs the demo into a fresh
+# folder (or the new folder you pass). Jobs register under $REWIND_HOME (default ~/.rewind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# A fresh folder each run: rewind never overwrites a savepoint.
-dest="${1:-$(mktemp -d)/rewind-demo}"
-cargo build --quiet -p rewind-cli
-target/debug/rewind generate "$dest" --keys 100000 --parallelism 4
-target/debug/rewind inspect "$dest"
-target/debug/rewind validate "$dest"
-target/debug/rewind state "$dest" op-0 state --limit 5
+cargo build --quiet -p rewind-cli -p rewind-post-analytics --bins
+exec target/debug/rewind demo "$@"

@@ -18,6 +18,8 @@ if [ -z "${REWIND_TEST_S3_URL:-}" ]; then
   eval "$(bash scripts/s3-server.sh start "$tmp/s3")"
 fi
 export REWIND_REQUIRE_S3=1
+# Jobs the tests start register here, never in the user's ~/.rewind.
+export REWIND_HOME="$tmp/rewind-home"
 
 cargo test --workspace
 

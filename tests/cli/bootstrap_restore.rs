@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rewind_tests::rewind;
 
-use crate::crash::keyed_count;
+use crate::crash::keyed_count_command;
 
 fn total(savepoint: &str) -> Vec<(i64, i64)> {
     let state = rewind(&[
@@ -59,7 +59,7 @@ fn bootstrap_from_csv_and_parquet_then_restore() {
 
     // Without the app: how many events each key gets.
     let plain = dir.path().join("plain");
-    let status = std::process::Command::new(keyed_count())
+    let status = keyed_count_command()
         .args([
             "--keys",
             "10",
@@ -88,7 +88,7 @@ fn bootstrap_from_csv_and_parquet_then_restore() {
         ]);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         let end = dir.path().join(format!("end-{name}"));
-        let status = std::process::Command::new(keyed_count())
+        let status = keyed_count_command()
             .args([
                 "--keys",
                 "10",

@@ -42,20 +42,17 @@ pub fn keyed_count() -> &'static Path {
     })
 }
 
+/// `keyed-count` with the job registry of this test process.
+pub fn keyed_count_command() -> Command {
+    let mut command = Command::new(keyed_count());
+    command.env("REWIND_HOME", rewind_tests::test_home());
+    command
+}
+
 /// Every committed output line under `dir` (pending, uncommitted files excluded), sorted.
 fn committed(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("part-") {
-            lines.extend(
-                std::fs::read_to_string(entry.path())
-                    .unwrap()
-                    .lines()
-                    .map(String::from),
-            );
-        }
-    }
+    let location = rewind_savepoint::Location::parse(dir.to_str().unwrap()).unwrap();
+    let mut lines = rewind_engine::read_committed(&location).unwrap();
     lines.sort();
     lines
 }
@@ -68,7 +65,7 @@ const APP: [&str; 8] = [
 fn sigkill_during_checkpoints_then_restore_is_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
-    let status = Command::new(keyed_count())
+    let status = keyed_count_command()
         .args(APP)
         .args(["--output", &d("expected")])
         .status()
@@ -83,7 +80,7 @@ fn sigkill_during_checkpoints_then_restore_is_exactly_once() {
             d(&format!("out{round}")),
             d(&format!("end{round}")),
         );
-        let mut child = Command::new(keyed_count())
+        let mut child = keyed_count_command()
             .args(APP)
             .args([
                 "--rate",
@@ -130,7 +127,7 @@ fn sigkill_during_checkpoints_then_restore_is_exactly_once() {
             .unwrap();
         let latest = Path::new(&ck).join(newest);
 
-        let status = Command::new(keyed_count())
+        let status = keyed_count_command()
             .args(APP)
             .args([
                 "--from-savepoint",
@@ -170,7 +167,7 @@ fn sigkill_during_checkpoints_then_restore_is_exactly_once() {
 /// `--output -` prints committed output on standard output: every event's new count once.
 #[test]
 fn keyed_count_prints_to_stdout() {
-    let out = Command::new(keyed_count())
+    let out = keyed_count_command()
         .args(["--keys", "7", "--events", "500", "--output", "-"])
         .output()
         .unwrap();

@@ -8,6 +8,12 @@ fn help_texts() {
         vec!["state", "--help"],
         vec!["validate", "--help"],
         vec!["generate", "--help"],
+        vec!["run", "--help"],
+        vec!["list", "--help"],
+        vec!["savepoint", "--help"],
+        vec!["stop", "--help"],
+        vec!["cancel", "--help"],
+        vec!["demo", "--help"],
     ] {
         let run = rewind(&command);
         assert_eq!(run.code, 0, "{}", run.stderr);

@@ -2,12 +2,14 @@
 
 mod bootstrap_restore;
 mod crash;
+mod demo;
 mod diff;
 mod edit;
 mod generate;
 mod help;
 mod hostile;
 mod inspect;
+mod jobs;
 mod rescale;
 mod s3;
 mod state;

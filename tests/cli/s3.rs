@@ -194,7 +194,7 @@ fn engine_checkpoints_and_restores_on_s3() {
         format!("{prefix}/out"),
         format!("{prefix}/end"),
     );
-    let status = std::process::Command::new(crate::crash::keyed_count())
+    let status = crate::crash::keyed_count_command()
         .args(app)
         .args([
             "--rate",
@@ -226,7 +226,7 @@ fn engine_checkpoints_and_restores_on_s3() {
     assert_eq!(rewind(&["validate", &end, "--deep"]).code, 0);
     // Restore from the S3 savepoint at another parallelism (no new events: state carries over).
     let again = format!("{prefix}/again");
-    let status = std::process::Command::new(crate::crash::keyed_count())
+    let status = crate::crash::keyed_count_command()
         .args(app)
         .args([
             "--from-savepoint",

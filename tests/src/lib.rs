@@ -49,11 +49,18 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs `rewind ARGS...` with a clean environment for output (no terminal, no color).
+/// Runs `rewind ARGS...` with a clean environment for output (no terminal, no color), and
+/// a job registry of this test process (`REWIND_HOME`), never the user's.
 pub fn rewind(args: &[&str]) -> Run {
+    rewind_at(test_home(), args)
+}
+
+/// [`rewind`] with the job registry and logs under `home`.
+pub fn rewind_at(home: &Path, args: &[&str]) -> Run {
     let output = Command::new(rewind_bin())
         .args(args)
         .env("NO_COLOR", "1")
+        .env("REWIND_HOME", home)
         .output()
         .unwrap_or_else(|e| panic!("cannot run rewind: {e}"));
     Run {
@@ -61,6 +68,35 @@ pub fn rewind(args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// A `REWIND_HOME` for this test process, removed by nobody (it is in the temp folder).
+pub fn test_home() -> &'static Path {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("rewind-tests-home-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        dir
+    })
+}
+
+/// An application binary of `package`, built once and found beside `rewind` (where
+/// `rewind run NAME` looks for it).
+pub fn app_bin(package: &str, name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let rewind = rewind_bin();
+    if !built.iter().any(|p| p == package) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", package, "--bins"])
+            .current_dir(repo_root())
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build {package}: {e}"));
+        assert!(status.success(), "building {package} failed");
+        built.push(package.to_string());
+    }
+    rewind.with_file_name(name)
 }
 
 /// Copies a directory tree (fixtures are opened from a copy, never in place).

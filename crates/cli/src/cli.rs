@@ -13,10 +13,11 @@ Savepoints are named by a local path or a URL: file://, memory://, s3://BUCKET/P
 gs://BUCKET/PREFIX, az://CONTAINER/PREFIX. Cloud credentials come from the standard
 environment variables (AWS_ACCESS_KEY_ID, AWS_ENDPOINT, GOOGLE_APPLICATION_CREDENTIALS, ...).";
 
-/// Inspect, check and generate stream-processing savepoints.
+/// Inspect, check, diff, rescale and edit stream-processing savepoints, and run the jobs
+/// that write them.
 ///
 /// A Rewind savepoint is a _manifest.json plus plain Parquet files, one per state shard,
-/// on local disk or object storage.
+/// on local disk or object storage. `rewind demo` walks through upgrading a running job.
 #[derive(Debug, Parser)]
 #[command(name = "rewind", version, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {
@@ -36,6 +37,12 @@ pub enum Command {
     Bootstrap(BootstrapArgs),
     Log(LogArgs),
     Rm(RmArgs),
+    Run(RunArgs),
+    List(ListArgs),
+    Savepoint(SavepointArgs),
+    Stop(StopArgs),
+    Cancel(CancelArgs),
+    Demo(DemoArgs),
 }
 
 /// Show a savepoint's job, lineage, operators, states and source positions.
@@ -286,4 +293,138 @@ pub struct RmArgs {
     /// List what would be deleted; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+const JOB_NOTES: &str = "\
+Jobs register in $REWIND_HOME/jobs (default ~/.rewind/jobs): one file per job, readable only
+by its owner, with the job's loopback control address and secret. A job id may be shortened
+to any unique prefix.
+
+Exit status:
+  0  success
+  2  an error: no such job, the job is not running, the savepoint failed (the job keeps
+     running), bad arguments. One line on stderr says what is wrong.";
+
+/// Start an application built on rewind-engine, optionally from a savepoint.
+///
+/// APP is a path, or the name of a program next to `rewind` or on PATH. rewind passes the
+/// engine's standard options on to it (--from-savepoint, --parallelism, ...), then
+/// APP_ARGS. The job registers and listens for `rewind savepoint`, `stop` and `cancel`.
+/// In the foreground, rewind exits when the job does (0 when it succeeded, 2 otherwise).
+#[derive(Debug, Args)]
+#[command(after_help = JOB_NOTES)]
+pub struct RunArgs {
+    /// Detach: start the job in the background (output to $REWIND_HOME/logs/ID.log), print
+    /// its id and return once it runs.
+    #[arg(short = 'd', long)]
+    pub detached: bool,
+    /// Restore from this savepoint or checkpoint (a path or URL).
+    #[arg(short = 's', long = "from-savepoint", value_name = "SAVEPOINT")]
+    pub savepoint: Option<String>,
+    /// Start even when the savepoint holds state of operators the job no longer has (that
+    /// state is dropped).
+    #[arg(short = 'n', long)]
+    pub allow_non_restored_state: bool,
+    /// Parallelism of every operator that does not set its own.
+    #[arg(short = 'p', long, value_name = "N")]
+    pub parallelism: Option<u32>,
+    /// Where periodic checkpoints go (a path or URL).
+    #[arg(long, value_name = "URL")]
+    pub checkpoint_dir: Option<String>,
+    /// How often to checkpoint [default with --checkpoint-dir: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub checkpoint_interval: Option<String>,
+    /// Where savepoints go when `rewind savepoint` or `stop` names no target
+    /// [default: $REWIND_SAVEPOINT_DIR].
+    #[arg(long, value_name = "URL")]
+    pub savepoint_dir: Option<String>,
+    /// With -s: print which operator gets which state, and exit without running.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The application.
+    pub app: String,
+    /// The application's own arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "APP_ARGS"
+    )]
+    pub app_args: Vec<String>,
+}
+
+/// List running and recently finished jobs.
+///
+/// Shows each job's id, name, status, start time, last checkpoint and the savepoint it
+/// was restored from. A job registered as running whose process is gone is shown as
+/// "lost" (with its last checkpoint, to restore from) and then removed from the registry;
+/// entries of jobs that ended more than 24 hours ago are removed.
+#[derive(Debug, Args)]
+#[command(after_help = JOB_NOTES)]
+pub struct ListArgs {
+    /// Print JSON (a documented, versioned wire format) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Take a savepoint of a running job and print its path; the job keeps running.
+#[derive(Debug, Args)]
+#[command(after_help = JOB_NOTES)]
+pub struct SavepointArgs {
+    /// The job's id (or a unique prefix).
+    pub job_id: String,
+    /// Where to write it (a path or URL) [default: a new folder under the job's
+    /// --savepoint-dir].
+    pub target: Option<String>,
+    /// Give up waiting after this long (the savepoint may still complete).
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub timeout: humantime::Duration,
+}
+
+/// Stop a job with a savepoint, for a new version to start from; print the savepoint's path.
+///
+/// Open windows and timers stay in the savepoint. With --drain, event time first advances
+/// to the end: every window fires and its output is committed, for a job that will not
+/// resume. A target that holds a savepoint or cannot be written is refused before the job
+/// stops.
+#[derive(Debug, Args)]
+#[command(after_help = JOB_NOTES)]
+pub struct StopArgs {
+    /// The job's id (or a unique prefix).
+    pub job_id: String,
+    /// Where to write the savepoint (a path or URL) [default: a new folder under the job's
+    /// --savepoint-dir].
+    #[arg(long, value_name = "TARGET")]
+    pub savepoint: Option<String>,
+    /// Fire every window and timer before the savepoint.
+    #[arg(long)]
+    pub drain: bool,
+    /// Give up waiting after this long.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub timeout: humantime::Duration,
+}
+
+/// Cancel a job at once, without a savepoint.
+///
+/// Output not yet committed by a checkpoint is dropped; restore from the last checkpoint
+/// (`rewind list` shows it) to go on exactly once.
+#[derive(Debug, Args)]
+#[command(after_help = JOB_NOTES)]
+pub struct CancelArgs {
+    /// The job's id (or a unique prefix).
+    pub job_id: String,
+}
+
+/// Walk through upgrading a running job with a savepoint, with real jobs on local disk.
+///
+/// Generates post events, runs post-analytics-v1, takes a savepoint mid-stream, cancels
+/// v1, starts post-analytics-v2 from the savepoint, lets it catch up, stops it with a
+/// savepoint, and shows the results side by side with the savepoints' lineage. Each step
+/// prints the command that does it by hand.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// A new folder for the events, results and savepoints [default: a fresh temporary one].
+    pub dir: Option<String>,
+    /// Events before the upgrade; as many again arrive during it.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
 }

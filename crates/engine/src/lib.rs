@@ -82,7 +82,7 @@ pub use rewind_savepoint::format::Redistribution;
 pub use runtime::{
     CompletedCheckpoint, JobControl, JobHandle, JobStats, RunOptions, restore_plan, run,
 };
-pub use sink::{CollectSink, FileSink, Sink, StdoutSink};
+pub use sink::{CollectSink, FileSink, Sink, StdoutSink, read_committed};
 pub use source::{GeneratedEvent, GeneratorSource, Source, SplitReader};
 pub use window::{
     AggregateFunction, CountAggregate, Window, WindowResult, Windowed, WindowedStream, Windows,

@@ -7,6 +7,9 @@ use rewind_savepoint::Location;
 
 use crate::RunOptions;
 
+/// How often a job with a checkpoint directory checkpoints unless told otherwise.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Engine options; an application puts them in its own clap parser with
 /// `#[command(flatten)]`, so `--help` lists them before the application's own options.
 #[derive(Debug, Clone, Default, Args)]
@@ -24,7 +27,7 @@ pub struct EngineOptions {
     /// Where periodic checkpoints go (a path or URL).
     #[arg(long, value_name = "URL")]
     pub checkpoint_dir: Option<String>,
-    /// How often to checkpoint, e.g. 10s or 500ms.
+    /// How often to checkpoint, e.g. 10s or 500ms [default with --checkpoint-dir: 10s].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub checkpoint_interval: Option<Duration>,
     /// How many checkpoints to keep (older ones are deleted).
@@ -53,7 +56,10 @@ impl EngineOptions {
             allow_non_restored_state: self.allow_non_restored_state,
             parallelism: self.parallelism,
             checkpoint_dir: parse(&self.checkpoint_dir)?,
-            checkpoint_interval: self.checkpoint_interval,
+            checkpoint_interval: self.checkpoint_interval.or(self
+                .checkpoint_dir
+                .is_some()
+                .then_some(DEFAULT_CHECKPOINT_INTERVAL)),
             retain_checkpoints: self.retain_checkpoints,
             savepoint_on_finish: parse(&self.savepoint_on_finish)?,
         })

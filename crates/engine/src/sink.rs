@@ -98,6 +98,38 @@ impl FileSink {
     }
 }
 
+/// The committed output of a [`FileSink`] under `location`: every line of its `part-*`
+/// files in name order (checkpoint, then subtask); staged, uncommitted output is not read.
+pub fn read_committed(location: &Location) -> crate::Result<Vec<String>> {
+    let store = location.store().clone();
+    let root = location.root().clone();
+    let read = crate::io::block_on(async move {
+        use futures::TryStreamExt;
+        let mut parts: Vec<object_store::path::Path> = store
+            .list(Some(&root))
+            .map_ok(|m| m.location)
+            .try_filter(|p| {
+                let name = p.filename().unwrap_or_default();
+                futures::future::ready(name.starts_with("part-") && name.ends_with(".jsonl"))
+            })
+            .try_collect()
+            .await?;
+        // Directly under the location only: `_pending/` holds uncommitted parts.
+        parts.retain(|p| p.prefix_match(&root).is_some_and(|rest| rest.count() == 1));
+        parts.sort();
+        let mut lines = Vec::new();
+        for part in parts {
+            let bytes = store.get(&part).await?.bytes().await?;
+            lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_string));
+        }
+        Ok::<_, object_store::Error>(lines)
+    })?;
+    read.map_err(|e| crate::EngineError::Operator {
+        operator: "file sink".into(),
+        message: format!("{location}: {e}"),
+    })
+}
+
 impl Sink for FileSink {
     fn stage(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<String> {
         let name = format!("part-{checkpoint:020}-{subtask:05}-{}.jsonl", self.run);

@@ -52,16 +52,14 @@ fn wait_for_records(handle: &JobHandle, n: u64) {
     assert_eq!(handle.stats().records_read, n);
 }
 
-/// Committed output lines (pending files excluded).
+/// Committed output lines (pending files excluded), parsed.
 fn committed(dir: &Path) -> Vec<serde_json::Value> {
-    let mut lines = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        if entry.file_name().to_string_lossy().starts_with("part-") {
-            let text = std::fs::read_to_string(entry.path()).unwrap();
-            lines.extend(text.lines().map(|l| serde_json::from_str(l).unwrap()));
-        }
-    }
-    lines
+    let location = rewind_savepoint::Location::parse(dir.to_str().unwrap()).unwrap();
+    rewind_engine::read_committed(&location)
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -1,10 +1,12 @@
 //! One module per subcommand, each with `run(args, out)` so its output is testable.
 
 mod bootstrap;
+mod demo;
 mod diff;
 mod edit;
 mod generate;
 mod inspect;
+mod jobs;
 mod log;
 mod rescale;
 mod rm;
@@ -31,6 +33,12 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Bootstrap(args) => bootstrap::run(args, out).await,
         Command::Log(args) => log::run(args, out).await,
         Command::Rm(args) => rm::run(args, out).await,
+        Command::Run(args) => jobs::run(args, out),
+        Command::List(args) => jobs::list(args.json, out),
+        Command::Savepoint(args) => jobs::savepoint(args, out),
+        Command::Stop(args) => jobs::stop(args, out),
+        Command::Cancel(args) => jobs::cancel(args, out),
+        Command::Demo(args) => demo::run(args, out),
     }
 }
 

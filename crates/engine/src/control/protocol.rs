@@ -19,6 +19,8 @@ pub(crate) const MAX_REQUEST: u64 = 64 * 1024;
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Request {
     pub version: u32,
+    /// Missing is the same as wrong: refused.
+    #[serde(default)]
     pub secret: String,
     #[serde(flatten)]
     pub command: ControlCommand,

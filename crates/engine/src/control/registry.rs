@@ -165,6 +165,21 @@ impl JobRegistry {
         &self.dir
     }
 
+    /// Where `rewind run -d` sends a job's output: `logs/<id>.log` beside the registry.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        let home = self.dir.parent().unwrap_or(&self.dir);
+        home.join("logs").join(format!("{id}.log"))
+    }
+
+    /// Creates a job's log file, readable by its owner only.
+    pub fn create_log(&self, id: &str) -> Result<std::fs::File> {
+        let path = self.log_path(id);
+        let parent = path.parent().unwrap_or(&self.dir);
+        private_dir(parent)
+            .and_then(|_| private_file(&path))
+            .map_err(|e| EngineError::Control(format!("cannot create {}: {e}", path.display())))
+    }
+
     fn path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }

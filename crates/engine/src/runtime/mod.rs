@@ -348,15 +348,24 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         let split_assignment = match &stage.input {
             StageInput::Source(source) => {
                 let uid = stage.uid.clone().unwrap_or_default();
-                let splits = restored
-                    .as_ref()
-                    .and_then(|sp| {
-                        sp.manifest()
-                            .operator(&uid)
-                            .and_then(|o| o.source.as_ref())
-                            .map(|s| s.splits.clone())
-                    })
-                    .unwrap_or_else(|| source.splits());
+                let current = source.splits();
+                let splits = match restored.as_ref().and_then(|sp| {
+                    sp.manifest()
+                        .operator(&uid)
+                        .and_then(|o| o.source.as_ref())
+                        .map(|s| s.splits.clone())
+                }) {
+                    // Restored splits resume at their positions; splits the source has
+                    // now and the savepoint lacks (a partition added since) start at
+                    // their beginning, as with a new Kafka partition.
+                    Some(mut saved) => {
+                        let known: std::collections::HashSet<String> =
+                            saved.iter().map(|s| s.id.clone()).collect();
+                        saved.extend(current.into_iter().filter(|s| !known.contains(&s.id)));
+                        saved
+                    }
+                    None => current,
+                };
                 Some((source.clone(), splits))
             }
             _ => None,

@@ -1,0 +1,149 @@
+//! `rewind run`: start an application, in the foreground or detached.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rewind_engine::JobStatus;
+
+use super::{absolute, registry};
+use crate::cli::RunArgs;
+
+/// How long a detached job may take to start (restore included) before rewind gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<u8> {
+    let app = find_app(&args.app)?;
+    let id = uuid_like_id();
+    let mut command = Command::new(&app);
+    command.args(engine_args(&args, &id)).args(&args.app_args);
+    if !args.detached || args.dry_run {
+        if !args.dry_run {
+            eprintln!("rewind: job {id} ({})", app.display());
+        }
+        let status = command
+            .status()
+            .with_context(|| format!("cannot start {}", app.display()))?;
+        return Ok(if status.success() {
+            crate::EXIT_OK
+        } else {
+            crate::EXIT_ERROR
+        });
+    }
+    let registry = registry()?;
+    let log_path = registry.log_path(&id);
+    let log = registry.create_log(&id)?;
+    command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // Its own process group: a Ctrl-C in this terminal later does not reach the job.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", app.display()))?;
+    let started = Instant::now();
+    loop {
+        if let Ok(entry) = registry.find(&id) {
+            if entry.status == JobStatus::Failed {
+                bail!(
+                    "job {id} failed: {}",
+                    entry.error.unwrap_or_else(|| "no reason recorded".into())
+                );
+            }
+            writeln!(out, "{id}")?;
+            eprintln!(
+                "rewind: job {id} {} (pid {}), output in {}",
+                entry.status.as_str(),
+                entry.pid,
+                log_path.display()
+            );
+            return Ok(crate::EXIT_OK);
+        }
+        if let Some(status) = child.try_wait()? {
+            if registry.find(&id).is_ok() {
+                continue; // registered just before it ended
+            }
+            bail!(
+                "{} exited ({status}) before the job started: {}",
+                app.display(),
+                last_line(&log_path).unwrap_or_else(|| "no output".into())
+            );
+        }
+        if started.elapsed() > START_TIMEOUT {
+            bail!(
+                "job {id} has not started after {}s; see {}",
+                START_TIMEOUT.as_secs(),
+                log_path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The engine options rewind passes on, before the application's own arguments.
+fn engine_args(args: &RunArgs, id: &str) -> Vec<String> {
+    let mut out = vec!["--job-id".to_string(), id.to_string()];
+    let mut pass = |flag: &str, value: Option<String>| {
+        if let Some(v) = value {
+            out.push(flag.to_string());
+            out.push(v);
+        }
+    };
+    pass("--from-savepoint", args.savepoint.as_deref().map(absolute));
+    pass("--parallelism", args.parallelism.map(|p| p.to_string()));
+    pass(
+        "--checkpoint-dir",
+        args.checkpoint_dir.as_deref().map(absolute),
+    );
+    pass("--checkpoint-interval", args.checkpoint_interval.clone());
+    pass(
+        "--savepoint-dir",
+        args.savepoint_dir.as_deref().map(absolute),
+    );
+    if args.allow_non_restored_state {
+        out.push("--allow-non-restored-state".into());
+    }
+    if args.dry_run {
+        out.push("--dry-run".into());
+    }
+    out
+}
+
+/// APP as a path, else a program of that name next to `rewind`, else on PATH.
+fn find_app(app: &str) -> Result<PathBuf> {
+    let path = Path::new(app);
+    if path.components().count() > 1 {
+        if path.is_file() {
+            return Ok(path.to_path_buf());
+        }
+        bail!("{app}: no such application");
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(app)));
+    let on_path: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(app)).collect())
+        .unwrap_or_default();
+    beside
+        .into_iter()
+        .chain(on_path)
+        .find(|p| p.is_file())
+        .with_context(|| format!("{app}: no such application next to rewind or on PATH"))
+}
+
+/// A new job id: 32 hex digits.
+fn uuid_like_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn last_line(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(str::to_string)
+}
