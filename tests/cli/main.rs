@@ -10,6 +10,7 @@ mod help;
 mod hostile;
 mod inspect;
 mod jobs;
+mod migrate;
 mod rescale;
 mod s3;
 mod state;

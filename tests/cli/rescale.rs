@@ -89,3 +89,56 @@ fn impossible_requests_exit_2() {
     let run = rewind(&["rescale", sp, "/tmp/never-written", "--operator", "counter"]);
     assert_eq!(run.code, 2);
 }
+
+/// What each subtask of `parallelism` gets on restore, as the engine reads it.
+fn restored_lists(sp: &std::path::Path, state: &str, parallelism: u32) -> Vec<Vec<String>> {
+    use arrow_array::cast::AsArray;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let location = rewind_savepoint::Location::parse(sp.to_str().unwrap()).unwrap();
+        let reader = rewind_savepoint::SavepointReader::open(location)
+            .await
+            .unwrap();
+        let mut lists = Vec::new();
+        for t in 0..parallelism {
+            let batch = reader
+                .read_operator_list("source", state, t, parallelism)
+                .await
+                .unwrap();
+            let column = arrow_cast::cast(batch.column(0), &arrow_schema::DataType::Utf8).unwrap();
+            lists.push(
+                column
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.unwrap_or("null").to_string())
+                    .collect(),
+            );
+        }
+        lists
+    })
+}
+
+#[test]
+fn operator_state_restores_the_same_after_an_offline_rescale() {
+    let (_guard, copy) = fixture_copy("v1/operator-state-sources");
+    let sp = copy.join("savepoint");
+    for p in [1u32, 2, 4, 5] {
+        let dest = copy.join(format!("p{p}"));
+        let run = rewind(&[
+            "rescale",
+            sp.to_str().unwrap(),
+            dest.to_str().unwrap(),
+            "--parallelism",
+            &p.to_string(),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        // Restoring the rescaled savepoint at p gives what restoring the original at p gives.
+        for state in ["pending_files", "seen_schemas", "config"] {
+            assert_eq!(
+                restored_lists(&dest, state, p),
+                restored_lists(&sp, state, p),
+                "{state} at parallelism {p}"
+            );
+        }
+    }
+}

@@ -86,3 +86,56 @@ fn every_fixture_validates_deeply() {
         assert_eq!(run.code, 0, "{case}: {}{}", run.stdout, run.stderr);
     }
 }
+
+/// The compatibility matrix: every fixture of every format version is diffed against
+/// itself, rescaled, and migrated to the current format by this build, and each result
+/// validates and compares equal to the original.
+#[test]
+fn every_fixture_diffs_rescales_and_migrates() {
+    for case in cases() {
+        let (_guard, copy) = fixture_copy(&format!("v1/{case}"));
+        let sp = copy.join("savepoint");
+        let sp = sp.to_str().unwrap();
+        let same = rewind(&["diff", sp, sp]);
+        assert_eq!(same.code, 0, "{case}: {}", same.stdout);
+        let inspect: serde_json::Value =
+            serde_json::from_str(&rewind(&["inspect", sp, "--json"]).stdout).unwrap();
+        let parallelism = inspect["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["parallelism"].as_u64().unwrap())
+            .max()
+            .unwrap();
+        let rescaled = copy.join("rescaled");
+        let migrated = copy.join("migrated");
+        let runs = [
+            (
+                rescaled.to_str().unwrap(),
+                vec!["rescale", sp, rescaled.to_str().unwrap(), "--parallelism"],
+            ),
+            (
+                migrated.to_str().unwrap(),
+                vec![
+                    "migrate",
+                    sp,
+                    migrated.to_str().unwrap(),
+                    "--to-format-version",
+                    "1.0",
+                ],
+            ),
+        ];
+        let next = (parallelism + 1).to_string();
+        for (dest, mut args) in runs {
+            if args[0] == "rescale" {
+                args.push(&next);
+            }
+            let run = rewind(&args);
+            assert_eq!(run.code, 0, "{case} {}: {}", args[0], run.stderr);
+            let valid = rewind(&["validate", dest, "--deep"]);
+            assert_eq!(valid.code, 0, "{case} {}: {}", args[0], valid.stdout);
+            let diff = rewind(&["diff", sp, dest]);
+            assert_eq!(diff.code, 0, "{case} {}: {}", args[0], diff.stdout);
+        }
+    }
+}

@@ -34,6 +34,7 @@ pub enum Command {
     Rescale(RescaleArgs),
     Diff(DiffArgs),
     Edit(EditArgs),
+    Migrate(MigrateArgs),
     Bootstrap(BootstrapArgs),
     Log(LogArgs),
     Rm(RmArgs),
@@ -234,6 +235,51 @@ pub struct EditArgs {
         required = true
     )]
     pub edits: Vec<String>,
+}
+
+/// Write a copy of a savepoint with state values migrated to new types, or in the current
+/// format version.
+///
+/// For the changes a restoring job cannot make alone (it adapts added, removed and
+/// reordered fields and widened numbers itself). FIELD is a dotted path into the value's
+/// struct (acc.views), or `value` for the whole value. Per state, the changes apply in
+/// this order: --schema, --rename-field, --cast, --default. Keys never change type.
+/// Untouched states are copied whole; SRC is never modified; DEST records SRC as parent
+/// and lists the changes.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct MigrateArgs {
+    /// The savepoint to migrate: a path or URL.
+    pub src: String,
+    /// Where to write the result (must not hold a savepoint yet); not needed with --dry-run.
+    #[arg(required_unless_present = "dry_run")]
+    pub dest: Option<String>,
+    /// Make a state's value type the one in FILE: a JSON string with a type as
+    /// `rewind inspect` prints it ("struct<views: int64, clicks: int64>"), or
+    /// {"value": "..."}. Fields are matched by name and converted as by --cast; fields the
+    /// savepoint lacks are added as null; others are dropped.
+    #[arg(long, value_name = "UID/STATE=FILE")]
+    pub schema: Vec<String>,
+    /// Rename a struct field.
+    #[arg(long, value_name = "UID/STATE:FIELD=NEW")]
+    pub rename_field: Vec<String>,
+    /// Convert a field to another type (int32, float64, utf8, ...). A value that does not
+    /// fit is an error naming its key, unless --lossy.
+    #[arg(long, value_name = "UID/STATE:FIELD=TYPE")]
+    pub cast: Vec<String>,
+    /// Give a field a value (JSON: number, string or boolean) where it is null; adds the
+    /// field when the value has none.
+    #[arg(long, value_name = "UID/STATE:FIELD=JSON")]
+    pub default: Vec<String>,
+    /// Values that do not fit a conversion become null instead of failing.
+    #[arg(long)]
+    pub lossy: bool,
+    /// The format version to write; this release writes only its current one.
+    #[arg(long, value_name = "VERSION")]
+    pub to_format_version: Option<String>,
+    /// Read everything, report what would change and how many rows, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Create a savepoint from data files, for a new job to start from state computed

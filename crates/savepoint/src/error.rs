@@ -74,6 +74,9 @@ pub enum Error {
         /// The states the operator has.
         known: Vec<String>,
     },
+    /// A migration would lose a value: it does not fit the new type.
+    #[error("{0}")]
+    ValueDoesNotFit(Box<ValueDoesNotFit>),
     /// A caller's request that cannot be carried out as given.
     #[error("{0}")]
     InvalidInput(String),
@@ -90,6 +93,26 @@ pub enum Error {
     /// A bug in Rewind: please report it.
     #[error("internal error (a bug in rewind): {0}")]
     Internal(String),
+}
+
+/// A value a migration cannot convert without loss.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{uid}/{state}: field {field}: the value {value} of {key} does not fit {to} (a lossy migration makes it null)"
+)]
+pub struct ValueDoesNotFit {
+    /// The operator.
+    pub uid: String,
+    /// The state.
+    pub state: String,
+    /// The field (a dotted path into the value, or `value`).
+    pub field: String,
+    /// The row's key (`key K`), or its element number in operator state.
+    pub key: String,
+    /// The value, displayed.
+    pub value: String,
+    /// The type it was converted to.
+    pub to: String,
 }
 
 impl Error {

@@ -29,6 +29,7 @@ mod error;
 mod generate;
 mod lineage;
 mod location;
+mod migrate;
 mod parquet_io;
 mod reader;
 mod rescale;
@@ -44,10 +45,13 @@ pub use diff::{
 };
 pub use dispose::{Removal, delete_files, plan_removal, remove};
 pub use edit::{Edit, edit};
-pub use error::{Error, Result};
+pub use error::{Error, Result, ValueDoesNotFit};
 pub use generate::{GenerateOptions, generate};
 pub use lineage::{LineageEntry, Unreadable, find_savepoints};
 pub use location::Location;
+pub use migrate::{
+    MigrateOptions, Migration, MigrationReport, StateMigration, migrate, plan_migration,
+};
 pub use reader::{ReadOptions, SavepointReader, list_files, read_manifest};
 pub use rescale::{
     RescaleOptions, RescalePlan, RescaleStats, ShardAction, StatePlan, plan_rescale, rescale,

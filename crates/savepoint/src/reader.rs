@@ -170,6 +170,20 @@ impl SavepointReader {
     }
 }
 
+impl SavepointReader {
+    /// Streams one shard of state `uid/name`, all its rows, with the shard's columns.
+    pub(crate) async fn read_whole_shard(
+        &self,
+        uid: &str,
+        name: &str,
+        shard: &ShardEntry,
+    ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+        let state = self.state(uid, name)?.clone();
+        let filter = Arc::new(RowFilter::new(&state, &ReadOptions::default())?);
+        read_shard(self.location.clone(), state, shard.clone(), filter, 8192).await
+    }
+}
+
 /// Reads and checks `_manifest.json`. With no manifest, tells "not a savepoint" from
 /// "incomplete savepoint" by listing the root.
 pub async fn read_manifest(location: &Location) -> Result<Manifest> {

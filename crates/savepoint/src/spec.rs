@@ -109,6 +109,12 @@ impl StateSpec {
         self
     }
 
+    /// The same state with another value type (a migration).
+    pub(crate) fn with_value_type(mut self, value: DataType) -> Self {
+        self.value_type = Some(value);
+        self
+    }
+
     /// State name.
     pub fn name(&self) -> &str {
         &self.name

@@ -35,6 +35,8 @@ struct InspectView {
     kind: &'static str,
     created_at: String,
     format_version: String,
+    reader_features: Vec<String>,
+    writer_features: Vec<String>,
     writer: String,
     job: JobView,
     checkpoint_id: u64,
@@ -141,6 +143,8 @@ impl From<&Manifest> for InspectView {
             kind: m.kind.as_str(),
             created_at: m.created_at.clone(),
             format_version: m.version.to_string(),
+            reader_features: m.reader_features.clone(),
+            writer_features: m.writer_features.clone(),
             writer: format!("{} {}", m.writer.name, m.writer.version),
             job: JobView {
                 name: m.job.name.clone(),
@@ -166,6 +170,19 @@ fn print_tables(v: &InspectView, out: &mut dyn Write) -> Result<()> {
         out,
         "Created     {} by {}, format {}",
         v.created_at, v.writer, v.format_version
+    )?;
+    let features = |f: &[String]| {
+        if f.is_empty() {
+            "none".to_string()
+        } else {
+            f.join(", ")
+        }
+    };
+    writeln!(
+        out,
+        "Features    reader: {}; writer: {}",
+        features(&v.reader_features),
+        features(&v.writer_features)
     )?;
     writeln!(
         out,

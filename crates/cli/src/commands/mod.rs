@@ -8,6 +8,7 @@ mod generate;
 mod inspect;
 mod jobs;
 mod log;
+mod migrate;
 mod rescale;
 mod rm;
 mod state;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Rescale(args) => rescale::run(args, out).await,
         Command::Diff(args) => diff::run(args, out).await,
         Command::Edit(args) => edit::run(args, out).await,
+        Command::Migrate(args) => migrate::run(args, out).await,
         Command::Bootstrap(args) => bootstrap::run(args, out).await,
         Command::Log(args) => log::run(args, out).await,
         Command::Rm(args) => rm::run(args, out).await,

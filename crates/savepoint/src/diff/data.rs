@@ -478,7 +478,9 @@ fn example(kind: RowChangeKind, a: Option<&RowRef>, b: Option<&RowRef>) -> Resul
     })
 }
 
-/// Compares operator list state as multisets of elements (all subtasks together).
+/// Compares operator list state as multisets of elements: all subtasks together, or for
+/// `broadcast` state the one list every subtask restores (subtask 0's), so savepoints
+/// at different parallelism compare by what a job would restore.
 pub(crate) async fn diff_operator_list(
     a: &SavepointReader,
     b: &SavepointReader,
@@ -490,8 +492,19 @@ pub(crate) async fn diff_operator_list(
     let elements = |r: &SavepointReader| {
         let r = r.clone();
         let (uid, name) = (uid.to_string(), sa.name.clone());
+        let broadcast = r
+            .manifest()
+            .operator(&uid)
+            .and_then(|o| o.states.iter().find(|s| s.name == name))
+            .and_then(|s| s.redistribution)
+            == Some(rewind_format::Redistribution::Broadcast);
         async move {
-            let mut stream = r.read_state(&uid, &name, ReadOptions::default()).await?;
+            let mut stream = if broadcast {
+                let list = r.read_operator_list(&uid, &name, 0, 1).await?;
+                futures::stream::iter([Ok(list)]).boxed()
+            } else {
+                r.read_state(&uid, &name, ReadOptions::default()).await?
+            };
             let mut out: Vec<serde_json::Value> = Vec::new();
             while let Some(batch) = stream.next().await {
                 let rows = json_rows(&batch?)?;

@@ -163,13 +163,10 @@ async fn run_action(
         } => {
             let entry = source.state(uid, &state.name)?;
             let spec = StateSpec::from_entry(entry)?;
-            let mode = entry
-                .redistribution
-                .ok_or_else(|| Error::Internal("no redistribution".into()))?;
             let bytes: u64 = shards.iter().map(|s| s.bytes).sum();
             // The shard writers register their shards themselves.
             let written =
-                operator::redeal(source, writer, uid, &spec, mode, &shards, parallelism).await?;
+                operator::redeal(source, writer, uid, &spec, &shards, parallelism).await?;
             stats.reencoded.fetch_add(bytes, Ordering::Relaxed);
             stats
                 .shards

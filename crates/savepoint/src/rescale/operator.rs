@@ -23,15 +23,16 @@ pub(crate) fn deal(total: usize, mode: Redistribution, t: u32, parallelism: u32)
     }
 }
 
-/// Reads every element (in subtask order) and writes `parallelism` new shards:
-/// `split` deals contiguous runs whose sizes differ by at most one (the first
-/// `len % parallelism` subtasks get one more); `union` gives every subtask all elements.
+/// Reads every element (in subtask order) and writes `parallelism` new shards of
+/// contiguous runs whose sizes differ by at most one (the first `len % parallelism`
+/// subtasks get one more). For `split` that is the new share of each subtask; a `union`
+/// state is concatenated again on restore, so its new lists need only concatenate to the
+/// old ones (a full copy per subtask would multiply every element on restore).
 pub(crate) async fn redeal(
     source: &SavepointReader,
     writer: &SavepointWriter,
     uid: &str,
     spec: &StateSpec,
-    mode: Redistribution,
     shards: &[ShardEntry],
     parallelism: u32,
 ) -> Result<Vec<ShardEntry>> {
@@ -54,7 +55,7 @@ pub(crate) async fn redeal(
     };
     let mut out = Vec::with_capacity(parallelism as usize);
     for t in 0..parallelism {
-        let (offset, len) = deal(all.num_rows(), mode, t, parallelism);
+        let (offset, len) = deal(all.num_rows(), Redistribution::Split, t, parallelism);
         let part = all.slice(offset, len);
         let mut shard = writer.operator_shard(uid, spec.name(), t)?;
         shard.write(&part).await?;

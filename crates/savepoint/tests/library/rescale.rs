@@ -206,10 +206,15 @@ async fn operator_state_is_redealt_by_mode() {
             sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
             "{sizes:?}"
         );
-        assert!(
-            per_subtask("u").await.iter().all(|v| v == &["x", "y"]),
-            "p={p}"
-        );
+        // Union: the new lists concatenate to the old ones, so every subtask restores
+        // each element exactly once.
+        assert_eq!(per_subtask("u").await.concat(), ["x", "y"], "p={p}");
+        for t in 0..p {
+            let restored = reader.read_operator_list("src", "u", t, p).await.unwrap();
+            let v = restored.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let v: Vec<&str> = v.iter().map(|s| s.unwrap()).collect();
+            assert_eq!(v, ["x", "y"], "p={p} subtask {t}");
+        }
         assert!(
             per_subtask("b").await.iter().all(|v| v == &["cfg"]),
             "p={p}"

@@ -1,0 +1,476 @@
+//! Offline migration: a new savepoint whose states' values have changed type in ways that
+//! need a decision (a rename, a default, a narrowing conversion, a target schema), or in
+//! the current format version. Safe changes (fields added, removed, reordered, numbers
+//! widened) need no migration: the engine adapts them on restore.
+
+mod transform;
+
+use std::collections::BTreeMap;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use futures::TryStreamExt;
+use rewind_format::{FormatVersion, ParentRef, ShardEntry, StateEntry, StateKind};
+
+use crate::columns;
+use crate::rescale::copy_file;
+use crate::{Error, Location, Result, SavepointInfo, SavepointReader, SavepointWriter, StateSpec};
+use transform::{Change, Failure};
+
+/// One change to the values of one state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Migration {
+    /// Make the value type `value_type`: struct fields matched by name and converted as by
+    /// [`Migration::Cast`], fields the savepoint lacks added as null (they must be
+    /// nullable), others dropped.
+    Schema {
+        /// Operator uid.
+        uid: String,
+        /// State name.
+        state: String,
+        /// The new value type.
+        value_type: DataType,
+    },
+    /// Rename a struct field (a dotted path into the value, e.g. `acc.views`).
+    RenameField {
+        /// Operator uid.
+        uid: String,
+        /// State name.
+        state: String,
+        /// The field's path.
+        field: String,
+        /// Its new name.
+        to: String,
+    },
+    /// Give a field a value where it is null, adding the field when the value lacks it.
+    Default {
+        /// Operator uid.
+        uid: String,
+        /// State name.
+        state: String,
+        /// The field's path, or `value`.
+        field: String,
+        /// A number, string or boolean, converted to the field's type.
+        value: serde_json::Value,
+    },
+    /// Convert a field (or `value`, the whole value) to another type. A value that does
+    /// not fit is an error naming its key, unless the migration is lossy.
+    Cast {
+        /// Operator uid.
+        uid: String,
+        /// State name.
+        state: String,
+        /// The field's path, or `value`.
+        field: String,
+        /// The new type.
+        to: DataType,
+    },
+}
+
+impl Migration {
+    fn target(&self) -> (&str, &str) {
+        match self {
+            Migration::Schema { uid, state, .. }
+            | Migration::RenameField { uid, state, .. }
+            | Migration::Default { uid, state, .. }
+            | Migration::Cast { uid, state, .. } => (uid, state),
+        }
+    }
+
+    fn change(&self) -> Change {
+        match self {
+            Migration::Schema { value_type, .. } => Change::Conform {
+                to: value_type.clone(),
+            },
+            Migration::RenameField { field, to, .. } => Change::Rename {
+                field: field.clone(),
+                to: to.clone(),
+            },
+            Migration::Default { field, value, .. } => Change::Default {
+                field: field.clone(),
+                value: value.clone(),
+            },
+            Migration::Cast { field, to, .. } => Change::Cast {
+                field: field.clone(),
+                to: to.clone(),
+            },
+        }
+    }
+
+    /// How the lineage and the dry run name it.
+    pub fn describe(&self) -> String {
+        let (uid, state) = self.target();
+        match self {
+            Migration::Schema { value_type, .. } => {
+                format!("schema {uid}/{state}={}", transform::type_name(value_type))
+            }
+            Migration::RenameField { field, to, .. } => {
+                format!("rename-field {uid}/{state}:{field}={to}")
+            }
+            Migration::Default { field, value, .. } => {
+                format!("default {uid}/{state}:{field}={value}")
+            }
+            Migration::Cast { field, to, .. } => {
+                format!("cast {uid}/{state}:{field}={}", transform::type_name(to))
+            }
+        }
+    }
+}
+
+/// How to migrate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateOptions {
+    /// Values that do not fit a conversion become null instead of failing the migration.
+    pub lossy: bool,
+    /// The format version to write (default and, in this release, only: the current one).
+    pub to_format_version: Option<FormatVersion>,
+}
+
+/// What a migration changes in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateMigration {
+    /// Operator uid.
+    pub uid: String,
+    /// State name.
+    pub state: String,
+    /// Its value type before.
+    pub from_type: String,
+    /// Its value type after.
+    pub to_type: String,
+    /// Its rows.
+    pub rows: u64,
+    /// Per migration (as [`Migration::describe`] names it), the rows it changed.
+    pub affected: Vec<(String, u64)>,
+}
+
+/// What a migration did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The format version of the source.
+    pub from_format_version: FormatVersion,
+    /// The format version written.
+    pub to_format_version: FormatVersion,
+    /// The states whose values change, in manifest order.
+    pub states: Vec<StateMigration>,
+    /// Shards copied unchanged.
+    pub shards_copied: usize,
+    /// Shards rewritten.
+    pub shards_rewritten: usize,
+    /// The new savepoint's id (none in a dry run).
+    pub id: Option<String>,
+}
+
+/// Reads every row the migrations touch and reports what would change; writes nothing.
+/// Fails as the migration would (a value that does not fit, a field that is missing).
+pub async fn plan_migration(
+    source: &SavepointReader,
+    migrations: &[Migration],
+    options: &MigrateOptions,
+) -> Result<MigrationReport> {
+    run(source, None, migrations, options).await
+}
+
+/// Writes `dest`: `source` with `migrations` applied, per state in the order given, in the
+/// current format version. Shards of untouched states are copied as they are. `source` is
+/// never modified; the result names it as parent with operation `migrate`.
+pub async fn migrate(
+    source: &SavepointReader,
+    dest: Location,
+    migrations: &[Migration],
+    options: &MigrateOptions,
+) -> Result<MigrationReport> {
+    run(source, Some(dest), migrations, options).await
+}
+
+async fn run(
+    source: &SavepointReader,
+    dest: Option<Location>,
+    migrations: &[Migration],
+    options: &MigrateOptions,
+) -> Result<MigrationReport> {
+    let manifest = source.manifest();
+    let to_version = check_version(manifest.version, options.to_format_version)?;
+    // Per state, its changes in order; checked on an empty column first, so a bad
+    // request fails before anything is read or written.
+    let mut plans: BTreeMap<(String, String), StatePlan> = BTreeMap::new();
+    for m in migrations {
+        let (uid, state) = m.target();
+        let entry = find_state(source, uid, state)?;
+        let plan = plans
+            .entry((uid.to_string(), state.to_string()))
+            .or_insert_with(|| StatePlan::new(entry));
+        plan.changes.push((m.describe(), m.change()));
+    }
+    for plan in plans.values_mut() {
+        plan.new_type = plan.check(options.lossy)?;
+    }
+
+    let writer = match dest {
+        Some(dest) => {
+            let mut info = SavepointInfo::new(&manifest.job.name, "migrate");
+            info.job = manifest.job.clone();
+            info.kind = manifest.kind;
+            info.checkpoint_id = manifest.checkpoint_id;
+            info.lineage.parent = Some(ParentRef {
+                id: manifest.id.clone(),
+                location: source.location().to_string(),
+            });
+            info.lineage.parameters = Some(serde_json::json!({
+                "migrations": migrations.iter().map(Migration::describe).collect::<Vec<_>>(),
+                "lossy": options.lossy,
+                "from_format_version": manifest.version.to_string(),
+            }));
+            Some(SavepointWriter::create(dest, info).await?)
+        }
+        None => None,
+    };
+    if let Some(w) = &writer {
+        for op in &manifest.operators {
+            w.add_operator(&op.uid, &op.name, op.parallelism)?;
+            if let Some(s) = &op.source {
+                w.set_source_splits(&op.uid, s.splits.clone())?;
+            }
+            for st in &op.states {
+                let mut spec = StateSpec::from_entry(st)?;
+                if let Some(plan) = plans.get(&(op.uid.clone(), st.name.clone())) {
+                    spec = spec.with_value_type(plan.new_type.clone());
+                }
+                w.add_state(&op.uid, spec)?;
+            }
+        }
+    }
+
+    let mut report = MigrationReport {
+        from_format_version: manifest.version,
+        to_format_version: to_version,
+        states: Vec::new(),
+        shards_copied: 0,
+        shards_rewritten: 0,
+        id: None,
+    };
+    for op in &manifest.operators {
+        for st in &op.states {
+            let mut plan = plans.get_mut(&(op.uid.clone(), st.name.clone()));
+            for shard in &st.shards {
+                match (&mut plan, &writer) {
+                    (Some(plan), w) => {
+                        migrate_shard(source, w.as_ref(), &op.uid, st, shard, plan, options.lossy)
+                            .await?;
+                        report.shards_rewritten += 1;
+                    }
+                    (None, Some(w)) => {
+                        let path = w.shard_path(&op.uid, &st.name)?;
+                        copy_file(source.location(), &shard.path, w.location(), &path).await?;
+                        w.add_shard_entry(
+                            &op.uid,
+                            &st.name,
+                            ShardEntry {
+                                path,
+                                ..shard.clone()
+                            },
+                        )?;
+                        report.shards_copied += 1;
+                    }
+                    (None, None) => report.shards_copied += 1,
+                }
+            }
+            if let Some(plan) = plan {
+                report.states.push(StateMigration {
+                    uid: op.uid.clone(),
+                    state: st.name.clone(),
+                    from_type: st.value_type.clone().unwrap_or_default(),
+                    to_type: transform::type_name(&plan.new_type),
+                    rows: st.shards.iter().map(|s| s.rows).sum(),
+                    affected: plan
+                        .changes
+                        .iter()
+                        .map(|(d, _)| d.clone())
+                        .zip(plan.affected.iter().copied())
+                        .collect(),
+                });
+            }
+        }
+    }
+    if let Some(w) = writer {
+        report.id = Some(w.commit().await?.id);
+    }
+    Ok(report)
+}
+
+/// The format version to write: this build writes only the current one, and never one
+/// older than the source's.
+fn check_version(from: FormatVersion, to: Option<FormatVersion>) -> Result<FormatVersion> {
+    let current = FormatVersion::CURRENT;
+    match to {
+        None => Ok(current),
+        Some(v) if v == current => Ok(current),
+        Some(v) if v < from => Err(Error::InvalidInput(format!(
+            "cannot migrate format {from} down to {v}: migrations only go forward"
+        ))),
+        Some(v) => Err(Error::InvalidInput(format!(
+            "this build writes format version {current} only, not {v}"
+        ))),
+    }
+}
+
+fn find_state<'a>(source: &'a SavepointReader, uid: &str, state: &str) -> Result<&'a StateEntry> {
+    let manifest = source.manifest();
+    let op = manifest
+        .operator(uid)
+        .ok_or_else(|| Error::UnknownOperator {
+            uid: uid.to_string(),
+            known: manifest.operators.iter().map(|o| o.uid.clone()).collect(),
+        })?;
+    let entry = op
+        .states
+        .iter()
+        .find(|s| s.name == state)
+        .ok_or_else(|| Error::UnknownState {
+            uid: uid.to_string(),
+            state: state.to_string(),
+            known: op.states.iter().map(|s| s.name.clone()).collect(),
+        })?;
+    if entry.kind == StateKind::Timers || entry.value_type.is_none() {
+        return Err(Error::InvalidInput(format!(
+            "{uid}/{state}: {} state has no values to migrate",
+            entry.kind.as_str()
+        )));
+    }
+    Ok(entry)
+}
+
+struct StatePlan {
+    uid_state: String,
+    old_type: DataType,
+    new_type: DataType,
+    changes: Vec<(String, Change)>,
+    affected: Vec<u64>,
+}
+
+impl StatePlan {
+    fn new(entry: &StateEntry) -> StatePlan {
+        let old_type = entry
+            .value_type
+            .as_deref()
+            .and_then(|t| rewind_format::parse_type(t).ok())
+            .unwrap_or(DataType::Null);
+        StatePlan {
+            uid_state: entry.name.clone(),
+            new_type: old_type.clone(),
+            old_type,
+            changes: Vec::new(),
+            affected: Vec::new(),
+        }
+    }
+
+    /// The value type after every change, found by migrating an empty column.
+    fn check(&mut self, lossy: bool) -> Result<DataType> {
+        self.affected = vec![0; self.changes.len()];
+        let mut column = arrow_array::new_empty_array(&self.old_type);
+        for (described, change) in &self.changes {
+            column = transform::apply(&column, change, lossy)
+                .map_err(|f| match f {
+                    Failure::Invalid(m) => Error::InvalidInput(format!("{described}: {m}")),
+                    Failure::DoesNotFit { .. } => Error::Internal("no rows to fit".into()),
+                })?
+                .0;
+        }
+        rewind_format::type_name(column.data_type()).map_err(|e| {
+            Error::InvalidInput(format!(
+                "{}: the result has no format type: {e}",
+                self.uid_state
+            ))
+        })?;
+        Ok(column.data_type().clone())
+    }
+
+    /// One batch's value column migrated; counts the rows each change touched.
+    fn apply(
+        &mut self,
+        uid: &str,
+        state: &str,
+        batch: &RecordBatch,
+        lossy: bool,
+    ) -> Result<ArrayRef> {
+        let mut column = batch
+            .column_by_name(columns::VALUE)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("{uid}/{state}: no value column")))?;
+        for (i, (described, change)) in self.changes.iter().enumerate() {
+            let (out, n) = transform::apply(&column, change, lossy).map_err(|f| match f {
+                Failure::Invalid(m) => Error::InvalidInput(format!("{described}: {m}")),
+                Failure::DoesNotFit {
+                    field,
+                    row,
+                    value,
+                    to,
+                } => Error::ValueDoesNotFit(Box::new(crate::error::ValueDoesNotFit {
+                    uid: uid.to_string(),
+                    state: state.to_string(),
+                    field,
+                    key: match batch.column_by_name(columns::KEY) {
+                        Some(key) => format!("key {}", transform::display(key.as_ref(), row)),
+                        None => format!("element {row}"),
+                    },
+                    value,
+                    to,
+                })),
+            })?;
+            self.affected[i] += n;
+            column = out;
+        }
+        Ok(column)
+    }
+}
+
+/// Reads one shard, migrates its values, and writes it (unless a dry run) with the same
+/// range or subtask.
+async fn migrate_shard(
+    source: &SavepointReader,
+    writer: Option<&SavepointWriter>,
+    uid: &str,
+    st: &StateEntry,
+    shard: &ShardEntry,
+    plan: &mut StatePlan,
+    lossy: bool,
+) -> Result<()> {
+    let mut out = match (writer, shard.hash_range, shard.subtask) {
+        (None, _, _) => None,
+        (Some(w), Some(range), _) => Some(w.keyed_shard(uid, &st.name, range)?),
+        (Some(w), None, Some(subtask)) => Some(w.operator_shard(uid, &st.name, subtask)?),
+        (Some(_), None, None) => {
+            return Err(Error::Internal(format!(
+                "{uid}/{}: shard without range or subtask",
+                st.name
+            )));
+        }
+    };
+    let mut batches = source.read_whole_shard(uid, &st.name, shard).await?;
+    while let Some(batch) = batches.try_next().await? {
+        let value = plan.apply(uid, &st.name, &batch, lossy)?;
+        let Some(out) = out.as_mut() else { continue };
+        let schema = batch.schema();
+        let mut fields: Vec<Field> = Vec::new();
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for (f, c) in schema.fields().iter().zip(batch.columns()) {
+            if f.name() == columns::VALUE {
+                fields.push(Field::new(columns::VALUE, value.data_type().clone(), true));
+                cols.push(value.clone());
+            } else {
+                fields.push(f.as_ref().clone());
+                cols.push(c.clone());
+            }
+        }
+        let migrated = RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), cols)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        if shard.hash_range.is_some() {
+            out.write_with_hashes(migrated).await?;
+        } else {
+            out.write(&migrated).await?;
+        }
+    }
+    if let Some(out) = out {
+        out.finish().await?;
+    }
+    Ok(())
+}
