@@ -243,7 +243,8 @@ pub struct EditArgs {
 /// For the changes a restoring job cannot make alone (it adapts added, removed and
 /// reordered fields and widened numbers itself). FIELD is a dotted path into the value's
 /// struct (acc.views), or `value` for the whole value. Per state, the changes apply in
-/// this order: --schema, --rename-field, --cast, --default. Keys never change type.
+/// this order: --schema, --rename-field, --default, --cast (so a field added with a
+/// default can then be given its type). Keys never change type.
 /// Untouched states are copied whole; SRC is never modified; DEST records SRC as parent
 /// and lists the changes.
 #[derive(Debug, Args)]

@@ -68,6 +68,15 @@ fn upgrade<A: StateValue + std::fmt::Debug, B: StateValue + std::fmt::Debug>(
     v1: fn(&GeneratedEvent) -> A,
     v2: fn(&GeneratedEvent) -> B,
 ) -> Result<Vec<String>, String> {
+    upgrade_migrated(v1, &[], v2)
+}
+
+/// [`upgrade`], with the savepoint migrated offline in between when `migrations` are given.
+fn upgrade_migrated<A: StateValue + std::fmt::Debug, B: StateValue + std::fmt::Debug>(
+    v1: fn(&GeneratedEvent) -> A,
+    migrations: &[rewind_savepoint::Migration],
+    v2: fn(&GeneratedEvent) -> B,
+) -> Result<Vec<String>, String> {
     let dir = tempfile::tempdir().unwrap();
     let sp = Location::parse(dir.path().join("sp").to_str().unwrap()).unwrap();
     let options = RunOptions {
@@ -78,6 +87,20 @@ fn upgrade<A: StateValue + std::fmt::Debug, B: StateValue + std::fmt::Debug>(
         .unwrap()
         .wait()
         .unwrap();
+    let sp = if migrations.is_empty() {
+        sp
+    } else {
+        let migrated = Location::parse(dir.path().join("migrated").to_str().unwrap()).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let source = rewind_savepoint::SavepointReader::open(sp).await.unwrap();
+            let options = rewind_savepoint::MigrateOptions::default();
+            rewind_savepoint::migrate(&source, migrated.clone(), migrations, &options)
+                .await
+                .unwrap();
+        });
+        migrated
+    };
     let sink = CollectSink::default();
     let options = RunOptions {
         from_savepoint: Some(sp),
@@ -183,7 +206,7 @@ fn incompatible_changes_are_refused_naming_the_field() {
     .unwrap_err();
     assert_eq!(
         err,
-        "cannot restore: operator \"profile\", state \"stats\": state type changed at field value.clicks: the savepoint has int32, the job has int16; this change cannot be applied automatically"
+        "cannot restore: operator \"profile\", state \"stats\": state type changed at field value.clicks: the savepoint has int32, the job has int16; this change cannot be applied automatically (convert the savepoint with `rewind migrate`)"
     );
 
     #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -209,4 +232,66 @@ fn incompatible_changes_are_refused_naming_the_field() {
         "{err}"
     );
     assert!(err.contains("weight"), "{err}");
+}
+
+#[test]
+fn a_refused_change_restores_after_rewind_migrate() {
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Renamed {
+        hits: i16,
+        label: String,
+        weight: u64,
+    }
+    let state = |field: &str| {
+        (
+            String::from("profile"),
+            String::from("stats"),
+            field.to_string(),
+        )
+    };
+    let (uid, st, _) = state("");
+    let migrations = vec![
+        rewind_savepoint::Migration::RenameField {
+            uid: uid.clone(),
+            state: st.clone(),
+            field: "clicks".into(),
+            to: "hits".into(),
+        },
+        rewind_savepoint::Migration::Cast {
+            uid: uid.clone(),
+            state: st.clone(),
+            field: "hits".into(),
+            to: arrow_schema::DataType::Int16,
+        },
+        // A new integer field defaults to int64; the job declares u64.
+        rewind_savepoint::Migration::Default {
+            uid: uid.clone(),
+            state: st.clone(),
+            field: "weight".into(),
+            value: serde_json::json!(7),
+        },
+        rewind_savepoint::Migration::Cast {
+            uid,
+            state: st,
+            field: "weight".into(),
+            to: arrow_schema::DataType::UInt64,
+        },
+    ];
+    let lines = upgrade_migrated(
+        |e| Required {
+            clicks: e.key as i32,
+            label: format!("key {}", e.key),
+        },
+        &migrations,
+        |_| Renamed {
+            hits: 0,
+            label: String::new(),
+            weight: 0,
+        },
+    )
+    .unwrap();
+    for key in 0..5 {
+        let want = format!("Renamed {{ hits: {key}, label: \"key {key}\", weight: 7 }}");
+        assert!(lines.contains(&want), "{want} not in {lines:?}");
+    }
 }

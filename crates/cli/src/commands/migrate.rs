@@ -119,15 +119,6 @@ fn parse(args: &MigrateArgs) -> Result<Vec<Migration>> {
             to: to.into(),
         });
     }
-    for text in &args.cast {
-        let (uid, state, field, to) = field_target(text, "UID/STATE:FIELD=TYPE")?;
-        out.push(Migration::Cast {
-            uid: uid.into(),
-            state: state.into(),
-            field: field.into(),
-            to: data_type(to)?,
-        });
-    }
     for text in &args.default {
         let (uid, state, field, json) = field_target(text, "UID/STATE:FIELD=JSON")?;
         let value = serde_json::from_str(json)
@@ -137,6 +128,15 @@ fn parse(args: &MigrateArgs) -> Result<Vec<Migration>> {
             state: state.into(),
             field: field.into(),
             value,
+        });
+    }
+    for text in &args.cast {
+        let (uid, state, field, to) = field_target(text, "UID/STATE:FIELD=TYPE")?;
+        out.push(Migration::Cast {
+            uid: uid.into(),
+            state: state.into(),
+            field: field.into(),
+            to: data_type(to)?,
         });
     }
     Ok(out)

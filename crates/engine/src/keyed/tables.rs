@@ -89,7 +89,7 @@ pub(crate) fn evolve_column(
 ) -> Result<ArrayRef> {
     super::evolve::evolve(column, stored, expected).map_err(|m| {
         EngineError::Restore(format!(
-            "state type changed at {m}; this change cannot be applied automatically"
+            "state type changed at {m}; this change cannot be applied automatically (convert the savepoint with `rewind migrate`)"
         ))
     })
 }

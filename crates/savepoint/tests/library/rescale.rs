@@ -211,7 +211,11 @@ async fn operator_state_is_redealt_by_mode() {
         assert_eq!(per_subtask("u").await.concat(), ["x", "y"], "p={p}");
         for t in 0..p {
             let restored = reader.read_operator_list("src", "u", t, p).await.unwrap();
-            let v = restored.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let v = restored
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap();
             let v: Vec<&str> = v.iter().map(|s| s.unwrap()).collect();
             assert_eq!(v, ["x", "y"], "p={p} subtask {t}");
         }
