@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
+use object_store::ObjectStoreExt;
 use rewind_savepoint::SavepointReader;
 use rewind_savepoint::format::Manifest;
 use serde::Serialize;
@@ -15,7 +16,18 @@ use crate::output::{bytes, millis, table};
 const JSON_VERSION: u32 = 1;
 
 pub async fn run(args: InspectArgs, out: &mut dyn Write) -> Result<u8> {
-    let reader = SavepointReader::open(location(&args.savepoint)?).await?;
+    let at = location(&args.savepoint)?;
+    // A Flink savepoint (a directory with `_metadata`, or the file itself) is inspected
+    // as such; a Rewind manifest wins when both are present.
+    let is_rewind = at
+        .store()
+        .head(&at.child(rewind_savepoint::format::MANIFEST_FILE))
+        .await
+        .is_ok();
+    if !is_rewind && rewind_flink::looks_like_flink(&at).await {
+        return super::flink::inspect(at, args.json, out).await;
+    }
+    let reader = SavepointReader::open(at).await?;
     let view = InspectView::from(reader.manifest());
     if args.json {
         serde_json::to_writer_pretty(&mut *out, &view)?;

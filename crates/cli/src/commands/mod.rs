@@ -4,6 +4,7 @@ mod bootstrap;
 mod demo;
 mod diff;
 mod edit;
+mod flink;
 mod generate;
 mod inspect;
 mod jobs;

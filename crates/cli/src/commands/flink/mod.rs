@@ -1,0 +1,5 @@
+//! Flink savepoints: `rewind inspect` on one, and `rewind import-flink`.
+
+mod inspect;
+
+pub use inspect::inspect;

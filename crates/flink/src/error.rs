@@ -1,0 +1,53 @@
+//! What can go wrong reading a Flink savepoint. Every message names the file.
+
+/// An error reading or importing a Flink savepoint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlinkError {
+    /// No `_metadata` with Flink's magic number.
+    #[error("{path}: not a Flink savepoint ({reason})")]
+    NotFlink {
+        /// The file looked at.
+        path: String,
+        /// What was found instead.
+        reason: String,
+    },
+    /// A metadata version this build does not read.
+    #[error("{path}: unsupported Flink metadata version {version} (this build reads 3 to 7)")]
+    UnsupportedVersion {
+        /// The `_metadata` file.
+        path: String,
+        /// The version found.
+        version: i32,
+    },
+    /// The bytes do not parse: truncated or damaged.
+    #[error("{path}: corrupt at byte {offset}: {message}")]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// Where parsing stopped.
+        offset: usize,
+        /// Why.
+        message: String,
+    },
+    /// Valid, but not something this build can import (native format, a serializer it
+    /// cannot decode, compressed state).
+    #[error("{path}: {message}")]
+    Unsupported {
+        /// The file or savepoint.
+        path: String,
+        /// What and why.
+        message: String,
+    },
+    /// A file the metadata refers to is missing or unreadable.
+    #[error("{path}: {message}")]
+    Storage {
+        /// The file.
+        path: String,
+        /// The store's error.
+        message: String,
+    },
+    /// Writing the Rewind savepoint failed.
+    #[error(transparent)]
+    Savepoint(#[from] rewind_savepoint::Error),
+}
