@@ -116,3 +116,211 @@ fn damaged_metadata_gives_one_line_and_exit_2() {
         run.stdout
     );
 }
+
+fn state_rows(sp: &str, uid: &str, state: &str) -> Vec<serde_json::Value> {
+    let run = rewind(&["state", sp, uid, state, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn canonical_counter_savepoints_import_exactly() {
+    let mut imported = Vec::new();
+    for (case, sp) in [
+        (HASHMAP, HASHMAP_SP),
+        (
+            "flink/java-rocksdb-canonical-n100000",
+            "savepoint-ac0c02-efa32d629dbf",
+        ),
+    ] {
+        let (guard, copy) = fixture_copy(case);
+        let dest = copy.join("imported");
+        let run = rewind(&[
+            "import-flink",
+            copy.join(sp).to_str().unwrap(),
+            dest.to_str().unwrap(),
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout
+                .contains("| counter     | count              | value  | 100000 |"),
+            "{}",
+            run.stdout
+        );
+        let dest_s = dest.to_str().unwrap();
+        assert_eq!(rewind(&["validate", dest_s, "--deep"]).code, 0);
+        // Every key 0..99999 exactly once, every count 10.
+        let rows = state_rows(dest_s, "counter", "count");
+        let mut keys: Vec<i64> = rows.iter().map(|r| r["key"].as_i64().unwrap()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..100_000).collect::<Vec<i64>>());
+        assert!(rows.iter().all(|r| r["value"] == 10));
+        let inspect: serde_json::Value =
+            serde_json::from_str(&rewind(&["inspect", dest_s, "--json"]).stdout).unwrap();
+        assert_eq!(inspect["lineage"]["operation"], "import");
+        imported.push((guard, dest));
+    }
+    // Both backends' canonical savepoints hold the same state; every command works on it.
+    let (a, b) = (
+        imported[0].1.to_str().unwrap(),
+        imported[1].1.to_str().unwrap(),
+    );
+    // (Only the job names differ: each comes from its savepoint's folder name.)
+    let diff = rewind(&["diff", a, b]);
+    assert_eq!(diff.code, 1);
+    assert!(diff.stdout.contains("| job changed |"), "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains(
+            "| counter/count                 | 0         | 0         | 0       | 100000 |"
+        ),
+        "{}",
+        diff.stdout
+    );
+    let rescaled = imported[0].1.with_file_name("rescaled");
+    let rescaled = rescaled.to_str().unwrap();
+    assert_eq!(
+        rewind(&["rescale", a, rescaled, "--parallelism", "5"]).code,
+        0
+    );
+    assert_eq!(rewind(&["validate", rescaled, "--deep"]).code, 0);
+    assert_eq!(rewind(&["diff", a, rescaled]).code, 0);
+    let edited = imported[0].1.with_file_name("edited");
+    let edited = edited.to_str().unwrap();
+    let run = rewind(&["edit", a, edited, "--rename-operator", "counter=counter-v2"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(state_rows(edited, "counter-v2", "count").len(), 100_000);
+}
+
+#[test]
+fn rich_state_imports_every_key_and_window() {
+    let (_guard, copy) = fixture_copy("flink/rich-state-A");
+    let dest = copy.join("imported");
+    let dest_s = dest.to_str().unwrap();
+    let run = rewind(&[
+        "import-flink",
+        copy.join("savepoint-46a48f-b5c105e0343a").to_str().unwrap(),
+        dest_s,
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(rewind(&["validate", dest_s, "--deep"]).code, 0);
+    let expected: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(copy.join("expected_profile.json")).unwrap())
+            .unwrap();
+    assert_eq!(expected.len(), 1000);
+    let by_key = |state: &str| -> std::collections::BTreeMap<String, Vec<serde_json::Value>> {
+        let mut out: std::collections::BTreeMap<String, Vec<serde_json::Value>> =
+            Default::default();
+        for r in state_rows(dest_s, "profile", state) {
+            out.entry(r["key"].as_str().unwrap().to_string())
+                .or_default()
+                .push(r);
+        }
+        out
+    };
+    let (clicks, stats, recent, by_kind) = (
+        by_key("clicks"),
+        by_key("stats"),
+        by_key("recent"),
+        by_key("by_kind"),
+    );
+    for map in [&clicks, &stats, &recent] {
+        assert_eq!(map.len(), 1000);
+    }
+    for (key, want) in &expected {
+        assert_eq!(clicks[key][0]["value"], want["clicks"], "{key}");
+        assert_eq!(recent[key][0]["value"], want["recent"], "{key}");
+        let s = &stats[key][0]["value"];
+        assert_eq!(s["total"], want["stats"]["total"], "{key}");
+        assert_eq!(s["last"], want["stats"]["last"], "{key}");
+        assert_eq!(s["avg"].as_f64(), want["stats"]["avg"].as_f64(), "{key}");
+        let kinds: serde_json::Map<String, serde_json::Value> = by_kind[key]
+            .iter()
+            .map(|r| {
+                (
+                    r["user_key"].as_str().unwrap().to_string(),
+                    r["value"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(serde_json::Value::Object(kinds), want["by_kind"], "{key}");
+    }
+    // Open windows and their timers, namespaced by the window.
+    let sessions: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(copy.join("expected_sessions.json")).unwrap())
+            .unwrap();
+    let mut want: Vec<(i64, i64, i64, i64)> = sessions["open_windows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w[0].as_i64().unwrap(),
+                w[1].as_i64().unwrap(),
+                w[2].as_i64().unwrap(),
+                w[3].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    want.sort_unstable();
+    let mut windows: Vec<(i64, i64, i64, i64)> = state_rows(dest_s, "sessions", "window-contents")
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_i64().unwrap(),
+                r["namespace"]["start"].as_i64().unwrap(),
+                r["namespace"]["end"].as_i64().unwrap(),
+                r["value"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    windows.sort_unstable();
+    assert_eq!(windows, want);
+    let timers = state_rows(dest_s, "sessions", "timers-window-timers");
+    assert_eq!(timers.len(), 5);
+    for t in &timers {
+        assert_eq!(
+            (t["domain"].as_str(), t["timestamp"].as_i64()),
+            (Some("event"), Some(10349))
+        );
+    }
+}
+
+#[test]
+fn native_savepoints_and_unknown_serializers_are_refused_clearly() {
+    let (_guard, copy) = fixture_copy("flink/java-rocksdb-native-n100000");
+    let sp = copy.join("savepoint-a4bacb-73dc64045ddf");
+    let dest = copy.join("imported");
+    let run = rewind(&["import-flink", sp.to_str().unwrap(), dest.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "rewind: error: {}: a native savepoint (RocksDB's own files): only canonical \
+             savepoints can be imported; take one with `flink savepoint --type canonical`\n",
+            sp.display()
+        )
+    );
+    assert!(!dest.join("_manifest.json").exists());
+
+    // A state whose serializer this build does not know: named, exit 2, nothing written.
+    let (_guard, copy) = fixture_copy(HASHMAP);
+    let sp = copy.join(HASHMAP_SP);
+    let file = sp.join("2eca17de-db5d-456d-a3e4-6879f9b3739d");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let from = b"LongSerializer$LongSerializerSnapshot";
+    let to = b"LungSerializer$LungSerializerSnapshot";
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    bytes[at..at + from.len()].copy_from_slice(to);
+    std::fs::write(&file, bytes).unwrap();
+    let run = rewind(&["import-flink", sp.to_str().unwrap(), dest.to_str().unwrap()]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown serializer snapshot class org.apache.flink.api.common.typeutils.base.LungSerializer$LungSerializerSnapshot"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1);
+}

@@ -4,6 +4,7 @@
 
 mod diff;
 mod engine;
+mod flink;
 mod memory;
 mod object_storage;
 mod report;
@@ -29,7 +30,7 @@ fn main() -> Result<()> {
         .build()?;
     let mut report = Report::default();
     // `--only NAME` runs one section: write, inspect, validate, s3, diff, engine, windows,
-    // rescale.
+    // flink, rescale.
     let args: Vec<String> = std::env::args().collect();
     let only = args
         .iter()
@@ -64,6 +65,9 @@ fn main() -> Result<()> {
         }
         if on("windows") {
             engine::windows(&mut report, work.path(), quick)?;
+        }
+        if on("flink") {
+            flink::import_vs_read(&mut report, work.path()).await?;
         }
         if on("rescale") {
             let rescale_keys = if quick { 5_000_000 } else { 50_000_000 };

@@ -35,6 +35,7 @@ pub enum Command {
     Diff(DiffArgs),
     Edit(EditArgs),
     Migrate(MigrateArgs),
+    ImportFlink(ImportFlinkArgs),
     Bootstrap(BootstrapArgs),
     Log(LogArgs),
     Rm(RmArgs),
@@ -49,6 +50,8 @@ pub enum Command {
 /// Show a savepoint's job, lineage, operators, states and source positions.
 ///
 /// Reads only the manifest, so it is as fast for a terabyte of state as for a kilobyte.
+/// Also shows Apache Flink savepoints (a directory with `_metadata`, or the file), read
+/// without a JVM.
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct InspectArgs {
@@ -281,6 +284,28 @@ pub struct MigrateArgs {
     /// Read everything, report what would change and how many rows, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Convert a canonical Apache Flink savepoint into a Rewind savepoint, with no JVM.
+///
+/// Keyed value, list, map, aggregating and reducing state and timers whose serializers are
+/// Flink's built-in ones (Long, Integer, String, Boolean, Double, Float, Short, Byte,
+/// Character, byte[], arrays, tuples, rows, POJOs, lists and maps of those) become typed
+/// columns under the same uid and state name, keyed by Rewind's key hash: Flink's key
+/// groups and its frozen max parallelism are left behind. Operator state is carried as
+/// binary elements, its serializer named in the lineage. Native (RocksDB) savepoints are
+/// refused: take a canonical one (`flink savepoint --type canonical`).
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct ImportFlinkArgs {
+    /// The Flink savepoint: its directory or its `_metadata` file (a path or URL).
+    pub src: String,
+    /// Where to write the Rewind savepoint (a path or URL).
+    pub dest: String,
+    /// Import what can be decoded; record the states that cannot (with their serializer
+    /// class) in the lineage instead of failing.
+    #[arg(long)]
+    pub skip_undecodable: bool,
 }
 
 /// Create a savepoint from data files, for a new job to start from state computed

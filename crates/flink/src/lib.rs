@@ -24,12 +24,17 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod arrow;
 mod bytes;
 mod error;
+mod import;
+mod keyed;
 mod metadata;
 mod savepoint;
+mod serializers;
 
 pub use error::FlinkError;
+pub use import::{ImportOptions, ImportReport, import};
 pub use metadata::{
     Distribution, KeyGroups, KeyedHandle, MAGIC, Metadata, Operator, OperatorStateHandle,
     StreamHandle, Subtask,

@@ -1,0 +1,51 @@
+//! Importing a canonical Flink savepoint against reading its files.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use rewind_savepoint::Location;
+
+use crate::report::{Report, median};
+
+/// The 100,000-key canonical sample: import (parse, decode, write Parquet) vs a plain read
+/// of every file of the savepoint, both in MB/s of the Flink savepoint's size.
+pub async fn import_vs_read(report: &mut Report, work: &Path) -> Result<()> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/flink/java-hashmap-canonical-n100000/savepoint-d4c30c-92ca55030761");
+    let bytes: u64 = std::fs::read_dir(&src)?
+        .flatten()
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let mb = bytes as f64 / 1e6;
+    let (mut import, mut read) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        let started = Instant::now();
+        let mut total = 0usize;
+        for entry in std::fs::read_dir(&src)?.flatten() {
+            total += tokio::fs::read(entry.path()).await?.len();
+        }
+        anyhow::ensure!(total as u64 == bytes);
+        read.push(started.elapsed().as_secs_f64());
+
+        let started = Instant::now();
+        let sp =
+            rewind_flink::FlinkSavepoint::open(Location::parse(&src.to_string_lossy())?).await?;
+        let dest = Location::parse(&work.join(format!("flink-import-{i}")).to_string_lossy())?;
+        rewind_flink::import(&sp, dest, &Default::default()).await?;
+        import.push(started.elapsed().as_secs_f64());
+    }
+    let (import, read) = (median(import), median(read));
+    report.add(
+        "import-flink canonical, 100k keys (MB/s)",
+        mb / import,
+        "plain read of its files",
+        mb / read,
+        "MB/s",
+        format!(
+            "{mb:.1} MB savepoint; import takes {:.1}x the read",
+            import / read
+        ),
+    );
+    Ok(())
+}

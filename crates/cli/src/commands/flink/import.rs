@@ -1,0 +1,39 @@
+//! `rewind import-flink`: a Rewind savepoint from a canonical Flink savepoint.
+
+use std::io::Write;
+
+use anyhow::Result;
+use rewind_flink::{FlinkSavepoint, ImportOptions};
+
+use super::super::location;
+use crate::cli::ImportFlinkArgs;
+use crate::output::table;
+
+pub async fn import(args: ImportFlinkArgs, out: &mut dyn Write) -> Result<u8> {
+    let sp = FlinkSavepoint::open(location(&args.src)?).await?;
+    let options = ImportOptions {
+        skip_undecodable: args.skip_undecodable,
+    };
+    let report = rewind_flink::import(&sp, location(&args.dest)?, &options).await?;
+    let mut t = table(&["operator", "state", "kind", "rows"]);
+    for (uid, state, kind, rows) in &report.states {
+        t.add_row(vec![
+            uid.clone(),
+            state.clone(),
+            kind.clone(),
+            rows.to_string(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    for (uid, state, class, why) in &report.skipped {
+        writeln!(out, "skipped {uid}/{state} ({class}): {why}")?;
+    }
+    writeln!(
+        out,
+        "wrote savepoint {} to {} from Flink savepoint {}",
+        report.id,
+        args.dest,
+        sp.location()
+    )?;
+    Ok(crate::EXIT_OK)
+}
