@@ -119,12 +119,14 @@ pub(crate) fn entries(
         let mut state = r.u16()?;
         loop {
             let key_len = r.count(1, "key length")?;
-            let mut key = r.bytes(key_len)?.to_vec();
+            let key = r.bytes(key_len)?;
             let value_len = r.count(0, "value length")?;
             let value = r.bytes(value_len)?;
+            // The flag lives in the key-group prefix, which is skipped below, so the key
+            // bytes are decoded in place.
             let last = key.first().is_some_and(|b| b & 0x80 != 0);
-            if let Some(b) = key.first_mut() {
-                *b &= 0x7f;
+            if key.len() < prefix_len {
+                return r.fail("a key shorter than its key-group prefix");
             }
             if decodable.get(state as usize).copied().unwrap_or(false) {
                 let meta =
