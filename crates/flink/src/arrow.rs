@@ -4,10 +4,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, BooleanBuilder, StringBuilder};
-use arrow_array::{
-    ArrayRef, Float32Array, Float64Array, Int8Array, Int16Array, Int32Array, Int64Array, ListArray,
-    StructArray,
-};
+use arrow_array::{ArrayRef, Float32Array, Float64Array, Int64Array, ListArray, StructArray};
 use arrow_schema::{DataType, Field};
 
 use crate::serializers::Val;
@@ -22,7 +19,6 @@ pub(crate) fn to_array(values: &[&Val], dt: &DataType) -> Result<ArrayRef, Strin
         Val::Float(f) => Some(*f),
         _ => None,
     };
-    let narrow = |v: &Val| -> Result<Option<i64>, String> { Ok(int(v)) };
     Ok(match dt {
         DataType::Boolean => {
             let mut b = BooleanBuilder::with_capacity(values.len());
@@ -34,24 +30,11 @@ pub(crate) fn to_array(values: &[&Val], dt: &DataType) -> Result<ArrayRef, Strin
             }
             Arc::new(b.finish())
         }
-        DataType::Int8 => Arc::new(
-            values
-                .iter()
-                .map(|v| narrow(v).map(|o| o.map(|i| i as i8)))
-                .collect::<Result<Int8Array, _>>()?,
-        ),
-        DataType::Int16 => Arc::new(
-            values
-                .iter()
-                .map(|v| narrow(v).map(|o| o.map(|i| i as i16)))
-                .collect::<Result<Int16Array, _>>()?,
-        ),
-        DataType::Int32 => Arc::new(
-            values
-                .iter()
-                .map(|v| narrow(v).map(|o| o.map(|i| i as i32)))
-                .collect::<Result<Int32Array, _>>()?,
-        ),
+        // Flink's byte, short and int values always fit their own width.
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => {
+            let wide: ArrayRef = Arc::new(values.iter().map(|v| int(v)).collect::<Int64Array>());
+            arrow_cast::cast(&wide, dt).map_err(|e| e.to_string())?
+        }
         DataType::Int64 => Arc::new(values.iter().map(|v| int(v)).collect::<Int64Array>()),
         DataType::Float32 => Arc::new(
             values

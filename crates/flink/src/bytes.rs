@@ -185,6 +185,26 @@ fn decode_modified_utf8(raw: &[u8]) -> String {
     String::from_utf16_lossy(&units)
 }
 
+/// Copies of `bytes` with one byte flipped each, at places a seeded xorshift picks: the
+/// damage the parsers' robustness tests feed them.
+#[cfg(test)]
+pub(crate) fn flipped(bytes: &[u8], seed: u64, copies: usize) -> Vec<Vec<u8>> {
+    let mut state = seed | 1;
+    (0..copies)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut damaged = bytes.to_vec();
+            let at = (state % damaged.len().max(1) as u64) as usize;
+            if let Some(b) = damaged.get_mut(at) {
+                *b ^= (state >> 32) as u8 | 1;
+            }
+            damaged
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

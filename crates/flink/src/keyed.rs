@@ -275,14 +275,7 @@ mod tests {
         for len in (0..head.len()).step_by(7) {
             let _ = decode(&head[..len]);
         }
-        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-        for _ in 0..2000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let mut damaged = head.to_vec();
-            let at = (state % damaged.len() as u64) as usize;
-            damaged[at] ^= (state >> 40) as u8 | 1;
+        for damaged in crate::bytes::flipped(head, 0x2545_F491_4F6C_DD1D, 2000) {
             let _ = decode(&damaged);
         }
     }

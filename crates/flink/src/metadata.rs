@@ -609,14 +609,7 @@ mod tests {
             for len in 0..bytes.len() {
                 let _ = parse(&bytes[..len]);
             }
-            let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-            for _ in 0..3000 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let mut damaged = bytes.to_vec();
-                let at = (state % damaged.len() as u64) as usize;
-                damaged[at] ^= (state >> 32) as u8 | 1;
+            for damaged in crate::bytes::flipped(bytes, 0x9E37_79B9_7F4A_7C15, 3000) {
                 let _ = parse(&damaged);
             }
         }
