@@ -40,11 +40,21 @@ fn inspect_matches_the_recorded_output() {
         let sp = copy.join("savepoint");
         let json = rewind(&["inspect", sp.to_str().unwrap(), "--json"]);
         assert_eq!(json.code, 0, "{case}: {}", json.stderr);
-        assert_eq!(
-            json.stdout,
-            expected(&case, "inspect.json"),
-            "{case}: inspect --json"
-        );
+        // The recorded output predates the feature lists (added to the wire format later,
+        // never recorded into these fixtures): format 1.0 savepoints use no features, and
+        // every recorded field reads as it did.
+        let mut now: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        let object = now.as_object_mut().unwrap();
+        for added in ["reader_features", "writer_features"] {
+            assert_eq!(
+                object.remove(added),
+                Some(serde_json::json!([])),
+                "{case}: {added}"
+            );
+        }
+        let recorded: serde_json::Value =
+            serde_json::from_str(&expected(&case, "inspect.json")).unwrap();
+        assert_eq!(now, recorded, "{case}: inspect --json");
     }
 }
 
