@@ -7,11 +7,10 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use futures::TryStreamExt;
 use rewind_format::{
-    HashRange, Manifest, ParentRef, ShardEntry, SplitEntry, StateEntry, StateKind, check_name,
-    encode_key, hash_keys,
+    HashRange, Manifest, ShardEntry, SplitEntry, StateEntry, StateKind, check_name, encode_key,
+    hash_keys,
 };
 
-use crate::rescale::copy_file;
 use crate::spec::columns;
 use crate::{
     Error, Location, ReadOptions, Result, SavepointInfo, SavepointReader, SavepointWriter,
@@ -192,13 +191,7 @@ pub async fn edit(source: &SavepointReader, dest: Location, edits: &[Edit]) -> R
         apply(&mut ops, e)?;
     }
 
-    let mut info = SavepointInfo::new(&manifest.job.name, "edit");
-    info.job = manifest.job.clone();
-    info.checkpoint_id = manifest.checkpoint_id;
-    info.lineage.parent = Some(ParentRef {
-        id: manifest.id.clone(),
-        location: source.location().to_string(),
-    });
+    let mut info = SavepointInfo::derived_from(source, "edit");
     info.lineage.parameters =
         Some(serde_json::json!({ "edits": edits.iter().map(Edit::describe).collect::<Vec<_>>() }));
     let writer = SavepointWriter::create(dest, info).await?;
@@ -217,16 +210,9 @@ pub async fn edit(source: &SavepointReader, dest: Location, edits: &[Edit]) -> R
                 if st.touched() && shard.hash_range.is_some_and(|r| st.affects(r)) {
                     rewrite_shard(source, &writer, op, st, shard).await?;
                 } else {
-                    let path = writer.shard_path(&op.uid, &st.entry.name)?;
-                    copy_file(source.location(), &shard.path, writer.location(), &path).await?;
-                    writer.add_shard_entry(
-                        &op.uid,
-                        &st.entry.name,
-                        ShardEntry {
-                            path,
-                            ..shard.clone()
-                        },
-                    )?;
+                    writer
+                        .copy_shard(source.location(), &op.uid, &st.entry.name, shard)
+                        .await?;
                 }
             }
         }

@@ -49,6 +49,20 @@ impl SavepointInfo {
             },
         }
     }
+
+    /// A savepoint made from `source` by `operation` (edit, rescale, migrate): the same
+    /// job and checkpoint id, `source` recorded as parent.
+    pub(crate) fn derived_from(source: &crate::SavepointReader, operation: &str) -> Self {
+        let manifest = source.manifest();
+        let mut info = SavepointInfo::new(&manifest.job.name, operation);
+        info.job = manifest.job.clone();
+        info.checkpoint_id = manifest.checkpoint_id;
+        info.lineage.parent = Some(rewind_format::ParentRef {
+            id: manifest.id.clone(),
+            location: source.location().to_string(),
+        });
+        info
+    }
 }
 
 /// How shards are encoded and uploaded.
@@ -310,6 +324,27 @@ impl SavepointWriter {
     /// Adds a shard that was written (or copied) outside a [`ShardWriter`], e.g. by rescale.
     pub(crate) fn add_shard_entry(&self, uid: &str, state: &str, shard: ShardEntry) -> Result<()> {
         self.draft()?.add_shard(uid, state, shard)
+    }
+
+    /// Copies a shard of another savepoint byte for byte (server-side where the store can)
+    /// and lists it under `uid/state`.
+    pub(crate) async fn copy_shard(
+        &self,
+        from: &Location,
+        uid: &str,
+        state: &str,
+        shard: &ShardEntry,
+    ) -> Result<()> {
+        let path = self.shard_path(uid, state)?;
+        crate::rescale::copy_file(from, &shard.path, self.location(), &path).await?;
+        self.add_shard_entry(
+            uid,
+            state,
+            ShardEntry {
+                path,
+                ..shard.clone()
+            },
+        )
     }
 
     /// The encoding options of this writer.

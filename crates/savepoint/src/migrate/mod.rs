@@ -10,10 +10,9 @@ use std::collections::BTreeMap;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use futures::TryStreamExt;
-use rewind_format::{FormatVersion, ParentRef, ShardEntry, StateEntry, StateKind};
+use rewind_format::{FormatVersion, ShardEntry, StateEntry, StateKind};
 
 use crate::columns;
-use crate::rescale::copy_file;
 use crate::{Error, Location, Result, SavepointInfo, SavepointReader, SavepointWriter, StateSpec};
 use transform::{Change, Failure};
 
@@ -207,14 +206,8 @@ async fn run(
 
     let writer = match dest {
         Some(dest) => {
-            let mut info = SavepointInfo::new(&manifest.job.name, "migrate");
-            info.job = manifest.job.clone();
+            let mut info = SavepointInfo::derived_from(source, "migrate");
             info.kind = manifest.kind;
-            info.checkpoint_id = manifest.checkpoint_id;
-            info.lineage.parent = Some(ParentRef {
-                id: manifest.id.clone(),
-                location: source.location().to_string(),
-            });
             info.lineage.parameters = Some(serde_json::json!({
                 "migrations": migrations.iter().map(Migration::describe).collect::<Vec<_>>(),
                 "lossy": options.lossy,
@@ -259,16 +252,8 @@ async fn run(
                         report.shards_rewritten += 1;
                     }
                     (None, Some(w)) => {
-                        let path = w.shard_path(&op.uid, &st.name)?;
-                        copy_file(source.location(), &shard.path, w.location(), &path).await?;
-                        w.add_shard_entry(
-                            &op.uid,
-                            &st.name,
-                            ShardEntry {
-                                path,
-                                ..shard.clone()
-                            },
-                        )?;
+                        w.copy_shard(source.location(), &op.uid, &st.name, shard)
+                            .await?;
                         report.shards_copied += 1;
                     }
                     (None, None) => report.shards_copied += 1,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
-use rewind_format::{Manifest, ParentRef, ShardEntry};
+use rewind_format::{Manifest, ShardEntry};
 use tokio::io::AsyncWriteExt;
 
 pub use plan::{RescaleOptions, RescalePlan, ShardAction, StatePlan, plan_rescale};
@@ -51,14 +51,8 @@ pub async fn rescale(
 ) -> Result<(Manifest, RescaleStats)> {
     let manifest = source.manifest();
     let plan = plan_rescale(manifest, options)?;
-    let mut info = SavepointInfo::new(&manifest.job.name, "rescale");
-    info.job = manifest.job.clone();
+    let mut info = SavepointInfo::derived_from(source, "rescale");
     info.kind = manifest.kind;
-    info.checkpoint_id = manifest.checkpoint_id;
-    info.lineage.parent = Some(ParentRef {
-        id: manifest.id.clone(),
-        location: source.location().to_string(),
-    });
     info.lineage.parameters = Some(plan.parameters());
     let writer = SavepointWriter::create(dest, info).await?;
     for op in &manifest.operators {
