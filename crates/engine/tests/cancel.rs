@@ -3,46 +3,14 @@
 
 use std::time::Duration;
 
-use rewind_engine::{
-    CollectSink, Context, GeneratedEvent, GeneratorSource, Job, JobBuilder, KeyedProcessFunction,
-    RunOptions, StateDecl, ValueState, run,
-};
+use rewind_engine::{CollectSink, GeneratorSource, Job, RunOptions, run};
 use rewind_savepoint::Location;
 
-struct Count {
-    count: ValueState<u64>,
-}
-
-impl KeyedProcessFunction for Count {
-    type Key = i64;
-    type In = GeneratedEvent;
-    type Out = (i64, u64);
-    fn states(&self) -> Vec<StateDecl<i64>> {
-        vec![self.count.decl()]
-    }
-    fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, u64)>) {
-        let n = self.count.get(ctx).copied().unwrap_or(0) + 1;
-        self.count.set(ctx, n);
-        let key = *ctx.key();
-        ctx.emit((key, n));
-    }
-}
+mod common;
+use common::keyed_count;
 
 fn job(source: GeneratorSource, sink: CollectSink) -> Job {
-    JobBuilder::new("count")
-        .source("Generator", source)
-        .uid("events")
-        .parallelism(2)
-        .key_by(|e: &GeneratedEvent| e.key)
-        .process(
-            "Count",
-            Count {
-                count: ValueState::new("count"),
-            },
-        )
-        .uid("counter")
-        .parallelism(2)
-        .sink("output", sink)
+    keyed_count(source, 2, sink)
 }
 
 #[test]

@@ -7,63 +7,13 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use proptest::prelude::*;
 use rewind_engine::{
-    CollectSink, Context, EngineError, GeneratedEvent, GeneratorSource, Job, JobBuilder,
+    CollectSink, Context, EngineError, GeneratedEvent, GeneratorSource, JobBuilder,
     KeyedProcessFunction, RunOptions, StateDecl, ValueState, run,
 };
 use rewind_savepoint::{Location, ReadOptions, SavepointReader, ValidateOptions, validate};
 
-struct Count {
-    count: ValueState<u64>,
-}
-
-impl Count {
-    fn new() -> Self {
-        Count {
-            count: ValueState::new("count"),
-        }
-    }
-}
-
-impl KeyedProcessFunction for Count {
-    type Key = i64;
-    type In = GeneratedEvent;
-    type Out = (i64, u64);
-
-    fn states(&self) -> Vec<StateDecl<i64>> {
-        vec![self.count.decl()]
-    }
-
-    fn process(&self, _input: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, u64)>) {
-        let count = self.count.get(ctx).copied().unwrap_or(0) + 1;
-        self.count.set(ctx, count);
-        let key = *ctx.key();
-        ctx.emit((key, count));
-    }
-}
-
-fn keyed_count(source: GeneratorSource, parallelism: u32, sink: CollectSink) -> Job {
-    JobBuilder::new("keyed-count")
-        .source("Generator", source)
-        .uid("events")
-        .parallelism(2)
-        .key_by(|e: &GeneratedEvent| e.key)
-        .process("Counter", Count::new())
-        .uid("counter")
-        .parallelism(parallelism)
-        .sink("output", sink)
-}
-
-fn loc(dir: &std::path::Path, name: &str) -> Location {
-    Location::parse(dir.join(name).to_str().unwrap()).unwrap()
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+mod common;
+use common::{Count, block_on, keyed_count, loc, records_read, sorted};
 
 /// The counts in a savepoint, by key.
 fn counts(location: &Location) -> BTreeMap<i64, u64> {
@@ -104,11 +54,6 @@ fn expected_counts(source: &GeneratorSource) -> BTreeMap<i64, u64> {
         *out.entry(source.key_of(seq)).or_insert(0) += 1;
     }
     out
-}
-
-fn sorted(mut lines: Vec<String>) -> Vec<String> {
-    lines.sort();
-    lines
 }
 
 #[test]
@@ -278,16 +223,7 @@ fn exactly_once(events: u64, keys: u64, first_p: u32, second_p: u32, stop_after_
     std::thread::sleep(Duration::from_millis(stop_after_ms));
     let mid = loc(dir.path(), "mid");
     let manifest = handle.stop_with_savepoint(mid.clone()).unwrap();
-    let offsets: u64 = manifest
-        .operator("events")
-        .unwrap()
-        .source
-        .as_ref()
-        .unwrap()
-        .splits
-        .iter()
-        .map(|s| s.position["offset"].as_u64().unwrap())
-        .sum();
+    let offsets = records_read(&manifest, "events");
     assert!(
         offsets < events,
         "the stop came after the end ({offsets} of {events}); make the source slower"

@@ -13,22 +13,8 @@ use rewind_engine::{
 use rewind_savepoint::format::StateKind;
 use rewind_savepoint::{Location, ValidateOptions, validate};
 
-fn loc(dir: &std::path::Path, name: &str) -> Location {
-    Location::parse(dir.join(name).to_str().unwrap()).unwrap()
-}
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn sorted(mut lines: Vec<String>) -> Vec<String> {
-    lines.sort();
-    lines
-}
+mod common;
+use common::{block_on, loc, records_read, sorted};
 
 /// Out-of-order event time: 10 ms per sequence number plus up to 200 ms of jitter, so a
 /// 250 ms bound never makes a record late.
@@ -164,16 +150,7 @@ fn stop_and_restore(
     std::thread::sleep(Duration::from_millis(stop_after_ms));
     let location = loc(dir, "mid");
     let manifest = handle.stop_with_savepoint(location.clone()).unwrap();
-    let read: u64 = manifest
-        .operator("events")
-        .unwrap()
-        .source
-        .as_ref()
-        .unwrap()
-        .splits
-        .iter()
-        .map(|s| s.position["offset"].as_u64().unwrap())
-        .sum();
+    let read = records_read(&manifest, "events");
     assert!(
         read < source.events,
         "the stop came after the end; make the source slower"
@@ -642,16 +619,7 @@ fn drain_fires_every_window_before_the_final_savepoint() {
     assert_eq!(op.state("timers").unwrap().rows(), 0, "no timer left");
     // Every window of the records read so far fired: the last window of each key is in
     // the output although its end was never reached by the input.
-    let read: u64 = manifest
-        .operator("events")
-        .unwrap()
-        .source
-        .as_ref()
-        .unwrap()
-        .splits
-        .iter()
-        .map(|s| s.position["offset"].as_u64().unwrap())
-        .sum();
+    let read = records_read(&manifest, "events");
     assert!(read < source.events);
     let counted: u64 = sink
         .lines()

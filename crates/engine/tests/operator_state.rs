@@ -62,9 +62,8 @@ fn job(events: u64, mode: Redistribution, p: u32, sink: CollectSink) -> Job {
         .sink("output", sink)
 }
 
-fn loc(dir: &std::path::Path, name: &str) -> Location {
-    Location::parse(dir.join(name).to_str().unwrap()).unwrap()
-}
+mod common;
+use common::loc;
 
 /// What each subtask gets when the savepoint restores at its own parallelism, by subtask
 /// (split: contiguous runs of all elements; broadcast: old subtask 0's list).
