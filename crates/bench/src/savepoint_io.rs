@@ -96,7 +96,7 @@ fn with_hash_column(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
 
 /// Seconds for arrow-rs's ArrowWriter to write `batches` to `path` and fsync it, with the
 /// writer's own compression and row groups (and the `key_hash` encoding where there is one).
-fn plain_write(batches: &[RecordBatch], path: &Path) -> Result<f64> {
+pub fn plain_write(batches: &[RecordBatch], path: &Path) -> Result<f64> {
     let started = Instant::now();
     let file = std::fs::File::create(path)?;
     let hash = parquet::schema::types::ColumnPath::from("key_hash");

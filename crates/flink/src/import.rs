@@ -6,15 +6,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use arrow_array::builder::BinaryBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use rewind_savepoint::format::{Redistribution, check_name};
 use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec};
 
 use crate::bytes::Reader;
-use crate::keyed::{self, Entry, Header, Kind};
+use crate::keyed::{self, Header, Kind};
 use crate::metadata::{Distribution, KeyedHandle, Operator};
-use crate::serializers::{Ty, Val};
+use crate::serializers::Ty;
 use crate::{FlinkError, FlinkSavepoint};
 
 /// How to import.
@@ -197,9 +198,10 @@ async fn read_operator(
         keyed: Vec::new(),
         lists: Vec::new(),
     };
-    // Keyed state: every subtask's entries, by state name.
+    // Keyed state: every subtask's entries decoded into one set of columns per state.
     let prefix_len = if op.max_parallelism <= 128 { 1 } else { 2 };
-    let mut by_state: BTreeMap<String, (keyed::StateMeta, Ty, Vec<Entry>)> = BTreeMap::new();
+    let mut states = States::default();
+    let first = first_keyed(op);
     for s in &op.subtasks {
         let Some(KeyedHandle::Savepoint(groups)) = &s.keyed_state else {
             continue;
@@ -230,63 +232,24 @@ async fn read_operator(
                 message: "compressed keyed state (Snappy) is not supported yet".into(),
             });
         }
-        let decodable = decodable(&uid, &header, options, report, s.index == first_keyed(op))?;
-        let mut entries = Vec::new();
+        let targets = states.targets(&uid, &header, options, report, s.index == first)?;
         keyed::entries(
             &bytes,
             &header,
             &groups.offsets,
             prefix_len,
-            &decodable,
-            &mut entries,
+            &targets,
+            &mut states.columns,
         )
         .map_err(corrupt)?;
-        for (i, meta) in header.states.iter().enumerate() {
-            if decodable[i] {
-                by_state
-                    .entry(meta.name.clone())
-                    .or_insert_with(|| (meta.clone(), header.key.ty.clone(), Vec::new()));
-            }
-        }
-        for e in entries {
-            if let Some(meta) = header.states.get(e.state as usize) {
-                if let Some(slot) = by_state.get_mut(&meta.name) {
-                    slot.2.push(e);
-                }
-            }
-        }
     }
-    // Per timer service: key type, namespace type, (domain, timer) entries.
-    type Service = (Ty, Option<Ty>, Vec<(String, Entry)>);
-    let mut timers: BTreeMap<String, Service> = BTreeMap::new();
-    for (name, (meta, key_ty, entries)) in by_state {
-        if meta.kind == Some(Kind::Timers) {
-            // `_timer_state/event_<service>` and `..._processing_<service>`: one Rewind
-            // timers state per service, with the domain in a column.
-            let rest = name.strip_prefix("_timer_state/").unwrap_or(&name);
-            let (domain, service) = match rest.split_once('_') {
-                Some(("event", s)) => ("event", s),
-                Some(("processing", s)) => ("processing", s),
-                _ => ("event", rest),
-            };
-            let ns = match meta.value.as_ref().map(|s| &s.ty) {
-                Some(Ty::Timer(_, ns)) if **ns != Ty::Void => Some((**ns).clone()),
-                _ => None,
-            };
-            let slot = timers
-                .entry(service.to_string())
-                .or_insert_with(|| (key_ty.clone(), ns, Vec::new()));
-            slot.2
-                .extend(entries.into_iter().map(|e| (domain.to_string(), e)));
-            continue;
-        }
-        let state = keyed_state(&meta, &key_ty, &entries)
-            .map_err(|e| unsupported(sp, format!("{uid}/{name}: {e}")))?;
-        imported.keyed.push(state);
-    }
-    for (service, (key_ty, ns, entries)) in timers {
-        let name = rewind_name(&format!("timers-{service}"));
-        let state = timer_state(&name, &key_ty, ns.as_ref(), &entries)
+    for (meta, columns) in states.metas.into_iter().zip(states.columns) {
+        let name = match meta.kind {
+            Some(Kind::Timers) => format!("timers-{}", timer_service(&meta.name).1),
+            _ => meta.name.clone(),
+        };
+        let name = rewind_name(&name);
+        let state = keyed_state(&name, &meta, columns)
             .map_err(|e| unsupported(sp, format!("{uid}/{name}: {e}")))?;
         imported.keyed.push(state);
     }
@@ -301,184 +264,180 @@ fn first_keyed(op: &Operator) -> i32 {
         .map_or(0, |s| s.index)
 }
 
-/// Which states of the header can be decoded; the others are reported once (from the
-/// first subtask) and fail the import unless skipping was asked for.
-fn decodable(
-    uid: &str,
-    header: &Header,
-    options: &ImportOptions,
-    report: &mut ImportReport,
-    first: bool,
-) -> Result<Vec<bool>, FlinkError> {
-    let mut out = Vec::with_capacity(header.states.len());
-    let mut problems = Vec::new();
-    let key_ok = header.key.ty.data_type();
-    for meta in &header.states {
-        let class = meta
-            .value
-            .as_ref()
-            .map(|s| s.class.clone())
-            .unwrap_or_default();
-        let value_ok = match (meta.kind, meta.value.as_ref().map(|s| &s.ty)) {
-            (None, _) => Err(format!("{} state is not imported", meta.flink_kind)),
-            (Some(Kind::Timers), Some(Ty::Timer(k, n))) => k.data_type().and_then(|_| match **n {
-                Ty::Void => Ok(DataType::Null),
-                ref ns => ns.data_type(),
-            }),
-            (Some(_), Some(t)) => t.data_type(),
-            (Some(_), None) => Err("no value serializer".into()),
-        };
-        let ns_ok = match meta.namespace.as_ref().map(|s| &s.ty) {
-            None | Some(Ty::Void) => Ok(DataType::Null),
-            Some(t) => t.data_type(),
-        };
-        match (key_ok.clone(), value_ok, ns_ok) {
-            (Ok(_), Ok(_), Ok(_)) => out.push(true),
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                out.push(false);
-                problems.push((uid.to_string(), meta.name.clone(), class, e));
+/// `_timer_state/event_<service>` and `..._processing_<service>`: the domain and the
+/// service. Rewind keeps one timers state per service, with the domain in a column.
+fn timer_service(name: &str) -> (&'static str, &str) {
+    let rest = name.strip_prefix("_timer_state/").unwrap_or(name);
+    match rest.split_once('_') {
+        Some(("event", s)) => ("event", s),
+        Some(("processing", s)) => ("processing", s),
+        _ => ("event", rest),
+    }
+}
+
+/// The keyed states of one operator being decoded: the first header entry seen for each
+/// and its columns, which every subtask appends to.
+#[derive(Default)]
+struct States {
+    slots: BTreeMap<String, usize>,
+    metas: Vec<keyed::StateMeta>,
+    columns: Vec<keyed::StateColumns>,
+}
+
+impl States {
+    /// Where each state of a subtask's `header` goes. States that cannot be decoded are
+    /// reported once (from the first subtask) and fail the import unless skipping was
+    /// asked for.
+    fn targets(
+        &mut self,
+        uid: &str,
+        header: &Header,
+        options: &ImportOptions,
+        report: &mut ImportReport,
+        first: bool,
+    ) -> Result<Vec<keyed::Target>, FlinkError> {
+        let mut targets = Vec::with_capacity(header.states.len());
+        let mut problems = Vec::new();
+        for meta in &header.states {
+            let (domain, slot_name) = match meta.kind {
+                Some(Kind::Timers) => {
+                    let (domain, service) = timer_service(&meta.name);
+                    (domain, format!("\0timers/{service}"))
+                }
+                _ => ("", meta.name.clone()),
+            };
+            if let Some(&slot) = self.slots.get(&slot_name) {
+                let seen = &self.metas[slot];
+                let ty = |m: &keyed::StateMeta| {
+                    (
+                        m.kind,
+                        m.namespace.as_ref().map(|s| s.ty.clone()),
+                        m.value.as_ref().map(|s| s.ty.clone()),
+                    )
+                };
+                if ty(seen) != ty(meta) {
+                    return Err(FlinkError::Unsupported {
+                        path: uid.to_string(),
+                        message: format!(
+                            "state {} has different serializers in different subtasks",
+                            meta.name
+                        ),
+                    });
+                }
+                targets.push(Some((slot, domain)));
+                continue;
+            }
+            match key_columns(&header.key.ty, meta) {
+                Ok(columns) => {
+                    self.slots.insert(slot_name, self.columns.len());
+                    targets.push(Some((self.columns.len(), domain)));
+                    self.metas.push(meta.clone());
+                    self.columns.push(columns);
+                }
+                Err(why) => {
+                    targets.push(None);
+                    let class = meta.value.as_ref().map(|s| s.class.clone());
+                    problems.push((
+                        uid.to_string(),
+                        meta.name.clone(),
+                        class.unwrap_or_default(),
+                        why,
+                    ));
+                }
             }
         }
-    }
-    if !problems.is_empty() && !options.skip_undecodable {
-        let list: Vec<String> = problems
-            .iter()
-            .map(|(u, s, c, why)| format!("{u}/{s} ({c}): {why}"))
-            .collect();
-        return Err(FlinkError::Unsupported {
-            path: uid.to_string(),
-            message: format!(
-                "state that cannot be decoded (import the rest with --skip-undecodable): {}",
-                list.join("; ")
-            ),
-        });
-    }
-    if first {
-        report.skipped.extend(problems);
-    }
-    Ok(out)
-}
-
-fn column(values: &[&Val], dt: &DataType) -> Result<ArrayRef, String> {
-    crate::arrow::to_array(values, dt)
-}
-
-fn keyed_state(
-    meta: &keyed::StateMeta,
-    key_ty: &Ty,
-    entries: &[Entry],
-) -> Result<KeyedState, String> {
-    let name = rewind_name(&meta.name);
-    let key_dt = key_ty.data_type()?;
-    let value_ty = meta
-        .value
-        .as_ref()
-        .map(|s| &s.ty)
-        .ok_or("no value serializer")?;
-    let ns_dt = match meta.namespace.as_ref().map(|s| &s.ty) {
-        None | Some(Ty::Void) => None,
-        Some(t) => Some(t.data_type()?),
-    };
-    let (mut spec, value_dt) = match (meta.kind, value_ty) {
-        (Some(Kind::List), Ty::List(item)) => {
-            let item = item.data_type()?;
-            let spec = StateSpec::list(&name, key_dt.clone(), item.clone());
-            (
-                spec,
-                DataType::List(Arc::new(Field::new("item", item, true))),
-            )
+        if !problems.is_empty() && !options.skip_undecodable {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|(u, s, c, why)| format!("{u}/{s} ({c}): {why}"))
+                .collect();
+            return Err(FlinkError::Unsupported {
+                path: uid.to_string(),
+                message: format!(
+                    "state that cannot be decoded (import the rest with --skip-undecodable): {}",
+                    list.join("; ")
+                ),
+            });
         }
-        (Some(Kind::Map), Ty::Map(uk, v)) => {
-            let v = v.data_type()?;
-            (
-                StateSpec::map(&name, key_dt.clone(), uk.data_type()?, v.clone()),
-                v,
-            )
+        if first {
+            report.skipped.extend(problems);
+        }
+        Ok(targets)
+    }
+}
+
+/// The columns of a state, checking that its keys can be decoded too.
+fn key_columns(key: &Ty, meta: &keyed::StateMeta) -> Result<keyed::StateColumns, String> {
+    key.data_type()?;
+    keyed::StateColumns::new(key, meta)
+}
+
+/// The batch and spec of one decoded state.
+fn keyed_state(
+    name: &str,
+    meta: &keyed::StateMeta,
+    columns: keyed::StateColumns,
+) -> Result<KeyedState, String> {
+    let key = columns.key.finish()?;
+    let key_dt = key.data_type().clone();
+    let mut fields = vec![Field::new("key", key_dt.clone(), false)];
+    let mut arrays = vec![key];
+    let namespace = columns.namespace.map(|c| c.finish()).transpose()?;
+    if let Some(ns) = namespace.clone() {
+        fields.push(Field::new("namespace", ns.data_type().clone(), false));
+        arrays.push(ns);
+    }
+    let value = columns.value.finish()?;
+    let mut spec = match (meta.kind, columns.user_key) {
+        (Some(Kind::Timers), _) => {
+            let domain = columns.domain.map(|mut d| d.finish()).ok_or("no time domains")?;
+            fields.push(Field::new("domain", DataType::Utf8, false));
+            arrays.push(Arc::new(domain));
+            fields.push(Field::new("timestamp", DataType::Int64, false));
+            arrays.push(value);
+            StateSpec::timers(name, key_dt)
+        }
+        (Some(Kind::Map), Some(user_key)) => {
+            let user_key = user_key.finish()?;
+            let spec = StateSpec::map(
+                name,
+                key_dt,
+                user_key.data_type().clone(),
+                value.data_type().clone(),
+            );
+            fields.push(Field::new("user_key", user_key.data_type().clone(), false));
+            arrays.push(user_key);
+            fields.push(Field::new("value", value.data_type().clone(), true));
+            arrays.push(value);
+            spec
+        }
+        (Some(Kind::List), _) => {
+            let DataType::List(item) = value.data_type() else {
+                return Err("list state without a list column".into());
+            };
+            let spec = StateSpec::list(name, key_dt, item.data_type().clone());
+            fields.push(Field::new("value", value.data_type().clone(), true));
+            arrays.push(value);
+            spec
         }
         _ => {
-            let v = value_ty.data_type()?;
-            (StateSpec::value(&name, key_dt.clone(), v.clone()), v)
+            let spec = StateSpec::value(name, key_dt, value.data_type().clone());
+            fields.push(Field::new("value", value.data_type().clone(), true));
+            arrays.push(value);
+            spec
         }
     };
-    if let Some(ns) = &ns_dt {
-        spec = spec.with_namespace(ns.clone());
+    if let Some(ns) = namespace {
+        spec = spec.with_namespace(ns.data_type().clone());
     }
-    let mut fields = vec![Field::new("key", key_dt.clone(), false)];
-    let mut columns = vec![column(
-        &entries.iter().map(|e| &e.key).collect::<Vec<_>>(),
-        &key_dt,
-    )?];
-    if let Some(ns) = &ns_dt {
-        fields.push(Field::new("namespace", ns.clone(), false));
-        columns.push(column(
-            &entries.iter().map(|e| &e.namespace).collect::<Vec<_>>(),
-            ns,
-        )?);
-    }
-    if let (Some(Kind::Map), Ty::Map(uk, _)) = (meta.kind, value_ty) {
-        let uk = uk.data_type()?;
-        fields.push(Field::new("user_key", uk.clone(), false));
-        columns.push(column(
-            &entries.iter().map(|e| &e.user_key).collect::<Vec<_>>(),
-            &uk,
-        )?);
-    }
-    let values = column(
-        &entries.iter().map(|e| &e.value).collect::<Vec<_>>(),
-        &value_dt,
-    )?;
-    fields.push(Field::new("value", values.data_type().clone(), true));
-    columns.push(values);
     let batch =
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())?;
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| e.to_string())?;
     Ok(KeyedState {
         spec,
-        flink_kind: meta.flink_kind.to_lowercase(),
-        batch,
-    })
-}
-
-fn timer_state(
-    name: &str,
-    key_ty: &Ty,
-    ns: Option<&Ty>,
-    entries: &[(String, Entry)],
-) -> Result<KeyedState, String> {
-    let key_dt = key_ty.data_type()?;
-    let mut spec = StateSpec::timers(name, key_dt.clone());
-    let mut fields = vec![Field::new("key", key_dt.clone(), false)];
-    let mut columns = vec![column(
-        &entries.iter().map(|(_, e)| &e.key).collect::<Vec<_>>(),
-        &key_dt,
-    )?];
-    if let Some(ns) = ns {
-        let dt = ns.data_type()?;
-        spec = spec.with_namespace(dt.clone());
-        fields.push(Field::new("namespace", dt.clone(), false));
-        columns.push(column(
-            &entries
-                .iter()
-                .map(|(_, e)| &e.namespace)
-                .collect::<Vec<_>>(),
-            &dt,
-        )?);
-    }
-    let domains: Vec<Val> = entries.iter().map(|(d, _)| Val::Str(d.clone())).collect();
-    fields.push(Field::new("domain", DataType::Utf8, false));
-    columns.push(column(
-        &domains.iter().collect::<Vec<_>>(),
-        &DataType::Utf8,
-    )?);
-    fields.push(Field::new("timestamp", DataType::Int64, false));
-    columns.push(column(
-        &entries.iter().map(|(_, e)| &e.value).collect::<Vec<_>>(),
-        &DataType::Int64,
-    )?);
-    let batch =
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| e.to_string())?;
-    Ok(KeyedState {
-        spec,
-        flink_kind: "timers".into(),
+        flink_kind: match meta.kind {
+            Some(Kind::Timers) => "timers".into(),
+            _ => meta.flink_kind.to_lowercase(),
+        },
         batch,
     })
 }
@@ -508,16 +467,15 @@ async fn operator_lists(sp: &FlinkSavepoint, op: &Operator) -> Result<Vec<ListSt
                     .unwrap_or_else(|| "unknown".into()),
                 per_subtask: vec![empty_binary(); parallelism],
             });
-            let mut elements: Vec<Val> = Vec::with_capacity(offsets.len());
+            let mut elements = BinaryBuilder::with_capacity(offsets.len(), 0);
             for &o in offsets {
                 let start = usize::try_from(o).unwrap_or(usize::MAX).min(bytes.len());
                 let end = all.iter().find(|&&x| x > o).map_or(bytes.len(), |&x| {
                     usize::try_from(x).unwrap_or(bytes.len()).min(bytes.len())
                 });
-                elements.push(Val::Bytes(bytes[start..end.max(start)].to_vec()));
+                elements.append_value(&bytes[start..end.max(start)]);
             }
-            let refs: Vec<&Val> = elements.iter().collect();
-            let values = column(&refs, &DataType::Binary).map_err(|e| unsupported(sp, e))?;
+            let values: ArrayRef = Arc::new(elements.finish());
             let batch = RecordBatch::try_new(
                 Arc::new(Schema::new(vec![Field::new(
                     "value",
@@ -616,7 +574,7 @@ mod tests {
     #[test]
     fn undecodable_state_fails_unless_skipped_and_is_recorded() {
         let mut report = ImportReport::default();
-        let strict = decodable(
+        let strict = States::default().targets(
             "op",
             &header(),
             &ImportOptions::default(),
@@ -633,8 +591,10 @@ mod tests {
         let skip = ImportOptions {
             skip_undecodable: true,
         };
-        let which = decodable("op", &header(), &skip, &mut report, true).unwrap();
-        assert_eq!(which, vec![true, false]);
+        let which = States::default()
+            .targets("op", &header(), &skip, &mut report, true)
+            .unwrap();
+        assert_eq!(which, vec![Some((0, "")), None]);
         assert_eq!(report.skipped.len(), 1);
         assert_eq!(report.skipped[0].1, "blob");
     }

@@ -2,7 +2,10 @@
 //! name, kind and serializers) and the entries of each key group.
 
 use crate::bytes::{Parse, Reader};
-use crate::serializers::{Snapshot, Ty, Val, snapshot_proxy};
+use arrow_array::builder::StringBuilder;
+
+use crate::columns::{self, Column};
+use crate::serializers::{Snapshot, Ty, snapshot_proxy};
 
 /// What kind of state a header entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,26 +96,82 @@ pub(crate) fn header(r: &mut Reader<'_>) -> Parse<Header> {
     })
 }
 
-/// One decoded entry: its state, key, namespace, user key (map state), and value; for
-/// timers, the timestamp in `value`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Entry {
-    pub state: u16,
-    pub key: Val,
-    pub namespace: Val,
-    pub user_key: Val,
-    pub value: Val,
+/// The columns one Rewind state's rows are decoded into. Timers of one service (event
+/// and processing time) share one.
+pub(crate) struct StateColumns {
+    pub key: Column,
+    pub namespace: Option<Column>,
+    /// Map state's user key.
+    pub user_key: Option<Column>,
+    /// The value; a timer's timestamp.
+    pub value: Column,
+    /// A timer's time domain.
+    pub domain: Option<StringBuilder>,
 }
 
-/// Reads every entry of the key groups at `offsets` (0 = empty). States whose values
-/// cannot be decoded are skipped (`decodable[state]` false).
+impl StateColumns {
+    /// Empty columns for the rows of `meta` under keys of type `key`, or why its values
+    /// cannot be decoded.
+    pub fn new(key: &Ty, meta: &StateMeta) -> Result<StateColumns, String> {
+        let column = |t: &Ty| Column::new(&t.data_type()?);
+        let value_ty = meta
+            .value
+            .as_ref()
+            .map(|s| &s.ty)
+            .ok_or("no value serializer")?;
+        if meta.kind == Some(Kind::Timers) {
+            let Ty::Timer(tk, tn) = value_ty else {
+                return Err("a timer state without a timer serializer".into());
+            };
+            return Ok(StateColumns {
+                key: column(tk)?,
+                namespace: match &**tn {
+                    Ty::Void => None,
+                    t => Some(column(t)?),
+                },
+                user_key: None,
+                value: Column::I64(Default::default()),
+                domain: Some(StringBuilder::new()),
+            });
+        }
+        let namespace = match meta.namespace.as_ref().map(|s| &s.ty) {
+            None | Some(Ty::Void) => None,
+            Some(t) => Some(column(t)?),
+        };
+        let (user_key, value) = match (meta.kind, value_ty) {
+            (None, _) => return Err(format!("{} state is not imported", meta.flink_kind)),
+            (Some(Kind::Map), Ty::Map(uk, v)) => (Some(column(uk)?), column(v)?),
+            (Some(Kind::List), Ty::List(_)) | (Some(Kind::Value), _) => (None, column(value_ty)?),
+            _ => {
+                return Err(format!(
+                    "unexpected serializer for {} state",
+                    meta.flink_kind
+                ));
+            }
+        };
+        Ok(StateColumns {
+            key: column(key)?,
+            namespace,
+            user_key,
+            value,
+            domain: None,
+        })
+    }
+}
+
+/// Where the entries of one header state go: a slot of [`StateColumns`] and, for timers,
+/// their domain. `None` skips the state (it cannot be decoded).
+pub(crate) type Target = Option<(usize, &'static str)>;
+
+/// Decodes every entry of the key groups at `offsets` (0 = empty) into `slots`, by the
+/// header's state ids mapped through `targets`.
 pub(crate) fn entries(
     stream: &[u8],
     header: &Header,
     offsets: &[i64],
     prefix_len: usize,
-    decodable: &[bool],
-    out: &mut Vec<Entry>,
+    targets: &[Target],
+    slots: &mut [StateColumns],
 ) -> Parse<()> {
     for &offset in offsets.iter().filter(|o| **o > 0) {
         let mut r = Reader::at(stream, usize::try_from(offset).unwrap_or(usize::MAX))?;
@@ -128,22 +187,18 @@ pub(crate) fn entries(
             if key.len() < prefix_len {
                 return r.fail("a key shorter than its key-group prefix");
             }
-            if decodable.get(state as usize).copied().unwrap_or(false) {
-                let meta =
-                    header
-                        .states
-                        .get(state as usize)
-                        .ok_or_else(|| crate::bytes::ParseError {
-                            offset: r.pos(),
-                            message: format!("state id {state} is not in the header"),
-                        })?;
-                out.push(entry(
-                    header,
-                    meta,
-                    state,
-                    &key[prefix_len.min(key.len())..],
-                    value,
-                )?);
+            if let Some(&Some((slot, domain))) = targets.get(state as usize) {
+                let (Some(meta), Some(columns)) =
+                    (header.states.get(state as usize), slots.get_mut(slot))
+                else {
+                    return r.fail(format!("state id {state} is not in the header"));
+                };
+                entry(header, meta, &key[prefix_len..], value, columns, domain).map_err(
+                    |e| crate::bytes::ParseError {
+                        offset: r.pos(),
+                        message: e.message,
+                    },
+                )?;
             }
             if last {
                 state = r.u16()?;
@@ -168,64 +223,83 @@ fn skip_ambiguous_length(r: &mut Reader<'_>, len: usize) -> Parse<()> {
     }
 }
 
-fn entry(header: &Header, meta: &StateMeta, state: u16, key: &[u8], value: &[u8]) -> Parse<Entry> {
+/// Reads a namespace into its column; the void namespace has none and is one byte.
+fn namespace(ty: &Ty, r: &mut Reader<'_>, col: Option<&mut Column>) -> Parse<()> {
+    match (ty, col) {
+        (Ty::Void, _) => r.u8().map(drop),
+        (ty, Some(col)) => columns::read(ty, r, col),
+        (_, None) => r.fail("internal: a namespace without a column"),
+    }
+}
+
+fn entry(
+    header: &Header,
+    meta: &StateMeta,
+    key: &[u8],
+    value: &[u8],
+    out: &mut StateColumns,
+    domain: &str,
+) -> Parse<()> {
     let mut k = Reader::new(key);
-    let key_ty = &header.key.ty;
-    let mut e = Entry {
-        state,
-        key: Val::Null,
-        namespace: Val::Null,
-        user_key: Val::Null,
-        value: Val::Null,
-    };
     if meta.kind == Some(Kind::Timers) {
-        let Some(Ty::Timer(tk, tn)) = meta.value.as_ref().map(|s| &s.ty) else {
+        let (Some(Ty::Timer(tk, tn)), Column::I64(timestamps), Some(domains)) = (
+            meta.value.as_ref().map(|s| &s.ty),
+            &mut out.value,
+            out.domain.as_mut(),
+        ) else {
             return k.fail(format!(
                 "{}: a timer state without a timer serializer",
                 meta.name
             ));
         };
-        let ts = k.i64()? ^ i64::MIN;
-        e.key = tk.read(&mut k)?;
-        e.namespace = tn.read(&mut k)?;
-        e.value = Val::Int(ts);
-        return Ok(e);
+        timestamps.append_value(k.i64()? ^ i64::MIN);
+        columns::read(tk, &mut k, &mut out.key)?;
+        namespace(tn, &mut k, out.namespace.as_mut())?;
+        domains.append_value(domain);
+        return k.is_empty().then_some(()).map_or_else(
+            || k.fail(format!("{}: timer bytes left over", meta.name)),
+            Ok,
+        );
     }
+    let key_ty = &header.key.ty;
     let ns_ty = meta.namespace.as_ref().map_or(&Ty::Void, |s| &s.ty);
     let ambiguous = !key_ty.fixed_length() && !ns_ty.fixed_length();
     let start = k.pos();
-    e.key = key_ty.read(&mut k)?;
+    columns::read(key_ty, &mut k, &mut out.key)?;
     if ambiguous {
         let len = k.pos() - start;
         skip_ambiguous_length(&mut k, len)?;
     }
     let ns_start = k.pos();
-    e.namespace = ns_ty.read(&mut k)?;
+    namespace(ns_ty, &mut k, out.namespace.as_mut())?;
     if ambiguous {
         let len = k.pos() - ns_start;
         skip_ambiguous_length(&mut k, len)?;
     }
     let value_ty = meta.value.as_ref().map(|s| &s.ty);
     let mut v = Reader::new(value);
-    match (meta.kind, value_ty) {
-        (Some(Kind::Value), Some(t)) => e.value = t.read(&mut v)?,
-        (Some(Kind::List), Some(Ty::List(item))) => {
-            let mut items = Vec::new();
-            while !v.is_empty() {
-                items.push(item.read(&mut v)?);
-                if !v.is_empty() {
-                    v.u8()?; // the ',' between elements
+    match (meta.kind, value_ty, out.user_key.as_mut()) {
+        (Some(Kind::Value), Some(t), None) => columns::read(t, &mut v, &mut out.value)?,
+        // List state: the elements one after another, a ',' byte between two.
+        (Some(Kind::List), Some(Ty::List(item)), None) => {
+            columns::read_list_items(&mut v, &mut out.value, |v, items| {
+                if v.is_empty() {
+                    return Ok(false);
                 }
-            }
-            e.value = Val::List(items);
+                columns::read(item, v, items)?;
+                if !v.is_empty() {
+                    v.u8()?;
+                }
+                Ok(true)
+            })?;
         }
-        (Some(Kind::Map), Some(Ty::Map(uk, mv))) => {
-            e.user_key = uk.read(&mut k)?;
-            e.value = if v.bool()? {
-                Val::Null
+        (Some(Kind::Map), Some(Ty::Map(uk, mv)), Some(user_key)) => {
+            columns::read(uk, &mut k, user_key)?;
+            if v.bool()? {
+                out.value.append_null();
             } else {
-                mv.read(&mut v)?
-            };
+                columns::read(mv, &mut v, &mut out.value)?;
+            }
         }
         _ => {
             return v.fail(format!(
@@ -242,7 +316,7 @@ fn entry(header: &Header, meta: &StateMeta, state: u16, key: &[u8], value: &[u8]
             v.remaining()
         ));
     }
-    Ok(e)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -253,14 +327,23 @@ mod tests {
         "../../../fixtures/flink/rich-state-A/savepoint-46a48f-b5c105e0343a/b26b0884-af62-4124-8080-1e83e0b17498"
     );
 
+    /// Rows decoded from the first key group of `stream`, over every decodable state.
     fn decode(stream: &[u8]) -> Parse<usize> {
         let mut r = Reader::new(stream);
         let h = header(&mut r)?;
-        let all = vec![true; h.states.len()];
-        let mut out = Vec::new();
+        let mut slots = Vec::new();
+        let targets: Vec<Target> = h
+            .states
+            .iter()
+            .map(|meta| {
+                let columns = StateColumns::new(&h.key.ty, meta).ok()?;
+                slots.push(columns);
+                Some((slots.len() - 1, "event"))
+            })
+            .collect();
         // Key groups are contiguous after the header when uncompressed.
-        entries(stream, &h, &[r.pos() as i64], 1, &all, &mut out)?;
-        Ok(out.len())
+        entries(stream, &h, &[r.pos() as i64], 1, &targets, &mut slots)?;
+        Ok(slots.iter().map(|s| s.key.len()).sum())
     }
 
     #[test]

@@ -24,7 +24,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod arrow;
+mod columns;
 mod bytes;
 mod error;
 mod import;

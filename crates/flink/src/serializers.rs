@@ -41,19 +41,6 @@ pub(crate) enum Ty {
     Opaque(String),
 }
 
-/// A decoded value.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Val {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    List(Vec<Val>),
-    Struct(Vec<Val>),
-}
-
 /// A serializer snapshot: the class Flink names, and the type it stands for.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Snapshot {
@@ -382,102 +369,5 @@ impl Ty {
             Ty::Tuple(fs) => fs.iter().all(Ty::fixed_length),
             _ => false,
         }
-    }
-
-    /// Decodes one value.
-    pub fn read(&self, r: &mut Reader<'_>) -> Parse<Val> {
-        Ok(match self {
-            Ty::Bool => Val::Bool(r.bool()?),
-            Ty::I8 => Val::Int(r.i8()?.into()),
-            Ty::I16 => Val::Int(r.i16()?.into()),
-            Ty::I32 => Val::Int(r.i32()?.into()),
-            Ty::I64 => Val::Int(r.i64()?),
-            Ty::F32 => Val::Float(r.f32()?.into()),
-            Ty::F64 => Val::Float(r.f64()?),
-            Ty::Char => Val::Str(String::from_utf16_lossy(&[r.u16()?])),
-            Ty::Str => r.flink_string()?.map_or(Val::Null, Val::Str),
-            Ty::Bytes => {
-                let n = r.count(1, "byte array length")?;
-                Val::Bytes(r.bytes(n)?.to_vec())
-            }
-            Ty::PrimArray(e) => {
-                let n = r.count(1, "array length")?;
-                Val::List((0..n).map(|_| e.read(r)).collect::<Parse<_>>()?)
-            }
-            Ty::StrArray => {
-                let n = r.count(1, "array length")?;
-                Val::List((0..n).map(|_| Ty::Str.read(r)).collect::<Parse<_>>()?)
-            }
-            Ty::Void => {
-                r.u8()?;
-                Val::Null
-            }
-            Ty::TimeWindow => Val::Struct(vec![Val::Int(r.i64()?), Val::Int(r.i64()?)]),
-            Ty::List(e) => {
-                let n = r.count(1, "list length")?;
-                Val::List((0..n).map(|_| e.read(r)).collect::<Parse<_>>()?)
-            }
-            Ty::Map(k, v) => {
-                let n = r.count(2, "map size")?;
-                let mut entries = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let key = k.read(r)?;
-                    let value = if r.bool()? { Val::Null } else { v.read(r)? };
-                    entries.push(Val::Struct(vec![key, value]));
-                }
-                Val::List(entries)
-            }
-            Ty::Tuple(fs) => Val::Struct(fs.iter().map(|f| f.read(r)).collect::<Parse<_>>()?),
-            Ty::Row(kind, fs) => {
-                let bits = fs.len() + if *kind { 2 } else { 0 };
-                let mask = r.bytes(bits.div_ceil(8))?.to_vec();
-                let is_null = |i: usize| {
-                    let bit = i + if *kind { 2 } else { 0 };
-                    mask[bit / 8] & (0x80 >> (bit % 8)) != 0
-                };
-                let mut out = Vec::with_capacity(fs.len());
-                for (i, f) in fs.iter().enumerate() {
-                    out.push(if is_null(i) { Val::Null } else { f.read(r)? });
-                }
-                Val::Struct(out)
-            }
-            Ty::Pojo(fs) => {
-                let flags = r.u8()?;
-                if flags & 1 != 0 {
-                    return Ok(Val::Null);
-                }
-                if flags & 2 == 0 {
-                    return r.fail("a POJO subclass value (needs the JVM)");
-                }
-                let mut out = Vec::with_capacity(fs.len());
-                for (_, f) in fs {
-                    out.push(if r.bool()? { Val::Null } else { f.read(r)? });
-                }
-                Val::Struct(out)
-            }
-            Ty::Nullable(padding, t) => {
-                if r.bool()? {
-                    if *padding > 0 {
-                        r.bytes(*padding as usize)?;
-                    }
-                    Val::Null
-                } else {
-                    t.read(r)?
-                }
-            }
-            Ty::Enum(names) => {
-                let i = r.i32()?;
-                match usize::try_from(i).ok().and_then(|i| names.get(i)) {
-                    Some(n) => Val::Str(n.clone()),
-                    None => return r.fail(format!("enum index {i} out of range")),
-                }
-            }
-            Ty::Ttl(t) => {
-                r.i64()?;
-                t.read(r)?
-            }
-            Ty::Timer(..) => return r.fail("a timer is not a value"),
-            Ty::Opaque(class) => return r.fail(format!("values of {class} need the JVM")),
-        })
     }
 }

@@ -21,6 +21,7 @@
 
 mod error;
 mod hash;
+mod hash_order;
 mod manifest;
 mod path;
 mod range;
@@ -29,6 +30,7 @@ mod version;
 
 pub use error::FormatError;
 pub use hash::{KEY_HASH_ALGORITHM, encode_key, hash_encoded_key, hash_keys};
+pub use hash_order::sort_by_hash;
 pub use manifest::{
     JobInfo, Lineage, Manifest, ManifestProblem, OperatorEntry, ParentRef, Redistribution,
     SavepointKind, ShardEntry, SourceEntry, SplitEntry, StateEntry, StateKind, WriterInfo,

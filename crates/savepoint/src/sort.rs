@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch, UInt32Array, UInt64Array};
 use arrow_select::concat::concat_batches;
 use arrow_select::take::take_record_batch;
-use rewind_format::{hash_keys, subtask_for_hash};
+use rewind_format::{hash_keys, sort_by_hash, subtask_for_hash};
 
 use crate::spec::StateSpec;
 use crate::{Error, Result};
@@ -46,13 +46,13 @@ pub(crate) fn sort_and_split(
         })?;
     let hashes = hash_keys(key.as_ref())
         .map_err(|e| Error::InvalidInput(format!("state {:?}: {e}", spec.name())))?;
-    let mut order: Vec<u32> = (0..hashes.len() as u32).collect();
-    order.sort_by_key(|&i| hashes[i as usize]);
-    let indices = UInt32Array::from(order.clone());
+    let mut order: Vec<(u64, u32)> = hashes.iter().zip(0u32..).map(|(&h, i)| (h, i)).collect();
+    sort_by_hash(&mut order, |&(h, _)| h);
+    let indices = UInt32Array::from_iter_values(order.iter().map(|&(_, i)| i));
     let sorted = take_record_batch(&input, &indices).map_err(|e| Error::Internal(e.to_string()))?;
-    let sorted_hashes: Vec<u64> = order.iter().map(|&i| hashes[i as usize]).collect();
+    let sorted_hashes = UInt64Array::from_iter_values(order.iter().map(|&(h, _)| h));
 
-    let mut columns = vec![Arc::new(UInt64Array::from(sorted_hashes.clone())) as ArrayRef];
+    let mut columns = vec![Arc::new(sorted_hashes.clone()) as ArrayRef];
     let mut fields = vec![arrow_schema::Field::new(
         crate::spec::columns::KEY_HASH,
         arrow_schema::DataType::UInt64,
@@ -75,7 +75,7 @@ pub(crate) fn sort_and_split(
     let mut start = 0usize;
     for (subtask, slot) in out.iter_mut().enumerate() {
         let end = start
-            + sorted_hashes[start..]
+            + sorted_hashes.values()[start..]
                 .iter()
                 .take_while(|&&h| subtask_for_hash(h, parallelism) as usize == subtask)
                 .count();

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow_array::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use rewind_format::{
     FormatVersion, HashRange, JobInfo, KEY_HASH_ALGORITHM, Lineage, MANIFEST_FILE, Manifest,
@@ -363,15 +364,27 @@ impl SavepointWriter {
     ) -> Result<()> {
         let (spec, parallelism) = self.spec(uid, state)?;
         let parts = sort_and_split(uid, &spec, &batches, parallelism)?;
+        let mut shards = Vec::with_capacity(parts.len());
         for (i, part) in parts.into_iter().enumerate() {
             let range = HashRange::for_subtask(i as u32, parallelism)
                 .ok_or_else(|| Error::Internal("subtask range".into()))?;
-            let mut shard = self.keyed_shard(uid, state, range)?;
-            if let Some(batch) = part {
-                shard.write_with_hashes(batch).await?;
-            }
-            shard.finish().await?;
+            shards.push((self.keyed_shard(uid, state, range)?, part));
         }
+        // Encoding is CPU work: the shards are encoded side by side, one per core.
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        futures::stream::iter(shards)
+            .map(|(mut shard, part)| {
+                tokio::spawn(async move {
+                    if let Some(batch) = part {
+                        shard.write_with_hashes(batch).await?;
+                    }
+                    shard.finish().await
+                })
+            })
+            .buffer_unordered(workers)
+            .map(|joined| joined.map_err(|e| Error::Internal(format!("shard task failed: {e}")))?)
+            .try_collect::<Vec<_>>()
+            .await?;
         Ok(())
     }
 
