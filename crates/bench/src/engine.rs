@@ -43,6 +43,17 @@ impl Sink for Discard {
 }
 
 fn job(keys: u64, events: u64, parallelism: u32) -> Job {
+    counting_job(keys, events, parallelism, |e| e.key)
+}
+
+/// A count keyed by `key`; keying by the event's sequence number gives every event its own
+/// key, so the state holds exactly `events` keys.
+fn counting_job(
+    keys: u64,
+    events: u64,
+    parallelism: u32,
+    key: fn(&GeneratedEvent) -> i64,
+) -> Job {
     let source = GeneratorSource {
         keys,
         events,
@@ -54,7 +65,7 @@ fn job(keys: u64, events: u64, parallelism: u32) -> Job {
         .source("Generator", source)
         .uid("events")
         .parallelism(2)
-        .key_by(|e: &GeneratedEvent| e.key)
+        .key_by(key)
         .process(
             "Counter",
             Count {
@@ -136,9 +147,11 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
             savepoint_on_finish: Some(sp.clone()),
             ..Default::default()
         };
-        // Every key once: the state holds `keys` entries when the savepoint is taken.
+        // Every event its own key: the state holds `keys` entries when the savepoint is
+        // taken.
+        let by_seq = |e: &GeneratedEvent| e.seq as i64;
         let started = Instant::now();
-        let (_, stats) = run(job(keys, keys, 2), options)?.wait_with_stats()?;
+        let (_, stats) = run(counting_job(keys, keys, 2, by_seq), options)?.wait_with_stats()?;
         let total = started.elapsed().as_secs_f64();
         let bytes = crate::savepoint_io::dir_size(&work.join(format!("engine-sp-{keys}")));
         // Restore at parallelism 4: a job with no new events, timed until it has loaded the state.
@@ -147,7 +160,7 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
             ..Default::default()
         };
         let started = Instant::now();
-        let handle = run(job(keys, 0, 4), restore)?;
+        let handle = run(counting_job(keys, 0, 4, by_seq), restore)?;
         let restore_secs = started.elapsed().as_secs_f64();
         handle.wait()?;
         report.add(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, FieldRef, Schema};
 use rewind_savepoint::StateSpec;
-use rewind_savepoint::format::HashRange;
+use rewind_savepoint::format::{HashRange, sort_by_hash};
 use serde::{Deserialize, Serialize};
 use serde_arrow::schema::{SchemaLike, TracingOptions};
 
@@ -192,7 +192,7 @@ impl<K: Key, R: RowKey<K>, V: StateValue> ValueTable<K, R, V> {
 }
 
 /// Rows of a snapshot, sorted by key hash and checked against the subtask's range.
-fn sorted_rows<'a, K: Key, R: RowKey<K>, T>(
+fn sorted_rows<'a, K: Key, R: RowKey<K>, T: Copy>(
     state: &str,
     rows: impl Iterator<Item = (&'a R, T)>,
     range: HashRange,
@@ -204,8 +204,32 @@ fn sorted_rows<'a, K: Key, R: RowKey<K>, T>(
             r.key()
         )));
     }
-    rows.sort_unstable_by_key(|(h, _, _)| *h);
+    sort_by_hash(&mut rows, |(h, _, _)| *h);
     Ok(rows)
+}
+
+/// The key hash and position of each of `keys`, in key-hash order, checked against the
+/// subtask's range.
+fn hash_order<'a, K: Key>(
+    state: &str,
+    keys: impl Iterator<Item = &'a K>,
+    range: HashRange,
+) -> Result<Vec<(u64, u32)>> {
+    let mut order = Vec::new();
+    for (i, key) in keys.enumerate() {
+        let h = key.key_hash();
+        if !range.contains(h) {
+            return Err(EngineError::Internal(format!(
+                "state {state}: key {key:?} (hash {h:016x}) in the wrong subtask"
+            )));
+        }
+        let i = u32::try_from(i).map_err(|_| {
+            EngineError::Internal(format!("state {state}: over 2^32 keys in one subtask"))
+        })?;
+        order.push((h, i));
+    }
+    sort_by_hash(&mut order, |&(h, _)| h);
+    Ok(order)
 }
 
 /// The `key` and, when namespaced, `namespace` columns of sorted rows.
@@ -343,13 +367,21 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
         value_spec::<K, R, V>(&self.name, self.kind)
     }
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        let rows = sorted_rows::<K, R, &V>(&self.name, self.map.iter(), range)?;
+        // One walk of the map copies its rows out; sorting and gathering then work on a
+        // vector, where following the map's pointers a second time would miss the cache
+        // on every row.
+        let rows: Vec<(R, V)> = self
+            .map
+            .iter()
+            .map(|(r, v)| (r.clone(), v.clone()))
+            .collect();
+        let order = hash_order::<K>(&self.name, rows.iter().map(|(r, _)| r.key()), range)?;
         let (mut fields, mut columns) =
-            key_columns::<K, R>(rows.iter().map(|(_, r, _)| (*r).clone()));
-        let values: Vec<&V> = rows.iter().map(|(_, _, v)| *v).collect();
+            key_columns::<K, R>(order.iter().map(|&(_, i)| rows[i as usize].0.clone()));
+        let values: Vec<&V> = order.iter().map(|&(_, i)| &rows[i as usize].1).collect();
         fields.push(value_field::<V>()?.as_ref().clone());
         columns.push(values_to_array::<V>(&values)?);
-        let hashes = rows.iter().map(|(h, _, _)| *h).collect();
+        let hashes = order.iter().map(|&(h, _)| h).collect();
         Ok((hashes, batch(fields, columns)?))
     }
 }
@@ -576,7 +608,7 @@ impl<K: Key> StateSnapshot for Timers<K> {
                 t.1
             )));
         }
-        rows.sort_unstable_by_key(|(h, _, _)| *h);
+        sort_by_hash(&mut rows, |(h, _, _)| *h);
         let keys: Vec<K> = rows.iter().map(|(_, _, t)| t.1.clone()).collect();
         let mut fields = vec![Field::new("key", K::data_type(), false)];
         let mut columns: Vec<ArrayRef> = vec![K::to_array(&keys)];
