@@ -191,3 +191,135 @@ fn keyed_count_prints_to_stdout() {
     );
     assert_eq!(last.values().sum::<i64>(), 500);
 }
+
+/// Every file under `dir`, relative to it, sorted.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// SIGKILL `rescale`, `edit` and `migrate` at points spread over their run, many times:
+/// DEST is either complete and valid or has no manifest (and `rm --orphans` lists exactly
+/// the files left), and SRC stays valid.
+#[test]
+fn sigkill_during_offline_commands_never_leaves_a_valid_looking_dest() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let src = src.to_str().unwrap();
+    let made = rewind(&[
+        "generate",
+        src,
+        "--keys",
+        "200000",
+        "--parallelism",
+        "4",
+        "--operators",
+        "2",
+        "--value-bytes",
+        "8",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let commands: [(&str, Vec<&str>); 3] = [
+        ("rescale", vec!["--parallelism", "3"]),
+        ("edit", vec!["--rename-operator", "op-1=op-9"]),
+        ("migrate", vec!["--rename-field", "op-0/state:count=total"]),
+    ];
+    let (mut killed_mid_write, mut complete, mut before_any) = (0, 0, 0);
+    for (command, extra) in &commands {
+        // How long the command takes, uninterrupted; the kills are spread over that time.
+        let full = dir.path().join(format!("{command}-full"));
+        let started = std::time::Instant::now();
+        let run = rewind(&[&[*command, src, full.to_str().unwrap()], extra.as_slice()].concat());
+        assert_eq!(run.code, 0, "{command}: {}", run.stderr);
+        let took = started.elapsed();
+        for step in 1..=6u32 {
+            let dest = dir.path().join(format!("{command}-{step}"));
+            let mut child = std::process::Command::new(rewind_tests::rewind_bin())
+                .args([*command, src, dest.to_str().unwrap()])
+                .args(extra)
+                .env("REWIND_HOME", rewind_tests::test_home())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(took * step / 7);
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            let left = files_under(&dest);
+            let dest = dest.to_str().unwrap();
+            if left.iter().any(|f| f == "_manifest.json") {
+                complete += 1;
+                let run = rewind(&["validate", dest, "--deep"]);
+                assert_eq!(run.code, 0, "{command} step {step}: {}", run.stdout);
+            } else if left.is_empty() {
+                before_any += 1;
+            } else {
+                killed_mid_write += 1;
+                let run = rewind(&["validate", dest]);
+                assert_eq!(run.code, 2, "{command} step {step}: {}", run.stdout);
+                let dry = rewind(&["rm", dest, "--orphans", "--dry-run"]);
+                assert_eq!(dry.code, 0, "{}", dry.stderr);
+                let listed: Vec<String> = dry
+                    .stdout
+                    .lines()
+                    .map(|l| {
+                        l.trim_start_matches("would delete ")
+                            .trim_end_matches(" (not in any manifest)")
+                            .to_string()
+                    })
+                    .collect();
+                let mut listed_sorted = listed.clone();
+                listed_sorted.sort();
+                assert_eq!(listed_sorted, left, "{command} step {step}");
+                assert_eq!(rewind(&["rm", dest, "--orphans"]).code, 0);
+                assert!(files_under(Path::new(dest)).is_empty());
+            }
+            let run = rewind(&["validate", src]);
+            assert_eq!(run.code, 0, "{command} step {step}: SRC {}", run.stdout);
+        }
+    }
+    eprintln!(
+        "offline commands: 18 SIGKILLs, {killed_mid_write} mid-write (no manifest, leftovers \
+         removed), {complete} complete and valid, {before_any} before any write"
+    );
+    assert!(killed_mid_write > 0, "no kill landed during a write");
+}
+
+/// A writer killed mid-upload on local disk leaves the store's staging file
+/// (`<file>#<n>`), which object_store never lists: `rm --orphans` still lists and
+/// removes it, and nothing else.
+#[test]
+fn rm_orphans_finds_staging_files_of_a_killed_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("dest");
+    std::fs::create_dir_all(dest.join("state/op-0/state")).unwrap();
+    std::fs::write(dest.join("state/op-0/state/00000-ab.parquet#1"), b"PAR1").unwrap();
+    std::fs::write(dest.join("state/op-0/state/00001-ab.parquet"), b"PAR1").unwrap();
+    let dest = dest.to_str().unwrap();
+    let dry = rewind(&["rm", dest, "--orphans", "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(
+        dry.stdout,
+        "would delete state/op-0/state/00001-ab.parquet (not in any manifest)\n\
+         would delete state/op-0/state/00000-ab.parquet#1 (not in any manifest)\n"
+    );
+    assert_eq!(rewind(&["rm", dest, "--orphans"]).code, 0);
+    assert!(files_under(Path::new(dest)).is_empty());
+}

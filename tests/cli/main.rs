@@ -11,6 +11,7 @@ mod help;
 mod hostile;
 mod inspect;
 mod jobs;
+mod load;
 mod migrate;
 mod rescale;
 mod s3;

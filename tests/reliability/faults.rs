@@ -48,6 +48,75 @@ async fn is_valid(location: &Location) -> bool {
         .unwrap_or(false)
 }
 
+/// A keyed count that emits `(key, count)` for every event.
+struct Count {
+    count: rewind_engine::ValueState<u64>,
+}
+
+impl rewind_engine::KeyedProcessFunction for Count {
+    type Key = i64;
+    type In = rewind_engine::GeneratedEvent;
+    type Out = (i64, u64);
+    fn states(&self) -> Vec<rewind_engine::StateDecl<i64>> {
+        vec![self.count.decl()]
+    }
+    fn process(
+        &self,
+        _: rewind_engine::GeneratedEvent,
+        ctx: &mut rewind_engine::Context<'_, i64, (i64, u64)>,
+    ) {
+        let n = self.count.get(ctx).copied().unwrap_or(0) + 1;
+        self.count.set(ctx, n);
+        let key = *ctx.key();
+        ctx.emit((key, n));
+    }
+}
+
+fn count_job(
+    source: rewind_engine::GeneratorSource,
+    sink: rewind_engine::CollectSink,
+) -> rewind_engine::Job {
+    rewind_engine::JobBuilder::new("count")
+        .source("Generator", source)
+        .uid("events")
+        .key_by(|e: &rewind_engine::GeneratedEvent| e.key)
+        .process(
+            "Count",
+            Count {
+                count: rewind_engine::ValueState::new("count"),
+            },
+        )
+        .uid("counter")
+        .sink("output", sink)
+}
+
+/// The counter's state in the savepoint at `location`: key -> count.
+async fn counts(location: Location) -> std::collections::BTreeMap<i64, u64> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, UInt64Type};
+    use futures::TryStreamExt;
+    let reader = SavepointReader::open(location).await.unwrap();
+    let batches: Vec<arrow_array::RecordBatch> = reader
+        .read_state("counter", "count", Default::default())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for b in batches {
+        let keys = b.column_by_name("key").unwrap().as_primitive::<Int64Type>();
+        let values = b
+            .column_by_name("value")
+            .unwrap()
+            .as_primitive::<UInt64Type>();
+        for i in 0..b.num_rows() {
+            counts.insert(keys.value(i), values.value(i));
+        }
+    }
+    counts
+}
+
 /// Fails the 1st, 2nd, ... write request of a savepoint write in turn, until one run
 /// needs fewer requests than the fault's index: every failed run leaves no manifest, the
 /// earlier savepoint stays valid, and the run without a fault writes a valid savepoint.
@@ -91,6 +160,178 @@ fn a_write_failing_at_any_request_leaves_no_manifest() {
         assert!(injected >= 4, "only {injected} faults");
         eprintln!(
             "savepoint write: a fault at each of {injected} write requests, no manifest left"
+        );
+    });
+}
+
+/// Cuts off the 1st, 2nd, ... write request of a savepoint write (the store got it whole,
+/// the reply is lost) until a run needs fewer: every such run fails with a storage error;
+/// it leaves no manifest, except when the lost reply was the manifest's own, and then the
+/// savepoint it names is complete and valid. Leftovers are what `rm --orphans` finds.
+#[test]
+fn a_write_cut_off_at_any_request_leaves_no_manifest_or_a_valid_one() {
+    block_on(async {
+        let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        generate(at(memory.clone(), "sp0"), options())
+            .await
+            .unwrap();
+        let (mut cut, mut committed) = (0, 0);
+        for n in 1.. {
+            let faulty = FaultyStore::new(
+                memory.clone(),
+                Plan::CutOff {
+                    ops: vec![Op::Put, Op::Part, Op::Complete],
+                    n,
+                },
+            );
+            let target = format!("sp-{n}");
+            let result = generate(at(faulty.clone(), &target), options()).await;
+            if faulty.injected() == 0 {
+                result.unwrap();
+                assert!(is_valid(&at(memory.clone(), &target)).await);
+                break;
+            }
+            cut += 1;
+            let err = result.expect_err("a write whose reply was lost must fail");
+            assert!(
+                matches!(err, rewind_savepoint::Error::Storage { .. }),
+                "cut-off at request {n}: a storage error, not {err:?}"
+            );
+            assert!(err.to_string().contains("injected cut-off"), "{err}");
+            if has_manifest(&memory, &target).await {
+                committed += 1;
+                assert!(err.to_string().contains("_manifest.json"), "{err}");
+                assert!(is_valid(&at(memory.clone(), &target)).await, "request {n}");
+            } else {
+                let leftovers = rewind_savepoint::plan_removal(&at(memory.clone(), &target), true)
+                    .await
+                    .unwrap();
+                assert!(leftovers.listed.is_empty(), "{:?}", leftovers.listed);
+            }
+            assert!(is_valid(&at(memory.clone(), "sp0")).await);
+        }
+        assert!(cut >= 4, "only {cut} cut-offs");
+        assert_eq!(
+            committed, 1,
+            "only the manifest's lost reply leaves a manifest"
+        );
+        eprintln!(
+            "savepoint write: a lost reply at each of {cut} write requests; no manifest, \
+             except the manifest's own (valid)"
+        );
+    });
+}
+
+/// Cuts off the 1st, 2nd, ... read of a deep validation halfway: each fails with the
+/// store's error, never a panic and never a verdict about the savepoint's bytes (it is
+/// intact; only the connection failed).
+#[test]
+fn a_read_cut_off_at_any_request_fails_with_the_store_error() {
+    block_on(async {
+        let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        generate(at(memory.clone(), "sp"), options()).await.unwrap();
+        let deep = ValidateOptions {
+            deep: true,
+            ..Default::default()
+        };
+        let mut cut = 0;
+        for n in 1.. {
+            let faulty = FaultyStore::new(
+                memory.clone(),
+                Plan::CutOff {
+                    ops: vec![Op::Get],
+                    n,
+                },
+            );
+            let result = validate(&at(faulty.clone(), "sp"), deep.clone()).await;
+            if faulty.injected() == 0 {
+                assert!(result.unwrap().is_valid());
+                break;
+            }
+            cut += 1;
+            match result {
+                Err(e) => {
+                    assert!(
+                        matches!(e, rewind_savepoint::Error::Storage { .. }),
+                        "read {n}: {e:?}"
+                    );
+                    assert!(e.to_string().contains("injected cut-off"), "{e}");
+                }
+                Ok(report) => panic!("read {n} cut off, yet a report: {report:?}"),
+            }
+        }
+        assert!(cut >= 4, "only {cut} cut-offs");
+        eprintln!("deep validation: a cut-off at each of {cut} reads, each a storage error");
+    });
+}
+
+/// A store that answers every write 40 ms late: checkpoints take longer than their
+/// interval, yet they complete, every one with a manifest is valid, and the job's
+/// output and final state are exact.
+#[test]
+fn a_slow_store_slows_checkpoints_but_loses_nothing() {
+    use rewind_engine::{CollectSink, GeneratorSource, RunOptions, run};
+    let source = GeneratorSource {
+        keys: 20,
+        events: 6000,
+        seed: 3,
+        splits: 2,
+        rate_per_split: Some(5_000),
+    };
+    let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let slow = FaultyStore::new(
+        memory.clone(),
+        Plan::Slow {
+            ops: WRITES.to_vec(),
+            delay: Duration::from_millis(40),
+        },
+    );
+    let sink = CollectSink::default();
+    let options = RunOptions {
+        checkpoint_dir: Some(at(slow.clone(), "checkpoints")),
+        checkpoint_interval: Some(Duration::from_millis(20)),
+        retain_checkpoints: 100,
+        savepoint_on_finish: Some(at(memory.clone(), "end")),
+        ..Default::default()
+    };
+    let (_, stats) = run(count_job(source.clone(), sink.clone()), options)
+        .unwrap()
+        .wait_with_stats()
+        .unwrap();
+    assert!(stats.checkpoints_written >= 2, "{stats:?}");
+    assert!(slow.injected() > 0);
+
+    let mut expected = std::collections::BTreeMap::new();
+    for seq in 0..source.events {
+        *expected.entry(source.key_of(seq)).or_insert(0u64) += 1;
+    }
+    // Every count from 1 to the key's total, each exactly once: nothing dropped, nothing
+    // repeated, however slow the checkpoints were.
+    let mut lines = sink.lines();
+    lines.sort();
+    let mut want: Vec<String> = expected
+        .iter()
+        .flat_map(|(k, n)| (1..=*n).map(move |i| format!("[{k},{i}]")))
+        .collect();
+    want.sort();
+    // Compared by count and first difference: the full lists are thousands of lines.
+    assert_eq!(lines.len(), want.len(), "output lines");
+    let first = lines.iter().zip(&want).position(|(a, b)| a != b);
+    assert_eq!(first, None, "first differing output line");
+    assert_eq!(block_on(counts(at(memory.clone(), "end"))), expected);
+    block_on(async {
+        let (found, _) = rewind_savepoint::find_savepoints(&at(memory.clone(), "checkpoints"))
+            .await
+            .unwrap();
+        assert!(!found.is_empty());
+        for entry in &found {
+            let loc = at(memory.clone(), &format!("checkpoints/{}", entry.path));
+            assert!(is_valid(&loc).await, "{}", entry.path);
+        }
+        eprintln!(
+            "slow store: {} delayed writes, {} checkpoints, all valid, output exact",
+            slow.injected(),
+            found.len()
         );
     });
 }
@@ -149,41 +390,8 @@ fn rescale_under_random_faults_never_leaves_a_valid_looking_dest() {
 /// checkpoints succeed, and the job restored from the last one ends with the exact counts.
 #[test]
 fn the_engine_survives_a_failed_checkpoint() {
-    use rewind_engine::{
-        CollectSink, Context, GeneratedEvent, GeneratorSource, JobBuilder, KeyedProcessFunction,
-        RunOptions, StateDecl, ValueState, run,
-    };
-    struct Count {
-        count: ValueState<u64>,
-    }
-    impl KeyedProcessFunction for Count {
-        type Key = i64;
-        type In = GeneratedEvent;
-        type Out = (i64, u64);
-        fn states(&self) -> Vec<StateDecl<i64>> {
-            vec![self.count.decl()]
-        }
-        fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, u64)>) {
-            let n = self.count.get(ctx).copied().unwrap_or(0) + 1;
-            self.count.set(ctx, n);
-            let key = *ctx.key();
-            ctx.emit((key, n));
-        }
-    }
-    let job = |source: GeneratorSource, sink: CollectSink| {
-        JobBuilder::new("count")
-            .source("Generator", source)
-            .uid("events")
-            .key_by(|e: &GeneratedEvent| e.key)
-            .process(
-                "Count",
-                Count {
-                    count: ValueState::new("count"),
-                },
-            )
-            .uid("counter")
-            .sink("output", sink)
-    };
+    use rewind_engine::{CollectSink, GeneratorSource, RunOptions, run};
+    let job = count_job;
     let source = GeneratorSource {
         keys: 20,
         events: 4000,
@@ -249,36 +457,7 @@ fn the_engine_survives_a_failed_checkpoint() {
         .unwrap()
         .wait()
         .unwrap();
-    let counts = block_on(async {
-        use futures::TryStreamExt;
-        let reader = SavepointReader::open(end).await.unwrap();
-        let batches: Vec<arrow_array::RecordBatch> = reader
-            .read_state("counter", "count", Default::default())
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        let mut counts = std::collections::BTreeMap::new();
-        for b in batches {
-            let keys = b
-                .column_by_name("key")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<arrow_array::Int64Array>()
-                .unwrap();
-            let values = b
-                .column_by_name("value")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<arrow_array::UInt64Array>()
-                .unwrap();
-            for i in 0..b.num_rows() {
-                counts.insert(keys.value(i), values.value(i));
-            }
-        }
-        counts
-    });
+    let counts = block_on(counts(end));
     let mut expected = std::collections::BTreeMap::new();
     for seq in 0..source.events {
         *expected.entry(source.key_of(seq)).or_insert(0u64) += 1;

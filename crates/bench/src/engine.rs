@@ -48,12 +48,7 @@ fn job(keys: u64, events: u64, parallelism: u32) -> Job {
 
 /// A count keyed by `key`; keying by the event's sequence number gives every event its own
 /// key, so the state holds exactly `events` keys.
-fn counting_job(
-    keys: u64,
-    events: u64,
-    parallelism: u32,
-    key: fn(&GeneratedEvent) -> i64,
-) -> Job {
+fn counting_job(keys: u64, events: u64, parallelism: u32, key: fn(&GeneratedEvent) -> i64) -> Job {
     let source = GeneratorSource {
         keys,
         events,

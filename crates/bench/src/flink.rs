@@ -48,7 +48,10 @@ pub async fn import_vs_read(report: &mut Report, work: &Path) -> Result<()> {
             .await?
             .try_collect()
             .await?;
-        write.push(plain_write(&rows, &work.join(format!("flink-plain-{i}.parquet")))?);
+        write.push(plain_write(
+            &rows,
+            &work.join(format!("flink-plain-{i}.parquet")),
+        )?);
     }
     let (import, read, write) = (median(import), median(read), median(write));
     report.add(
@@ -68,7 +71,10 @@ pub async fn import_vs_read(report: &mut Report, work: &Path) -> Result<()> {
         "ArrowWriter writing the imported rows",
         mb / write,
         "MB/s",
-        format!("import takes {:.1}x the plain Parquet write", import / write),
+        format!(
+            "import takes {:.1}x the plain Parquet write",
+            import / write
+        ),
     );
     Ok(())
 }

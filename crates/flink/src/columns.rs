@@ -403,6 +403,10 @@ mod tests {
     fn a_column_of_the_wrong_type_is_an_error() {
         let mut col = Column::new(&DataType::Utf8).unwrap();
         let e = read(&Ty::I64, &mut Reader::new(&[0; 8]), &mut col).unwrap_err();
-        assert!(e.message.starts_with("internal: no column"), "{}", e.message);
+        assert!(
+            e.message.starts_with("internal: no column"),
+            "{}",
+            e.message
+        );
     }
 }

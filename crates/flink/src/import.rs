@@ -390,7 +390,10 @@ fn keyed_state(
     let value = columns.value.finish()?;
     let mut spec = match (meta.kind, columns.user_key) {
         (Some(Kind::Timers), _) => {
-            let domain = columns.domain.map(|mut d| d.finish()).ok_or("no time domains")?;
+            let domain = columns
+                .domain
+                .map(|mut d| d.finish())
+                .ok_or("no time domains")?;
             fields.push(Field::new("domain", DataType::Utf8, false));
             arrays.push(Arc::new(domain));
             fields.push(Field::new("timestamp", DataType::Int64, false));

@@ -193,12 +193,12 @@ pub(crate) fn entries(
                 else {
                     return r.fail(format!("state id {state} is not in the header"));
                 };
-                entry(header, meta, &key[prefix_len..], value, columns, domain).map_err(
-                    |e| crate::bytes::ParseError {
+                entry(header, meta, &key[prefix_len..], value, columns, domain).map_err(|e| {
+                    crate::bytes::ParseError {
                         offset: r.pos(),
                         message: e.message,
-                    },
-                )?;
+                    }
+                })?;
             }
             if last {
                 state = r.u16()?;

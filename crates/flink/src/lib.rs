@@ -24,8 +24,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod columns;
 mod bytes;
+mod columns;
 mod error;
 mod import;
 mod keyed;

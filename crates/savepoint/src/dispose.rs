@@ -40,6 +40,9 @@ pub async fn plan_removal(location: &Location, orphans: bool) -> Result<Removal>
             }
         }
         Err(Error::Incomplete { .. }) if orphans => Removal::default(),
+        Err(Error::NotFound { .. }) if orphans && !staging_files(location).is_empty() => {
+            Removal::default()
+        }
         Err(e) => return Err(e),
     };
     if orphans {
@@ -57,6 +60,7 @@ pub async fn plan_removal(location: &Location, orphans: bool) -> Result<Removal>
         removal.orphans = files
             .into_iter()
             .map(|(p, _)| p)
+            .chain(staging_files(location))
             .filter(|p| {
                 !listed.contains(p.as_str()) && !nested.iter().any(|d| p.starts_with(d.as_str()))
             })
@@ -65,13 +69,85 @@ pub async fn plan_removal(location: &Location, orphans: bool) -> Result<Removal>
     Ok(removal)
 }
 
+/// Whether `name` is a local store's upload staging file: `<file>#<n>`.
+fn is_staging(name: &str) -> bool {
+    name.rsplit_once('#').is_some_and(|(file, n)| {
+        !file.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// The upload staging files (`<file>#<n>`) under a local location, relative to its root:
+/// object_store's local store writes a file there and renames it when the upload
+/// completes, so a writer killed mid-upload leaves one behind, and the store's listings
+/// never show them. Symlinks are not followed.
+fn staging_files(location: &Location) -> Vec<String> {
+    let Some(root) = location.local_root() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() && is_staging(&entry.file_name().to_string_lossy()) {
+                if let Ok(relative) = path.strip_prefix(root) {
+                    let parts: Vec<String> = relative
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
+                    out.push(parts.join("/"));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Deletes exactly the files of `removal` (from [`plan_removal`]), manifest first.
 pub async fn delete_files(location: &Location, removal: &Removal) -> Result<()> {
     for path in removal.listed.iter().chain(&removal.orphans) {
+        // The local store refuses staging names; they are plain files on disk.
+        if let (Some(root), true) = (location.local_root(), is_staging(path)) {
+            match std::fs::remove_file(root.join(path)) {
+                Ok(()) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    let e = object_store::Error::Generic {
+                        store: "LocalFileSystem",
+                        source: Box::new(e),
+                    };
+                    return Err(Error::storage(location.describe(path), e));
+                }
+            }
+        }
         match location.store().delete(&location.child(path)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(Error::storage(location.describe(path), e)),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_names_are_file_hash_number() {
+        for name in ["00003-ab.parquet#1", "_manifest.json#12"] {
+            assert!(is_staging(name), "{name}");
+        }
+        for name in ["a.parquet", "#1", "a#", "a#1b", "a#b1"] {
+            assert!(!is_staging(name), "{name}");
+        }
+    }
 }

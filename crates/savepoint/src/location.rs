@@ -257,6 +257,11 @@ impl Location {
         }
     }
 
+    /// The root folder on local disk, for a local location.
+    pub(crate) fn local_root(&self) -> Option<&std::path::Path> {
+        self.local_root.as_deref()
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store

@@ -41,6 +41,28 @@ impl ObjectReader {
     }
 }
 
+/// A Parquet error reading or writing the file `path`: the store's own error when a
+/// request inside it failed (a storage failure, maybe transient, never a verdict on the
+/// file's bytes), else `doing` and the error, as corruption.
+pub(crate) fn parquet_error(path: impl Into<String>, doing: &str, e: ParquetError) -> crate::Error {
+    let path = path.into();
+    let ParquetError::External(inner) = e else {
+        return crate::Error::corrupt(path, format!("{doing}: {e}"));
+    };
+    // Requests fail as an object_store error, or as an I/O error around one (shutdown).
+    let inner = match inner.downcast::<std::io::Error>() {
+        Ok(io) => match io.into_inner() {
+            Some(inner) => inner,
+            None => return crate::Error::corrupt(path, format!("{doing}: I/O error")),
+        },
+        Err(inner) => inner,
+    };
+    match inner.downcast::<object_store::Error>() {
+        Ok(store) => crate::Error::storage(path, *store),
+        Err(other) => crate::Error::corrupt(path, format!("{doing}: {other}")),
+    }
+}
+
 fn store_error(e: object_store::Error) -> ParquetError {
     ParquetError::External(Box::new(e))
 }

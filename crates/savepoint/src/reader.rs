@@ -17,6 +17,7 @@ use rewind_format::{
 };
 
 use crate::parquet_io::ObjectReader;
+use crate::parquet_io::parquet_error;
 use crate::spec::columns;
 use crate::{Error, Location, Result};
 
@@ -111,11 +112,11 @@ impl SavepointReader {
             let stream = open_shard(&self.location, shard, 8192)
                 .await?
                 .build()
-                .map_err(|e| Error::corrupt(described.clone(), e.to_string()))?;
+                .map_err(|e| parquet_error(described.clone(), "reading Parquet", e))?;
             let rows: Vec<RecordBatch> = stream
                 .try_collect()
                 .await
-                .map_err(|e| Error::corrupt(described, e.to_string()))?;
+                .map_err(|e| parquet_error(described, "reading Parquet", e))?;
             batches.extend(rows);
         }
         let all = match batches.first() {
@@ -259,7 +260,7 @@ pub(crate) async fn open_shard(
     let builder =
         ParquetRecordBatchStreamBuilder::new_with_options(reader, ArrowReaderOptions::new())
             .await
-            .map_err(|e| Error::corrupt(&described, format!("not a readable Parquet file: {e}")))?;
+            .map_err(|e| parquet_error(&described, "not a readable Parquet file", e))?;
     Ok(builder.with_batch_size(batch_size))
 }
 
@@ -321,10 +322,10 @@ async fn read_shard(
     }
     let stream = builder
         .build()
-        .map_err(|e| Error::corrupt(&described, e.to_string()))?;
+        .map_err(|e| parquet_error(&described, "reading Parquet", e))?;
     let described2 = described.clone();
     Ok(stream
-        .map_err(move |e| Error::corrupt(&described2, format!("reading Parquet: {e}")))
+        .map_err(move |e| parquet_error(&described2, "reading Parquet", e))
         .and_then(move |batch| {
             let filter = filter.clone();
             let described = described.clone();

@@ -136,7 +136,10 @@ impl ShardWriter {
             .writer
             .as_mut()
             .ok_or_else(|| Error::Internal("no writer".into()))?;
-        writer.write(&batch).await.map_err(|e| write_error(path, e))
+        writer
+            .write(&batch)
+            .await
+            .map_err(|e| crate::parquet_io::parquet_error(path, "writing Parquet", e))
     }
 
     fn check_order(
@@ -179,7 +182,7 @@ impl ShardWriter {
     }
 
     fn parquet_error(&self, e: parquet::errors::ParquetError) -> Error {
-        write_error(self.location.describe(&self.path), e)
+        crate::parquet_io::parquet_error(self.location.describe(&self.path), "writing Parquet", e)
     }
 
     /// Closes the file and adds the shard to the savepoint. A shard with no rows is still
@@ -262,24 +265,4 @@ pub(crate) fn shard_properties(
         .set_column_dictionary_enabled(hash_column.clone(), false)
         .set_column_encoding(hash_column, Encoding::DELTA_BINARY_PACKED)
         .build()
-}
-
-/// A failed shard write: the store's error when the upload failed (so callers can tell a
-/// storage failure, maybe transient, from a bug), else the encoder's.
-fn write_error(path: String, e: parquet::errors::ParquetError) -> Error {
-    let parquet::errors::ParquetError::External(inner) = e else {
-        return Error::corrupt(path, format!("writing Parquet: {e}"));
-    };
-    // Uploads fail as an object_store error, or as an I/O error around one (shutdown).
-    let inner = match inner.downcast::<std::io::Error>() {
-        Ok(io) => match io.into_inner() {
-            Some(inner) => inner,
-            None => return Error::corrupt(path, "writing Parquet: I/O error"),
-        },
-        Err(inner) => inner,
-    };
-    match inner.downcast::<object_store::Error>() {
-        Ok(store) => Error::storage(path, *store),
-        Err(other) => Error::corrupt(path, format!("writing Parquet: {other}")),
-    }
 }

@@ -23,6 +23,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::writer::SerializedFileWriter;
 use rewind_format::{HashRange, ShardEntry};
 
+use crate::parquet_io::parquet_error;
 use crate::parquet_io::{ChecksumWriter, ObjectReader};
 use crate::shard_writer::shard_properties;
 use crate::spec::{StateSpec, columns};
@@ -340,7 +341,7 @@ impl PieceWriter {
             self.sink
                 .write(Bytes::from(bytes))
                 .await
-                .map_err(|e| Error::corrupt(&self.described, format!("upload failed: {e}")))?;
+                .map_err(|e| parquet_error(&self.described, "upload failed", e))?;
         }
         Ok(())
     }
@@ -353,7 +354,7 @@ impl PieceWriter {
         self.sink
             .complete()
             .await
-            .map_err(|e| Error::corrupt(&self.described, format!("upload failed: {e}")))?;
+            .map_err(|e| parquet_error(&self.described, "upload failed", e))?;
         let (crc, bytes) = self.sink.summary();
         Ok(ShardEntry {
             path: self.path,

@@ -4,6 +4,7 @@ use arrow_array::RecordBatch;
 use futures::TryStreamExt;
 use rewind_format::{Redistribution, ShardEntry};
 
+use crate::parquet_io::parquet_error;
 use crate::reader::open_shard;
 use crate::spec::StateSpec;
 use crate::{Error, Result, SavepointReader, SavepointWriter};
@@ -41,11 +42,20 @@ pub(crate) async fn redeal(
         let stream = open_shard(source.location(), shard, 8192)
             .await?
             .build()
-            .map_err(|e| Error::corrupt(source.location().describe(&shard.path), e.to_string()))?;
-        let batches: Vec<RecordBatch> = stream
-            .try_collect()
-            .await
-            .map_err(|e| Error::corrupt(source.location().describe(&shard.path), e.to_string()))?;
+            .map_err(|e| {
+                parquet_error(
+                    source.location().describe(&shard.path),
+                    "reading Parquet",
+                    e,
+                )
+            })?;
+        let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| {
+            parquet_error(
+                source.location().describe(&shard.path),
+                "reading Parquet",
+                e,
+            )
+        })?;
         elements.extend(batches);
     }
     let all = match elements.first() {
