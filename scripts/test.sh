@@ -6,7 +6,8 @@
 #  1. cargo test: unit, library, CLI and golden-fixture tests;
 #  2. the interop check: pyarrow, xxhash, google-crc32c and jsonschema (installed into .venv
 #     from PyPI by scripts/python-env.sh when missing) read every golden fixture and a
-#     freshly generated savepoint and one written by the engine, with no Rewind code.
+#     freshly generated savepoint and one written by the engine, with no Rewind code;
+#  3. with REWIND_LONG=1, the fuzz targets (scripts/fuzz.sh) for a bounded time each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,3 +30,9 @@ cargo run --quiet -p rewind-cli -- generate "$tmp/generated" \
 cargo run --quiet -p rewind-engine --example keyed-count -- --keys 500 --events 20000 \
   --parallelism 3 --output "$tmp/keyed-count-out" --savepoint-on-finish "$tmp/engine-savepoint"
 "$py" tests/interop/check_savepoints.py fixtures/v1 "$tmp/generated" "$tmp/engine-savepoint"
+
+# Long mode (REWIND_LONG=1): also fuzz each untrusted-input parser for
+# REWIND_FUZZ_SECONDS (default 60) seconds; see scripts/fuzz.sh.
+if [ "${REWIND_LONG:-}" = 1 ]; then
+  bash scripts/fuzz.sh "${REWIND_FUZZ_SECONDS:-60}"
+fi

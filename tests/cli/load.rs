@@ -101,7 +101,10 @@ fn sustained_max_rate_keeps_checkpointing_with_bounded_memory() {
     // Checkpoints keep completing under full load. How far apart depends on the machine
     // and build: each one stages the output of every event since the last; the benchmark
     // measures it, this asserts steady progress.
-    assert!(done >= 3, "checkpoints stalled: {first_checkpoint} -> {last_checkpoint}");
+    assert!(
+        done >= 3,
+        "checkpoints stalled: {first_checkpoint} -> {last_checkpoint}"
+    );
     assert!(
         late <= early + 32 * 1024 * 1024,
         "memory climbs under sustained load: peak {early} then {late} bytes"

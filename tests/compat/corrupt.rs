@@ -132,6 +132,28 @@ const CASES: &[Case] = &[
         code: 1,
         expected: "unlisted",
     },
+    // Found by the shard fuzz target: a dictionary-encoded page without its dictionary,
+    // on which the Parquet decoder panics; the reader turns that into this shard's error.
+    Case {
+        name: "parquet-dictionary-page-missing",
+        command: &["state", "counter", "count"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/state/counter/count/00000-f0000000.parquet: the Parquet decoder failed on this file: Decoder for dict should have been set\n",
+    },
+    Case {
+        name: "parquet-dictionary-page-missing",
+        command: &["validate", "--deep"],
+        code: 1,
+        expected: "unreadable",
+    },
+    // Found by the flink_metadata fuzz target: a key-group range whose end overflows i32
+    // (it panicked in debug builds and wrapped silently in release ones).
+    Case {
+        name: "flink-key-group-overflow",
+        command: &["inspect"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_metadata: corrupt at byte 138: key-group range of 909129522 from 1631151414 is out of bounds\n",
+    },
 ];
 
 fn first_shard(manifest: &Value) -> (String, u64) {

@@ -22,6 +22,7 @@ pub const EXIT_FINDING: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    quiet_decoder_panics();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,6 +49,18 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// A panic inside the Parquet decoder on a malformed shard is caught by the reader and
+/// reported as that shard's one-line error; the standard panic message would only repeat
+/// it, less clearly. Every other panic prints as usual.
+fn quiet_decoder_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !rewind_savepoint::decoding_guarded() {
+            default(info);
+        }
+    }));
 }
 
 /// `rewind inspect ... | head` closing the pipe early is not an error.

@@ -143,7 +143,8 @@ pub struct KeyGroups {
 impl KeyGroups {
     /// The last key group of the range (`first - 1` when empty).
     pub fn last(&self) -> i32 {
-        self.first + self.offsets.len() as i32 - 1
+        let n = i32::try_from(self.offsets.len()).unwrap_or(i32::MAX);
+        self.first.saturating_add(n).saturating_sub(1)
     }
 }
 
@@ -435,6 +436,7 @@ fn required_stream(r: &mut Reader<'_>) -> Parse<StreamHandle> {
 fn key_groups(r: &mut Reader<'_>, with_id: bool) -> Parse<KeyGroups> {
     let first = r.i32()?;
     let n = r.count(8, "key-group offsets")?;
+    checked_range(r, first, i32::try_from(n).unwrap_or(i32::MAX))?;
     let mut offsets = Vec::with_capacity(n);
     for _ in 0..n {
         offsets.push(r.i64()?);
@@ -450,10 +452,21 @@ fn key_groups(r: &mut Reader<'_>, with_id: bool) -> Parse<KeyGroups> {
     })
 }
 
+/// Key groups `start .. start + n`, checked: indices are never negative and the range
+/// ends within `i32` (Flink's key groups stay below 32768).
+fn checked_range(r: &Reader<'_>, start: i32, n: i32) -> Parse<(i32, i32)> {
+    match start.checked_add(n) {
+        Some(end) if start >= 0 && n >= 0 => Ok((start, end - 1)),
+        _ => r.fail(format!(
+            "key-group range of {n} from {start} is out of bounds"
+        )),
+    }
+}
+
 fn range(r: &mut Reader<'_>) -> Parse<(i32, i32)> {
     let start = r.i32()?;
     let n = r.i32()?;
-    Ok((start, start + n - 1))
+    checked_range(r, start, n)
 }
 
 fn keyed_handle(r: &mut Reader<'_>) -> Parse<Option<KeyedHandle>> {

@@ -52,6 +52,7 @@ pub use location::Location;
 pub use migrate::{
     MigrateOptions, Migration, MigrationReport, StateMigration, migrate, plan_migration,
 };
+pub use parquet_io::decoding_guarded;
 pub use reader::{ReadOptions, SavepointReader, list_files, read_manifest};
 pub use rescale::{
     RescaleOptions, RescalePlan, RescaleStats, ShardAction, StatePlan, plan_rescale, rescale,

@@ -41,6 +41,106 @@ impl ObjectReader {
     }
 }
 
+/// The Parquet decoder panics on some malformed files (upstream bugs: a dictionary-encoded
+/// page without a dictionary, for one, found by our fuzzing). A hostile shard must give an
+/// error naming it, never bring the reader down, so decoding runs under these guards.
+fn decoder_panicked(path: &str, panic: Box<dyn std::any::Any + Send>) -> crate::Error {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown".into());
+    crate::Error::corrupt(
+        path,
+        format!("the Parquet decoder failed on this file: {message}"),
+    )
+}
+
+thread_local! {
+    static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks this thread as decoding under a panic guard while it lives.
+struct Guard;
+
+impl Guard {
+    fn enter() -> Guard {
+        GUARDED.with(|g| g.set(g.get() + 1));
+        Guard
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        GUARDED.with(|g| g.set(g.get().saturating_sub(1)));
+    }
+}
+
+/// Whether this thread is decoding a shard under the reader's panic guard: a panic now
+/// becomes a corrupt-shard error. For an application's panic hook, to stay quiet about
+/// panics that are reported as errors anyway.
+pub fn decoding_guarded() -> bool {
+    GUARDED.with(|g| g.get() > 0)
+}
+
+/// Runs `f`, a synchronous decode of the file `path`, under the panic guard.
+pub(crate) fn guarded<T>(path: &str, f: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+    let _guard = Guard::enter();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(decoder_panicked(path, panic)))
+}
+
+/// `future`, with every poll under the panic guard.
+fn guard_polls<F: std::future::Future>(future: F) -> impl std::future::Future<Output = F::Output> {
+    let mut future = Box::pin(future);
+    futures::future::poll_fn(move |cx| {
+        let _guard = Guard::enter();
+        future.as_mut().poll(cx)
+    })
+}
+
+/// Awaits `future`, an asynchronous decode of the file `path`, under the panic guard.
+pub(crate) async fn guarded_async<T>(
+    path: &str,
+    future: impl std::future::Future<Output = crate::Result<T>>,
+) -> crate::Result<T> {
+    std::panic::AssertUnwindSafe(guard_polls(future))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(decoder_panicked(path, panic)))
+}
+
+/// The batches of a Parquet stream over the file `path`, under the panic guard, with its
+/// errors as [`parquet_error`] names them; it ends after the first error.
+pub(crate) fn guarded_stream<S>(
+    path: String,
+    stream: S,
+) -> futures::stream::BoxStream<'static, crate::Result<arrow_array::RecordBatch>>
+where
+    S: futures::Stream<Item = parquet::errors::Result<arrow_array::RecordBatch>>
+        + Send
+        + Unpin
+        + 'static,
+{
+    use futures::StreamExt;
+    futures::stream::unfold(Some(stream), move |state| {
+        let path = path.clone();
+        async move {
+            let mut stream = state?;
+            let next = std::panic::AssertUnwindSafe(guard_polls(stream.next()))
+                .catch_unwind()
+                .await;
+            match next {
+                Ok(Some(Ok(batch))) => Some((Ok(batch), Some(stream))),
+                Ok(Some(Err(e))) => Some((Err(parquet_error(path, "reading Parquet", e)), None)),
+                Ok(None) => None,
+                Err(panic) => Some((Err(decoder_panicked(&path, panic)), None)),
+            }
+        }
+    })
+    .boxed()
+}
+
 /// A Parquet error reading or writing the file `path`: the store's own error when a
 /// request inside it failed (a storage failure, maybe transient, never a verdict on the
 /// file's bytes), else `doing` and the error, as corruption.

@@ -17,7 +17,7 @@ use rewind_format::{
 };
 
 use crate::parquet_io::ObjectReader;
-use crate::parquet_io::parquet_error;
+use crate::parquet_io::{guarded_async, guarded_stream, parquet_error};
 use crate::spec::columns;
 use crate::{Error, Location, Result};
 
@@ -113,10 +113,7 @@ impl SavepointReader {
                 .await?
                 .build()
                 .map_err(|e| parquet_error(described.clone(), "reading Parquet", e))?;
-            let rows: Vec<RecordBatch> = stream
-                .try_collect()
-                .await
-                .map_err(|e| parquet_error(described, "reading Parquet", e))?;
+            let rows: Vec<RecordBatch> = guarded_stream(described, stream).try_collect().await?;
             batches.extend(rows);
         }
         let all = match batches.first() {
@@ -257,10 +254,12 @@ pub(crate) async fn open_shard(
         ));
     }
     let reader = ObjectReader::open(location, &shard.path, shard.bytes)?;
-    let builder =
+    let builder = guarded_async(&described, async {
         ParquetRecordBatchStreamBuilder::new_with_options(reader, ArrowReaderOptions::new())
             .await
-            .map_err(|e| parquet_error(&described, "not a readable Parquet file", e))?;
+            .map_err(|e| parquet_error(&described, "not a readable Parquet file", e))
+    })
+    .await?;
     Ok(builder.with_batch_size(batch_size))
 }
 
@@ -323,9 +322,7 @@ async fn read_shard(
     let stream = builder
         .build()
         .map_err(|e| parquet_error(&described, "reading Parquet", e))?;
-    let described2 = described.clone();
-    Ok(stream
-        .map_err(move |e| parquet_error(&described2, "reading Parquet", e))
+    Ok(guarded_stream(described.clone(), stream)
         .and_then(move |batch| {
             let filter = filter.clone();
             let described = described.clone();

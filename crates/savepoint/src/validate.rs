@@ -244,8 +244,8 @@ async fn check_shard(
         if let Some(message) = statistics_outside(&builder, range) {
             found.push(problem(ProblemKind::HashRange, message));
         } else if deep {
-            if let Some(message) = deep_check(&described, builder, range).await? {
-                found.push(problem(ProblemKind::HashRange, message));
+            if let Some((kind, message)) = deep_check(&described, builder, range).await? {
+                found.push(problem(kind, message));
             }
         }
     }
@@ -282,23 +282,27 @@ async fn deep_check(
     described: &str,
     builder: parquet::arrow::ParquetRecordBatchStreamBuilder<crate::parquet_io::ObjectReader>,
     range: rewind_format::HashRange,
-) -> Result<Option<String>> {
+) -> Result<Option<(ProblemKind, String)>> {
     // A failed request is the store's error, never a verdict on the file.
     let verdict = |e| match crate::parquet_io::parquet_error(described, "reading Parquet", e) {
-        Error::Corrupt { message, .. } => Ok(Some(message)),
+        Error::Corrupt { message, .. } => Ok(Some((ProblemKind::Unreadable, message))),
         other => Err(other),
     };
     let mask = ProjectionMask::columns(builder.parquet_schema(), [columns::KEY_HASH, columns::KEY]);
-    let mut stream = match builder.with_projection(mask).build() {
+    let stream = match builder.with_projection(mask).build() {
         Ok(s) => s,
         Err(e) => return verdict(e),
     };
+    let mut stream = crate::parquet_io::guarded_stream(described.to_string(), stream);
     let mut last = None;
     let mut row = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = match batch {
             Ok(b) => b,
-            Err(e) => return verdict(e),
+            Err(Error::Corrupt { message, .. }) => {
+                return Ok(Some((ProblemKind::Unreadable, message)));
+            }
+            Err(e) => return Err(e),
         };
         let (Some(stored), Some(key)) = (
             batch
@@ -306,29 +310,38 @@ async fn deep_check(
                 .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned()),
             batch.column_by_name(columns::KEY),
         ) else {
-            return Ok(Some("no key_hash or key column".into()));
+            return Ok(Some((
+                ProblemKind::Schema,
+                "no key_hash or key column".into(),
+            )));
         };
         let computed = match hash_keys(key.as_ref()) {
             Ok(h) => h,
-            Err(e) => return Ok(Some(e.to_string())),
+            Err(e) => return Ok(Some((ProblemKind::HashRange, e.to_string()))),
         };
         for (i, (&s, &c)) in stored.values().iter().zip(&computed).enumerate() {
             if s != c {
-                return Ok(Some(format!(
-                    "row {}: stored key_hash {s:016x}, the key hashes to {c:016x}",
-                    row + i
+                return Ok(Some((
+                    ProblemKind::HashRange,
+                    format!(
+                        "row {}: stored key_hash {s:016x}, the key hashes to {c:016x}",
+                        row + i
+                    ),
                 )));
             }
             if !range.contains(s) {
-                return Ok(Some(format!(
-                    "row {}: key hash {s:016x} outside the shard's range {range}",
-                    row + i
+                return Ok(Some((
+                    ProblemKind::HashRange,
+                    format!(
+                        "row {}: key hash {s:016x} outside the shard's range {range}",
+                        row + i
+                    ),
                 )));
             }
             if last.is_some_and(|l| s < l) {
-                return Ok(Some(format!(
-                    "row {}: rows are not sorted by key hash",
-                    row + i
+                return Ok(Some((
+                    ProblemKind::HashRange,
+                    format!("row {}: rows are not sorted by key hash", row + i),
                 )));
             }
             last = Some(s);

@@ -23,8 +23,8 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::writer::SerializedFileWriter;
 use rewind_format::{HashRange, ShardEntry};
 
-use crate::parquet_io::parquet_error;
 use crate::parquet_io::{ChecksumWriter, ObjectReader};
+use crate::parquet_io::{guarded, parquet_error};
 use crate::shard_writer::shard_properties;
 use crate::spec::{StateSpec, columns};
 use crate::{Error, Location, Result, SavepointWriter};
@@ -107,15 +107,18 @@ pub(crate) async fn split_shard(
             let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, arrow.clone())
                 .with_row_groups(vec![index])
                 .with_batch_size(group.num_rows().max(1) as usize);
-            for batch in builder.build().map_err(|e| corrupt(&e))? {
-                let batch = batch.map_err(|e| corrupt(&e))?;
-                for &t in &targets {
-                    let part = filter_range(&batch, pieces[t]).map_err(|e| corrupt(&e))?;
-                    if part.num_rows() > 0 {
-                        outputs[t].append_batch(&part).map_err(|e| corrupt(&e))?;
+            guarded(&described, || {
+                for batch in builder.build().map_err(|e| corrupt(&e))? {
+                    let batch = batch.map_err(|e| corrupt(&e))?;
+                    for &t in &targets {
+                        let part = filter_range(&batch, pieces[t]).map_err(|e| corrupt(&e))?;
+                        if part.num_rows() > 0 {
+                            outputs[t].append_batch(&part).map_err(|e| corrupt(&e))?;
+                        }
                     }
                 }
-            }
+                Ok(())
+            })?;
             reencoded += size;
         }
         for out in &mut outputs {

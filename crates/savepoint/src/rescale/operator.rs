@@ -4,7 +4,7 @@ use arrow_array::RecordBatch;
 use futures::TryStreamExt;
 use rewind_format::{Redistribution, ShardEntry};
 
-use crate::parquet_io::parquet_error;
+use crate::parquet_io::{guarded_stream, parquet_error};
 use crate::reader::open_shard;
 use crate::spec::StateSpec;
 use crate::{Error, Result, SavepointReader, SavepointWriter};
@@ -49,13 +49,10 @@ pub(crate) async fn redeal(
                     e,
                 )
             })?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(|e| {
-            parquet_error(
-                source.location().describe(&shard.path),
-                "reading Parquet",
-                e,
-            )
-        })?;
+        let batches: Vec<RecordBatch> =
+            guarded_stream(source.location().describe(&shard.path), stream)
+                .try_collect()
+                .await?;
         elements.extend(batches);
     }
     let all = match elements.first() {
