@@ -453,17 +453,30 @@ impl SavepointWriter {
             ..PutOptions::default()
         };
         let path = self.location.child(MANIFEST_FILE);
-        match self
+        let bytes = bytes::Bytes::from(bytes);
+        let result = self
             .location
             .store()
-            .put_opts(&path, PutPayload::from(bytes), options)
-            .await
-        {
+            .put_opts(&path, PutPayload::from(bytes.clone()), options)
+            .await;
+        match result {
             Ok(_) => Ok(checked),
+            // The store may have applied a put whose reply was lost, or a retry of it found
+            // the first attempt's manifest: if the manifest there is byte for byte ours (its
+            // id is unique), the commit happened.
+            Err(_) if self.manifest_is(&path, &bytes).await => Ok(checked),
             Err(object_store::Error::AlreadyExists { .. }) => Err(Error::AlreadyExists {
                 location: self.location.to_string(),
             }),
             Err(e) => Err(Error::storage(self.location.describe(MANIFEST_FILE), e)),
+        }
+    }
+
+    /// Whether the object at `path` holds exactly `bytes`.
+    async fn manifest_is(&self, path: &object_store::path::Path, bytes: &[u8]) -> bool {
+        match self.location.store().get(path).await {
+            Ok(found) => found.bytes().await.is_ok_and(|b| b.as_ref() == bytes),
+            Err(_) => false,
         }
     }
 }
