@@ -327,7 +327,7 @@ impl States {
                 targets.push(Some((slot, domain)));
                 continue;
             }
-            match key_columns(&header.key.ty, meta) {
+            match keyed::StateColumns::new(&header.key.ty, meta) {
                 Ok(columns) => {
                     self.slots.insert(slot_name, self.columns.len());
                     targets.push(Some((self.columns.len(), domain)));
@@ -364,12 +364,6 @@ impl States {
         }
         Ok(targets)
     }
-}
-
-/// The columns of a state, checking that its keys can be decoded too.
-fn key_columns(key: &Ty, meta: &keyed::StateMeta) -> Result<keyed::StateColumns, String> {
-    key.data_type()?;
-    keyed::StateColumns::new(key, meta)
 }
 
 /// The batch and spec of one decoded state.

@@ -114,6 +114,9 @@ impl StateColumns {
     /// cannot be decoded.
     pub fn new(key: &Ty, meta: &StateMeta) -> Result<StateColumns, String> {
         let column = |t: &Ty| Column::new(&t.data_type()?);
+        // Checked first, and for timers too, whose key column comes from their own
+        // serializer: a state is imported only if the operator's keys decode.
+        let key = column(key)?;
         let value_ty = meta
             .value
             .as_ref()
@@ -150,7 +153,7 @@ impl StateColumns {
             }
         };
         Ok(StateColumns {
-            key: column(key)?,
+            key,
             namespace,
             user_key,
             value,

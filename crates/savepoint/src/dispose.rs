@@ -30,6 +30,11 @@ pub async fn remove(location: &Location, orphans: bool) -> Result<Removal> {
 
 /// What [`remove`] would delete, without deleting anything.
 pub async fn plan_removal(location: &Location, orphans: bool) -> Result<Removal> {
+    let staging = if orphans {
+        staging_files(location)
+    } else {
+        Vec::new()
+    };
     let mut removal = match read_manifest(location).await {
         Ok(m) => {
             let mut listed = vec![MANIFEST_FILE.to_string()];
@@ -40,9 +45,7 @@ pub async fn plan_removal(location: &Location, orphans: bool) -> Result<Removal>
             }
         }
         Err(Error::Incomplete { .. }) if orphans => Removal::default(),
-        Err(Error::NotFound { .. }) if orphans && !staging_files(location).is_empty() => {
-            Removal::default()
-        }
+        Err(Error::NotFound { .. }) if !staging.is_empty() => Removal::default(),
         Err(e) => return Err(e),
     };
     if orphans {
@@ -60,7 +63,7 @@ pub async fn plan_removal(location: &Location, orphans: bool) -> Result<Removal>
         removal.orphans = files
             .into_iter()
             .map(|(p, _)| p)
-            .chain(staging_files(location))
+            .chain(staging)
             .filter(|p| {
                 !listed.contains(p.as_str()) && !nested.iter().any(|d| p.starts_with(d.as_str()))
             })

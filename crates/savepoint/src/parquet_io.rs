@@ -150,13 +150,26 @@ pub(crate) fn parquet_error(path: impl Into<String>, doing: &str, e: ParquetErro
         return crate::Error::corrupt(path, format!("{doing}: {e}"));
     };
     // Requests fail as an object_store error, or as an I/O error around one (shutdown).
-    let inner = match inner.downcast::<std::io::Error>() {
-        Ok(io) => match io.into_inner() {
-            Some(inner) => inner,
-            None => return crate::Error::corrupt(path, format!("{doing}: I/O error")),
-        },
-        Err(inner) => inner,
-    };
+    match inner.downcast::<std::io::Error>() {
+        Ok(io) => io_error(path, doing, *io),
+        Err(inner) => store_or_corrupt(path, doing, inner),
+    }
+}
+
+/// An I/O error of an upload or download of `path`: the store's error inside it when there
+/// is one (a storage failure, maybe transient), else `doing` and the error, as corruption.
+pub(crate) fn io_error(path: String, doing: &str, e: std::io::Error) -> crate::Error {
+    match e.into_inner() {
+        Some(inner) => store_or_corrupt(path, doing, inner),
+        None => crate::Error::corrupt(path, format!("{doing}: I/O error")),
+    }
+}
+
+fn store_or_corrupt(
+    path: String,
+    doing: &str,
+    inner: Box<dyn std::error::Error + Send + Sync>,
+) -> crate::Error {
     match inner.downcast::<object_store::Error>() {
         Ok(store) => crate::Error::storage(path, *store),
         Err(other) => crate::Error::corrupt(path, format!("{doing}: {other}")),

@@ -16,8 +16,7 @@ use rewind_format::{
     hash_keys, parse_type, same_type,
 };
 
-use crate::parquet_io::ObjectReader;
-use crate::parquet_io::{guarded_async, guarded_stream, parquet_error};
+use crate::parquet_io::{ObjectReader, guarded_async, guarded_stream, parquet_error};
 use crate::spec::columns;
 use crate::{Error, Location, Result};
 

@@ -191,21 +191,22 @@ impl<K: Key, R: RowKey<K>, V: StateValue> ValueTable<K, R, V> {
     }
 }
 
-/// Rows of a snapshot, sorted by key hash and checked against the subtask's range.
+/// Rows of a snapshot with their key hashes, sorted by key hash and checked against the
+/// subtask's range.
 fn sorted_rows<'a, K: Key, R: RowKey<K>, T: Copy>(
     state: &str,
     rows: impl Iterator<Item = (&'a R, T)>,
     range: HashRange,
 ) -> Result<Vec<(u64, &'a R, T)>> {
-    let mut rows: Vec<(u64, &R, T)> = rows.map(|(r, v)| (r.key().key_hash(), r, v)).collect();
-    if let Some((h, r, _)) = rows.iter().find(|(h, _, _)| !range.contains(*h)) {
-        return Err(EngineError::Internal(format!(
-            "state {state}: key {:?} (hash {h:016x}) in the wrong subtask",
-            r.key()
-        )));
-    }
-    sort_by_hash(&mut rows, |(h, _, _)| *h);
-    Ok(rows)
+    let rows: Vec<(&R, T)> = rows.collect();
+    let order = hash_order::<K>(state, rows.iter().map(|(r, _)| r.key()), range)?;
+    Ok(order
+        .into_iter()
+        .map(|(h, i)| {
+            let (r, t) = rows[i as usize];
+            (h, r, t)
+        })
+        .collect())
 }
 
 /// The key hash and position of each of `keys`, in key-hash order, checked against the

@@ -23,8 +23,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::writer::SerializedFileWriter;
 use rewind_format::{HashRange, ShardEntry};
 
-use crate::parquet_io::{ChecksumWriter, ObjectReader};
-use crate::parquet_io::{guarded, parquet_error};
+use crate::parquet_io::{ChecksumWriter, ObjectReader, guarded, parquet_error};
 use crate::shard_writer::shard_properties;
 use crate::spec::{StateSpec, columns};
 use crate::{Error, Location, Result, SavepointWriter};

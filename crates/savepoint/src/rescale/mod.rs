@@ -204,18 +204,5 @@ pub(crate) async fn copy_file(
     upload
         .shutdown()
         .await
-        .map_err(|e| upload_error(to.describe(to_path), e))
-}
-
-/// A failed shutdown of an upload: the store's error inside the I/O error when there is
-/// one (a storage failure, maybe transient), else the I/O error.
-fn upload_error(path: String, e: std::io::Error) -> Error {
-    match e
-        .into_inner()
-        .map(|inner| inner.downcast::<object_store::Error>())
-    {
-        Some(Ok(store)) => Error::storage(path, *store),
-        Some(Err(other)) => Error::corrupt(path, format!("upload failed: {other}")),
-        None => Error::corrupt(path, "upload failed: I/O error"),
-    }
+        .map_err(|e| crate::parquet_io::io_error(to.describe(to_path), "upload failed", e))
 }
