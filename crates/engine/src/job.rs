@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use rewind_savepoint::format::SplitEntry;
+use rewind_savepoint::format::{HashRange, SplitEntry};
 use serde::Serialize;
 
 use crate::key::Key;
@@ -81,7 +81,9 @@ pub(crate) trait ErasedOp: Send {
     }
 }
 
-pub(crate) type OpFactory = Arc<dyn Fn() -> Box<dyn ErasedOp> + Send + Sync>;
+/// Makes a stage's operator for the subtask that owns a hash range (keyed state tables
+/// are laid out by it).
+pub(crate) type OpFactory = Arc<dyn Fn(HashRange) -> Box<dyn ErasedOp> + Send + Sync>;
 pub(crate) type HashFn = Arc<dyn Fn(&Rec) -> Result<u64> + Send + Sync>;
 pub(crate) type RenderFn = Arc<dyn Fn(&Rec) -> Result<String> + Send + Sync>;
 pub(crate) type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
@@ -314,7 +316,7 @@ impl<T: Send + 'static> DataStream<T> {
         f: impl Fn(T) -> U + Send + Sync + 'static,
     ) -> DataStream<U> {
         let f = Arc::new(f);
-        let DataStream { job, .. } = self.chain(Arc::new(move || {
+        let DataStream { job, .. } = self.chain(Arc::new(move |_| {
             let f = f.clone();
             Box::new(FnOp(move |r: Rec, out: &mut Vec<Rec>| {
                 let ts = r.timestamp();
@@ -331,7 +333,7 @@ impl<T: Send + 'static> DataStream<T> {
     /// Keeps the records for which `f` is true.
     pub fn filter(self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> DataStream<T> {
         let f = Arc::new(f);
-        self.chain(Arc::new(move || {
+        self.chain(Arc::new(move |_| {
             let f = f.clone();
             Box::new(FnOp(move |r: Rec, out: &mut Vec<Rec>| {
                 if f(r.downcast_ref::<T>()?) {
@@ -348,7 +350,7 @@ impl<T: Send + 'static> DataStream<T> {
         f: impl Fn(T) -> I + Send + Sync + 'static,
     ) -> DataStream<U> {
         let f = Arc::new(f);
-        let DataStream { job, .. } = self.chain(Arc::new(move || {
+        let DataStream { job, .. } = self.chain(Arc::new(move |_| {
             let f = f.clone();
             Box::new(FnOp(move |r: Rec, out: &mut Vec<Rec>| {
                 let ts = r.timestamp();
@@ -382,7 +384,7 @@ impl<T: Send + 'static> DataStream<T> {
         make: impl Fn() -> F + Send + Sync + 'static,
     ) -> DataStream<F::Out> {
         let state = make().state_name().to_string();
-        let factory: OpFactory = Arc::new(move || {
+        let factory: OpFactory = Arc::new(move |_| {
             Box::new(crate::operator_state::OperatorOp {
                 f: make(),
                 restored: None,
@@ -439,11 +441,11 @@ impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
         let states = crate::keyed::state_names(&decls, f.uses_timers());
         let f = Arc::new(f);
         let key = self.key.clone();
-        let factory: OpFactory = Arc::new(move || {
+        let factory: OpFactory = Arc::new(move |range| {
             Box::new(KeyedOp {
                 f: f.clone(),
                 key: key.clone(),
-                tables: Tables::new(&decls),
+                tables: Tables::new(&decls, range),
                 timers: Timers::new(false),
                 watermark: i64::MIN,
             }) as Box<dyn ErasedOp>

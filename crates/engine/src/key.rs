@@ -16,6 +16,10 @@ pub trait Key: Clone + Eq + Ord + Hash + Send + Sync + std::fmt::Debug + 'static
     fn data_type() -> DataType;
     /// The keys as an Arrow array.
     fn to_array(keys: &[Self]) -> ArrayRef;
+    /// The keys as an Arrow array, reusing the vector's memory where the type allows.
+    fn into_array(keys: Vec<Self>) -> ArrayRef {
+        Self::to_array(&keys)
+    }
     /// Keys back from an Arrow array (of [`Key::data_type`]).
     fn from_array(array: &dyn Array) -> Option<Vec<Self>>;
     /// The spec's key hash of this key.
@@ -36,6 +40,9 @@ macro_rules! primitive_key {
             }
             fn to_array(keys: &[Self]) -> ArrayRef {
                 Arc::new(<$array>::from(keys.to_vec()))
+            }
+            fn into_array(keys: Vec<Self>) -> ArrayRef {
+                Arc::new(<$array>::from(keys))
             }
             fn from_array(array: &dyn Array) -> Option<Vec<Self>> {
                 Some(array.as_primitive_opt::<$arrow>()?.values().to_vec())

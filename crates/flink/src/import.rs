@@ -15,7 +15,6 @@ use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec};
 use crate::bytes::Reader;
 use crate::keyed::{self, Header, Kind};
 use crate::metadata::{Distribution, KeyedHandle, Operator};
-use crate::serializers::Ty;
 use crate::{FlinkError, FlinkSavepoint};
 
 /// How to import.
@@ -538,7 +537,7 @@ fn operator_serializers(bytes: &[u8]) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
     use crate::keyed::StateMeta;
-    use crate::serializers::Snapshot;
+    use crate::serializers::{Snapshot, Ty};
 
     fn header() -> Header {
         let snap = |class: &str, ty: Ty| Snapshot {

@@ -1,12 +1,14 @@
 //! Keyed processing: a function called per record with the record's key, any number of
 //! named states of that key (value, list, map) and timers on event or processing time.
 
+mod cow_map;
 mod evolve;
 mod tables;
 
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use rewind_savepoint::format::HashRange;
 
 pub use tables::TimeDomain;
 pub(crate) use tables::{
@@ -83,7 +85,7 @@ pub struct Timer {
 /// A state a function declares: its name and how to make its empty table.
 pub struct StateDecl<K: Key> {
     pub(crate) name: Arc<str>,
-    pub(crate) make: Box<dyn Fn() -> Box<dyn Table<K>> + Send + Sync>,
+    pub(crate) make: Box<dyn Fn(HashRange) -> Box<dyn Table<K>> + Send + Sync>,
 }
 
 /// The states of one keyed operator subtask.
@@ -92,9 +94,13 @@ pub(crate) struct Tables<K: Key> {
 }
 
 impl<K: Key> Tables<K> {
-    pub(crate) fn new(decls: &[StateDecl<K>]) -> Self {
+    /// Empty tables of the subtask that owns `range`.
+    pub(crate) fn new(decls: &[StateDecl<K>], range: HashRange) -> Self {
         Tables {
-            tables: decls.iter().map(|d| (d.name.clone(), (d.make)())).collect(),
+            tables: decls
+                .iter()
+                .map(|d| (d.name.clone(), (d.make)(range)))
+                .collect(),
         }
     }
 
@@ -243,7 +249,9 @@ impl<T: StateValue> ValueState<T> {
         let name = self.name.clone();
         StateDecl {
             name: self.name.clone(),
-            make: Box::new(move || Box::new(ValueTable::<K, K, T>::new(&name, ValueKind::Value))),
+            make: Box::new(move |range| {
+                Box::new(ValueTable::<K, K, T>::new(&name, ValueKind::Value, range))
+            }),
         }
     }
 
@@ -284,8 +292,12 @@ impl<T: StateValue> ListState<T> {
         let name = self.name.clone();
         StateDecl {
             name: self.name.clone(),
-            make: Box::new(move || {
-                Box::new(ValueTable::<K, K, Vec<T>>::new(&name, ValueKind::List))
+            make: Box::new(move |range| {
+                Box::new(ValueTable::<K, K, Vec<T>>::new(
+                    &name,
+                    ValueKind::List,
+                    range,
+                ))
             }),
         }
     }
@@ -303,7 +315,7 @@ impl<T: StateValue> ListState<T> {
     pub fn add<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>, value: T) {
         let key = ctx.key.clone();
         if let Some(t) = ctx.table_mut::<ValueTable<K, K, Vec<T>>>(&self.name) {
-            t.map.entry(key).or_default().push(value);
+            t.map.get_or_insert_default(key).push(value);
         }
     }
 
@@ -338,7 +350,7 @@ impl<UK: Key, V: StateValue> MapState<UK, V> {
         let name = self.name.clone();
         StateDecl {
             name: self.name.clone(),
-            make: Box::new(move || Box::new(tables::MapTable::<K, UK, V>::new(&name))),
+            make: Box::new(move |range| Box::new(tables::MapTable::<K, UK, V>::new(&name, range))),
         }
     }
 
@@ -377,7 +389,7 @@ impl<UK: Key, V: StateValue> MapState<UK, V> {
     ) {
         let key = ctx.key.clone();
         if let Some(t) = ctx.table_mut::<tables::MapTable<K, UK, V>>(&self.name) {
-            t.map.entry(key).or_default().insert(user_key, value);
+            t.map.get_or_insert_default(key).insert(user_key, value);
         }
     }
 

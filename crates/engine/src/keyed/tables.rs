@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_arrow::schema::{SchemaLike, TracingOptions};
 
 use super::StateValue;
+use super::cow_map::CowMap;
 use crate::key::Key;
 use crate::{EngineError, Result};
 
@@ -176,76 +177,76 @@ pub(crate) enum ValueKind {
 pub(crate) struct ValueTable<K: Key, R: RowKey<K>, V: StateValue> {
     pub name: Arc<str>,
     pub kind: ValueKind,
-    pub map: imbl::HashMap<R, V>,
-    _k: std::marker::PhantomData<fn() -> K>,
+    pub map: CowMap<K, R, V>,
 }
 
 impl<K: Key, R: RowKey<K>, V: StateValue> ValueTable<K, R, V> {
-    pub(crate) fn new(name: &str, kind: ValueKind) -> Self {
+    /// An empty table of the subtask that owns `range`.
+    pub(crate) fn new(name: &str, kind: ValueKind, range: HashRange) -> Self {
         ValueTable {
             name: name.into(),
             kind,
-            map: imbl::HashMap::new(),
-            _k: std::marker::PhantomData,
+            map: CowMap::new(range),
         }
     }
 }
 
-/// Rows of a snapshot with their key hashes, sorted by key hash and checked against the
-/// subtask's range.
-fn sorted_rows<'a, K: Key, R: RowKey<K>, T: Copy>(
-    state: &str,
-    rows: impl Iterator<Item = (&'a R, T)>,
-    range: HashRange,
-) -> Result<Vec<(u64, &'a R, T)>> {
-    let rows: Vec<(&R, T)> = rows.collect();
-    let order = hash_order::<K>(state, rows.iter().map(|(r, _)| r.key()), range)?;
-    Ok(order
-        .into_iter()
-        .map(|(h, i)| {
-            let (r, t) = rows[i as usize];
-            (h, r, t)
-        })
-        .collect())
+/// The columns of a snapshot's rows, filled in key-hash order.
+struct SortedColumns<'a, K, V> {
+    hashes: Vec<u64>,
+    keys: Vec<K>,
+    namespaces: Option<Vec<i64>>,
+    values: Vec<&'a V>,
 }
 
-/// The key hash and position of each of `keys`, in key-hash order, checked against the
-/// subtask's range.
-fn hash_order<'a, K: Key>(
-    state: &str,
-    keys: impl Iterator<Item = &'a K>,
-    range: HashRange,
-) -> Result<Vec<(u64, u32)>> {
-    let mut order = Vec::new();
-    for (i, key) in keys.enumerate() {
-        let h = key.key_hash();
-        if !range.contains(h) {
+impl<'a, K: Key, V> SortedColumns<'a, K, V> {
+    /// Every row of `map`, in key-hash order; every hash must be in `range`. `each`
+    /// takes a row's value and pushes its values (one for value state, one per entry
+    /// for map state), returning how many.
+    fn collect<R: RowKey<K>, T: Clone>(
+        state: &str,
+        map: &'a CowMap<K, R, T>,
+        range: HashRange,
+        mut each: impl FnMut(&'a T, &mut Vec<&'a V>) -> usize,
+    ) -> Result<Self> {
+        let n = map.len();
+        let mut columns = SortedColumns {
+            hashes: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            namespaces: R::namespace_type().map(|_| Vec::with_capacity(n)),
+            values: Vec::with_capacity(n),
+        };
+        let mut stray = None;
+        map.for_each_sorted(|h, r, t| {
+            if !range.contains(h) {
+                stray.get_or_insert_with(|| (h, r.key().clone()));
+            }
+            for _ in 0..each(t, &mut columns.values) {
+                columns.hashes.push(h);
+                columns.keys.push(r.key().clone());
+                if let Some(ns) = &mut columns.namespaces {
+                    ns.push(r.namespace().unwrap_or_default());
+                }
+            }
+        });
+        if let Some((h, key)) = stray {
             return Err(EngineError::Internal(format!(
                 "state {state}: key {key:?} (hash {h:016x}) in the wrong subtask"
             )));
         }
-        let i = u32::try_from(i).map_err(|_| {
-            EngineError::Internal(format!("state {state}: over 2^32 keys in one subtask"))
-        })?;
-        order.push((h, i));
+        Ok(columns)
     }
-    sort_by_hash(&mut order, |&(h, _)| h);
-    Ok(order)
-}
 
-/// The `key` and, when namespaced, `namespace` columns of sorted rows.
-fn key_columns<K: Key, R: RowKey<K>>(rows: impl Iterator<Item = R>) -> (Vec<Field>, Vec<ArrayRef>) {
-    let (keys, namespaces): (Vec<K>, Vec<Option<i64>>) =
-        rows.map(|r| (r.key().clone(), r.namespace())).unzip();
-    let mut fields = vec![Field::new("key", K::data_type(), false)];
-    let mut columns = vec![K::to_array(&keys)];
-    if R::namespace_type().is_some() {
-        fields.push(Field::new("namespace", DataType::Int64, false));
-        columns.push(Arc::new(Int64Array::from_iter_values(
-            namespaces.into_iter().map(|n| n.unwrap_or_default()),
-        )));
+    /// The `key` and, when namespaced, `namespace` fields and columns.
+    fn key_columns(&mut self) -> (Vec<Field>, Vec<ArrayRef>) {
+        let mut fields = vec![Field::new("key", K::data_type(), false)];
+        let mut columns = vec![K::into_array(std::mem::take(&mut self.keys))];
+        if let Some(ns) = self.namespaces.take() {
+            fields.push(Field::new("namespace", DataType::Int64, false));
+            columns.push(Arc::new(Int64Array::from(ns)));
+        }
+        (fields, columns)
     }
-    (fields, columns)
 }
 
 /// The row keys of a stored batch (`key`, and `namespace` when the table has one).
@@ -335,7 +336,6 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
             name: self.name.clone(),
             kind: self.kind,
             map: self.map.clone(),
-            _k: std::marker::PhantomData,
         })
     }
 
@@ -356,8 +356,7 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
 struct ValueSnapshot<K: Key, R: RowKey<K>, V: StateValue> {
     name: Arc<str>,
     kind: ValueKind,
-    map: imbl::HashMap<R, V>,
-    _k: std::marker::PhantomData<fn() -> K>,
+    map: CowMap<K, R, V>,
 }
 
 impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, V> {
@@ -368,36 +367,29 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
         value_spec::<K, R, V>(&self.name, self.kind)
     }
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        // One walk of the map copies its rows out; sorting and gathering then work on a
-        // vector, where following the map's pointers a second time would miss the cache
-        // on every row.
-        let rows: Vec<(R, V)> = self
-            .map
-            .iter()
-            .map(|(r, v)| (r.clone(), v.clone()))
-            .collect();
-        let order = hash_order::<K>(&self.name, rows.iter().map(|(r, _)| r.key()), range)?;
-        let (mut fields, mut columns) =
-            key_columns::<K, R>(order.iter().map(|&(_, i)| rows[i as usize].0.clone()));
-        let values: Vec<&V> = order.iter().map(|&(_, i)| &rows[i as usize].1).collect();
+        let mut rows = SortedColumns::collect(&self.name, &self.map, range, |v, values| {
+            values.push(v);
+            1
+        })?;
+        let (mut fields, mut columns) = rows.key_columns();
         fields.push(value_field::<V>()?.as_ref().clone());
-        columns.push(values_to_array::<V>(&values)?);
-        let hashes = order.iter().map(|&(h, _)| h).collect();
-        Ok((hashes, batch(fields, columns)?))
+        columns.push(values_to_array::<V>(&rows.values)?);
+        Ok((rows.hashes, batch(fields, columns)?))
     }
 }
 
 /// Map state: per row key, a map of user keys to values; one row per entry.
 pub(crate) struct MapTable<K: Key, UK: Key, V: StateValue> {
     pub name: Arc<str>,
-    pub map: imbl::HashMap<K, imbl::OrdMap<UK, V>>,
+    pub map: CowMap<K, K, imbl::OrdMap<UK, V>>,
 }
 
 impl<K: Key, UK: Key, V: StateValue> MapTable<K, UK, V> {
-    pub(crate) fn new(name: &str) -> Self {
+    /// An empty table of the subtask that owns `range`.
+    pub(crate) fn new(name: &str, range: HashRange) -> Self {
         MapTable {
             name: name.into(),
-            map: imbl::HashMap::new(),
+            map: CowMap::new(range),
         }
     }
 }
@@ -434,7 +426,7 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
         )?;
         let values = values_from_array::<V>(&value)?;
         for ((k, uk), v) in keys.into_iter().zip(user_keys).zip(values) {
-            self.map.entry(k).or_default().insert(uk, v);
+            self.map.get_or_insert_default(k).insert(uk, v);
         }
         Ok(())
     }
@@ -442,7 +434,7 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
 
 struct MapSnapshot<K: Key, UK: Key, V: StateValue> {
     name: Arc<str>,
-    map: imbl::HashMap<K, imbl::OrdMap<UK, V>>,
+    map: CowMap<K, K, imbl::OrdMap<UK, V>>,
 }
 
 impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
@@ -458,34 +450,20 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
         ))
     }
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        let rows = sorted_rows::<K, K, _>(&self.name, self.map.iter(), range)?;
-        let mut hashes = Vec::new();
-        let mut keys = Vec::new();
         let mut user_keys = Vec::new();
-        let mut values = Vec::new();
-        for (h, k, entries) in &rows {
+        let mut rows = SortedColumns::collect(&self.name, &self.map, range, |entries, values| {
             for (uk, v) in entries.iter() {
-                hashes.push(*h);
-                keys.push((*k).clone());
                 user_keys.push(uk.clone());
                 values.push(v);
             }
-        }
-        let mut field = value_field::<V>()?.as_ref().clone();
-        field.set_name("value");
-        let batch = batch(
-            vec![
-                Field::new("key", K::data_type(), false),
-                Field::new("user_key", UK::data_type(), false),
-                field,
-            ],
-            vec![
-                K::to_array(&keys),
-                UK::to_array(&user_keys),
-                values_to_array::<V>(&values)?,
-            ],
-        )?;
-        Ok((hashes, batch))
+            entries.len()
+        })?;
+        let (mut fields, mut columns) = rows.key_columns();
+        fields.push(Field::new("user_key", UK::data_type(), false));
+        columns.push(UK::into_array(user_keys));
+        fields.push(value_field::<V>()?.as_ref().clone());
+        columns.push(values_to_array::<V>(&rows.values)?);
+        Ok((rows.hashes, batch(fields, columns)?))
     }
 }
 

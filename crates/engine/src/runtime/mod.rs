@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rewind_savepoint::Location;
-use rewind_savepoint::format::{Manifest, SplitEntry};
+use rewind_savepoint::format::{HashRange, Manifest, SplitEntry};
 
 use crate::coordinator::{Command, Coordinator, CoordinatorMsg};
 use crate::job::{ErasedOp, Job, Rec, StageInput};
@@ -372,7 +372,10 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         };
         // Every subtask loads its hash range of the state at once, in parallel.
         let mut chains: Vec<Vec<Box<dyn ErasedOp>>> = (0..p)
-            .map(|_| stage.ops.iter().map(|f| f()).collect())
+            .map(|i| {
+                let range = HashRange::for_subtask(i, p).unwrap_or(HashRange::FULL);
+                stage.ops.iter().map(|f| f(range)).collect()
+            })
             .collect();
         if let (Some(sp), Some(uid)) = (&restored, &stage.uid) {
             std::thread::scope(|scope| {

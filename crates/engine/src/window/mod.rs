@@ -316,8 +316,9 @@ impl<K: Key, T: Send + Sync + 'static> WindowedStream<K, T> {
         let logic = Arc::new(logic);
         let windows = self.windows;
         let lateness = i64::try_from(self.lateness.as_millis()).unwrap_or(i64::MAX / 4);
-        let factory: OpFactory = Arc::new(move || {
+        let factory: OpFactory = Arc::new(move |range| {
             Box::new(operator::WindowOp::new(
+                range,
                 logic.clone(),
                 key.clone(),
                 windows,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
+use rewind_savepoint::format::HashRange;
 use serde::{Deserialize, Serialize};
 
 use super::{Window, WindowLogic, Windowed, Windows};
@@ -47,6 +48,7 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
 
 impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
     pub(crate) fn new(
+        range: HashRange,
         logic: Arc<L>,
         key: crate::job::KeyFn<T, K>,
         windows: Windows,
@@ -59,7 +61,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             key,
             windows,
             lateness,
-            table: ValueTable::new(WINDOWS, ValueKind::Value),
+            table: ValueTable::new(WINDOWS, ValueKind::Value, range),
             timers: Timers::new(true),
             sessions: HashMap::new(),
             sessions_stale: false,
@@ -179,8 +181,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         let slot = self
             .table
             .map
-            .entry(ns)
-            .or_insert_with(|| Slot { end: w.end, acc });
+            .get_or_insert_with(ns, || Slot { end: w.end, acc });
         self.logic.add(&mut slot.acc, input);
         if fresh {
             self.register(key, w);

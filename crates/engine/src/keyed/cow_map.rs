@@ -1,0 +1,374 @@
+//! The map behind keyed value, list and map state: a hash table split into buckets by key
+//! hash, each bucket behind an `Arc`.
+//!
+//! - Cloning the map (the synchronous part of a checkpoint) copies the bucket pointers
+//!   only: a fixed cost, whatever the state's size.
+//! - The first write to a bucket after a clone copies that bucket alone (`Arc::make_mut`),
+//!   so the snapshot keeps its contents while processing goes on.
+//! - Buckets cut the subtask's hash range into consecutive slices, so walking them in order
+//!   and sorting each small bucket yields the rows in key-hash order, the order shards need.
+//!
+//! Each entry keeps its key hash: snapshots and rehashing never hash a key again.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+use rewind_savepoint::format::HashRange;
+
+use super::tables::RowKey;
+use crate::key::Key;
+
+/// log2 of the number of buckets. 4096 buckets keep the clone at a few microseconds and
+/// each bucket at about a thousand entries per million keys of a subtask.
+const BUCKET_BITS: u32 = 12;
+
+#[derive(Clone)]
+struct Entry<R, V> {
+    hash: u64,
+    key: R,
+    value: V,
+}
+
+/// One bucket; shared with the snapshots taken since its last change.
+type Bucket<R, V> = Arc<HashTable<Entry<R, V>>>;
+
+pub(crate) struct CowMap<K: Key, R: RowKey<K>, V: Clone> {
+    /// `None` until a bucket gets its first entry, so a small state stays small.
+    buckets: Vec<Option<Bucket<R, V>>>,
+    /// The subtask's range: a key hash `h` goes to the bucket of `(h - start) << shift`.
+    start: u64,
+    shift: u32,
+    len: usize,
+    _k: PhantomData<fn() -> K>,
+}
+
+impl<K: Key, R: RowKey<K>, V: Clone> Clone for CowMap<K, R, V> {
+    fn clone(&self) -> Self {
+        CowMap {
+            buckets: self.buckets.clone(),
+            start: self.start,
+            shift: self.shift,
+            len: self.len,
+            _k: PhantomData,
+        }
+    }
+}
+
+/// The hash the bucket's table probes with. The bucket is chosen by the key hash's top
+/// bits, so the table uses the others; rows of one key in several namespaces (windows)
+/// get different table hashes.
+fn table_hash(hash: u64, namespace: Option<i64>) -> u64 {
+    let h = hash.rotate_left(32);
+    match namespace {
+        None => h,
+        Some(ns) => {
+            let m = u128::from(ns as u64) * 0x9E37_79B9_7F4A_7C15;
+            h ^ (m as u64) ^ ((m >> 64) as u64)
+        }
+    }
+}
+
+fn rehash<R: RowKey<K>, K: Key, V>(e: &Entry<R, V>) -> u64 {
+    table_hash(e.hash, e.key.namespace())
+}
+
+impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
+    /// An empty map for the keys of `range` (the subtask's hash range).
+    pub(crate) fn new(range: HashRange) -> Self {
+        CowMap {
+            buckets: vec![None; 1 << BUCKET_BITS],
+            start: range.start(),
+            shift: (range.end() - range.start()).leading_zeros(),
+            len: 0,
+            _k: PhantomData,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn bucket_of(&self, hash: u64) -> usize {
+        (self.offset(hash) >> (64 - BUCKET_BITS)) as usize
+    }
+
+    /// The key's hash, its bucket and its table hash.
+    fn locate(&self, key: &R) -> (u64, usize, u64) {
+        let hash = key.key().key_hash();
+        (
+            hash,
+            self.bucket_of(hash),
+            table_hash(hash, key.namespace()),
+        )
+    }
+
+    /// The bucket for writing: copied first if a snapshot still shares it.
+    fn bucket_mut(&mut self, bucket: usize) -> &mut HashTable<Entry<R, V>> {
+        Arc::make_mut(self.buckets[bucket].get_or_insert_with(Default::default))
+    }
+
+    pub(crate) fn get(&self, key: &R) -> Option<&V> {
+        let (_, bucket, th) = self.locate(key);
+        let table = self.buckets[bucket].as_ref()?;
+        table.find(th, |e| e.key == *key).map(|e| &e.value)
+    }
+
+    pub(crate) fn contains_key(&self, key: &R) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The key's value for changing it; a shared bucket is copied only when the key is in it.
+    pub(crate) fn get_mut(&mut self, key: &R) -> Option<&mut V> {
+        if !self.contains_key(key) {
+            return None;
+        }
+        let (_, bucket, th) = self.locate(key);
+        let table = self.bucket_mut(bucket);
+        table.find_mut(th, |e| e.key == *key).map(|e| &mut e.value)
+    }
+
+    /// Sets the key's value, returning the one it replaces.
+    pub(crate) fn insert(&mut self, key: R, value: V) -> Option<V> {
+        let (hash, bucket, th) = self.locate(&key);
+        let table = self.bucket_mut(bucket);
+        match table.find_mut(th, |e| e.key == key) {
+            Some(e) => Some(std::mem::replace(&mut e.value, value)),
+            None => {
+                table.insert_unique(th, Entry { hash, key, value }, rehash);
+                self.len += 1;
+                None
+            }
+        }
+    }
+
+    /// The key's value, inserting `V::default()` first if it has none.
+    pub(crate) fn get_or_insert_default(&mut self, key: R) -> &mut V
+    where
+        V: Default,
+    {
+        self.get_or_insert_with(key, V::default)
+    }
+
+    /// The key's value, inserting `make()` first if it has none.
+    pub(crate) fn get_or_insert_with(&mut self, key: R, make: impl FnOnce() -> V) -> &mut V {
+        let (hash, bucket, th) = self.locate(&key);
+        let table = Arc::make_mut(self.buckets[bucket].get_or_insert_with(Default::default));
+        let entry = table.entry(th, |e| e.key == key, rehash);
+        if matches!(entry, hashbrown::hash_table::Entry::Vacant(_)) {
+            self.len += 1;
+        }
+        let entry = entry.or_insert_with(|| Entry {
+            hash,
+            key,
+            value: make(),
+        });
+        &mut entry.into_mut().value
+    }
+
+    /// Every key, in no particular order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &R> {
+        self.buckets
+            .iter()
+            .flatten()
+            .flat_map(|t| t.iter().map(|e| &e.key))
+    }
+
+    /// Removes the key, returning its value; a shared bucket is copied only when the key
+    /// is in it.
+    pub(crate) fn remove(&mut self, key: &R) -> Option<V> {
+        if !self.contains_key(key) {
+            return None;
+        }
+        let (_, bucket, th) = self.locate(key);
+        let table = self.bucket_mut(bucket);
+        let (entry, _) = table.find_entry(th, |e| e.key == *key).ok()?.remove();
+        self.len -= 1;
+        Some(entry.value)
+    }
+
+    /// Calls `f` with every entry and its key hash, in key-hash order when every hash lies
+    /// in the map's range (the caller checks; see [`CowMap::new`]). Rows with equal hashes
+    /// come in no particular order.
+    pub(crate) fn for_each_sorted<'a>(&'a self, mut f: impl FnMut(u64, &'a R, &'a V)) {
+        // Within a bucket, a counting sort on the next bits of the offset, then an
+        // insertion sort of each (tiny) run.
+        const DIGIT_BITS: u32 = 8;
+        let digit_shift = 64 - BUCKET_BITS - DIGIT_BITS;
+        let mut entries: Vec<(u64, &Entry<R, V>)> = Vec::new();
+        let mut sorted: Vec<(u64, &Entry<R, V>)> = Vec::new();
+        for table in self.buckets.iter().flatten() {
+            entries.clear();
+            entries.extend(table.iter().map(|e| (self.offset(e.hash), e)));
+            let Some(&first) = entries.first() else {
+                continue;
+            };
+            let digit = |offset: u64| ((offset >> digit_shift) & 0xFF) as usize;
+            let mut starts = [0usize; 257];
+            for (offset, _) in &entries {
+                starts[digit(*offset) + 1] += 1;
+            }
+            for d in 1..starts.len() {
+                starts[d] += starts[d - 1];
+            }
+            sorted.clear();
+            sorted.resize(entries.len(), first);
+            let mut next = starts;
+            for item in &entries {
+                let d = digit(item.0);
+                sorted[next[d]] = *item;
+                next[d] += 1;
+            }
+            for run in starts.windows(2) {
+                // For hashes in the range, offsets order exactly as hashes do.
+                sorted[run[0]..run[1]].sort_unstable_by_key(|(offset, _)| *offset);
+            }
+            for (_, e) in &sorted {
+                f(e.hash, &e.key, &e.value);
+            }
+        }
+    }
+
+    /// Where a hash lies in the map's range, scaled so the top bits name its bucket.
+    fn offset(&self, hash: u64) -> u64 {
+        hash.wrapping_sub(self.start)
+            .checked_shl(self.shift)
+            .unwrap_or(0)
+    }
+
+    /// Every entry with its key hash, in key-hash order (see [`CowMap::for_each_sorted`]).
+    #[cfg(test)]
+    pub(crate) fn sorted(&self) -> Vec<(u64, &R, &V)> {
+        let mut rows = Vec::with_capacity(self.len);
+        self.for_each_sorted(|h, r, v| rows.push((h, r, v)));
+        rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::keyed::tables::NsKey;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(i64, u32),
+        Add(i64, u32),
+        Remove(i64),
+        Snapshot,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Few keys, so operations meet the same keys and buckets often.
+        prop_oneof![
+            (0i64..200, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            (0i64..200, any::<u32>()).prop_map(|(k, v)| Op::Add(k, v)),
+            (0i64..200).prop_map(Op::Remove),
+            Just(Op::Snapshot),
+        ]
+    }
+
+    fn contents<R: RowKey<i64> + Ord>(map: &CowMap<i64, R, u64>) -> BTreeMap<R, u64> {
+        map.sorted()
+            .into_iter()
+            .map(|(_, k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    proptest! {
+        /// The map behaves like an ordinary map, and every snapshot keeps exactly the
+        /// contents it had when taken, whatever is written after it.
+        #[test]
+        fn behaves_like_a_map_and_snapshots_never_change(
+            ops in proptest::collection::vec(op(), 1..400),
+            parallelism in 1u32..5,
+        ) {
+            let range = HashRange::for_subtask(0, parallelism).unwrap();
+            // Keys outside the range still work as a map (only their order is unspecified).
+            let mut map = CowMap::<i64, i64, u64>::new(range);
+            let mut model = BTreeMap::new();
+            let mut snapshots = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        prop_assert_eq!(map.insert(k, v.into()), model.insert(k, v.into()));
+                    }
+                    Op::Add(k, v) => {
+                        *map.get_or_insert_default(k) += u64::from(v);
+                        *model.entry(k).or_default() += u64::from(v);
+                    }
+                    Op::Remove(k) => prop_assert_eq!(map.remove(&k), model.remove(&k)),
+                    Op::Snapshot => snapshots.push((map.clone(), model.clone())),
+                }
+                prop_assert_eq!(map.len(), model.len());
+            }
+            prop_assert_eq!(contents(&map), model.clone());
+            for k in 0..200 {
+                prop_assert_eq!(map.get(&k), model.get(&k));
+            }
+            for (snapshot, expected) in snapshots {
+                prop_assert_eq!(contents(&snapshot), expected);
+            }
+        }
+
+        /// Rows come out sorted by key hash for every subtask of every parallelism.
+        #[test]
+        fn rows_come_out_in_key_hash_order(
+            keys in proptest::collection::vec(any::<i64>(), 0..2000),
+            parallelism in 1u32..9,
+        ) {
+            for subtask in 0..parallelism {
+                let range = HashRange::for_subtask(subtask, parallelism).unwrap();
+                let mut map = CowMap::<i64, i64, u64>::new(range);
+                let mut expected: Vec<u64> = Vec::new();
+                for k in &keys {
+                    let h = k.key_hash();
+                    if range.contains(h) && map.insert(*k, 1).is_none() {
+                        expected.push(h);
+                    }
+                }
+                expected.sort_unstable();
+                let hashes: Vec<u64> = map.sorted().iter().map(|(h, _, _)| *h).collect();
+                prop_assert_eq!(hashes, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn namespaces_of_one_key_are_separate_entries() {
+        let mut map = CowMap::<i64, NsKey<i64>, u64>::new(HashRange::FULL);
+        for ns in 0..100 {
+            map.insert(
+                NsKey {
+                    key: 7,
+                    ns: ns * 60_000,
+                },
+                ns as u64,
+            );
+        }
+        assert_eq!(map.len(), 100);
+        assert_eq!(
+            map.get(&NsKey {
+                key: 7,
+                ns: 120_000
+            }),
+            Some(&2)
+        );
+        assert_eq!(map.remove(&NsKey { key: 7, ns: 0 }), Some(0));
+        assert_eq!(map.get(&NsKey { key: 7, ns: 0 }), None);
+        assert_eq!(map.len(), 99);
+    }
+
+    #[test]
+    fn a_range_of_one_hash_uses_one_bucket() {
+        let h = 5i64.key_hash();
+        let mut map = CowMap::<i64, i64, u64>::new(HashRange::new(h, h).unwrap());
+        map.insert(5, 1);
+        assert_eq!(map.sorted().len(), 1);
+        assert_eq!(map.get(&5), Some(&1));
+    }
+}
