@@ -125,6 +125,11 @@ impl StateSpec {
         self.kind
     }
 
+    /// The key type of keyed state.
+    pub(crate) fn key_type(&self) -> Option<&DataType> {
+        self.key_type.as_ref()
+    }
+
     /// The manifest entry for this state, without shards. Checks names and types.
     pub(crate) fn to_entry(&self) -> Result<StateEntry> {
         let name = |t: &Option<DataType>| -> Result<Option<String>> {
