@@ -38,7 +38,10 @@ pub(crate) struct Ack {
     pub subtask: u32,
     pub splits: Vec<SplitEntry>,
     pub snapshots: Vec<Box<dyn StateSnapshot>>,
-    pub sink_lines: Vec<String>,
+    /// Sink output since the last checkpoint: tokens of the chunks the subtask staged,
+    /// then the lines it has not staged yet.
+    pub sink_staged: Vec<String>,
+    pub sink_rest: Vec<u8>,
 }
 
 pub(crate) enum Command {
@@ -84,6 +87,11 @@ pub(crate) struct Coordinator {
     pending: BTreeMap<u64, Pending>,
     /// Sink output of checkpoints that failed, committed with the next one that succeeds.
     carried: HashMap<(usize, u32), Vec<String>>,
+    /// Staged output of completed checkpoints whose commit failed: (stage, checkpoint,
+    /// token), retried after the next checkpoint.
+    uncommitted: Vec<(usize, u64, String)>,
+    /// Sink output a failed checkpoint could not stage, per (stage, subtask).
+    unstaged: HashMap<(usize, u32), Vec<u8>>,
     retained: Vec<Location>,
     written: Vec<Manifest>,
     stopping: bool,
@@ -113,6 +121,8 @@ impl Coordinator {
             next_id,
             pending: BTreeMap::new(),
             carried: HashMap::new(),
+            unstaged: HashMap::new(),
+            uncommitted: Vec::new(),
             retained: Vec::new(),
             written: Vec::new(),
             stopping: false,
@@ -226,14 +236,20 @@ impl Coordinator {
         let mut acks = done.acks;
         let pause = acks.iter().map(|a| a.sync_pause).max().unwrap_or_default();
         let started = std::time::Instant::now();
-        // Phase one: stage the output; its handles go into the checkpoint.
-        let handles = self.stage_sinks(checkpoint_id, &mut acks)?;
+        // Phase one: stage the output; its tokens go into the checkpoint.
         let written_to = location.as_ref().map(|l| l.to_string()).unwrap_or_default();
-        let result = match location {
-            Some(loc) => self
-                .write(&loc, kind, checkpoint_id, &mut acks, &handles)
-                .map(Some),
-            None => Ok(None),
+        let (handles, result) = match self.stage_sinks(&mut acks) {
+            Ok(handles) => {
+                let result = match location {
+                    Some(loc) => self
+                        .write(&loc, kind, checkpoint_id, &mut acks, &handles)
+                        .map(Some),
+                    None => Ok(None),
+                };
+                (handles, result)
+            }
+            // `stage_sinks` kept everything for the next checkpoint.
+            Err(e) => (HashMap::new(), Err(e)),
         };
         if let Ok(mut stats) = self.counters.stats.lock() {
             stats.max_sync_pause = stats.max_sync_pause.max(pause);
@@ -251,13 +267,7 @@ impl Coordinator {
         match result {
             Ok(manifest) => {
                 // Phase two: the checkpoint is durable, so its output becomes visible.
-                for ((stage, _), list) in &handles {
-                    if let Some((_, sink)) = self.stages.get(*stage).and_then(|s| s.sink.as_ref()) {
-                        for h in list {
-                            sink.commit(h)?;
-                        }
-                    }
-                }
+                let failed = self.commit_sinks(checkpoint_id, handles);
                 if let Some(m) = &manifest {
                     match done.target {
                         Target::Checkpoint => self.retain(m),
@@ -268,11 +278,19 @@ impl Coordinator {
                         Target::Final => self.written.push(m.clone()),
                     }
                 }
-                Ok(())
+                match failed {
+                    // The job ends: say that its last output is not visible yet.
+                    Some(e) if id == FINAL => Err(e),
+                    Some(e) => {
+                        eprintln!("rewind-engine: {e}; retried after the next checkpoint");
+                        Ok(())
+                    }
+                    None => Ok(()),
+                }
             }
             Err(e) => {
                 // Keep the staged output for the next checkpoint; the job goes on.
-                self.carried = handles;
+                self.carried.extend(handles);
                 if let Target::Savepoint { reply, .. } = done.target {
                     let _ = reply.send(Err(EngineError::Checkpoint {
                         id: checkpoint_id,
@@ -287,26 +305,69 @@ impl Coordinator {
         }
     }
 
-    /// Stages every sink subtask's output of this checkpoint; returns the handles per
-    /// (stage, subtask), including those of earlier checkpoints that failed.
-    fn stage_sinks(
+    /// Commits the output of checkpoint `checkpoint`, and first the commits that failed
+    /// after earlier checkpoints (commits are idempotent, and a restore from those
+    /// checkpoints would make them too). Failed commits are kept for the next time; the
+    /// first failure is returned.
+    fn commit_sinks(
         &mut self,
         checkpoint: u64,
-        acks: &mut [Ack],
-    ) -> Result<HashMap<(usize, u32), Vec<String>>> {
-        let mut handles = std::mem::take(&mut self.carried);
+        tokens: HashMap<(usize, u32), Vec<String>>,
+    ) -> Option<EngineError> {
+        let mut commits = std::mem::take(&mut self.uncommitted);
+        for ((stage, _), list) in tokens {
+            commits.extend(list.into_iter().map(|t| (stage, checkpoint, t)));
+        }
+        let mut failure = None;
+        for (stage, id, token) in commits {
+            let Some((_, sink)) = self.stages.get(stage).and_then(|s| s.sink.as_ref()) else {
+                continue;
+            };
+            if let Err(e) = sink.commit(id, &token) {
+                failure.get_or_insert(EngineError::Operator {
+                    operator: "sink".into(),
+                    message: format!("committing the output of checkpoint {id}: {e}"),
+                });
+                self.uncommitted.push((stage, id, token));
+            }
+        }
+        failure
+    }
+
+    /// Stages the rest of every sink subtask's output of this checkpoint; returns the
+    /// tokens per (stage, subtask) in staging order, including those of earlier
+    /// checkpoints that failed. When staging fails, everything is kept for the next
+    /// checkpoint: tokens in `carried`, unstaged lines in `unstaged`.
+    fn stage_sinks(&mut self, acks: &mut [Ack]) -> Result<HashMap<(usize, u32), Vec<String>>> {
+        let mut tokens = std::mem::take(&mut self.carried);
+        let mut failure = None;
         for ack in acks.iter_mut() {
             let Some((_, sink)) = self.stages.get(ack.stage).and_then(|s| s.sink.as_ref()) else {
                 continue;
             };
-            let lines = std::mem::take(&mut ack.sink_lines);
-            let handle = sink.stage(checkpoint, ack.subtask, lines)?;
-            let list = handles.entry((ack.stage, ack.subtask)).or_default();
-            if !handle.is_empty() {
-                list.push(handle);
+            let key = (ack.stage, ack.subtask);
+            let list = tokens.entry(key).or_default();
+            list.append(&mut ack.sink_staged);
+            let mut rest = self.unstaged.remove(&key).unwrap_or_default();
+            rest.append(&mut ack.sink_rest);
+            if rest.is_empty() {
+                continue;
+            }
+            match sink.stage(ack.subtask, &rest) {
+                Ok(token) => list.push(token),
+                Err(e) => {
+                    self.unstaged.insert(key, rest);
+                    failure.get_or_insert(e);
+                }
             }
         }
-        Ok(handles)
+        match failure {
+            None => Ok(tokens),
+            Some(e) => {
+                self.carried = tokens;
+                Err(e)
+            }
+        }
     }
 
     fn retain(&mut self, manifest: &Manifest) {

@@ -80,7 +80,8 @@ pub use operator_state::OperatorFunction;
 pub use options::EngineOptions;
 pub use rewind_savepoint::format::Redistribution;
 pub use runtime::{
-    CompletedCheckpoint, JobControl, JobHandle, JobStats, RunOptions, restore_plan, run,
+    CompletedCheckpoint, DEFAULT_SINK_CHUNK_BYTES, JobControl, JobHandle, JobStats, RunOptions,
+    restore_plan, run,
 };
 pub use sink::{CollectSink, FileSink, Sink, StdoutSink, read_committed};
 pub use source::{GeneratedEvent, GeneratorSource, Source, SplitReader};

@@ -62,6 +62,7 @@ impl EngineOptions {
                 .then_some(DEFAULT_CHECKPOINT_INTERVAL)),
             retain_checkpoints: self.retain_checkpoints,
             savepoint_on_finish: parse(&self.savepoint_on_finish)?,
+            sink_chunk_bytes: None,
         })
     }
 }

@@ -5,6 +5,7 @@
 //! job stops or crashes.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -12,19 +13,22 @@ use rewind_savepoint::Location;
 
 /// Receives output rendered as JSON lines, in two phases.
 pub trait Sink: Send + Sync + 'static {
-    /// Makes `lines` of `subtask` durable but invisible, as part of `checkpoint`; returns a
-    /// handle that [`commit`](Sink::commit) takes. Called before the checkpoint's manifest
-    /// is written.
-    fn stage(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<String>;
-    /// Makes staged output visible. Called after the manifest is written, and again after
-    /// a restore for the handles the checkpoint recorded: must be idempotent.
-    fn commit(&self, handle: &str) -> crate::Result<()>;
+    /// Makes `chunk` (whole JSON lines of `subtask`'s output, each ending in a newline)
+    /// durable but invisible, and returns a token naming it. Called whenever a subtask has
+    /// buffered enough output, and for the rest at each checkpoint, before the
+    /// checkpoint's manifest is written; from any thread.
+    fn stage(&self, subtask: u32, chunk: &[u8]) -> crate::Result<String>;
+    /// Makes the staged chunk `token` visible as output of `checkpoint`. Called after the
+    /// manifest is written, and again after a restore for the tokens the checkpoint
+    /// recorded: must be idempotent. A subtask's chunks are committed in staging order.
+    fn commit(&self, checkpoint: u64, token: &str) -> crate::Result<()>;
 }
 
 /// Keeps output in memory (tests, examples): staged lines become visible on commit.
 #[derive(Debug, Clone, Default)]
 pub struct CollectSink {
     staged: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
+    seq: Arc<AtomicU64>,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
@@ -40,32 +44,41 @@ fn poisoned() -> crate::EngineError {
 }
 
 impl Sink for CollectSink {
-    fn stage(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<String> {
-        let handle = format!("{checkpoint}-{subtask}");
+    fn stage(&self, subtask: u32, chunk: &[u8]) -> crate::Result<String> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let token = format!("{subtask:05}-{seq:010}");
+        let lines = String::from_utf8_lossy(chunk)
+            .lines()
+            .map(str::to_string)
+            .collect();
         self.staged
             .lock()
             .map_err(|_| poisoned())?
-            .insert(handle.clone(), lines);
-        Ok(handle)
+            .insert(token.clone(), lines);
+        Ok(token)
     }
 
-    fn commit(&self, handle: &str) -> crate::Result<()> {
-        // Unknown handles were committed already (or staged by another process).
-        if let Some(lines) = self.staged.lock().map_err(|_| poisoned())?.remove(handle) {
+    fn commit(&self, _checkpoint: u64, token: &str) -> crate::Result<()> {
+        // Unknown tokens were committed already (or staged by another process).
+        let lines = self.staged.lock().map_err(|_| poisoned())?.remove(token);
+        if let Some(lines) = lines {
             self.lines.lock().map_err(|_| poisoned())?.extend(lines);
         }
         Ok(())
     }
 }
 
-/// Writes output as JSON-lines files under a location: staged as `_pending/<name>`,
-/// committed by copying to `<name>` (create-only) and deleting the pending file. Names are
-/// `part-<checkpoint>-<subtask>-<run>.jsonl`; `<run>` is new for every start of the job,
-/// so a job restored from an older savepoint never collides with later output.
+/// Writes output as JSON-lines files under a location. A chunk is staged as
+/// `_pending/<token>.jsonl` and committed by copying it to `part-<checkpoint>-<token>.jsonl`
+/// (create-only), then deleting the pending file. Tokens are `<subtask>-<seq>-<run>`:
+/// `<seq>` counts the chunks this sink staged, and `<run>` is new for every start of the
+/// job, so a job restored from an older savepoint never collides with later output. The
+/// parts in name order are the output in order (checkpoint, subtask, chunk).
 #[derive(Debug, Clone)]
 pub struct FileSink {
     location: Location,
     run: String,
+    seq: Arc<AtomicU64>,
 }
 
 impl FileSink {
@@ -80,7 +93,11 @@ impl FileSink {
             "{:08x}",
             (nanos ^ (u64::from(std::process::id()) << 32)) as u32
         );
-        Ok(FileSink { location, run })
+        Ok(FileSink {
+            location,
+            run,
+            seq: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     fn error(&self, name: &str, e: impl std::fmt::Display) -> crate::EngineError {
@@ -130,27 +147,51 @@ pub fn read_committed(location: &Location) -> crate::Result<Vec<String>> {
     })
 }
 
+/// A token or legacy part name read from a checkpoint, checked before it names a file:
+/// one path segment of letters, digits, `-`, `_` and `.`, not starting with a dot.
+fn check_token(token: &str) -> crate::Result<()> {
+    let safe = !token.is_empty()
+        && !token.starts_with('.')
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if safe {
+        Ok(())
+    } else {
+        Err(crate::EngineError::Restore(format!(
+            "file sink: staged output {token:?} is not a valid token"
+        )))
+    }
+}
+
 impl Sink for FileSink {
-    fn stage(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<String> {
-        let name = format!("part-{checkpoint:020}-{subtask:05}-{}.jsonl", self.run);
-        if lines.is_empty() {
-            return Ok(String::new());
-        }
-        let mut body = lines.join("\n");
-        body.push('\n');
-        let pending = self.location.child(&format!("_pending/{name}"));
-        self.block_on(self.location.store().put(&pending, PutPayload::from(body)))?
+    fn stage(&self, subtask: u32, chunk: &[u8]) -> crate::Result<String> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let token = format!("{subtask:05}-{seq:010}-{}", self.run);
+        let name = format!("_pending/{token}.jsonl");
+        let pending = self.location.child(&name);
+        let body = PutPayload::from(chunk.to_vec());
+        self.block_on(self.location.store().put(&pending, body))?
             .map_err(|e| self.error(&name, e))?;
-        Ok(name)
+        Ok(token)
     }
 
-    fn commit(&self, name: &str) -> crate::Result<()> {
-        if name.is_empty() {
-            return Ok(());
-        }
+    fn commit(&self, checkpoint: u64, token: &str) -> crate::Result<()> {
+        check_token(token)?;
+        // Checkpoints of earlier versions recorded the part's final name.
+        let name = if token.starts_with("part-") {
+            token.to_string()
+        } else {
+            format!("part-{checkpoint:020}-{token}.jsonl")
+        };
+        let pending_name = if token.starts_with("part-") {
+            format!("_pending/{token}")
+        } else {
+            format!("_pending/{token}.jsonl")
+        };
         let store = self.location.store();
-        let pending = self.location.child(&format!("_pending/{name}"));
-        let done = self.location.child(name);
+        let pending = self.location.child(&pending_name);
+        let done = self.location.child(&name);
         self.block_on(async {
             let body = match store.get(&pending).await {
                 Ok(r) => r.bytes().await?,
@@ -168,7 +209,7 @@ impl Sink for FileSink {
             }
             store.delete(&pending).await
         })?
-        .map_err(|e| self.error(name, e))
+        .map_err(|e| self.error(&name, e))
     }
 }
 
@@ -182,14 +223,14 @@ pub struct StdoutSink {
 }
 
 impl Sink for StdoutSink {
-    fn stage(&self, checkpoint: u64, subtask: u32, lines: Vec<String>) -> crate::Result<String> {
-        self.staged.stage(checkpoint, subtask, lines)
+    fn stage(&self, subtask: u32, chunk: &[u8]) -> crate::Result<String> {
+        self.staged.stage(subtask, chunk)
     }
 
-    fn commit(&self, handle: &str) -> crate::Result<()> {
+    fn commit(&self, _checkpoint: u64, token: &str) -> crate::Result<()> {
         let lines = {
             let mut staged = self.staged.staged.lock().map_err(|_| poisoned())?;
-            staged.remove(handle).unwrap_or_default()
+            staged.remove(token).unwrap_or_default()
         };
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -200,5 +241,89 @@ impl Sink for StdoutSink {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink(dir: &std::path::Path) -> FileSink {
+        FileSink::new(Location::parse(dir.to_str().unwrap()).unwrap()).unwrap()
+    }
+
+    fn files(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = walk(dir)
+            .into_iter()
+            .map(|p| p.strip_prefix(dir).unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn chunks_commit_once_in_staging_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = sink(dir.path());
+        let a = sink.stage(1, b"{\"n\":1}\n{\"n\":2}\n").unwrap();
+        let b = sink.stage(1, b"{\"n\":3}\n").unwrap();
+        let c = sink.stage(0, b"{\"n\":0}\n").unwrap();
+        // Staged output is invisible.
+        assert!(read_committed(&sink.location).unwrap().is_empty());
+        for token in [&a, &b, &c] {
+            sink.commit(7, token).unwrap();
+        }
+        // Committing again (a restore's recommit) changes nothing.
+        for token in [&a, &b, &c] {
+            sink.commit(7, token).unwrap();
+        }
+        assert_eq!(
+            read_committed(&sink.location).unwrap(),
+            [r#"{"n":0}"#, r#"{"n":1}"#, r#"{"n":2}"#, r#"{"n":3}"#]
+        );
+        let names = files(dir.path());
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with("part-00000000000000000007-"))
+        );
+    }
+
+    #[test]
+    fn parts_recorded_by_earlier_versions_still_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "part-00000000000000000003-00001-0badcafe.jsonl";
+        std::fs::create_dir(dir.path().join("_pending")).unwrap();
+        std::fs::write(dir.path().join("_pending").join(name), "{}\n").unwrap();
+        let sink = sink(dir.path());
+        sink.commit(3, name).unwrap();
+        assert_eq!(files(dir.path()), [name]);
+    }
+
+    #[test]
+    fn tokens_that_would_leave_the_sink_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = sink(dir.path());
+        for token in ["../escape", "a/b", "", ".hidden", "part-x/../../y"] {
+            let err = sink.commit(1, token).unwrap_err();
+            assert!(
+                matches!(err, crate::EngineError::Restore(_)),
+                "{token}: {err}"
+            );
+        }
     }
 }

@@ -187,7 +187,15 @@ fn missing_operators_state_is_refused_unless_allowed() {
 
 /// Run, savepoint mid-stream and stop, restore at another parallelism and run to the end:
 /// the final state and the committed output equal one uninterrupted run's.
-fn exactly_once(events: u64, keys: u64, first_p: u32, second_p: u32, stop_after_ms: u64) {
+/// `chunk`: the sinks' staging chunk size (`None`: the default).
+fn exactly_once(
+    events: u64,
+    keys: u64,
+    first_p: u32,
+    second_p: u32,
+    stop_after_ms: u64,
+    chunk: Option<usize>,
+) {
     let dir = tempfile::tempdir().unwrap();
     // 3 splits x 10k events/s at most: the smallest input takes 100 ms or more, so a stop
     // within 40 ms comes mid-stream even on a slow machine.
@@ -217,7 +225,10 @@ fn exactly_once(events: u64, keys: u64, first_p: u32, second_p: u32, stop_after_
     let first = CollectSink::default();
     let handle = run(
         keyed_count(source, first_p, first.clone()),
-        RunOptions::default(),
+        RunOptions {
+            sink_chunk_bytes: chunk,
+            ..Default::default()
+        },
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(stop_after_ms));
@@ -234,6 +245,7 @@ fn exactly_once(events: u64, keys: u64, first_p: u32, second_p: u32, stop_after_
     let options = RunOptions {
         from_savepoint: Some(mid),
         savepoint_on_finish: Some(end.clone()),
+        sink_chunk_bytes: chunk,
         ..Default::default()
     };
     let written = run(keyed_count(fast, second_p, second.clone()), options)
@@ -254,7 +266,14 @@ fn exactly_once(events: u64, keys: u64, first_p: u32, second_p: u32, stop_after_
 
 #[test]
 fn exactly_once_at_a_fixed_point() {
-    exactly_once(6000, 50, 2, 3, 30);
+    exactly_once(6000, 50, 2, 3, 30, None);
+}
+
+/// Output staged in many small chunks as it is produced (a chunk every few lines) is
+/// committed exactly once, across a stop and a restore at another parallelism.
+#[test]
+fn exactly_once_with_output_staged_as_produced() {
+    exactly_once(6000, 50, 2, 3, 30, Some(64));
 }
 
 proptest! {
@@ -263,8 +282,9 @@ proptest! {
     #[test]
     fn exactly_once_for_random_inputs_points_and_parallelism(
         events in 3000u64..8000, keys in 1u64..300, first_p in 1u32..5, second_p in 1u32..9, stop in 5u64..40,
+        chunk in prop_oneof![Just(None), (1usize..2000).prop_map(Some)],
     ) {
-        exactly_once(events, keys, first_p, second_p, stop);
+        exactly_once(events, keys, first_p, second_p, stop, chunk);
     }
 }
 

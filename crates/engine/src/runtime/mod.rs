@@ -20,7 +20,7 @@ mod worker;
 pub(crate) use restore::SINK_PENDING;
 pub use restore::restore_plan;
 use restore::{check_restorable, open_savepoint, recommit_sinks, restore_subtask};
-use worker::{Discovery, Output, Route, Worker};
+use worker::{Discovery, Output, Route, SinkOutput, Worker};
 
 pub(crate) const DOWNSTREAM_STOPPED: &str = "downstream stopped";
 pub(crate) const UPSTREAM_VANISHED: &str = "upstream vanished";
@@ -48,7 +48,13 @@ pub struct RunOptions {
     pub retain_checkpoints: usize,
     /// A bounded job writes a final savepoint here when its input ends.
     pub savepoint_on_finish: Option<Location>,
+    /// Each sink subtask stages its output in chunks of about this many bytes as it is
+    /// produced (default [`DEFAULT_SINK_CHUNK_BYTES`]); the rest is staged at checkpoints.
+    pub sink_chunk_bytes: Option<usize>,
 }
+
+/// Sink output a subtask buffers before staging it.
+pub const DEFAULT_SINK_CHUNK_BYTES: usize = 4 << 20;
 
 pub(crate) enum Msg {
     /// Records in order; batched to keep the per-record cost of channels low.
@@ -266,6 +272,10 @@ impl JobHandle {
 pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     job.validate()?;
     let default_parallelism = options.parallelism.unwrap_or(1).max(1);
+    let chunk_bytes = options
+        .sink_chunk_bytes
+        .unwrap_or(DEFAULT_SINK_CHUNK_BYTES)
+        .max(1);
     let parallelism: Vec<u32> = job
         .stages
         .iter()
@@ -409,8 +419,9 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                 scratch: (0..ops.len()).map(|_| Vec::new()).collect(),
                 ops,
                 output: outputs(),
-                sink_render: stage.sink.as_ref().map(|(_, _, r)| r.clone()),
-                sink_lines: Vec::new(),
+                sink: stage.sink.as_ref().map(|(_, sink, render)| {
+                    SinkOutput::new(sink.clone(), render.clone(), chunk_bytes)
+                }),
                 acks: to_coordinator.clone(),
                 name: stage.name.clone(),
                 initial_watermark,

@@ -47,8 +47,8 @@ pub(super) fn recommit_sinks(job: &Job, sp: &SavepointReader) -> Result<()> {
                 .ok_or_else(|| {
                     EngineError::Restore(format!("sink {uid:?}: pending commits are not strings"))
                 })?;
-            for handle in handles.iter().flatten() {
-                sink.commit(handle)?;
+            for token in handles.iter().flatten() {
+                sink.commit(sp.manifest().checkpoint_id, token)?;
             }
         }
     }

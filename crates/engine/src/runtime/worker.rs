@@ -2,6 +2,7 @@
 //! operator loop (alignment, watermarks, timers), and how records leave it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use super::{DOWNSTREAM_STOPPED, Envelope, FINAL, Msg, SourceControl, UPSTREAM_VA
 use crate::coordinator::{Ack, CoordinatorMsg};
 use crate::job::{ErasedOp, Rec};
 use crate::keyed::StateSnapshot;
+use crate::sink::Sink;
 use crate::time::{Change, InputWatermarks};
 use crate::{EngineError, Result};
 
@@ -32,6 +34,60 @@ pub(super) struct Output {
     pub(super) route: Route,
 }
 
+/// A sink subtask's output since its last checkpoint: chunks already staged, and the
+/// lines after them. Output is staged as it accumulates, so memory stays at about one
+/// chunk per sink subtask however long a checkpoint takes, and a slow sink slows the
+/// subtask (backpressure) instead of filling memory.
+pub(super) struct SinkOutput {
+    pub(super) sink: Arc<dyn Sink>,
+    pub(super) render: crate::job::RenderFn,
+    pub(super) buffer: Vec<u8>,
+    pub(super) staged: Vec<String>,
+    pub(super) chunk_bytes: usize,
+    /// Buffer size at which to stage next: one chunk, or a chunk more after a failure.
+    pub(super) stage_at: usize,
+}
+
+impl SinkOutput {
+    pub(super) fn new(
+        sink: Arc<dyn Sink>,
+        render: crate::job::RenderFn,
+        chunk_bytes: usize,
+    ) -> Self {
+        SinkOutput {
+            sink,
+            render,
+            buffer: Vec::new(),
+            staged: Vec::new(),
+            chunk_bytes,
+            stage_at: chunk_bytes,
+        }
+    }
+
+    fn add(&mut self, subtask: u32, r: &Rec, name: &str) -> Result<()> {
+        let line = (self.render)(r)?;
+        self.buffer.extend_from_slice(line.as_bytes());
+        self.buffer.push(b'\n');
+        if self.buffer.len() >= self.stage_at {
+            match self.sink.stage(subtask, &self.buffer) {
+                Ok(token) => {
+                    self.staged.push(token);
+                    self.buffer.clear();
+                    self.stage_at = self.chunk_bytes;
+                }
+                // Kept: the next attempt, or the checkpoint, stages it.
+                Err(e) => {
+                    eprintln!(
+                        "rewind-engine: {name}: staging output failed, kept for a retry: {e}"
+                    );
+                    self.stage_at = self.buffer.len() + self.chunk_bytes;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(super) struct Worker {
     pub(super) stage: usize,
     pub(super) subtask: u32,
@@ -39,8 +95,7 @@ pub(super) struct Worker {
     /// One reusable output buffer per operator (see `run_from`).
     pub(super) scratch: Vec<Vec<Rec>>,
     pub(super) output: Option<Output>,
-    pub(super) sink_render: Option<crate::job::RenderFn>,
-    pub(super) sink_lines: Vec<String>,
+    pub(super) sink: Option<SinkOutput>,
     pub(super) acks: Sender<CoordinatorMsg>,
     pub(super) name: String,
     /// Event time the subtask starts at (a restored job's watermark).
@@ -92,8 +147,8 @@ impl Worker {
 
     /// Sends a record that left the chain: to the stage's sink, and downstream.
     fn emit(&mut self, r: Rec) -> Result<()> {
-        if let Some(render) = &self.sink_render {
-            self.sink_lines.push(render(&r)?);
+        if let Some(sink) = &mut self.sink {
+            sink.add(self.subtask, &r, &self.name)?;
         }
         if let Some(out) = &mut self.output {
             let target = match &mut out.route {
@@ -207,7 +262,16 @@ impl Worker {
             subtask: self.subtask,
             splits,
             snapshots,
-            sink_lines: std::mem::take(&mut self.sink_lines),
+            sink_staged: self
+                .sink
+                .as_mut()
+                .map(|s| std::mem::take(&mut s.staged))
+                .unwrap_or_default(),
+            sink_rest: self
+                .sink
+                .as_mut()
+                .map(|s| std::mem::take(&mut s.buffer))
+                .unwrap_or_default(),
         };
         self.acks
             .send(CoordinatorMsg::Ack(ack))
