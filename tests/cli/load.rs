@@ -109,8 +109,8 @@ fn sustained_max_rate_keeps_checkpointing_with_bounded_memory() {
         late as f64 / 1e6
     );
     // Checkpoints keep completing under full load. How far apart depends on the machine
-    // and build: each one stages the output of every event since the last; the benchmark
-    // measures it, this asserts steady progress.
+    // and build (a release build keeps the 100 ms schedule; a debug build on a busy
+    // machine does not); this asserts steady progress, the notes report the cadence.
     assert!(
         done >= 3,
         "checkpoints stalled: {first_checkpoint} -> {last_checkpoint}"

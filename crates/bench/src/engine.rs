@@ -149,6 +149,11 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
         let (_, stats) = run(counting_job(keys, keys, 2, by_seq), options)?.wait_with_stats()?;
         let total = started.elapsed().as_secs_f64();
         let bytes = crate::savepoint_io::dir_size(&work.join(format!("engine-sp-{keys}")));
+        let columns: Vec<String> =
+            crate::savepoint_io::column_bytes(&work.join(format!("engine-sp-{keys}")))
+                .into_iter()
+                .map(|(c, b)| format!("{c} {:.2}", b as f64 / keys as f64))
+                .collect();
         // Restore at parallelism 4: a job with no new events, timed until it has loaded the state.
         let restore = RunOptions {
             from_savepoint: Some(sp),
@@ -165,9 +170,10 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
             total,
             "s",
             format!(
-                "{:.1} MB ({:.1} B/key); synchronous pause {:.3} ms; restore at parallelism 4: {restore_secs:.2} s",
+                "{:.1} MB ({:.1} B/key: {}); synchronous pause {:.3} ms; restore at parallelism 4: {restore_secs:.2} s",
                 bytes as f64 / 1e6,
                 bytes as f64 / keys as f64,
+                columns.join(", "),
                 stats.max_sync_pause.as_secs_f64() * 1e3
             ),
         );

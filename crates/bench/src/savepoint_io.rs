@@ -137,6 +137,38 @@ pub fn dir_size(path: &Path) -> u64 {
     total
 }
 
+/// Compressed bytes per top-level column over every Parquet file under `path`, from the
+/// files' footers: where a savepoint's bytes go.
+pub fn column_bytes(path: &Path) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            for (column, bytes) in column_bytes(&p) {
+                *out.entry(column).or_insert(0) += bytes;
+            }
+            continue;
+        }
+        let Ok(file) = std::fs::File::open(&p) else {
+            continue;
+        };
+        let Ok(reader) = parquet::file::reader::SerializedFileReader::new(file) else {
+            continue;
+        };
+        use parquet::file::reader::FileReader;
+        for group in reader.metadata().row_groups() {
+            for column in group.columns() {
+                let name = column.column_path().parts()[0].clone();
+                *out.entry(name).or_insert(0) += column.compressed_size() as u64;
+            }
+        }
+    }
+    out
+}
+
 /// SavepointWriter (hash column, order check, CRC, manifest, fsync) against arrow-rs's
 /// ArrowWriter writing the same batches with the same settings to the same disk (fsynced).
 pub async fn write(report: &mut Report, work: &Path, n: usize, value: Value) -> Result<()> {
