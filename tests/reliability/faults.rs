@@ -359,8 +359,9 @@ fn expected_output(source: &rewind_engine::GeneratorSource) -> Vec<String> {
 
 /// A file sink whose store fails one write: a chunk staged as output is produced, the
 /// rest staged at a checkpoint, or a commit after it. Whichever fails, the output is kept
-/// and retried, so the committed output is every line exactly once and nothing stays
-/// pending. Small chunks make the job stage output dozens of times between checkpoints.
+/// and retried, so the committed output is every line exactly once, in order, and nothing
+/// stays pending. Small chunks make the job stage output dozens of times between
+/// checkpoints.
 #[test]
 fn a_failing_sink_write_loses_and_repeats_no_output() {
     use rewind_engine::{FileSink, GeneratorSource, RunOptions, read_committed, run};
@@ -396,6 +397,22 @@ fn a_failing_sink_write_loses_and_repeats_no_output() {
             .unwrap_or_else(|e| panic!("put {n} failing: {e}"));
         faults += faulty.injected();
         let mut lines = read_committed(&at(memory.clone(), "out")).unwrap();
+        // In file order, each key's counts run 1, 2, 3, ...: a chunk retried after a
+        // failure still comes in its place.
+        let mut last = std::collections::HashMap::new();
+        for line in &lines {
+            let (key, count) = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .split_once(',')
+                .unwrap();
+            let count: u64 = count.parse().unwrap();
+            let previous = last.insert(key.to_string(), count).unwrap_or(0);
+            assert_eq!(
+                count,
+                previous + 1,
+                "put {n} failing: key {key} out of order"
+            );
+        }
         lines.sort();
         assert_eq!(lines.len(), want.len(), "put {n} failing: output lines");
         let first = lines.iter().zip(&want).position(|(a, b)| a != b);

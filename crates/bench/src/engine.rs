@@ -34,7 +34,7 @@ impl KeyedProcessFunction for Count {
 /// Discards output (the benchmark measures state, not output).
 struct Discard;
 impl Sink for Discard {
-    fn stage(&self, _: u32, _: &[u8]) -> rewind_engine::Result<String> {
+    fn stage(&self, _: u32, _: u64, _: &[u8]) -> rewind_engine::Result<String> {
         Ok(String::new())
     }
     fn commit(&self, _: u64, _: &str) -> rewind_engine::Result<()> {

@@ -12,6 +12,7 @@ use rewind_savepoint::{Location, SavepointInfo, SavepointWriter};
 use crate::keyed::StateSnapshot;
 use crate::runtime::{FINAL, RunOptions, SourceControl};
 use crate::sink::Sink;
+use crate::sink::pending::{PendingOutput, SubtaskOutput};
 use crate::{EngineError, Result};
 
 pub(crate) struct StageInfo {
@@ -38,10 +39,9 @@ pub(crate) struct Ack {
     pub subtask: u32,
     pub splits: Vec<SplitEntry>,
     pub snapshots: Vec<Box<dyn StateSnapshot>>,
-    /// Sink output since the last checkpoint: tokens of the chunks the subtask staged,
-    /// then the lines it has not staged yet.
-    pub sink_staged: Vec<String>,
-    pub sink_rest: Vec<u8>,
+    /// Sink output since the last checkpoint: (seq, token) of the chunks the subtask
+    /// staged, then the lines it has not staged yet, numbered as its next chunk.
+    pub sink_output: Option<SubtaskOutput>,
 }
 
 pub(crate) enum Command {
@@ -85,13 +85,8 @@ pub(crate) struct Coordinator {
     parent: Option<(String, String)>,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
-    /// Sink output of checkpoints that failed, committed with the next one that succeeds.
-    carried: HashMap<(usize, u32), Vec<String>>,
-    /// Staged output of completed checkpoints whose commit failed: (stage, checkpoint,
-    /// token), retried after the next checkpoint.
-    uncommitted: Vec<(usize, u64, String)>,
-    /// Sink output a failed checkpoint could not stage, per (stage, subtask).
-    unstaged: HashMap<(usize, u32), Vec<u8>>,
+    /// Sink output from staging to commit.
+    output: PendingOutput,
     retained: Vec<Location>,
     written: Vec<Manifest>,
     stopping: bool,
@@ -120,9 +115,7 @@ impl Coordinator {
             parent: restored.map(|r| (r.id, r.location)),
             next_id,
             pending: BTreeMap::new(),
-            carried: HashMap::new(),
-            unstaged: HashMap::new(),
-            uncommitted: Vec::new(),
+            output: PendingOutput::default(),
             retained: Vec::new(),
             written: Vec::new(),
             stopping: false,
@@ -238,18 +231,25 @@ impl Coordinator {
         let started = std::time::Instant::now();
         // Phase one: stage the output; its tokens go into the checkpoint.
         let written_to = location.as_ref().map(|l| l.to_string()).unwrap_or_default();
-        let (handles, result) = match self.stage_sinks(&mut acks) {
-            Ok(handles) => {
-                let result = match location {
-                    Some(loc) => self
-                        .write(&loc, kind, checkpoint_id, &mut acks, &handles)
-                        .map(Some),
-                    None => Ok(None),
-                };
-                (handles, result)
+        for ack in acks.iter_mut() {
+            if let Some(output) = ack.sink_output.take() {
+                self.output.add((ack.stage, ack.subtask), output);
             }
-            // `stage_sinks` kept everything for the next checkpoint.
-            Err(e) => (HashMap::new(), Err(e)),
+        }
+        let stages = &self.stages;
+        let sink_of = |s: usize| {
+            stages
+                .get(s)
+                .and_then(|s| s.sink.as_ref())
+                .map(|(_, k)| k.clone())
+        };
+        let result = match self.output.stage(sink_of) {
+            Ok(()) => match location {
+                Some(loc) => self.write(&loc, kind, checkpoint_id, &mut acks).map(Some),
+                None => Ok(None),
+            },
+            // Whatever failed to stage waits for the next checkpoint.
+            Err(e) => Err(e),
         };
         if let Ok(mut stats) = self.counters.stats.lock() {
             stats.max_sync_pause = stats.max_sync_pause.max(pause);
@@ -267,7 +267,19 @@ impl Coordinator {
         match result {
             Ok(manifest) => {
                 // Phase two: the checkpoint is durable, so its output becomes visible.
-                let failed = self.commit_sinks(checkpoint_id, handles);
+                let stages = &self.stages;
+                let sink_of = |s: usize| {
+                    stages
+                        .get(s)
+                        .and_then(|s| s.sink.as_ref())
+                        .map(|(_, k)| k.clone())
+                };
+                let failed = self.output.commit(checkpoint_id, sink_of).map(|(id, e)| {
+                    EngineError::Operator {
+                        operator: "sink".into(),
+                        message: format!("committing the output of checkpoint {id}: {e}"),
+                    }
+                });
                 if let Some(m) = &manifest {
                     match done.target {
                         Target::Checkpoint => self.retain(m),
@@ -289,8 +301,7 @@ impl Coordinator {
                 }
             }
             Err(e) => {
-                // Keep the staged output for the next checkpoint; the job goes on.
-                self.carried.extend(handles);
+                // The staged output waits for the next checkpoint; the job goes on.
                 if let Target::Savepoint { reply, .. } = done.target {
                     let _ = reply.send(Err(EngineError::Checkpoint {
                         id: checkpoint_id,
@@ -301,71 +312,6 @@ impl Coordinator {
                     id: checkpoint_id,
                     message: e.to_string(),
                 })
-            }
-        }
-    }
-
-    /// Commits the output of checkpoint `checkpoint`, and first the commits that failed
-    /// after earlier checkpoints (commits are idempotent, and a restore from those
-    /// checkpoints would make them too). Failed commits are kept for the next time; the
-    /// first failure is returned.
-    fn commit_sinks(
-        &mut self,
-        checkpoint: u64,
-        tokens: HashMap<(usize, u32), Vec<String>>,
-    ) -> Option<EngineError> {
-        let mut commits = std::mem::take(&mut self.uncommitted);
-        for ((stage, _), list) in tokens {
-            commits.extend(list.into_iter().map(|t| (stage, checkpoint, t)));
-        }
-        let mut failure = None;
-        for (stage, id, token) in commits {
-            let Some((_, sink)) = self.stages.get(stage).and_then(|s| s.sink.as_ref()) else {
-                continue;
-            };
-            if let Err(e) = sink.commit(id, &token) {
-                failure.get_or_insert(EngineError::Operator {
-                    operator: "sink".into(),
-                    message: format!("committing the output of checkpoint {id}: {e}"),
-                });
-                self.uncommitted.push((stage, id, token));
-            }
-        }
-        failure
-    }
-
-    /// Stages the rest of every sink subtask's output of this checkpoint; returns the
-    /// tokens per (stage, subtask) in staging order, including those of earlier
-    /// checkpoints that failed. When staging fails, everything is kept for the next
-    /// checkpoint: tokens in `carried`, unstaged lines in `unstaged`.
-    fn stage_sinks(&mut self, acks: &mut [Ack]) -> Result<HashMap<(usize, u32), Vec<String>>> {
-        let mut tokens = std::mem::take(&mut self.carried);
-        let mut failure = None;
-        for ack in acks.iter_mut() {
-            let Some((_, sink)) = self.stages.get(ack.stage).and_then(|s| s.sink.as_ref()) else {
-                continue;
-            };
-            let key = (ack.stage, ack.subtask);
-            let list = tokens.entry(key).or_default();
-            list.append(&mut ack.sink_staged);
-            let mut rest = self.unstaged.remove(&key).unwrap_or_default();
-            rest.append(&mut ack.sink_rest);
-            if rest.is_empty() {
-                continue;
-            }
-            match sink.stage(ack.subtask, &rest) {
-                Ok(token) => list.push(token),
-                Err(e) => {
-                    self.unstaged.insert(key, rest);
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        match failure {
-            None => Ok(tokens),
-            Some(e) => {
-                self.carried = tokens;
-                Err(e)
             }
         }
     }
@@ -393,7 +339,6 @@ impl Coordinator {
         kind: SavepointKind,
         checkpoint_id: u64,
         acks: &mut [Ack],
-        handles: &HashMap<(usize, u32), Vec<String>>,
     ) -> Result<Manifest> {
         let mut info = SavepointInfo::new(&self.job, "engine");
         info.kind = kind;
@@ -403,6 +348,15 @@ impl Coordinator {
             location: location.clone(),
         });
         let stages = &self.stages;
+        // What each sink subtask's output this checkpoint records (read before the async
+        // block, which must not hold the coordinator).
+        let records: HashMap<(usize, u32), Vec<String>> = stages
+            .iter()
+            .enumerate()
+            .filter(|(_, stage)| stage.sink.is_some())
+            .flat_map(|(s, stage)| (0..stage.parallelism).map(move |i| (s, i)))
+            .map(|key| (key, self.output.records(checkpoint_id, key)))
+            .collect();
         crate::io::block_on(async {
             let writer = Arc::new(SavepointWriter::create(location.clone(), info).await?);
             // One task per subtask snapshot: converting to Arrow and encoding run in
@@ -470,7 +424,7 @@ impl Coordinator {
                 );
                 writer.add_state(uid, spec)?;
                 for subtask in 0..stage.parallelism {
-                    let list = handles.get(&(s, subtask)).cloned().unwrap_or_default();
+                    let list = records.get(&(s, subtask)).cloned().unwrap_or_default();
                     let values: arrow_array::ArrayRef =
                         Arc::new(arrow_array::StringArray::from(list));
                     let schema =

@@ -56,10 +56,11 @@ impl<K: Key, R: RowKey<K>, V: Clone> Clone for CowMap<K, R, V> {
 }
 
 /// The hash the bucket's table probes with. The bucket is chosen by the key hash's top
-/// bits, so the table uses the others; rows of one key in several namespaces (windows)
-/// get different table hashes.
+/// bits (more of them at higher parallelism), so the table takes its slot from the low
+/// bits up and its 7-bit tag from the lowest; rows of one key in several namespaces
+/// (windows) get different table hashes.
 fn table_hash(hash: u64, namespace: Option<i64>) -> u64 {
-    let h = hash.rotate_left(32);
+    let h = hash.rotate_right(7);
     match namespace {
         None => h,
         Some(ns) => {
@@ -191,8 +192,8 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     /// in the map's range (the caller checks; see [`CowMap::new`]). Rows with equal hashes
     /// come in no particular order.
     pub(crate) fn for_each_sorted<'a>(&'a self, mut f: impl FnMut(u64, &'a R, &'a V)) {
-        // Within a bucket, a counting sort on the next bits of the offset, then an
-        // insertion sort of each (tiny) run.
+        // Within a bucket, a counting sort on the next bits of the offset, then a sort of
+        // each (tiny) run.
         const DIGIT_BITS: u32 = 8;
         let digit_shift = 64 - BUCKET_BITS - DIGIT_BITS;
         let mut entries: Vec<(u64, &Entry<R, V>)> = Vec::new();

@@ -47,8 +47,10 @@ pub(super) fn recommit_sinks(job: &Job, sp: &SavepointReader) -> Result<()> {
                 .ok_or_else(|| {
                     EngineError::Restore(format!("sink {uid:?}: pending commits are not strings"))
                 })?;
-            for token in handles.iter().flatten() {
-                sink.commit(sp.manifest().checkpoint_id, token)?;
+            for record in handles.iter().flatten() {
+                let (checkpoint, token) =
+                    crate::sink::pending::parse_record(record, sp.manifest().checkpoint_id);
+                sink.commit(checkpoint, token)?;
             }
         }
     }

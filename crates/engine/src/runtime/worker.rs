@@ -13,6 +13,7 @@ use crate::coordinator::{Ack, CoordinatorMsg};
 use crate::job::{ErasedOp, Rec};
 use crate::keyed::StateSnapshot;
 use crate::sink::Sink;
+use crate::sink::pending::SubtaskOutput;
 use crate::time::{Change, InputWatermarks};
 use crate::{EngineError, Result};
 
@@ -39,14 +40,19 @@ pub(super) struct Output {
 /// chunk per sink subtask however long a checkpoint takes, and a slow sink slows the
 /// subtask (backpressure) instead of filling memory.
 pub(super) struct SinkOutput {
-    pub(super) sink: Arc<dyn Sink>,
-    pub(super) render: crate::job::RenderFn,
-    pub(super) buffer: Vec<u8>,
-    pub(super) staged: Vec<String>,
-    pub(super) chunk_bytes: usize,
-    /// Buffer size at which to stage next: one chunk, or a chunk more after a failure.
-    pub(super) stage_at: usize,
+    sink: Arc<dyn Sink>,
+    render: crate::job::RenderFn,
+    buffer: Vec<u8>,
+    /// (seq, token) of the chunks staged since the last checkpoint.
+    staged: Vec<(u64, String)>,
+    /// The number of the next chunk, in output order.
+    next_seq: u64,
+    chunk_bytes: usize,
 }
+
+/// Attempts at staging a chunk before the subtask fails; waits double from 100 ms
+/// between them (about 25 s in all), holding the subtask (and so its input) meanwhile.
+const STAGE_ATTEMPTS: u32 = 9;
 
 impl SinkOutput {
     pub(super) fn new(
@@ -59,32 +65,59 @@ impl SinkOutput {
             render,
             buffer: Vec::new(),
             staged: Vec::new(),
+            next_seq: 0,
             chunk_bytes,
-            stage_at: chunk_bytes,
         }
     }
 
-    fn add(&mut self, subtask: u32, r: &Rec, name: &str) -> Result<()> {
+    fn add(&mut self, subtask: u32, r: &Rec) -> Result<()> {
         let line = (self.render)(r)?;
         self.buffer.extend_from_slice(line.as_bytes());
         self.buffer.push(b'\n');
-        if self.buffer.len() >= self.stage_at {
-            match self.sink.stage(subtask, &self.buffer) {
+        if self.buffer.len() >= self.chunk_bytes {
+            self.stage_buffer(subtask)?;
+        }
+        Ok(())
+    }
+
+    /// Stages the buffer as the next chunk, retrying a failing sink with backoff.
+    fn stage_buffer(&mut self, subtask: u32) -> Result<()> {
+        let mut wait = Duration::from_millis(100);
+        for attempt in 1..=STAGE_ATTEMPTS {
+            match self.sink.stage(subtask, self.next_seq, &self.buffer) {
                 Ok(token) => {
-                    self.staged.push(token);
+                    self.staged.push((self.next_seq, token));
+                    self.next_seq += 1;
                     self.buffer.clear();
-                    self.stage_at = self.chunk_bytes;
+                    return Ok(());
                 }
-                // Kept: the next attempt, or the checkpoint, stages it.
+                Err(e) if attempt == STAGE_ATTEMPTS => {
+                    return Err(EngineError::Operator {
+                        operator: "sink".into(),
+                        message: format!("staging output failed {attempt} times: {e}"),
+                    });
+                }
                 Err(e) => {
-                    eprintln!(
-                        "rewind-engine: {name}: staging output failed, kept for a retry: {e}"
-                    );
-                    self.stage_at = self.buffer.len() + self.chunk_bytes;
+                    eprintln!("rewind-engine: staging output failed, retrying in {wait:?}: {e}");
+                    std::thread::sleep(wait);
+                    wait *= 2;
                 }
             }
         }
         Ok(())
+    }
+
+    /// At a barrier: the chunks staged since the last one, and the rest of the output
+    /// numbered as the next chunk (the coordinator stages it).
+    fn take(&mut self) -> SubtaskOutput {
+        let staged = std::mem::take(&mut self.staged);
+        if self.buffer.is_empty() {
+            return SubtaskOutput { staged, rest: None };
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let rest = Some((seq, std::mem::take(&mut self.buffer)));
+        SubtaskOutput { staged, rest }
     }
 }
 
@@ -148,7 +181,7 @@ impl Worker {
     /// Sends a record that left the chain: to the stage's sink, and downstream.
     fn emit(&mut self, r: Rec) -> Result<()> {
         if let Some(sink) = &mut self.sink {
-            sink.add(self.subtask, &r, &self.name)?;
+            sink.add(self.subtask, &r)?;
         }
         if let Some(out) = &mut self.output {
             let target = match &mut out.route {
@@ -262,16 +295,7 @@ impl Worker {
             subtask: self.subtask,
             splits,
             snapshots,
-            sink_staged: self
-                .sink
-                .as_mut()
-                .map(|s| std::mem::take(&mut s.staged))
-                .unwrap_or_default(),
-            sink_rest: self
-                .sink
-                .as_mut()
-                .map(|s| std::mem::take(&mut s.buffer))
-                .unwrap_or_default(),
+            sink_output: self.sink.as_mut().map(SinkOutput::take),
         };
         self.acks
             .send(CoordinatorMsg::Ack(ack))

@@ -11,16 +11,21 @@ use std::sync::{Arc, Mutex};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use rewind_savepoint::Location;
 
+pub(crate) mod pending;
+
 /// Receives output rendered as JSON lines, in two phases.
 pub trait Sink: Send + Sync + 'static {
     /// Makes `chunk` (whole JSON lines of `subtask`'s output, each ending in a newline)
-    /// durable but invisible, and returns a token naming it. Called whenever a subtask has
-    /// buffered enough output, and for the rest at each checkpoint, before the
-    /// checkpoint's manifest is written; from any thread.
-    fn stage(&self, subtask: u32, chunk: &[u8]) -> crate::Result<String>;
+    /// durable but invisible, and returns a token naming it: a plain file name (letters,
+    /// digits, `-`, `_`, `.`). `seq` numbers the subtask's chunks in output order within
+    /// this run of the job; chunks may be staged out of that order, so a sink that orders
+    /// its output should follow `seq`. Called whenever a subtask has buffered enough
+    /// output, and for the rest at each checkpoint, before the checkpoint's manifest is
+    /// written; from any thread.
+    fn stage(&self, subtask: u32, seq: u64, chunk: &[u8]) -> crate::Result<String>;
     /// Makes the staged chunk `token` visible as output of `checkpoint`. Called after the
     /// manifest is written, and again after a restore for the tokens the checkpoint
-    /// recorded: must be idempotent. A subtask's chunks are committed in staging order.
+    /// recorded: must be idempotent. A subtask's chunks are committed in `seq` order.
     fn commit(&self, checkpoint: u64, token: &str) -> crate::Result<()>;
 }
 
@@ -44,9 +49,10 @@ fn poisoned() -> crate::EngineError {
 }
 
 impl Sink for CollectSink {
-    fn stage(&self, subtask: u32, chunk: &[u8]) -> crate::Result<String> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let token = format!("{subtask:05}-{seq:010}");
+    fn stage(&self, subtask: u32, seq: u64, chunk: &[u8]) -> crate::Result<String> {
+        // A restored job numbers its chunks from 0 again: the counter keeps tokens unique.
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let token = format!("{subtask:05}-{seq:010}-{n}");
         let lines = String::from_utf8_lossy(chunk)
             .lines()
             .map(str::to_string)
@@ -71,33 +77,22 @@ impl Sink for CollectSink {
 /// Writes output as JSON-lines files under a location. A chunk is staged as
 /// `_pending/<token>.jsonl` and committed by copying it to `part-<checkpoint>-<token>.jsonl`
 /// (create-only), then deleting the pending file. Tokens are `<subtask>-<seq>-<run>`:
-/// `<seq>` counts the chunks this sink staged, and `<run>` is new for every start of the
-/// job, so a job restored from an older savepoint never collides with later output. The
-/// parts in name order are the output in order (checkpoint, subtask, chunk).
+/// `<seq>` is the chunk's place in the subtask's output, and `<run>` is random and new for
+/// every start of the job, so a job restored from an older savepoint never collides with
+/// later output. The parts in name order are the output in order (checkpoint, subtask,
+/// chunk).
 #[derive(Debug, Clone)]
 pub struct FileSink {
     location: Location,
     run: String,
-    seq: Arc<AtomicU64>,
 }
 
 impl FileSink {
     /// A sink writing under `location`.
     pub fn new(location: Location) -> crate::Result<FileSink> {
-        // A short token for this start of the job: time and process id.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default();
-        let run = format!(
-            "{:08x}",
-            (nanos ^ (u64::from(std::process::id()) << 32)) as u32
-        );
-        Ok(FileSink {
-            location,
-            run,
-            seq: Arc::new(AtomicU64::new(0)),
-        })
+        // 64 random bits for this start of the job.
+        let run = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+        Ok(FileSink { location, run })
     }
 
     fn error(&self, name: &str, e: impl std::fmt::Display) -> crate::EngineError {
@@ -165,8 +160,7 @@ fn check_token(token: &str) -> crate::Result<()> {
 }
 
 impl Sink for FileSink {
-    fn stage(&self, subtask: u32, chunk: &[u8]) -> crate::Result<String> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+    fn stage(&self, subtask: u32, seq: u64, chunk: &[u8]) -> crate::Result<String> {
         let token = format!("{subtask:05}-{seq:010}-{}", self.run);
         let name = format!("_pending/{token}.jsonl");
         let pending = self.location.child(&name);
@@ -223,8 +217,8 @@ pub struct StdoutSink {
 }
 
 impl Sink for StdoutSink {
-    fn stage(&self, subtask: u32, chunk: &[u8]) -> crate::Result<String> {
-        self.staged.stage(subtask, chunk)
+    fn stage(&self, subtask: u32, seq: u64, chunk: &[u8]) -> crate::Result<String> {
+        self.staged.stage(subtask, seq, chunk)
     }
 
     fn commit(&self, _checkpoint: u64, token: &str) -> crate::Result<()> {
@@ -278,9 +272,11 @@ mod tests {
     fn chunks_commit_once_in_staging_order() {
         let dir = tempfile::tempdir().unwrap();
         let sink = sink(dir.path());
-        let a = sink.stage(1, b"{\"n\":1}\n{\"n\":2}\n").unwrap();
-        let b = sink.stage(1, b"{\"n\":3}\n").unwrap();
-        let c = sink.stage(0, b"{\"n\":0}\n").unwrap();
+        // Staged out of order (the rest at a barrier comes after the subtask's chunks):
+        // names follow `seq`.
+        let b = sink.stage(1, 1, b"{\"n\":3}\n").unwrap();
+        let a = sink.stage(1, 0, b"{\"n\":1}\n{\"n\":2}\n").unwrap();
+        let c = sink.stage(0, 0, b"{\"n\":0}\n").unwrap();
         // Staged output is invisible.
         assert!(read_committed(&sink.location).unwrap().is_empty());
         for token in [&a, &b, &c] {
