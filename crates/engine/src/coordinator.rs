@@ -236,14 +236,7 @@ impl Coordinator {
                 self.output.add((ack.stage, ack.subtask), output);
             }
         }
-        let stages = &self.stages;
-        let sink_of = |s: usize| {
-            stages
-                .get(s)
-                .and_then(|s| s.sink.as_ref())
-                .map(|(_, k)| k.clone())
-        };
-        let result = match self.output.stage(sink_of) {
+        let result = match self.output.stage(sink_of(&self.stages)) {
             Ok(()) => match location {
                 Some(loc) => self.write(&loc, kind, checkpoint_id, &mut acks).map(Some),
                 None => Ok(None),
@@ -267,13 +260,7 @@ impl Coordinator {
         match result {
             Ok(manifest) => {
                 // Phase two: the checkpoint is durable, so its output becomes visible.
-                let stages = &self.stages;
-                let sink_of = |s: usize| {
-                    stages
-                        .get(s)
-                        .and_then(|s| s.sink.as_ref())
-                        .map(|(_, k)| k.clone())
-                };
+                let sink_of = sink_of(&self.stages);
                 let failed = self.output.commit(checkpoint_id, sink_of).map(|(id, e)| {
                     EngineError::Operator {
                         operator: "sink".into(),
@@ -457,6 +444,16 @@ impl Coordinator {
             manifest
         })?
         .map_err(EngineError::from)
+    }
+}
+
+/// The sink of a stage, by its index.
+fn sink_of(stages: &[StageInfo]) -> impl Fn(usize) -> Option<Arc<dyn Sink>> + '_ {
+    |s| {
+        stages
+            .get(s)
+            .and_then(|s| s.sink.as_ref())
+            .map(|(_, sink)| sink.clone())
     }
 }
 
