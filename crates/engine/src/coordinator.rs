@@ -87,6 +87,8 @@ pub(crate) struct Coordinator {
     pending: BTreeMap<u64, Pending>,
     /// Sink output from staging to commit.
     output: PendingOutput,
+    /// A source subtask's input has ended: no checkpoint but the final one can complete.
+    input_ending: bool,
     retained: Vec<Location>,
     written: Vec<Manifest>,
     stopping: bool,
@@ -116,6 +118,7 @@ impl Coordinator {
             next_id,
             pending: BTreeMap::new(),
             output: PendingOutput::default(),
+            input_ending: false,
             retained: Vec::new(),
             written: Vec::new(),
             stopping: false,
@@ -153,6 +156,10 @@ impl Coordinator {
                             reply.send(Err(EngineError::Internal("the job is stopping".into())));
                         continue;
                     }
+                    if self.input_ending {
+                        let _ = reply.send(Err(input_ended()));
+                        continue;
+                    }
                     self.stopping |= stop;
                     self.trigger(
                         Target::Savepoint {
@@ -165,8 +172,19 @@ impl Coordinator {
                 }
                 // After a cancel, barriers still in flight complete nothing.
                 CoordinatorMsg::Ack(_) if self.cancelled => {}
-                CoordinatorMsg::Ack(ack) => {
+                CoordinatorMsg::Ack(mut ack) => {
                     let id = ack.id;
+                    if id == FINAL && !self.input_ending {
+                        self.input_ending = true;
+                        self.abandon_pending();
+                    }
+                    if id != FINAL && !self.pending.contains_key(&id) {
+                        // A barrier of an abandoned checkpoint: keep the output it carries.
+                        if let Some(output) = ack.sink_output.take() {
+                            self.output.add((ack.stage, ack.subtask), output);
+                        }
+                        continue;
+                    }
                     let entry = self.pending.entry(id).or_insert_with(|| Pending {
                         acks: Vec::new(),
                         target: Target::Final,
@@ -189,6 +207,32 @@ impl Coordinator {
         match error {
             Some(e) => Err(e),
             None => Ok(self.written),
+        }
+    }
+
+    /// A source subtask's input ended: checkpoints in flight can no longer complete (the
+    /// ended subtask will not take them), so they are abandoned, their savepoint
+    /// requesters told, and the output their acknowledgements carry kept for the final
+    /// checkpoint. Subtasks drop their barriers (see `Worker::run_operator`).
+    fn abandon_pending(&mut self) {
+        let abandoned: Vec<u64> = self
+            .pending
+            .keys()
+            .copied()
+            .filter(|id| *id != FINAL)
+            .collect();
+        for id in abandoned {
+            let Some(pending) = self.pending.remove(&id) else {
+                continue;
+            };
+            for mut ack in pending.acks {
+                if let Some(output) = ack.sink_output.take() {
+                    self.output.add((ack.stage, ack.subtask), output);
+                }
+            }
+            if let Target::Savepoint { reply, .. } = pending.target {
+                let _ = reply.send(Err(input_ended()));
+            }
         }
     }
 
@@ -445,6 +489,14 @@ impl Coordinator {
         })?
         .map_err(EngineError::from)
     }
+}
+
+fn input_ended() -> EngineError {
+    EngineError::Internal(
+        "the job's input ended before the savepoint could be taken; a bounded job writes its \
+         last savepoint with --savepoint-on-finish"
+            .into(),
+    )
 }
 
 /// The sink of a stage, by its index.

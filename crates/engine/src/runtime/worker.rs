@@ -492,13 +492,28 @@ impl Worker {
                         self.push(r)?;
                     }
                 }
-                Msg::Barrier(id) => {
-                    if barrier.is_some_and(|b| b != id) {
-                        return Err(self.fail(format!("barrier {id} while aligning {barrier:?}")));
+                Msg::Barrier(id) => match barrier {
+                    Some(b) if b != id && b == FINAL => {
+                        // An input ended (the final barrier) before this checkpoint's
+                        // barrier reached it: the checkpoint cannot complete (the
+                        // coordinator abandons it). Drop it.
                     }
-                    barrier = Some(id);
-                    blocked[env.from] = true;
-                }
+                    Some(b) if b != id && id == FINAL => {
+                        // The same, seen the other way round: stop aligning `b`, let
+                        // through what waited behind it, and align the final barrier.
+                        blocked.iter_mut().for_each(|x| *x = false);
+                        pending_replay.extend(waiting.drain(..));
+                        barrier = Some(FINAL);
+                        blocked[env.from] = true;
+                    }
+                    Some(b) if b != id => {
+                        return Err(self.fail(format!("barrier {id} while aligning {b}")));
+                    }
+                    _ => {
+                        barrier = Some(id);
+                        blocked[env.from] = true;
+                    }
+                },
                 Msg::Watermark(w) => {
                     let change = watermarks.watermark(env.from, w);
                     self.watermark_change(change)?;

@@ -1,0 +1,180 @@
+//! The end of a bounded input while checkpoints are taken: a source subtask whose input
+//! ends sends the final barrier while its peers may still be taking a checkpoint. The
+//! job must end normally, with its final savepoint and every output line exactly once.
+
+use std::time::Duration;
+
+use rewind_engine::{
+    CollectSink, GeneratedEvent, JobBuilder, RunOptions, Sink, Source, SplitReader, run,
+};
+use rewind_savepoint::format::SplitEntry;
+
+mod common;
+use common::{Count, loc, sorted};
+
+/// Every `(key, count)` line the keyed count emits for `events` events keyed by `key`.
+fn expected(events: impl Iterator<Item = i64>) -> Vec<String> {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut lines = Vec::new();
+    for key in events {
+        let n = counts.entry(key).or_insert(0u64);
+        *n += 1;
+        lines.push(format!("[{key},{n}]"));
+    }
+    sorted(lines)
+}
+
+/// Two splits of one event per millisecond: `short` events (keys from seq 0), then
+/// `long` events (from seq 1000).
+#[derive(Clone)]
+struct Uneven {
+    short: u64,
+    long: u64,
+}
+
+struct UnevenReader {
+    first: u64,
+    end: u64,
+    next: u64,
+}
+
+impl Source for Uneven {
+    type Out = GeneratedEvent;
+    fn splits(&self) -> Vec<SplitEntry> {
+        ["short", "long"]
+            .iter()
+            .map(|id| SplitEntry {
+                id: id.to_string(),
+                position: serde_json::json!({ "next": 0 }),
+                watermark: None,
+            })
+            .collect()
+    }
+    fn reader(
+        &self,
+        split: &SplitEntry,
+    ) -> rewind_engine::Result<Box<dyn SplitReader<GeneratedEvent>>> {
+        let next = split.position["next"].as_u64().unwrap_or(0);
+        let (first, len) = if split.id == "short" {
+            (0, self.short)
+        } else {
+            (1_000, self.long)
+        };
+        Ok(Box::new(UnevenReader {
+            first,
+            end: first + len,
+            next,
+        }))
+    }
+}
+
+impl SplitReader<GeneratedEvent> for UnevenReader {
+    fn next(&mut self) -> Option<GeneratedEvent> {
+        let seq = self.first + self.next;
+        if seq >= self.end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        self.next += 1;
+        Some(GeneratedEvent {
+            seq,
+            key: (seq % 7) as i64,
+        })
+    }
+    fn position(&self) -> serde_json::Value {
+        serde_json::json!({ "next": self.next })
+    }
+}
+
+/// One source subtask ends at once; a savepoint asked for afterwards is refused with a
+/// clear message (the ended subtask cannot take part), and the job still ends with its
+/// final savepoint and exact output.
+#[test]
+fn a_savepoint_after_part_of_the_input_ended_is_refused_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = CollectSink::default();
+    let job = JobBuilder::new("uneven")
+        .source(
+            "Uneven",
+            Uneven {
+                short: 1,
+                long: 400,
+            },
+        )
+        .uid("events")
+        .parallelism(2)
+        .key_by(|e: &GeneratedEvent| e.key)
+        .process("Counter", Count::new())
+        .uid("counter")
+        .parallelism(2)
+        .sink("output", sink.clone());
+    let end = loc(dir.path(), "end");
+    let options = RunOptions {
+        savepoint_on_finish: Some(end.clone()),
+        ..Default::default()
+    };
+    let handle = run(job, options).unwrap();
+    // The short split ended long ago; the long one runs for about 400 ms.
+    std::thread::sleep(Duration::from_millis(100));
+    let err = handle.savepoint(loc(dir.path(), "mid")).unwrap_err();
+    assert!(
+        err.to_string().contains("input ended before the savepoint"),
+        "{err}"
+    );
+    let written = handle.wait().unwrap();
+    assert_eq!(written.len(), 1, "the final savepoint");
+    let want = expected(std::iter::once(0).chain((1_000..1_400).map(|s| s % 7)));
+    assert_eq!(sorted(sink.lines()), want);
+}
+
+/// Commits slowly (on the coordinator's thread), so triggers queue up behind each
+/// checkpoint and one can reach the sources after part of the input ended.
+struct SlowCommit(CollectSink);
+
+impl Sink for SlowCommit {
+    fn stage(&self, subtask: u32, seq: u64, chunk: &[u8]) -> rewind_engine::Result<String> {
+        self.0.stage(subtask, seq, chunk)
+    }
+    fn commit(&self, checkpoint: u64, token: &str) -> rewind_engine::Result<()> {
+        std::thread::sleep(Duration::from_millis(20));
+        self.0.commit(checkpoint, token)
+    }
+}
+
+/// Checkpoints every few milliseconds behind a slow coordinator while one source subtask
+/// ends 100 ms before the other: a checkpoint is triggered after the first final barrier
+/// (and its barrier meets the final one downstream). Every run ends normally, with its
+/// final savepoint and exact output.
+#[test]
+fn checkpoints_racing_the_end_of_input_never_fail_the_job() {
+    let source = Uneven {
+        short: 100,
+        long: 200,
+    };
+    let want = expected((0..100).chain(1_000..1_200).map(|s| s % 7));
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = CollectSink::default();
+        let job = JobBuilder::new("uneven")
+            .source("Uneven", source.clone())
+            .uid("events")
+            .parallelism(2)
+            .key_by(|e: &GeneratedEvent| e.key)
+            .process("Counter", Count::new())
+            .uid("counter")
+            .parallelism(2)
+            .sink("output", SlowCommit(sink.clone()));
+        let options = RunOptions {
+            checkpoint_dir: Some(loc(dir.path(), "checkpoints")),
+            checkpoint_interval: Some(Duration::from_millis(5)),
+            savepoint_on_finish: Some(loc(dir.path(), "end")),
+            ..Default::default()
+        };
+        let written = run(job, options)
+            .unwrap()
+            .wait()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(written.len(), 1, "round {round}: the final savepoint");
+        assert_eq!(sorted(sink.lines()), want, "round {round}");
+    }
+}
