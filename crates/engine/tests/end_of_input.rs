@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use rewind_engine::{
-    CollectSink, GeneratedEvent, JobBuilder, RunOptions, Sink, Source, SplitReader, run,
+    CollectSink, GeneratedEvent, Job, JobBuilder, RunOptions, Sink, Source, SplitReader, run,
 };
 use rewind_savepoint::format::SplitEntry;
 
@@ -86,6 +86,19 @@ impl SplitReader<GeneratedEvent> for UnevenReader {
     }
 }
 
+/// The keyed count over `source`, each split on its own source subtask.
+fn uneven_count(source: Uneven, sink: impl Sink) -> Job {
+    JobBuilder::new("uneven")
+        .source("Uneven", source)
+        .uid("events")
+        .parallelism(2)
+        .key_by(|e: &GeneratedEvent| e.key)
+        .process("Counter", Count::new())
+        .uid("counter")
+        .parallelism(2)
+        .sink("output", sink)
+}
+
 /// One source subtask ends at once; a savepoint asked for afterwards is refused with a
 /// clear message (the ended subtask cannot take part), and the job still ends with its
 /// final savepoint and exact output.
@@ -93,21 +106,13 @@ impl SplitReader<GeneratedEvent> for UnevenReader {
 fn a_savepoint_after_part_of_the_input_ended_is_refused_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let sink = CollectSink::default();
-    let job = JobBuilder::new("uneven")
-        .source(
-            "Uneven",
-            Uneven {
-                short: 1,
-                long: 400,
-            },
-        )
-        .uid("events")
-        .parallelism(2)
-        .key_by(|e: &GeneratedEvent| e.key)
-        .process("Counter", Count::new())
-        .uid("counter")
-        .parallelism(2)
-        .sink("output", sink.clone());
+    let job = uneven_count(
+        Uneven {
+            short: 1,
+            long: 400,
+        },
+        sink.clone(),
+    );
     let end = loc(dir.path(), "end");
     let options = RunOptions {
         savepoint_on_finish: Some(end.clone()),
@@ -155,15 +160,7 @@ fn checkpoints_racing_the_end_of_input_never_fail_the_job() {
     for round in 0..3 {
         let dir = tempfile::tempdir().unwrap();
         let sink = CollectSink::default();
-        let job = JobBuilder::new("uneven")
-            .source("Uneven", source.clone())
-            .uid("events")
-            .parallelism(2)
-            .key_by(|e: &GeneratedEvent| e.key)
-            .process("Counter", Count::new())
-            .uid("counter")
-            .parallelism(2)
-            .sink("output", SlowCommit(sink.clone()));
+        let job = uneven_count(source.clone(), SlowCommit(sink.clone()));
         let options = RunOptions {
             checkpoint_dir: Some(loc(dir.path(), "checkpoints")),
             checkpoint_interval: Some(Duration::from_millis(5)),
