@@ -1,6 +1,7 @@
 //! A job under sustained input at its maximum rate: checkpoints keep completing, and its
 //! memory stays bounded because the bounded channels hold the sources back
-//! (backpressure) instead of buffering what the counter has not reached yet.
+//! (backpressure) instead of buffering what the counter has not reached yet, and the sink
+//! stages its output as it goes instead of holding it until a checkpoint.
 
 use std::path::Path;
 use std::time::Duration;

@@ -34,6 +34,8 @@ pub(crate) struct Restored {
 pub(crate) struct Ack {
     /// How long the subtask paused processing to take its snapshot.
     pub sync_pause: std::time::Duration,
+    /// How much of that its thread waited, runnable, for a CPU.
+    pub sync_pause_waiting: std::time::Duration,
     pub id: u64,
     pub stage: usize,
     pub subtask: u32,
@@ -272,6 +274,11 @@ impl Coordinator {
         };
         let mut acks = done.acks;
         let pause = acks.iter().map(|a| a.sync_pause).max().unwrap_or_default();
+        let running = acks
+            .iter()
+            .map(|a| a.sync_pause.saturating_sub(a.sync_pause_waiting))
+            .max()
+            .unwrap_or_default();
         let started = std::time::Instant::now();
         // Phase one: stage the output; its tokens go into the checkpoint.
         let written_to = location.as_ref().map(|l| l.to_string()).unwrap_or_default();
@@ -290,6 +297,7 @@ impl Coordinator {
         };
         if let Ok(mut stats) = self.counters.stats.lock() {
             stats.max_sync_pause = stats.max_sync_pause.max(pause);
+            stats.max_sync_pause_running = stats.max_sync_pause_running.max(running);
             if let Ok(Some(m)) = &result {
                 stats.checkpoints_written += 1;
                 stats.last_write = started.elapsed();

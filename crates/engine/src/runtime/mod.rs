@@ -87,8 +87,11 @@ pub(crate) enum SourceControl {
 /// Measurements of a running job.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobStats {
-    /// The longest a subtask paused processing to snapshot its state.
+    /// The longest a subtask paused processing to snapshot its state (wall time).
     pub max_sync_pause: Duration,
+    /// The longest such pause without the time the subtask's thread waited for a CPU
+    /// while runnable (Linux; elsewhere equal to `max_sync_pause`): the snapshot's own work.
+    pub max_sync_pause_running: Duration,
     /// Checkpoints and savepoints written.
     pub checkpoints_written: u64,
     /// How long writing the last one took (asynchronous: processing went on).

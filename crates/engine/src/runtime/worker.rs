@@ -50,6 +50,15 @@ pub(super) struct SinkOutput {
     chunk_bytes: usize,
 }
 
+/// How long this thread has waited, runnable, for a CPU since it started (the second
+/// field of Linux's `/proc/thread-self/schedstat`, in ns); `None` elsewhere. Separates a
+/// pause's own work from preemption on a busy machine.
+fn runqueue_wait() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = stat.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 /// Attempts at staging a chunk before the subtask fails; waits double from 100 ms
 /// between them (about 25 s in all), holding the subtask (and so its input) meanwhile.
 const STAGE_ATTEMPTS: u32 = 9;
@@ -285,11 +294,18 @@ impl Worker {
 
     /// Snapshots the chain's state and hands it to the coordinator with the staged output.
     fn ack(&mut self, id: u64, splits: Vec<SplitEntry>) -> Result<()> {
+        let waited_before = runqueue_wait();
         let started = std::time::Instant::now();
         let snapshots: Vec<Box<dyn StateSnapshot>> =
             self.ops.iter().flat_map(|o| o.snapshot()).collect();
+        let sync_pause = started.elapsed();
+        let sync_pause_waiting = runqueue_wait()
+            .zip(waited_before)
+            .map(|(after, before)| after.saturating_sub(before))
+            .unwrap_or_default();
         let ack = Ack {
-            sync_pause: started.elapsed(),
+            sync_pause,
+            sync_pause_waiting,
             id,
             stage: self.stage,
             subtask: self.subtask,
