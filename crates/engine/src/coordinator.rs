@@ -134,7 +134,7 @@ impl Coordinator {
         while let Ok(msg) = messages.recv() {
             match msg {
                 CoordinatorMsg::Tick => {
-                    if !self.stopping && self.pending.is_empty() {
+                    if !self.stopping && !self.input_ending && self.pending.is_empty() {
                         self.trigger(Target::Checkpoint, false, false);
                     }
                 }
