@@ -67,6 +67,18 @@ pub(crate) enum CoordinatorMsg {
 struct Pending {
     acks: Vec<Ack>,
     target: Target,
+    /// The sources stop after this one (stop- or drain-with-savepoint).
+    stop: bool,
+}
+
+impl Pending {
+    fn new(target: Target, stop: bool) -> Pending {
+        Pending {
+            acks: Vec::new(),
+            target,
+            stop,
+        }
+    }
 }
 
 enum Target {
@@ -91,6 +103,8 @@ pub(crate) struct Coordinator {
     output: PendingOutput,
     /// A source subtask's input has ended: no checkpoint but the final one can complete.
     input_ending: bool,
+    /// The stop-with-savepoint that became the final savepoint, once the input was ending.
+    stopped_at: Option<u64>,
     retained: Vec<Location>,
     written: Vec<Manifest>,
     stopping: bool,
@@ -121,6 +135,7 @@ impl Coordinator {
             pending: BTreeMap::new(),
             output: PendingOutput::default(),
             input_ending: false,
+            stopped_at: None,
             retained: Vec::new(),
             written: Vec::new(),
             stopping: false,
@@ -159,7 +174,21 @@ impl Coordinator {
                         continue;
                     }
                     if self.input_ending {
-                        let _ = reply.send(Err(input_ended()));
+                        if stop && self.stopped_at.is_none() {
+                            // The final savepoint, which is being taken, becomes this one;
+                            // the sources still reading stop now.
+                            self.stopping = true;
+                            let id = self.next_id;
+                            self.next_id += 1;
+                            self.stopped_at = Some(id);
+                            self.final_entry().target = Target::Savepoint {
+                                location: target,
+                                reply,
+                            };
+                            self.send_trigger(id, true, drain);
+                        } else {
+                            let _ = reply.send(Err(input_ended()));
+                        }
                         continue;
                     }
                     self.stopping |= stop;
@@ -175,6 +204,11 @@ impl Coordinator {
                 // After a cancel, barriers still in flight complete nothing.
                 CoordinatorMsg::Ack(_) if self.cancelled => {}
                 CoordinatorMsg::Ack(mut ack) => {
+                    if Some(ack.id) == self.stopped_at && self.is_source(ack.stage) {
+                        // A source stopped by the stop that became the final savepoint:
+                        // its state at that barrier is its final state.
+                        ack.id = FINAL;
+                    }
                     let id = ack.id;
                     if id == FINAL && !self.input_ending {
                         self.input_ending = true;
@@ -185,12 +219,13 @@ impl Coordinator {
                         if let Some(output) = ack.sink_output.take() {
                             self.output.add((ack.stage, ack.subtask), output);
                         }
+                        std::thread::spawn(move || drop(ack));
                         continue;
                     }
-                    let entry = self.pending.entry(id).or_insert_with(|| Pending {
-                        acks: Vec::new(),
-                        target: Target::Final,
-                    });
+                    let entry = self
+                        .pending
+                        .entry(id)
+                        .or_insert_with(|| Pending::new(Target::Final, false));
                     entry.acks.push(ack);
                     if entry.acks.len() == self.total {
                         if let Some(done) = self.pending.remove(&id) {
@@ -227,27 +262,57 @@ impl Coordinator {
             let Some(pending) = self.pending.remove(&id) else {
                 continue;
             };
+            if let Ok(mut stats) = self.counters.stats.lock() {
+                stats.checkpoints_abandoned += 1;
+            }
+            // A stop-with-savepoint becomes the final savepoint: the sources it stopped
+            // end right after its barrier, so their acknowledgements are final ones.
+            let becomes_final = pending.stop && self.stopped_at.is_none();
+            let mut dropped = Vec::new();
             for mut ack in pending.acks {
+                if becomes_final && self.is_source(ack.stage) {
+                    ack.id = FINAL;
+                    self.final_entry().acks.push(ack);
+                    continue;
+                }
                 if let Some(output) = ack.sink_output.take() {
                     self.output.add((ack.stage, ack.subtask), output);
                 }
+                dropped.push(ack);
             }
-            if let Target::Savepoint { reply, .. } = pending.target {
-                let _ = reply.send(Err(input_ended()));
+            match pending.target {
+                Target::Savepoint { location, reply } if becomes_final => {
+                    self.stopped_at = Some(id);
+                    self.final_entry().target = Target::Savepoint { location, reply };
+                }
+                Target::Savepoint { reply, .. } => {
+                    let _ = reply.send(Err(input_ended()));
+                }
+                _ => {}
             }
+            // Freeing large snapshots takes a while: off the coordinator's thread.
+            std::thread::spawn(move || drop(dropped));
         }
+    }
+
+    fn final_entry(&mut self) -> &mut Pending {
+        self.pending
+            .entry(FINAL)
+            .or_insert_with(|| Pending::new(Target::Final, false))
+    }
+
+    fn is_source(&self, stage: usize) -> bool {
+        self.stages.get(stage).is_some_and(|s| s.is_source)
     }
 
     fn trigger(&mut self, target: Target, stop: bool, drain: bool) {
         let id = self.next_id;
         self.next_id += 1;
-        self.pending.insert(
-            id,
-            Pending {
-                acks: Vec::new(),
-                target,
-            },
-        );
+        self.pending.insert(id, Pending::new(target, stop));
+        self.send_trigger(id, stop, drain);
+    }
+
+    fn send_trigger(&self, id: u64, stop: bool, drain: bool) {
         for s in &self.sources {
             let _ = s.send(SourceControl::Trigger { id, stop, drain });
         }

@@ -132,6 +132,43 @@ fn a_savepoint_after_part_of_the_input_ended_is_refused_cleanly() {
     assert_eq!(sorted(sink.lines()), want);
 }
 
+/// A stop asked for after one source subtask's input ended stops the others and becomes
+/// the final savepoint: it answers with a manifest at the requested target whose
+/// positions match the output committed, exactly once.
+#[test]
+fn a_stop_after_part_of_the_input_ended_takes_the_final_savepoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = CollectSink::default();
+    let job = uneven_count(
+        Uneven {
+            short: 1,
+            long: 400,
+        },
+        sink.clone(),
+    );
+    let handle = run(job, RunOptions::default()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let target = loc(dir.path(), "stop");
+    let manifest = handle.stop_with_savepoint(target.clone()).unwrap();
+    let splits = &manifest
+        .operator("events")
+        .unwrap()
+        .source
+        .as_ref()
+        .unwrap()
+        .splits;
+    let next = |id: &str| {
+        splits.iter().find(|s| s.id == id).unwrap().position["next"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(next("short"), 1);
+    let long = next("long");
+    assert!(long > 0 && long < 400, "stopped mid-input: {long}");
+    let want = expected(std::iter::once(0).chain((1_000..1_000 + long).map(|s| (s % 7) as i64)));
+    assert_eq!(sorted(sink.lines()), want);
+}
+
 /// Commits slowly (on the coordinator's thread), so triggers queue up behind each
 /// checkpoint and one can reach the sources after part of the input ended.
 struct SlowCommit(CollectSink);
@@ -157,6 +194,7 @@ fn checkpoints_racing_the_end_of_input_never_fail_the_job() {
         long: 200,
     };
     let want = expected((0..100).chain(1_000..1_200).map(|s| s % 7));
+    let mut abandoned = 0;
     for round in 0..3 {
         let dir = tempfile::tempdir().unwrap();
         let sink = CollectSink::default();
@@ -167,11 +205,14 @@ fn checkpoints_racing_the_end_of_input_never_fail_the_job() {
             savepoint_on_finish: Some(loc(dir.path(), "end")),
             ..Default::default()
         };
-        let written = run(job, options)
+        let (written, stats) = run(job, options)
             .unwrap()
-            .wait()
+            .wait_with_stats()
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        abandoned += stats.checkpoints_abandoned;
         assert_eq!(written.len(), 1, "round {round}: the final savepoint");
         assert_eq!(sorted(sink.lines()), want, "round {round}");
     }
+    // The race this test is about happened (a checkpoint was in flight at the end).
+    assert!(abandoned > 0, "no checkpoint met the end of the input");
 }

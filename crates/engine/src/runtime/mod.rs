@@ -94,6 +94,9 @@ pub struct JobStats {
     pub max_sync_pause_running: Duration,
     /// Checkpoints and savepoints written.
     pub checkpoints_written: u64,
+    /// Checkpoints in flight when a source subtask's input ended, which then could not
+    /// complete (their output goes with the final checkpoint).
+    pub checkpoints_abandoned: u64,
     /// How long writing the last one took (asynchronous: processing went on).
     pub last_write: Duration,
     /// The last checkpoint or savepoint that completed.

@@ -518,7 +518,7 @@ impl Worker {
                         // The same, seen the other way round: stop aligning `b`, let
                         // through what waited behind it, and align the final barrier.
                         blocked.iter_mut().for_each(|x| *x = false);
-                        pending_replay.extend(waiting.drain(..));
+                        replay_first(&mut pending_replay, &mut waiting);
                         barrier = Some(FINAL);
                         blocked[env.from] = true;
                     }
@@ -551,7 +551,7 @@ impl Worker {
                     self.broadcast(|| Msg::Barrier(id))?;
                     barrier = None;
                     blocked.iter_mut().for_each(|b| *b = false);
-                    pending_replay.extend(waiting.drain(..));
+                    replay_first(&mut pending_replay, &mut waiting);
                 }
             }
             if barrier.is_none() && pending_replay.is_empty() && ended.iter().all(|e| *e) {
@@ -560,6 +560,14 @@ impl Worker {
             }
         }
     }
+}
+
+/// Puts what waited behind a barrier before what is left to replay: it was taken from
+/// its inputs earlier, and each input's messages must keep their order.
+fn replay_first(pending_replay: &mut VecDeque<Envelope>, waiting: &mut VecDeque<Envelope>) {
+    let rest = std::mem::take(pending_replay);
+    pending_replay.extend(waiting.drain(..));
+    pending_replay.extend(rest);
 }
 
 /// A source subtask's search for new splits: each one found goes to the subtask its id
