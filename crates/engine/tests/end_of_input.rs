@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use rewind_engine::{
-    CollectSink, GeneratedEvent, Job, JobBuilder, RunOptions, Sink, Source, SplitReader, run,
+    CollectSink, GeneratedEvent, Job, JobBuilder, JobHandle, RunOptions, Sink, Source, SplitReader,
+    run,
 };
 use rewind_savepoint::format::SplitEntry;
 
 mod common;
-use common::{Count, loc, sorted};
+use common::{Count, loc, sorted, source_splits};
 
 /// Every `(key, count)` line the keyed count emits for `events` events keyed by `key`.
 fn expected(events: impl Iterator<Item = i64>) -> Vec<String> {
@@ -99,28 +100,30 @@ fn uneven_count(source: Uneven, sink: impl Sink) -> Job {
         .sink("output", sink)
 }
 
+/// Starts the keyed count over a short split (one event) and a long one (400 ms), and
+/// returns once the short one has ended, with the job's sink.
+fn one_split_ended(options: RunOptions) -> (JobHandle, CollectSink) {
+    let sink = CollectSink::default();
+    let source = Uneven {
+        short: 1,
+        long: 400,
+    };
+    let handle = run(uneven_count(source, sink.clone()), options).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    (handle, sink)
+}
+
 /// One source subtask ends at once; a savepoint asked for afterwards is refused with a
 /// clear message (the ended subtask cannot take part), and the job still ends with its
 /// final savepoint and exact output.
 #[test]
 fn a_savepoint_after_part_of_the_input_ended_is_refused_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = CollectSink::default();
-    let job = uneven_count(
-        Uneven {
-            short: 1,
-            long: 400,
-        },
-        sink.clone(),
-    );
-    let end = loc(dir.path(), "end");
     let options = RunOptions {
-        savepoint_on_finish: Some(end.clone()),
+        savepoint_on_finish: Some(loc(dir.path(), "end")),
         ..Default::default()
     };
-    let handle = run(job, options).unwrap();
-    // The short split ended long ago; the long one runs for about 400 ms.
-    std::thread::sleep(Duration::from_millis(100));
+    let (handle, sink) = one_split_ended(options);
     let err = handle.savepoint(loc(dir.path(), "mid")).unwrap_err();
     assert!(
         err.to_string().contains("input ended before the savepoint"),
@@ -138,25 +141,9 @@ fn a_savepoint_after_part_of_the_input_ended_is_refused_cleanly() {
 #[test]
 fn a_stop_after_part_of_the_input_ended_takes_the_final_savepoint() {
     let dir = tempfile::tempdir().unwrap();
-    let sink = CollectSink::default();
-    let job = uneven_count(
-        Uneven {
-            short: 1,
-            long: 400,
-        },
-        sink.clone(),
-    );
-    let handle = run(job, RunOptions::default()).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    let target = loc(dir.path(), "stop");
-    let manifest = handle.stop_with_savepoint(target.clone()).unwrap();
-    let splits = &manifest
-        .operator("events")
-        .unwrap()
-        .source
-        .as_ref()
-        .unwrap()
-        .splits;
+    let (handle, sink) = one_split_ended(RunOptions::default());
+    let manifest = handle.stop_with_savepoint(loc(dir.path(), "stop")).unwrap();
+    let splits = source_splits(&manifest, "events");
     let next = |id: &str| {
         splits.iter().find(|s| s.id == id).unwrap().position["next"]
             .as_u64()

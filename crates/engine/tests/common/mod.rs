@@ -70,14 +70,22 @@ pub fn sorted(mut lines: Vec<String>) -> Vec<String> {
 
 /// How far the source `uid` had read at a savepoint: the sum of its splits' offsets.
 pub fn records_read(manifest: &Manifest, uid: &str) -> u64 {
-    manifest
+    source_splits(manifest, uid)
+        .iter()
+        .map(|s| s.position["offset"].as_u64().unwrap())
+        .sum()
+}
+
+/// The splits a savepoint records for source `uid`.
+pub fn source_splits<'a>(
+    manifest: &'a Manifest,
+    uid: &str,
+) -> &'a [rewind_savepoint::format::SplitEntry] {
+    &manifest
         .operator(uid)
         .unwrap()
         .source
         .as_ref()
         .unwrap()
         .splits
-        .iter()
-        .map(|s| s.position["offset"].as_u64().unwrap())
-        .sum()
 }
