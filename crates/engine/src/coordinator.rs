@@ -210,9 +210,9 @@ impl Coordinator {
                         ack.id = FINAL;
                     }
                     let id = ack.id;
-                    if id == FINAL && !self.input_ending {
+                    if id == FINAL {
                         self.input_ending = true;
-                        self.abandon_pending();
+                        self.abandon_unreachable(ack.stage, ack.subtask);
                     }
                     if id != FINAL && !self.pending.contains_key(&id) {
                         // A barrier of an abandoned checkpoint: keep the output it carries.
@@ -247,16 +247,24 @@ impl Coordinator {
         }
     }
 
-    /// A source subtask's input ended: checkpoints in flight can no longer complete (the
-    /// ended subtask will not take them), so they are abandoned, their savepoint
-    /// requesters told, and the output their acknowledgements carry kept for the final
-    /// checkpoint. Subtasks drop their barriers (see `Worker::run_operator`).
-    fn abandon_pending(&mut self) {
+    /// Subtask (`stage`, `subtask`) acknowledged the final barrier: it will take no other,
+    /// so the checkpoints in flight it has not acknowledged can no longer complete. They
+    /// are abandoned, their savepoint requesters told, and the output their
+    /// acknowledgements carry kept for the final checkpoint. (Subtasks drop their
+    /// barriers, see `Worker::run_operator`; a checkpoint every subtask took before its
+    /// final barrier still completes.)
+    fn abandon_unreachable(&mut self, stage: usize, subtask: u32) {
         let abandoned: Vec<u64> = self
             .pending
-            .keys()
-            .copied()
-            .filter(|id| *id != FINAL)
+            .iter()
+            .filter(|(id, pending)| {
+                **id != FINAL
+                    && !pending
+                        .acks
+                        .iter()
+                        .any(|a| a.stage == stage && a.subtask == subtask)
+            })
+            .map(|(id, _)| *id)
             .collect();
         for id in abandoned {
             let Some(pending) = self.pending.remove(&id) else {
