@@ -216,9 +216,7 @@ impl Coordinator {
                     }
                     if id != FINAL && !self.pending.contains_key(&id) {
                         // A barrier of an abandoned checkpoint: keep the output it carries.
-                        if let Some(output) = ack.sink_output.take() {
-                            self.output.add((ack.stage, ack.subtask), output);
-                        }
+                        self.keep_output(&mut ack);
                         std::thread::spawn(move || drop(ack));
                         continue;
                     }
@@ -283,9 +281,7 @@ impl Coordinator {
                     self.final_entry().acks.push(ack);
                     continue;
                 }
-                if let Some(output) = ack.sink_output.take() {
-                    self.output.add((ack.stage, ack.subtask), output);
-                }
+                self.keep_output(&mut ack);
                 dropped.push(ack);
             }
             match pending.target {
@@ -300,6 +296,13 @@ impl Coordinator {
             }
             // Freeing large snapshots takes a while: off the coordinator's thread.
             std::thread::spawn(move || drop(dropped));
+        }
+    }
+
+    /// Moves the sink output an acknowledgement carries to the pending output.
+    fn keep_output(&mut self, ack: &mut Ack) {
+        if let Some(output) = ack.sink_output.take() {
+            self.output.add((ack.stage, ack.subtask), output);
         }
     }
 
@@ -356,9 +359,7 @@ impl Coordinator {
         // Phase one: stage the output; its tokens go into the checkpoint.
         let written_to = location.as_ref().map(|l| l.to_string()).unwrap_or_default();
         for ack in acks.iter_mut() {
-            if let Some(output) = ack.sink_output.take() {
-                self.output.add((ack.stage, ack.subtask), output);
-            }
+            self.keep_output(ack);
         }
         let result = match self.output.stage(sink_of(&self.stages)) {
             Ok(()) => match location {

@@ -85,7 +85,8 @@ pub(crate) trait ErasedOp: Send {
 /// are laid out by it).
 pub(crate) type OpFactory = Arc<dyn Fn(HashRange) -> Box<dyn ErasedOp> + Send + Sync>;
 pub(crate) type HashFn = Arc<dyn Fn(&Rec) -> Result<u64> + Send + Sync>;
-pub(crate) type RenderFn = Arc<dyn Fn(&Rec) -> Result<String> + Send + Sync>;
+/// Appends a record's JSON line (without the newline) to a sink subtask's buffer.
+pub(crate) type RenderFn = Arc<dyn Fn(&Rec, &mut Vec<u8>) -> Result<()> + Send + Sync>;
 pub(crate) type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
 pub(crate) trait ErasedSource: Send + Sync {
@@ -412,9 +413,9 @@ impl<T: Send + 'static> DataStream<T> {
     where
         T: Serialize,
     {
-        let render: RenderFn = Arc::new(|r: &Rec| {
+        let render: RenderFn = Arc::new(|r: &Rec, out: &mut Vec<u8>| {
             let t = r.downcast_ref::<T>()?;
-            serde_json::to_string(t).map_err(|e| EngineError::Operator {
+            serde_json::to_writer(out, t).map_err(|e| EngineError::Operator {
                 operator: "sink".into(),
                 message: e.to_string(),
             })

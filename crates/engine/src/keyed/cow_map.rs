@@ -108,8 +108,19 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     }
 
     /// The bucket for writing: copied first if a snapshot still shares it.
-    fn bucket_mut(&mut self, bucket: usize) -> &mut HashTable<Entry<R, V>> {
-        Arc::make_mut(self.buckets[bucket].get_or_insert_with(Default::default))
+    fn bucket_mut(
+        buckets: &mut [Option<Bucket<R, V>>],
+        bucket: usize,
+    ) -> &mut HashTable<Entry<R, V>> {
+        Arc::make_mut(buckets[bucket].get_or_insert_with(Default::default))
+    }
+
+    /// The bucket holding `key` for changing it, with the key's table hash; `None` (and
+    /// no copy of a shared bucket) when the key is absent.
+    fn holding(&mut self, key: &R) -> Option<(&mut HashTable<Entry<R, V>>, u64)> {
+        let (_, bucket, th) = self.locate(key);
+        self.buckets[bucket].as_ref()?.find(th, |e| e.key == *key)?;
+        Some((Self::bucket_mut(&mut self.buckets, bucket), th))
     }
 
     pub(crate) fn get(&self, key: &R) -> Option<&V> {
@@ -124,18 +135,14 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
 
     /// The key's value for changing it; a shared bucket is copied only when the key is in it.
     pub(crate) fn get_mut(&mut self, key: &R) -> Option<&mut V> {
-        if !self.contains_key(key) {
-            return None;
-        }
-        let (_, bucket, th) = self.locate(key);
-        let table = self.bucket_mut(bucket);
+        let (table, th) = self.holding(key)?;
         table.find_mut(th, |e| e.key == *key).map(|e| &mut e.value)
     }
 
     /// Sets the key's value, returning the one it replaces.
     pub(crate) fn insert(&mut self, key: R, value: V) -> Option<V> {
         let (hash, bucket, th) = self.locate(&key);
-        let table = self.bucket_mut(bucket);
+        let table = Self::bucket_mut(&mut self.buckets, bucket);
         match table.find_mut(th, |e| e.key == key) {
             Some(e) => Some(std::mem::replace(&mut e.value, value)),
             None => {
@@ -157,7 +164,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     /// The key's value, inserting `make()` first if it has none.
     pub(crate) fn get_or_insert_with(&mut self, key: R, make: impl FnOnce() -> V) -> &mut V {
         let (hash, bucket, th) = self.locate(&key);
-        let table = Arc::make_mut(self.buckets[bucket].get_or_insert_with(Default::default));
+        let table = Self::bucket_mut(&mut self.buckets, bucket);
         let entry = table.entry(th, |e| e.key == key, rehash);
         if matches!(entry, hashbrown::hash_table::Entry::Vacant(_)) {
             self.len += 1;
@@ -181,11 +188,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     /// Removes the key, returning its value; a shared bucket is copied only when the key
     /// is in it.
     pub(crate) fn remove(&mut self, key: &R) -> Option<V> {
-        if !self.contains_key(key) {
-            return None;
-        }
-        let (_, bucket, th) = self.locate(key);
-        let table = self.bucket_mut(bucket);
+        let (table, th) = self.holding(key)?;
         let (entry, _) = table.find_entry(th, |e| e.key == *key).ok()?.remove();
         self.len -= 1;
         Some(entry.value)

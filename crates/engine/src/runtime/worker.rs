@@ -80,8 +80,7 @@ impl SinkOutput {
     }
 
     fn add(&mut self, subtask: u32, r: &Rec) -> Result<()> {
-        let line = (self.render)(r)?;
-        self.buffer.extend_from_slice(line.as_bytes());
+        (self.render)(r, &mut self.buffer)?;
         self.buffer.push(b'\n');
         if self.buffer.len() >= self.chunk_bytes {
             self.stage_buffer(subtask)?;

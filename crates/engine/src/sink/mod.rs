@@ -173,15 +173,13 @@ impl Sink for FileSink {
     fn commit(&self, checkpoint: u64, token: &str) -> crate::Result<()> {
         check_token(token)?;
         // Checkpoints of earlier versions recorded the part's final name.
-        let name = if token.starts_with("part-") {
-            token.to_string()
+        let (name, pending_name) = if token.starts_with("part-") {
+            (token.to_string(), format!("_pending/{token}"))
         } else {
-            format!("part-{checkpoint:020}-{token}.jsonl")
-        };
-        let pending_name = if token.starts_with("part-") {
-            format!("_pending/{token}")
-        } else {
-            format!("_pending/{token}.jsonl")
+            (
+                format!("part-{checkpoint:020}-{token}.jsonl"),
+                format!("_pending/{token}.jsonl"),
+            )
         };
         let store = self.location.store();
         let pending = self.location.child(&pending_name);
