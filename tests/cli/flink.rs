@@ -283,7 +283,7 @@ fn rich_state_imports_every_key_and_window() {
     for t in &timers {
         assert_eq!(
             (t["domain"].as_str(), t["timestamp"].as_i64()),
-            (Some("event"), Some(10349))
+            (Some("event_time"), Some(10349))
         );
     }
 }

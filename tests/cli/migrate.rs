@@ -261,3 +261,62 @@ fn a_format_version_migration_copies_everything() {
     assert_eq!(rewind(&["validate", dest, "--deep"]).code, 0);
     assert_eq!(rewind(&["diff", src, dest]).code, 0);
 }
+
+/// Savepoints imported by `rewind import-flink` 0.1.0 hold the timer domains `event` and
+/// `processing`, which the spec does not allow: `validate` names them, a dry run counts
+/// them, and a migration rewrites exactly those timers and copies everything else.
+#[test]
+fn legacy_timer_domains_are_repaired() {
+    let (_guard, copy) = fixture_copy("corrupt/timer-domain-legacy");
+    let src = copy.join("savepoint");
+    let dest = copy.join("repaired");
+    let (src, dest) = (src.to_str().unwrap(), dest.to_str().unwrap());
+    let found = rewind(&["validate", src, "--json"]);
+    assert_eq!(found.code, 1);
+    assert!(
+        found.stdout.contains("timer domain \\\"event\\\" at row"),
+        "{}",
+        found.stdout
+    );
+
+    let plan = rewind(&["migrate", src, "--to-format-version", "1.0", "--dry-run"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    assert!(
+        plan.stdout.contains(
+            "would repair 3 timer domains (event/processing -> event_time/processing_time)"
+        ),
+        "{}",
+        plan.stdout
+    );
+    let run = rewind(&["migrate", src, dest, "--to-format-version", "1.0"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("format 1.0 -> 1.0; 1 shards changed, 4 copied\n"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(rewind(&["validate", dest, "--deep"]).code, 0);
+    let mut timers: Vec<(i64, String, i64)> = rows(dest, "counter", "timers")
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_i64().unwrap(),
+                r["domain"].as_str().unwrap().to_string(),
+                r["timestamp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    timers.sort();
+    assert_eq!(
+        timers,
+        vec![
+            (-3, "event_time".to_string(), 1000),
+            (7, "processing_time".to_string(), 2000),
+            (42, "event_time".to_string(), 3000),
+        ]
+    );
+    // Only the timers changed.
+    let diff = rewind(&["diff", src, dest, "--state", "count"]);
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+}

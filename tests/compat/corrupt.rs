@@ -2,6 +2,13 @@
 //! the documented exit code, never a panic. Every folder in fixtures/corrupt has a case here.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, UInt64Type};
+use arrow_array::{Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use rewind_tests::{copy_dir, fixture_copy, fixtures_dir, redact, rewind};
 use serde_json::Value;
@@ -133,18 +140,19 @@ const CASES: &[Case] = &[
         expected: "unlisted",
     },
     // Found by the shard fuzz target: a dictionary-encoded page without its dictionary,
-    // on which the Parquet decoder panics; the reader turns that into this shard's error.
+    // on which the Parquet decoder panics. The file also lacks ARROW:schema, which readers
+    // now refuse first (the panic guard itself is tested in parquet_io.rs on this file).
     Case {
         name: "parquet-dictionary-page-missing",
         command: &["state", "counter", "count"],
         code: 2,
-        expected: "rewind: error: [SAVEPOINT]/state/counter/count/00000-f0000000.parquet: the Parquet decoder failed on this file: Decoder for dict should have been set\n",
+        expected: "rewind: error: [SAVEPOINT]/state/counter/count/00000-f0000000.parquet: no ARROW:schema in the Parquet footer; the spec requires the Arrow schema there\n",
     },
     Case {
         name: "parquet-dictionary-page-missing",
         command: &["validate", "--deep"],
         code: 1,
-        expected: "unreadable",
+        expected: "schema",
     },
     // Found by the flink_metadata fuzz target: a key-group range whose end overflows i32
     // (it panicked in debug builds and wrapped silently in release ones).
@@ -153,6 +161,104 @@ const CASES: &[Case] = &[
         command: &["inspect"],
         code: 2,
         expected: "rewind: error: [SAVEPOINT]/_metadata: corrupt at byte 138: key-group range of 909129522 from 1631151414 is out of bounds\n",
+    },
+    // Spec decisions of format 1.0 (spec/CHANGELOG.md, "1.0 clarifications"): each
+    // refusal has its fixture.
+    Case {
+        name: "duplicate-member",
+        command: &["inspect"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: invalid JSON at line 4, column 42: duplicate member \"reader_features\"\n",
+    },
+    Case {
+        name: "byte-order-mark",
+        command: &["inspect"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: invalid JSON at line 1, column 1: the manifest starts with a byte-order mark (UTF-8 without one is required)\n",
+    },
+    Case {
+        name: "non-integral-number",
+        command: &["inspect"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: invalid manifest: line 41, column 26: invalid type: floating point `28.0`, expected u64\n",
+    },
+    Case {
+        name: "unknown-kind",
+        command: &["inspect"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: invalid manifest: line 12, column 20: unknown variant `snapshot`, expected `savepoint` or `checkpoint`\n",
+    },
+    Case {
+        name: "id-with-slash",
+        command: &["inspect"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: invalid manifest: id: savepoint id \"../cc3860ee\" contains '.'; allowed are A-Z a-z 0-9 _ -\n",
+    },
+    Case {
+        name: "path-reserved-name",
+        command: &["validate"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: invalid path \"state/counter/count/CON.parquet\": path segment is a name Windows reserves or ends in '.'\n",
+    },
+    Case {
+        name: "path-case-collision",
+        command: &["validate"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: invalid manifest: operators[0].states[0].shards[1]: path \"state/counter/count/00000-CC3860EE.parquet\" differs from another shard's only in letter case\n",
+    },
+    Case {
+        name: "struct-too-wide",
+        command: &["inspect"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: invalid manifest: operators[0].states[1]: value_type: unsupported type \"struct<f0: int8, f1: int8, f2: int8, f3: int8, f4: int8, f5:...\": a struct has at most 4096 fields at byte 52150\n",
+    },
+    Case {
+        name: "no-arrow-schema",
+        command: &["state", "counter", "count"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/[SHARD]: no ARROW:schema in the Parquet footer; the spec requires the Arrow schema there\n",
+    },
+    Case {
+        name: "no-arrow-schema",
+        command: &["validate"],
+        code: 1,
+        expected: "schema",
+    },
+    Case {
+        name: "null-key",
+        command: &["state", "counter", "count"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/[SHARD]: column \"key\" holds a null at row 28; the spec forbids nulls there\n",
+    },
+    Case {
+        name: "null-key",
+        command: &["validate"],
+        code: 1,
+        expected: "column_value",
+    },
+    Case {
+        name: "timer-domain-legacy",
+        command: &["validate"],
+        code: 1,
+        expected: "column_value",
+    },
+    Case {
+        name: "lineage-without-parent",
+        command: &["validate"],
+        code: 1,
+        expected: "lineage",
+    },
+    Case {
+        name: "shard-is-directory",
+        command: &["state", "counter", "count"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/[SHARD]: shard file is missing\n",
+    },
+    Case {
+        name: "shard-is-directory",
+        command: &["validate"],
+        code: 1,
+        expected: "missing,unlisted",
     },
 ];
 
@@ -330,9 +436,189 @@ pub async fn make_corrupt_fixtures(base: &Path) {
             "unlisted-file" => {
                 std::fs::write(sp.join("state/stray.parquet"), b"left by a crashed writer").unwrap()
             }
+            "duplicate-member" => edit_text(&sp, |t| {
+                t.replacen(
+                    "\"reader_features\": [],",
+                    "\"reader_features\": [], \"reader_features\": [\"x\"],",
+                    1,
+                )
+            }),
+            "byte-order-mark" => edit_text(&sp, |t| format!("\u{feff}{t}")),
+            "non-integral-number" => {
+                edit_text(&sp, |t| t.replacen("\"rows\": 28,", "\"rows\": 28.0,", 1))
+            }
+            "unknown-kind" => edit_manifest(&sp, |m| m["kind"] = "snapshot".into()),
+            "id-with-slash" => edit_manifest(&sp, |m| m["id"] = "../cc3860ee".into()),
+            "path-reserved-name" => edit_manifest(&sp, |m| {
+                m["operators"][0]["states"][0]["shards"][0]["path"] =
+                    "state/counter/count/CON.parquet".into()
+            }),
+            "path-case-collision" => edit_manifest(&sp, |m| {
+                m["operators"][0]["states"][0]["shards"][1]["path"] =
+                    shard.replace("cc3860ee", "CC3860EE").into()
+            }),
+            "struct-too-wide" => edit_manifest(&sp, |m| {
+                let fields: Vec<String> = (0..=4096).map(|i| format!("f{i}: int8")).collect();
+                m["operators"][0]["states"][1]["value_type"] =
+                    format!("struct<{}>", fields.join(", ")).into();
+            }),
+            "no-arrow-schema" => rewrite_shard(&sp, 0, 0, |batch| (batch, false)),
+            "null-key" => rewrite_shard(&sp, 0, 0, |batch| (with_null_key(&batch), true)),
+            "timer-domain-legacy" => add_legacy_timers(&sp),
+            "lineage-without-parent" => edit_manifest(&sp, |m| {
+                m["lineage"] = serde_json::json!({"operation": "rescale"})
+            }),
+            "shard-is-directory" => {
+                std::fs::remove_file(&shard_file).unwrap();
+                std::fs::create_dir(&shard_file).unwrap();
+                std::fs::write(
+                    shard_file.join("README"),
+                    "a directory where a shard should be\n",
+                )
+                .unwrap();
+            }
             other => panic!("no recipe for corrupt case {other}"),
         }
     }
+}
+
+fn edit_text(sp: &Path, edit: impl FnOnce(&str) -> String) {
+    let path = sp.join("_manifest.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(&text)).unwrap();
+}
+
+/// Rewrites shard `shard` of state `state` of operator 0 with Parquet's own writer (not
+/// Rewind's, which refuses to write what these cases need): the rows `change` returns,
+/// with or without the `ARROW:schema` footer entry; fixes up rows, bytes and CRC-32C.
+fn rewrite_shard(
+    sp: &Path,
+    state: usize,
+    shard: usize,
+    change: impl FnOnce(RecordBatch) -> (RecordBatch, bool),
+) {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(sp.join("_manifest.json")).unwrap()).unwrap();
+    let path = sp.join(
+        manifest["operators"][0]["states"][state]["shards"][shard]["path"]
+            .as_str()
+            .unwrap(),
+    );
+    let file = std::fs::File::open(&path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let batch = arrow_select_concat(&batches);
+    let (batch, arrow_schema) = change(batch);
+    write_parquet(&path, &batch, arrow_schema);
+    let bytes = std::fs::read(&path).unwrap();
+    let crc = format!("{:08x}", crc32c(&bytes));
+    edit_manifest(sp, |m| {
+        let entry = &mut m["operators"][0]["states"][state]["shards"][shard];
+        entry["rows"] = batch.num_rows().into();
+        entry["bytes"] = bytes.len().into();
+        entry["crc32c"] = crc.into();
+    });
+}
+
+fn arrow_select_concat(batches: &[RecordBatch]) -> RecordBatch {
+    let schema = batches[0].schema();
+    let columns = (0..schema.fields().len())
+        .map(|c| {
+            let parts: Vec<&dyn arrow_array::Array> =
+                batches.iter().map(|b| b.column(c).as_ref()).collect();
+            arrow_select::concat::concat(&parts).unwrap()
+        })
+        .collect();
+    RecordBatch::try_new(schema, columns).unwrap()
+}
+
+fn write_parquet(path: &Path, batch: &RecordBatch, arrow_schema: bool) {
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let options = parquet::arrow::arrow_writer::ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_skip_arrow_metadata(!arrow_schema);
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new_with_options(file, batch.schema(), options).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// The batch with one more row at its end: a null key with the last row's hash (so the
+/// order and range still hold and only the null is wrong).
+fn with_null_key(batch: &RecordBatch) -> RecordBatch {
+    let n = batch.num_rows();
+    let hashes = batch.column(0).as_primitive::<UInt64Type>();
+    let keys = batch.column(1).as_primitive::<Int64Type>();
+    let values = batch.column(2).as_primitive::<UInt64Type>();
+    let hash: UInt64Array = hashes.iter().chain([Some(hashes.value(n - 1))]).collect();
+    let key: Int64Array = keys.iter().chain([None]).collect();
+    let value: UInt64Array = values.iter().chain([Some(1)]).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key_hash", DataType::UInt64, false),
+        Field::new("key", DataType::Int64, true),
+        Field::new("value", DataType::UInt64, true),
+    ]));
+    RecordBatch::try_new(schema, vec![Arc::new(hash), Arc::new(key), Arc::new(value)]).unwrap()
+}
+
+/// A timers state whose one shard (whole hash space) holds the domains `event` and
+/// `processing`, as `rewind import-flink` 0.1.0 wrote them.
+fn add_legacy_timers(sp: &Path) {
+    let keys = [7i64, -3, 42];
+    let mut rows: Vec<(u64, i64)> = keys
+        .iter()
+        .map(|&k| {
+            (
+                rewind_format::hash_keys(&Int64Array::from(vec![k])).unwrap()[0],
+                k,
+            )
+        })
+        .collect();
+    rows.sort_unstable();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key_hash", DataType::UInt64, false),
+        Field::new("key", DataType::Int64, false),
+        Field::new("domain", DataType::Utf8, false),
+        Field::new("timestamp", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from(vec!["event", "processing", "event"])),
+            Arc::new(Int64Array::from(vec![1000, 2000, 3000])),
+        ],
+    )
+    .unwrap();
+    let rel = "state/counter/timers/00004-cc3860ee.parquet";
+    std::fs::create_dir_all(sp.join("state/counter/timers")).unwrap();
+    write_parquet(&sp.join(rel), &batch, true);
+    let bytes = std::fs::read(sp.join(rel)).unwrap();
+    let crc = format!("{:08x}", crc32c(&bytes));
+    edit_manifest(sp, |m| {
+        m["operators"][0]["states"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "name": "timers",
+                "kind": "timers",
+                "key_type": "int64",
+                "shards": [{
+                    "path": rel,
+                    "hash_range": {"start": "0000000000000000", "end": "ffffffffffffffff"},
+                    "rows": 3,
+                    "bytes": bytes.len(),
+                    "crc32c": crc,
+                }],
+            }))
+    });
 }
 
 /// CRC-32C (Castagnoli), bitwise: slow and independent of the crate the library uses.

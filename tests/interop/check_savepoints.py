@@ -813,6 +813,39 @@ def discover(top: str):
     return roots, orphans
 
 
+def schema_refusals(validator) -> list:
+    """Manifests the schema must refuse (spec/SPEC-REVIEW decisions): trailing newlines
+    that a '$' anchor lets through in Python's re.search, and unportable paths and ids.
+    Returns the variants it wrongly accepts."""
+    base_path = os.path.join(REPO, "fixtures", "v1", "keyed-primitive", "savepoint", MANIFEST_FILE)
+    with open(base_path, encoding="utf-8") as f:
+        base = json.load(f)
+
+    def shard(m):
+        return m["operators"][0]["states"][0]["shards"][0]
+
+    variants = {
+        "crc32c with a newline": lambda m: shard(m).update(crc32c=shard(m)["crc32c"] + "\n"),
+        "uid with a newline": lambda m: m["operators"][0].update(uid="counter\n"),
+        "version with a newline": lambda m: m.update(version="1.0\n"),
+        "path with a newline": lambda m: shard(m).update(path="a/b\n"),
+        "key_type with a newline": lambda m: m["operators"][0]["states"][0].update(key_type="int64\n"),
+        "path with a reserved name": lambda m: shard(m).update(path="state/counter/count/con.parquet"),
+        "path with a trailing dot": lambda m: shard(m).update(path="state/counter./x.parquet"),
+        "id with a slash": lambda m: m.update(id="a/b"),
+        "unknown kind": lambda m: m.update(kind="snapshot"),
+    }
+    accepted = []
+    for name, change in variants.items():
+        m = json.loads(json.dumps(base))
+        change(m)
+        if not list(validator.iter_errors(m)):
+            accepted.append(name)
+    if list(validator.iter_errors(base)):
+        accepted.append("(the unchanged fixture is refused)")
+    return accepted
+
+
 def run_check(dirs, schema_path) -> int:
     validator = None
     if schema_path and os.path.exists(schema_path):
@@ -826,6 +859,11 @@ def run_check(dirs, schema_path) -> int:
             sys.stderr.write(f"check_savepoints: cannot use the manifest schema {schema_path}: {_one_line(e)}\n")
             return 2
         print(f"manifest schema: {schema_path}")
+        wrongly_accepted = schema_refusals(validator)
+        for name in wrongly_accepted:
+            print(f"FAIL manifest schema accepts a manifest it must refuse: {name}")
+        if wrongly_accepted:
+            return 1
     else:
         print(f"manifest schema: none ({schema_path or 'disabled'} does not exist); JSON Schema validation skipped")
     passed = failed = 0

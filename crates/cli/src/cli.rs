@@ -96,7 +96,9 @@ pub enum StateFormat {
 
 /// Check a savepoint: every file's size and CRC-32C, Parquet schema and row counts against
 /// the manifest, key hashes inside each shard's range, full coverage of the hash space by
-/// each keyed state, and files the manifest does not list.
+/// each keyed state, column values (no null keys; timer domains event_time or
+/// processing_time), the parent of a derived savepoint, and files the manifest does not
+/// list.
 ///
 /// Exits 0 when valid, 1 when problems were found (each listed), 2 when the savepoint
 /// cannot be read at all.
@@ -249,7 +251,9 @@ pub struct EditArgs {
 /// this order: --schema, --rename-field, --default, --cast (so a field added with a
 /// default can then be given its type). Keys never change type.
 /// Untouched states are copied whole; SRC is never modified; DEST records SRC as parent
-/// and lists the changes.
+/// and lists the changes. Timers with the domains `event`/`processing`, as
+/// `rewind import-flink` 0.1.0 wrote them, are always repaired to `event_time`/
+/// `processing_time` (so `--to-format-version 1.0` alone repairs such a savepoint).
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct MigrateArgs {

@@ -263,14 +263,15 @@ fn first_keyed(op: &Operator) -> i32 {
         .map_or(0, |s| s.index)
 }
 
-/// `_timer_state/event_<service>` and `..._processing_<service>`: the domain and the
-/// service. Rewind keeps one timers state per service, with the domain in a column.
+/// `_timer_state/event_<service>` and `..._processing_<service>`: the domain as the spec
+/// names it (`event_time`, `processing_time`) and the service. Rewind keeps one timers
+/// state per service, with the domain in a column.
 fn timer_service(name: &str) -> (&'static str, &str) {
     let rest = name.strip_prefix("_timer_state/").unwrap_or(name);
     match rest.split_once('_') {
-        Some(("event", s)) => ("event", s),
-        Some(("processing", s)) => ("processing", s),
-        _ => ("event", rest),
+        Some(("event", s)) => ("event_time", s),
+        Some(("processing", s)) => ("processing_time", s),
+        _ => ("event_time", rest),
     }
 }
 

@@ -341,7 +341,7 @@ mod tests {
             .map(|meta| {
                 let columns = StateColumns::new(&h.key.ty, meta).ok()?;
                 slots.push(columns);
-                Some((slots.len() - 1, "event"))
+                Some((slots.len() - 1, "event_time"))
             })
             .collect();
         // Key groups are contiguous after the header when uncompressed.

@@ -32,12 +32,19 @@ pub use error::FormatError;
 pub use hash::{KEY_HASH_ALGORITHM, encode_key, hash_encoded_key, hash_keys};
 pub use hash_order::sort_by_hash;
 pub use manifest::{
-    JobInfo, Lineage, Manifest, ManifestProblem, OperatorEntry, ParentRef, Redistribution,
-    SavepointKind, ShardEntry, SourceEntry, SplitEntry, StateEntry, StateKind, WriterInfo,
+    JobInfo, Lineage, MAX_ID_LEN, MAX_MANIFEST_BYTES, MAX_OPERATORS, MAX_SHARDS, MAX_SPLITS,
+    MAX_STATES, Manifest, ManifestProblem, OperatorEntry, ParentRef, Redistribution, SavepointKind,
+    ShardEntry, SourceEntry, SplitEntry, StateEntry, StateKind, WriterInfo,
 };
-pub use path::{MANIFEST_FILE, MAX_NAME_LEN, MAX_PATH_LEN, check_name, check_relative_path};
+pub use path::{
+    MANIFEST_FILE, MAX_NAME_LEN, MAX_PATH_LEN, MAX_SEGMENT_LEN, check_name, check_relative_path,
+    portable_segment,
+};
 pub use range::{CoverageProblem, HashRange, coverage_problems, subtask_for_hash};
-pub use types::{MAX_TYPE_DEPTH, is_key_type, list_of, map_of, parse_type, same_type, type_name};
+pub use types::{
+    MAX_STRUCT_FIELDS, MAX_TYPE_DEPTH, MAX_TYPE_LEN, is_key_type, list_of, map_of, parse_type,
+    same_type, type_name,
+};
 pub use version::{
     FORMAT_MARKER, FormatVersion, SUPPORTED_READER_FEATURES, SUPPORTED_WRITER_FEATURES,
     missing_reader_features,

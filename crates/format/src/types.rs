@@ -55,12 +55,25 @@ fn write_type(dt: &DataType, out: &mut String) -> Result<(), FormatError> {
             if fields.is_empty() {
                 return Err(unsupported(dt, "a struct needs at least one field"));
             }
+            if fields.len() > MAX_STRUCT_FIELDS {
+                return Err(unsupported(
+                    dt,
+                    &format!("a struct has at most {MAX_STRUCT_FIELDS} fields"),
+                ));
+            }
             out.push_str("struct<");
+            let mut names = std::collections::HashSet::new();
             for (i, f) in fields.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
                 check_field_name(f.name()).map_err(|m| unsupported(dt, &m))?;
+                if !names.insert(f.name()) {
+                    return Err(unsupported(
+                        dt,
+                        &format!("duplicate struct field {:?}", f.name()),
+                    ));
+                }
                 out.push_str(f.name());
                 out.push_str(": ");
                 write_type(f.data_type(), out)?;
@@ -118,6 +131,12 @@ fn check_field_name(name: &str) -> Result<(), String> {
 /// are a non-nullable struct `entries` of a non-nullable `key` and a nullable `value`,
 /// unsorted.
 pub fn parse_type(text: &str) -> Result<DataType, FormatError> {
+    if text.len() > MAX_TYPE_LEN {
+        return Err(FormatError::UnsupportedType {
+            type_name: abbreviated(text),
+            reason: format!("longer than {MAX_TYPE_LEN} bytes"),
+        });
+    }
     let mut p = Parser {
         text,
         pos: 0,
@@ -176,10 +195,21 @@ pub fn map_of(key: DataType, value: DataType) -> DataType {
 }
 
 /// Whether two Arrow types are the same format type (ignoring nullability and child names).
+/// A type with no type string (outside format v1's list, or a struct field name outside
+/// the grammar, or duplicate field names) is never the same as anything.
 pub fn same_type(a: &DataType, b: &DataType) -> bool {
     match (type_name(a), type_name(b)) {
         (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
+        _ => false,
+    }
+}
+
+/// A type string short enough for a one-line error: at most 60 characters, then `...`.
+fn abbreviated(text: &str) -> String {
+    const SHOWN: usize = 60;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
     }
 }
 
@@ -193,10 +223,17 @@ struct Parser<'a> {
 /// state, and a bound on the parser's recursion for hostile manifests.
 pub const MAX_TYPE_DEPTH: usize = 32;
 
+/// Longest type string a manifest may hold, in bytes: with [`MAX_STRUCT_FIELDS`] it bounds
+/// the work a hostile manifest can cause per type.
+pub const MAX_TYPE_LEN: usize = 65_536;
+
+/// Most fields one struct type may have.
+pub const MAX_STRUCT_FIELDS: usize = 4_096;
+
 impl Parser<'_> {
     fn error(&self, reason: &str) -> FormatError {
         FormatError::UnsupportedType {
-            type_name: self.text.to_string(),
+            type_name: abbreviated(self.text),
             reason: format!("{reason} at byte {}", self.pos),
         }
     }
@@ -290,11 +327,17 @@ impl Parser<'_> {
             "struct" => {
                 self.expect('<')?;
                 let mut fields = Vec::new();
+                let mut names = std::collections::HashSet::new();
                 loop {
                     let name = self.word().to_string();
                     check_field_name(&name).map_err(|m| self.error(&m))?;
-                    if fields.iter().any(|f: &Field| f.name() == &name) {
+                    if !names.insert(name.clone()) {
                         return Err(self.error(&format!("duplicate struct field {name:?}")));
+                    }
+                    if fields.len() == MAX_STRUCT_FIELDS {
+                        return Err(
+                            self.error(&format!("a struct has at most {MAX_STRUCT_FIELDS} fields"))
+                        );
                     }
                     self.expect(':')?;
                     fields.push(Field::new(name, self.parse()?, true));
@@ -376,5 +419,26 @@ mod tests {
         ));
         assert!(!is_key_type(&DataType::Float64));
         assert!(!is_key_type(&parse_type("list<int8>").unwrap()));
+    }
+
+    /// An Arrow struct whose field name is outside the grammar (or repeated) has no type
+    /// string, so it can never pass for the struct its rendering would spell.
+    #[test]
+    fn unspellable_struct_fields_never_match() {
+        let declared = parse_type("struct<a: int64, b: int64>").unwrap();
+        let sneaky = DataType::Struct(Fields::from(vec![Field::new(
+            "a: int64, b",
+            DataType::Int64,
+            true,
+        )]));
+        assert!(type_name(&sneaky).is_err());
+        assert!(!same_type(&sneaky, &declared));
+        let repeated = DataType::Struct(Fields::from(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("a", DataType::Int64, true),
+        ]));
+        assert!(type_name(&repeated).is_err());
+        assert!(!same_type(&repeated, &repeated));
+        assert!(parse_type("struct<a: int8, a: int8>").is_err());
     }
 }

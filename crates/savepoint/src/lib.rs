@@ -38,6 +38,7 @@ mod sort;
 mod spec;
 mod stats;
 mod validate;
+mod values;
 mod writer;
 
 pub use diff::{

@@ -108,8 +108,9 @@ impl SavepointReader {
         let mut batches = Vec::new();
         for shard in &shards {
             let described = self.location.describe(&shard.path);
-            let stream = open_shard(&self.location, shard, 8192)
-                .await?
+            let builder = open_shard(&self.location, shard, 8192).await?;
+            check_shard_schema(&described, state, &builder)?;
+            let stream = builder
                 .build()
                 .map_err(|e| parquet_error(described.clone(), "reading Parquet", e))?;
             let rows: Vec<RecordBatch> = guarded_stream(described, stream).try_collect().await?;
@@ -262,12 +263,35 @@ pub(crate) async fn open_shard(
     Ok(builder.with_batch_size(batch_size))
 }
 
-/// Checks that a shard's Arrow schema is the one the manifest declares for its state.
-pub(crate) fn check_schema(
+/// Checks that a shard carries its Arrow schema (spec: "Shard files" 1; without it the
+/// Parquet schema alone confuses `large_utf8` with `utf8`, for one) and that it is the one
+/// the manifest declares for its state.
+pub(crate) fn check_shard_schema<T>(
     described: &str,
     state: &StateEntry,
-    schema: &arrow_schema::Schema,
+    builder: &parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
 ) -> Result<()> {
+    let has_arrow_schema = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .is_some_and(|kv| kv.iter().any(|e| e.key == ARROW_SCHEMA_KEY));
+    if !has_arrow_schema {
+        return Err(Error::corrupt(
+            described,
+            format!(
+                "no {ARROW_SCHEMA_KEY} in the Parquet footer; the spec requires the Arrow schema there"
+            ),
+        ));
+    }
+    check_schema(described, state, builder.schema())
+}
+
+/// The footer key holding the serialized Arrow schema.
+const ARROW_SCHEMA_KEY: &str = "ARROW:schema";
+
+/// Checks that a shard's Arrow schema is the one the manifest declares for its state.
+fn check_schema(described: &str, state: &StateEntry, schema: &arrow_schema::Schema) -> Result<()> {
     let spec = crate::StateSpec::from_entry(state)?;
     let expected = spec.shard_schema();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -311,7 +335,7 @@ async fn read_shard(
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     let described = location.describe(&shard.path);
     let mut builder = open_shard(&location, &shard, batch_size).await?;
-    check_schema(&described, &state, builder.schema())?;
+    check_shard_schema(&described, &state, &builder)?;
     if state.kind.is_keyed() && filter.is_active() {
         let keep = filter
             .row_groups(&builder)
@@ -321,11 +345,18 @@ async fn read_shard(
     let stream = builder
         .build()
         .map_err(|e| parquet_error(&described, "reading Parquet", e))?;
+    // Rows decoded so far, so a broken value is named by its row in the file.
+    let mut first_row = 0;
     Ok(guarded_stream(described.clone(), stream)
         .and_then(move |batch| {
             let filter = filter.clone();
             let described = described.clone();
+            let at = first_row;
+            first_row += batch.num_rows();
             async move {
+                if let Some(message) = crate::values::forbidden_null(&batch, at) {
+                    return Err(Error::corrupt(described, message));
+                }
                 filter
                     .apply(batch)
                     .map_err(|e| Error::corrupt(described, e))

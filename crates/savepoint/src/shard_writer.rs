@@ -113,6 +113,12 @@ impl ShardWriter {
 
     /// Appends rows that already carry the `key_hash` column first, in file order.
     pub(crate) async fn write_with_hashes(&mut self, batch: RecordBatch) -> Result<()> {
+        // Writers never write what readers must refuse (spec: "Column values").
+        if let Some(message) = crate::values::forbidden_null(&batch, self.rows as usize)
+            .or_else(|| crate::values::bad_timer_domain(&batch, self.rows as usize))
+        {
+            return Err(self.input_error(message));
+        }
         if let ShardTarget::Keyed(range) = self.target {
             self.check_order(batch.column(0).as_primitive::<UInt64Type>(), range)?;
         }

@@ -3,15 +3,17 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use parquet::arrow::ProjectionMask;
-use rewind_format::{MANIFEST_FILE, Manifest, ShardEntry, StateEntry, hash_keys};
+use rewind_format::{MANIFEST_FILE, Manifest, ShardEntry, StateEntry, StateKind, hash_keys};
 
-use crate::reader::{check_schema, list_files, open_shard, read_manifest};
+use crate::reader::{check_shard_schema, list_files, open_shard, read_manifest};
 use crate::spec::columns;
+use crate::values;
 use crate::{Error, Location, Result};
 
 /// What kind of problem [`validate`] found.
@@ -37,6 +39,11 @@ pub enum ProblemKind {
     Coverage,
     /// A file under the savepoint root that the manifest does not list.
     Unlisted,
+    /// A column value breaks a rule of the spec: a null key, namespace, user key, timer
+    /// domain or timestamp, or a timer domain other than `event_time`/`processing_time`.
+    ColumnValue,
+    /// A derived savepoint (rescale, edit, migrate) that does not record its parent.
+    Lineage,
 }
 
 /// One problem found by [`validate`].
@@ -92,6 +99,9 @@ impl std::fmt::Debug for ValidateOptions {
     }
 }
 
+/// Lineage operations that derive a savepoint from another: the spec requires a parent.
+const DERIVED_OPERATIONS: [&str; 3] = ["rescale", "edit", "migrate"];
+
 /// Shards checked at once: enough to hide object-store latency, few enough for memory.
 const CONCURRENCY: usize = 4;
 
@@ -118,6 +128,19 @@ pub async fn validate(location: &Location, options: ValidateOptions) -> Result<V
             message: p.message,
         })
         .collect();
+    let lineage = &manifest.lineage;
+    if DERIVED_OPERATIONS.contains(&lineage.operation.as_str()) && lineage.parent.is_none() {
+        problems.push(Problem {
+            kind: ProblemKind::Lineage,
+            path: Some(MANIFEST_FILE.into()),
+            operator: None,
+            state: None,
+            message: format!(
+                "a savepoint written by {:?} records no lineage.parent",
+                lineage.operation
+            ),
+        });
+    }
 
     let jobs: Vec<(String, StateEntry, ShardEntry)> = manifest
         .shards()
@@ -226,7 +249,7 @@ async fn check_shard(
         Err(e) => return Err(e),
     };
     let mut found = Vec::new();
-    if let Err(e) = check_schema(&described, state, builder.schema()) {
+    if let Err(e) = check_shard_schema(&described, state, &builder) {
         let message = match e {
             Error::Corrupt { message, .. } => message,
             other => other.to_string(),
@@ -240,16 +263,80 @@ async fn check_shard(
             format!("{rows} rows, the manifest says {}", shard.rows),
         ));
     }
-    if let Some(range) = shard.hash_range {
-        if let Some(message) = statistics_outside(&builder, range) {
-            found.push(problem(ProblemKind::HashRange, message));
-        } else if deep {
-            if let Some((kind, message)) = deep_check(&described, builder, range).await? {
-                found.push(problem(kind, message));
-            }
+    let user_key_is_key_type = state
+        .user_key_type
+        .as_deref()
+        .and_then(|t| rewind_format::parse_type(t).ok())
+        .is_some_and(|t| rewind_format::is_key_type(&t));
+    if let Some(message) = values::null_in_statistics(builder.metadata(), user_key_is_key_type) {
+        found.push(problem(ProblemKind::ColumnValue, message));
+    }
+    let Some(range) = shard.hash_range else {
+        return Ok(found);
+    };
+    if let Some(message) = statistics_outside(&builder, range) {
+        found.push(problem(ProblemKind::HashRange, message));
+    } else if deep {
+        found.extend(
+            deep_check(&described, builder, range)
+                .await?
+                .into_iter()
+                .map(|(kind, message)| problem(kind, message)),
+        );
+    } else if state.kind == StateKind::Timers {
+        if let Some((kind, message)) = domain_check(&described, builder).await? {
+            found.push(problem(kind, message));
         }
     }
     Ok(found)
+}
+
+/// Decodes the `domain` column of a timers shard and checks every value.
+async fn domain_check(
+    described: &str,
+    builder: parquet::arrow::ParquetRecordBatchStreamBuilder<crate::parquet_io::ObjectReader>,
+) -> Result<Option<(ProblemKind, String)>> {
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [columns::TIMER_DOMAIN]);
+    let mut stream = match decode(described, builder, mask) {
+        Ok(s) => s,
+        Err(verdict) => return verdict.map(|v| v.into_iter().next()),
+    };
+    let mut row = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(Error::Corrupt { message, .. }) => {
+                return Ok(Some((ProblemKind::Unreadable, message)));
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(message) = values::bad_timer_domain(&batch, row) {
+            return Ok(Some((ProblemKind::ColumnValue, message)));
+        }
+        row += batch.num_rows();
+    }
+    Ok(None)
+}
+
+/// A stream of the `mask` columns, or (as `Err`) the verdict when it cannot be built:
+/// the file's problem, or the store's error.
+fn decode(
+    described: &str,
+    builder: parquet::arrow::ParquetRecordBatchStreamBuilder<crate::parquet_io::ObjectReader>,
+    mask: ProjectionMask,
+) -> std::result::Result<
+    futures::stream::BoxStream<'static, Result<arrow_array::RecordBatch>>,
+    Result<Vec<(ProblemKind, String)>>,
+> {
+    match builder.with_projection(mask).build() {
+        Ok(s) => Ok(crate::parquet_io::guarded_stream(described.to_string(), s).boxed()),
+        Err(e) => Err(
+            match crate::parquet_io::parquet_error(described, "reading Parquet", e) {
+                Error::Corrupt { message, .. } => Ok(vec![(ProblemKind::Unreadable, message)]),
+                other => Err(other),
+            },
+        ),
+    }
 }
 
 /// Checks the row-group statistics of `key_hash`: inside the range and in order.
@@ -276,77 +363,98 @@ fn statistics_outside<T>(
     None
 }
 
-/// Decodes `key_hash` and `key` and checks every stored hash and the sort order: what is
-/// wrong with the file, or a storage error when it could not be read.
+/// Decodes `key_hash`, the key and every column with a value rule, and checks every
+/// stored hash, the sort order, nulls and timer domains: what is wrong with the file (one
+/// finding per kind), or a storage error when it could not be read.
 async fn deep_check(
     described: &str,
     builder: parquet::arrow::ParquetRecordBatchStreamBuilder<crate::parquet_io::ObjectReader>,
     range: rewind_format::HashRange,
-) -> Result<Option<(ProblemKind, String)>> {
-    // A failed request is the store's error, never a verdict on the file.
-    let verdict = |e| match crate::parquet_io::parquet_error(described, "reading Parquet", e) {
-        Error::Corrupt { message, .. } => Ok(Some((ProblemKind::Unreadable, message))),
-        other => Err(other),
-    };
-    let mask = ProjectionMask::columns(builder.parquet_schema(), [columns::KEY_HASH, columns::KEY]);
-    let stream = match builder.with_projection(mask).build() {
+) -> Result<Vec<(ProblemKind, String)>> {
+    let names: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| n != columns::VALUE)
+        .collect();
+    let mask = ProjectionMask::columns(builder.parquet_schema(), names.iter().map(String::as_str));
+    let mut stream = match decode(described, builder, mask) {
         Ok(s) => s,
-        Err(e) => return verdict(e),
+        Err(verdict) => return verdict,
     };
-    let mut stream = crate::parquet_io::guarded_stream(described.to_string(), stream);
+    let mut hashes: Option<(ProblemKind, String)> = None;
+    let mut values: Option<(ProblemKind, String)> = None;
     let mut last = None;
     let mut row = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = match batch {
             Ok(b) => b,
             Err(Error::Corrupt { message, .. }) => {
-                return Ok(Some((ProblemKind::Unreadable, message)));
+                return Ok(vec![(ProblemKind::Unreadable, message)]);
             }
             Err(e) => return Err(e),
         };
-        let (Some(stored), Some(key)) = (
-            batch
-                .column_by_name(columns::KEY_HASH)
-                .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned()),
-            batch.column_by_name(columns::KEY),
-        ) else {
-            return Ok(Some((
-                ProblemKind::Schema,
-                "no key_hash or key column".into(),
-            )));
-        };
-        let computed = match hash_keys(key.as_ref()) {
-            Ok(h) => h,
-            Err(e) => return Ok(Some((ProblemKind::HashRange, e.to_string()))),
-        };
-        for (i, (&s, &c)) in stored.values().iter().zip(&computed).enumerate() {
-            if s != c {
-                return Ok(Some((
-                    ProblemKind::HashRange,
-                    format!(
-                        "row {}: stored key_hash {s:016x}, the key hashes to {c:016x}",
-                        row + i
-                    ),
-                )));
-            }
-            if !range.contains(s) {
-                return Ok(Some((
-                    ProblemKind::HashRange,
-                    format!(
-                        "row {}: key hash {s:016x} outside the shard's range {range}",
-                        row + i
-                    ),
-                )));
-            }
-            if last.is_some_and(|l| s < l) {
-                return Ok(Some((
-                    ProblemKind::HashRange,
-                    format!("row {}: rows are not sorted by key hash", row + i),
-                )));
-            }
-            last = Some(s);
+        if values.is_none() {
+            values = values::forbidden_null(&batch, row)
+                .or_else(|| values::bad_timer_domain(&batch, row))
+                .map(|m| (ProblemKind::ColumnValue, m));
+        }
+        if hashes.is_none() {
+            hashes = check_hashes(&batch, row, range, &mut last);
+        }
+        if hashes.is_some() && values.is_some() {
+            break;
         }
         row += batch.num_rows();
     }
-    Ok(None)
+    Ok(hashes.into_iter().chain(values).collect())
+}
+
+/// Checks one batch's stored hashes against its keys, the range and the order.
+fn check_hashes(
+    batch: &arrow_array::RecordBatch,
+    row: usize,
+    range: rewind_format::HashRange,
+    last: &mut Option<u64>,
+) -> Option<(ProblemKind, String)> {
+    let (Some(stored), Some(key)) = (
+        batch
+            .column_by_name(columns::KEY_HASH)
+            .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned()),
+        batch.column_by_name(columns::KEY),
+    ) else {
+        return Some((ProblemKind::Schema, "no key_hash or key column".into()));
+    };
+    if key.null_count() > 0 {
+        // A null key has no hash; the null is reported as a column value.
+        return None;
+    }
+    let computed = match hash_keys(key.as_ref()) {
+        Ok(h) => h,
+        Err(e) => return Some((ProblemKind::HashRange, e.to_string())),
+    };
+    for (i, (&s, &c)) in stored.values().iter().zip(&computed).enumerate() {
+        let at = row + i;
+        if s != c {
+            return Some((
+                ProblemKind::HashRange,
+                format!("row {at}: stored key_hash {s:016x}, the key hashes to {c:016x}"),
+            ));
+        }
+        if !range.contains(s) {
+            return Some((
+                ProblemKind::HashRange,
+                format!("row {at}: key hash {s:016x} outside the shard's range {range}"),
+            ));
+        }
+        if last.is_some_and(|l| s < l) {
+            return Some((
+                ProblemKind::HashRange,
+                format!("row {at}: rows are not sorted by key hash"),
+            ));
+        }
+        *last = Some(s);
+    }
+    None
 }

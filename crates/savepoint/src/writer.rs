@@ -8,6 +8,7 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use rewind_format::{
     FormatVersion, HashRange, JobInfo, KEY_HASH_ALGORITHM, Lineage, MANIFEST_FILE, Manifest,
     OperatorEntry, SavepointKind, ShardEntry, SourceEntry, SplitEntry, WriterInfo, check_name,
+    portable_segment,
 };
 
 use crate::shard_writer::{ShardTarget, ShardWriter};
@@ -269,6 +270,7 @@ impl SavepointWriter {
         // The savepoint id in the file name keeps two writers racing for one root apart:
         // the loser's files can never replace the winner's.
         let token = &draft.id[..8];
+        let (uid, state) = (portable_segment(uid), portable_segment(state));
         Ok(format!("state/{uid}/{state}/{n:05}-{token}.parquet"))
     }
 

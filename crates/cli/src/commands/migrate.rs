@@ -50,6 +50,18 @@ fn print_report(r: &MigrationReport, args: &MigrateArgs, out: &mut dyn Write) ->
         "format {} -> {}; {} shards {verb}, {} copied",
         r.from_format_version, r.to_format_version, r.shards_rewritten, r.shards_copied
     )?;
+    if r.timer_domains_repaired > 0 {
+        let verb = if args.dry_run {
+            "would repair"
+        } else {
+            "repaired"
+        };
+        writeln!(
+            out,
+            "{verb} {} timer domains (event/processing -> event_time/processing_time)",
+            r.timer_domains_repaired
+        )?;
+    }
     for s in &r.states {
         writeln!(out, "{}/{} ({} rows)", s.uid, s.state, s.rows)?;
         writeln!(out, "  from {}", s.from_type)?;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::{MAX_STRUCT_FIELDS, MAX_TYPE_LEN};
 
 const EXAMPLE: &str = r#"{
   "format": "rewind-savepoint",
@@ -182,6 +183,64 @@ fn rule_breaks_name_their_location() {
             Box::new(|v| v["key_hash"] = "md5".into()),
             "unknown algorithm",
         ),
+        (
+            Box::new(|v| v["kind"] = "snapshot".into()),
+            "unknown variant `snapshot`",
+        ),
+        (
+            Box::new(|v| v["checkpoint_id"] = serde_json::json!(7.0)),
+            "floating point",
+        ),
+        (
+            Box::new(|v| {
+                v["operators"][1]["states"][0]["shards"][0]["rows"] = serde_json::json!(5.0)
+            }),
+            "floating point",
+        ),
+        (Box::new(|v| v["id"] = "a/b".into()), "contains '/'"),
+        (
+            Box::new(|v| v["id"] = "x".repeat(MAX_ID_LEN + 1).into()),
+            "longer than 128",
+        ),
+        (
+            Box::new(|v| {
+                v["operators"][1]["states"][0]["shards"][1]["path"] =
+                    "state/counter/count/0.PARQUET".into()
+            }),
+            "only in letter case",
+        ),
+        (
+            Box::new(|v| {
+                let fields: Vec<String> = (0..=MAX_STRUCT_FIELDS)
+                    .map(|i| format!("f{i}: int8"))
+                    .collect();
+                v["operators"][1]["states"][0]["value_type"] =
+                    format!("struct<{}>", fields.join(", ")).into();
+            }),
+            "at most 4096 fields",
+        ),
+        (
+            Box::new(|v| {
+                v["operators"][1]["states"][0]["value_type"] =
+                    format!("struct<a: int8{}>", " ".repeat(MAX_TYPE_LEN)).into();
+            }),
+            "longer than 65536 bytes",
+        ),
+        (
+            Box::new(|v| {
+                let shard = v["operators"][0]["states"][0].clone();
+                let states: Vec<serde_json::Value> = (0..=MAX_STATES)
+                    .map(|i| {
+                        let mut s = shard.clone();
+                        s["name"] = format!("s{i}").into();
+                        s["shards"] = serde_json::json!([]);
+                        s
+                    })
+                    .collect();
+                v["operators"][0]["states"] = states.into();
+            }),
+            "1001 states, more than the 1000",
+        ),
     ];
     for (edit, expected) in cases {
         let err = Manifest::from_json(&with(edit)).unwrap_err();
@@ -219,4 +278,69 @@ fn coverage_gaps_are_problems() {
         "{:?}",
         problems[0]
     );
+}
+
+#[test]
+fn duplicate_members_are_invalid_json() {
+    let text = EXAMPLE.replace(
+        r#""key_hash": "xxh3_64","#,
+        r#""key_hash": "xxh3_64", "reader_features": ["x"], "reader_features": [],"#,
+    );
+    let err = Manifest::from_json(text.as_bytes()).unwrap_err();
+    let FormatError::Json { line, message, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*line, 11);
+    assert_eq!(message, "duplicate member \"reader_features\"");
+    // Nested objects too, and before "not a savepoint".
+    let err = Manifest::from_json(br#"{"format": "x", "a": {"b": 1, "b": 2}}"#).unwrap_err();
+    assert!(matches!(err, FormatError::Json { line: 1, .. }), "{err:?}");
+}
+
+#[test]
+fn a_byte_order_mark_is_invalid_json() {
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(EXAMPLE.as_bytes());
+    let err = Manifest::from_json(&bytes).unwrap_err();
+    assert!(
+        matches!(&err, FormatError::Json { line: 1, column: 1, message } if message.contains("byte-order mark")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn invalid_utf8_is_invalid_json() {
+    let text = EXAMPLE.replace("Generator", "Gen\u{fffd}rator");
+    let bytes = text.as_bytes().to_vec();
+    let at = bytes
+        .windows(3)
+        .position(|w| w == "\u{fffd}".as_bytes())
+        .unwrap();
+    let mut bytes = bytes;
+    bytes.splice(at..at + 3, [0xff]);
+    let err = Manifest::from_json(&bytes).unwrap_err();
+    assert!(matches!(err, FormatError::Json { line: 15, .. }), "{err:?}");
+}
+
+#[test]
+fn an_oversized_manifest_is_refused_before_parsing() {
+    let mut bytes = EXAMPLE.as_bytes().to_vec();
+    bytes.resize(MAX_MANIFEST_BYTES + 1, b' ');
+    let err = Manifest::from_json(&bytes).unwrap_err();
+    assert!(err.to_string().contains("more than the"), "{err}");
+}
+
+#[test]
+fn unknown_members_inside_hash_range_are_ignored() {
+    let m = Manifest::from_json(&with(|v| {
+        v["operators"][1]["states"][0]["shards"][0]["hash_range"]["exclusive"] = true.into();
+    }))
+    .unwrap();
+    assert!(m.problems().is_empty());
+}
+
+#[test]
+fn version_leading_zeros_read_as_numbers() {
+    let m = Manifest::from_json(&with(|v| v["version"] = "01.00".into())).unwrap();
+    assert_eq!(m.version, FormatVersion::CURRENT);
 }

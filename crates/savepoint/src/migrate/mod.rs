@@ -3,6 +3,7 @@
 //! the current format version. Safe changes (fields added, removed, reordered, numbers
 //! widened) need no migration: the engine adapts them on restore.
 
+mod timers;
 mod transform;
 
 use std::collections::BTreeMap;
@@ -155,6 +156,9 @@ pub struct MigrationReport {
     pub shards_copied: usize,
     /// Shards rewritten.
     pub shards_rewritten: usize,
+    /// Timers whose domain was repaired: `event`/`processing`, as `rewind import-flink`
+    /// 0.1.0 wrote them, become `event_time`/`processing_time`.
+    pub timer_domains_repaired: u64,
     /// The new savepoint's id (none in a dry run).
     pub id: Option<String>,
 }
@@ -170,7 +174,8 @@ pub async fn plan_migration(
 }
 
 /// Writes `dest`: `source` with `migrations` applied, per state in the order given, in the
-/// current format version. Shards of untouched states are copied as they are. `source` is
+/// current format version. Shards of untouched states are copied as they are, except
+/// timers shards holding the legacy domains `event`/`processing`, which are repaired. `source` is
 /// never modified; the result names it as parent with operation `migrate`.
 pub async fn migrate(
     source: &SavepointReader,
@@ -239,6 +244,7 @@ async fn run(
         states: Vec::new(),
         shards_copied: 0,
         shards_rewritten: 0,
+        timer_domains_repaired: 0,
         id: None,
     };
     for op in &manifest.operators {
@@ -251,12 +257,28 @@ async fn run(
                             .await?;
                         report.shards_rewritten += 1;
                     }
-                    (None, Some(w)) => {
-                        w.copy_shard(source.location(), &op.uid, &st.name, shard)
-                            .await?;
-                        report.shards_copied += 1;
+                    (None, w) => {
+                        let legacy = match st.kind {
+                            StateKind::Timers => timers::legacy_rows(source, shard).await?,
+                            _ => 0,
+                        };
+                        match w {
+                            Some(w) if legacy > 0 => {
+                                timers::repair_shard(source, w, &op.uid, st, shard).await?
+                            }
+                            Some(w) => {
+                                w.copy_shard(source.location(), &op.uid, &st.name, shard)
+                                    .await?
+                            }
+                            None => {}
+                        }
+                        if legacy > 0 {
+                            report.shards_rewritten += 1;
+                            report.timer_domains_repaired += legacy;
+                        } else {
+                            report.shards_copied += 1;
+                        }
                     }
-                    (None, None) => report.shards_copied += 1,
                 }
             }
             if let Some(plan) = plan {
