@@ -29,7 +29,7 @@ cargo run --quiet -p rewind-cli -- generate "$tmp/generated" \
   --keys 20000 --parallelism 3 --operators 2 --value-bytes 12 --seed 11
 cargo run --quiet -p rewind-engine --example keyed-count -- --keys 500 --events 20000 \
   --parallelism 3 --output "$tmp/keyed-count-out" --savepoint-on-finish "$tmp/engine-savepoint"
-"$py" tests/interop/check_savepoints.py fixtures/v1 "$tmp/generated" "$tmp/engine-savepoint"
+"$py" tests/interop/check_savepoints.py fixtures/v1 fixtures/v1-edge "$tmp/generated" "$tmp/engine-savepoint"
 
 # Long mode (REWIND_LONG=1): also fuzz each untrusted-input parser for
 # REWIND_FUZZ_SECONDS (default 60) seconds; see scripts/fuzz.sh.

@@ -4,3 +4,4 @@
 mod corrupt;
 mod golden;
 mod make;
+mod make_edge;

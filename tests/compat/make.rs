@@ -20,7 +20,7 @@ use rewind_savepoint::format::{JobInfo, Redistribution, SplitEntry};
 use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec};
 use rewind_tests::{fixtures_dir, rewind};
 
-fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
+pub fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
     let fields: Vec<Field> = columns
         .iter()
         .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
@@ -439,7 +439,7 @@ pub fn record_expected(case_dir: &Path) {
 }
 
 #[tokio::test]
-#[ignore = "writes fixtures/v1 cases that do not exist yet; run by hand"]
+#[ignore = "writes fixtures/v1 and v1-edge cases that do not exist yet; run by hand"]
 async fn make_fixtures() {
     let v1 = fixtures_dir().join("v1");
     for name in [
@@ -462,4 +462,12 @@ async fn make_fixtures() {
         record_expected(&dir);
     }
     crate::corrupt::make_corrupt_fixtures(&v1.join("keyed-primitive/savepoint")).await;
+    let edge = fixtures_dir().join("v1-edge");
+    for name in crate::make_edge::CASES {
+        let dir = edge.join(name);
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            crate::make_edge::make(&dir, name).await;
+        }
+    }
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod files;
+mod json_rows;
 mod output;
 
 use std::io::Write;

@@ -48,7 +48,7 @@ pub async fn run(args: StateArgs, out: &mut dyn Write) -> Result<u8> {
     let mut more = false;
     let mut sink = match args.format {
         StateFormat::Table => Sink::Table(None),
-        StateFormat::Json => Sink::Json(arrow_json::LineDelimitedWriter::new(&mut *out)),
+        StateFormat::Json => Sink::Json(crate::json_rows::writer(&mut *out)),
         StateFormat::Csv => Sink::Csv {
             out: &mut *out,
             header: true,
