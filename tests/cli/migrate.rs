@@ -106,8 +106,9 @@ fn a_target_schema_matches_fields_by_name() {
         let new = after[key].as_object().unwrap();
         assert_eq!(new["visits"], old["visits"]);
         assert_eq!(new["name"], old["name"]);
+        // The dropped field is gone; the added one is there, null.
         assert!(
-            new.get("last_seen").is_none() && new.get("note").is_none(),
+            new.get("last_seen").is_none() && new["note"].is_null(),
             "{new:?}"
         );
     }
