@@ -27,11 +27,10 @@ fn keys_of_every_notation() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let mut lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.remove(0), "key_hash,key,value");
+    assert_eq!(lines.remove(0), "key,value");
     lines.sort();
     assert_eq!(lines.len(), 2, "{}", run.stdout);
-    assert!(lines.iter().any(|l| l.ends_with(",-3,9")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.ends_with(",39,1521")), "{lines:?}");
+    assert_eq!(lines, ["-3,9", "39,1521"]);
 
     // A bare word is a string key; a JSON string works too.
     let run = rewind(&[
@@ -76,7 +75,7 @@ fn struct_keys_and_nested_values() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        "{\"key_hash\":935665436097761000,\"key\":{\"region\":\"ap\",\"customer\":29},\"value\":2900}\n"
+        "{\"key\":{\"region\":\"ap\",\"customer\":29},\"value\":2900}\n"
     );
 
     let (_guard, copy) = fixture_copy("v1/struct-list-map");
@@ -93,6 +92,52 @@ fn struct_keys_and_nested_values() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     insta::assert_snapshot!(run.stdout);
+}
+
+/// The key hash is an internal column: shown first, and only when asked for.
+#[test]
+fn the_key_hash_only_on_request() {
+    let (_guard, copy) = fixture_copy("v1/keyed-primitive");
+    let sp = copy.join("savepoint");
+    let sp = sp.to_str().unwrap();
+    for (format, plain, hashed) in [
+        ("csv", "key,value", "key_hash,key,value"),
+        ("table", "| key | value |", "| key_hash | key | value |"),
+    ] {
+        let run = rewind(&["state", sp, "counter", "count", "--format", format]);
+        assert_eq!(run.stdout.lines().next(), Some(plain), "{}", run.stdout);
+        let run = rewind(&[
+            "state",
+            sp,
+            "counter",
+            "count",
+            "--format",
+            format,
+            "--with-hash",
+        ]);
+        assert_eq!(
+            run.stdout
+                .lines()
+                .next()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")),
+            Some(hashed.to_string()),
+            "{}",
+            run.stdout
+        );
+    }
+    let run = rewind(&[
+        "state",
+        sp,
+        "counter",
+        "count",
+        "--format",
+        "json",
+        "--key",
+        "-3",
+        "--with-hash",
+    ]);
+    assert!(run.stdout.starts_with("{\"key_hash\":"), "{}", run.stdout);
+    assert!(run.stdout.contains("\"key\":-3,\"value\":9}"), "{}", run.stdout);
 }
 
 #[test]

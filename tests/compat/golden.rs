@@ -111,7 +111,15 @@ fn every_state_reads_as_recorded() {
         for op in view["operators"].as_array().unwrap() {
             for st in op["states"].as_array().unwrap() {
                 let (uid, name) = (op["uid"].as_str().unwrap(), st["name"].as_str().unwrap());
-                let rows = rewind(&["state", sp.to_str().unwrap(), uid, name, "--format", "json"]);
+                let rows = rewind(&[
+                    "state",
+                    sp.to_str().unwrap(),
+                    uid,
+                    name,
+                    "--format",
+                    "json",
+                    "--with-hash",
+                ]);
                 assert_eq!(rows.code, 0, "{case} {uid}/{name}: {}", rows.stderr);
                 let recorded = expected(&case, &format!("state-{uid}-{name}.jsonl"));
                 assert!(

@@ -427,7 +427,7 @@ pub fn record_expected(case_dir: &Path) {
     for op in view["operators"].as_array().unwrap() {
         for st in op["states"].as_array().unwrap() {
             let (uid, name) = (op["uid"].as_str().unwrap(), st["name"].as_str().unwrap());
-            let rows = rewind(&["state", sp, uid, name, "--format", "json"]);
+            let rows = rewind(&["state", sp, uid, name, "--format", "json", "--with-hash"]);
             assert_eq!(rows.code, 0, "{}", rows.stderr);
             std::fs::write(
                 case_dir.join(format!("state-{uid}-{name}.jsonl")),

@@ -82,6 +82,10 @@ pub struct StateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = StateFormat::Table)]
     pub format: StateFormat,
+    /// Also print each row's key hash (the key_hash column that places a key in a shard),
+    /// first.
+    #[arg(long)]
+    pub with_hash: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

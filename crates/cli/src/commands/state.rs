@@ -9,7 +9,7 @@ use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, Field, Schema};
 use futures::StreamExt;
 use rewind_savepoint::format::parse_type;
-use rewind_savepoint::{ReadOptions, SavepointReader};
+use rewind_savepoint::{ReadOptions, SavepointReader, columns};
 
 use super::location;
 use crate::cli::{StateArgs, StateFormat};
@@ -62,7 +62,14 @@ pub async fn run(args: StateArgs, out: &mut dyn Write) -> Result<u8> {
         }
         let take = batch.num_rows().min(limit - printed);
         printed += take;
-        sink.write(&batch.slice(0, take))?;
+        let mut batch = batch.slice(0, take);
+        // The key hash is how the format places a key; people ask for keys and values.
+        if !args.with_hash {
+            if let Ok(at) = batch.schema().index_of(columns::KEY_HASH) {
+                batch.remove_column(at);
+            }
+        }
+        sink.write(&batch)?;
     }
     match sink {
         Sink::Json(mut w) => w.finish()?,
