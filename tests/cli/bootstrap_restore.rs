@@ -18,7 +18,7 @@ fn total(savepoint: &str) -> Vec<(i64, i64)> {
         .skip(1)
         .map(|l| {
             let f: Vec<&str> = l.split(',').collect();
-            (f[1].parse().unwrap(), f[2].parse().unwrap())
+            (f[0].parse().unwrap(), f[1].parse().unwrap())
         })
         .collect();
     rows.sort();

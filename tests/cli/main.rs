@@ -12,6 +12,7 @@ mod hostile;
 mod inspect;
 mod jobs;
 mod load;
+mod log;
 mod migrate;
 mod rescale;
 mod s3;

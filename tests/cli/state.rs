@@ -137,7 +137,11 @@ fn the_key_hash_only_on_request() {
         "--with-hash",
     ]);
     assert!(run.stdout.starts_with("{\"key_hash\":"), "{}", run.stdout);
-    assert!(run.stdout.contains("\"key\":-3,\"value\":9}"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"key\":-3,\"value\":9}"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

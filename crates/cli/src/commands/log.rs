@@ -1,6 +1,5 @@
 //! `rewind log`: the lineage of every savepoint under a prefix.
 
-use std::collections::HashSet;
 use std::io::Write;
 
 use anyhow::Result;
@@ -11,8 +10,7 @@ use crate::cli::LogArgs;
 
 pub async fn run(args: LogArgs, out: &mut dyn Write) -> Result<u8> {
     let (entries, broken) = find_savepoints(&location(&args.root)?).await?;
-    let ids: HashSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-    let is_root = |e: &LineageEntry| e.parent_id.as_deref().is_none_or(|p| !ids.contains(p));
+    let is_root = |e: &LineageEntry| parent_of(&entries, e).is_none();
     if args.json {
         serde_json::to_writer_pretty(
             &mut *out,
@@ -24,37 +22,40 @@ pub async fn run(args: LogArgs, out: &mut dyn Write) -> Result<u8> {
             out,
             "digraph lineage {{\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];"
         )?;
+        // Nodes are locations: copies of one savepoint (same id) are distinct nodes.
         for e in &entries {
             let label = format!(
                 "{}\\n{} {}\\n{}",
-                display_path(e),
+                dot_escape(display_path(e)),
                 e.kind,
-                &e.id[..8.min(e.id.len())],
-                e.created_at
+                dot_escape(&e.id[..8.min(e.id.len())]),
+                dot_escape(&e.created_at)
             );
             writeln!(
                 out,
-                "  \"{}\" [label=\"{}\"];",
-                e.id,
-                label.replace('"', "'")
+                "  \"{}\" [label=\"{label}\"];",
+                dot_escape(display_path(e))
             )?;
-            if let Some(p) = &e.parent_id {
-                if !ids.contains(p.as_str()) {
+            let Some(p) = &e.parent_id else { continue };
+            let from = match parent_of(&entries, e) {
+                Some(parent) => dot_escape(display_path(parent)),
+                None => {
+                    let node = format!("parent {p}");
                     writeln!(
                         out,
-                        "  \"{p}\" [label=\"(not under this prefix)\\n{}\", style=dashed];",
-                        e.parent_location
-                            .clone()
-                            .unwrap_or_default()
-                            .replace('"', "'")
+                        "  \"{}\" [label=\"(not under this prefix)\\n{}\", style=dashed];",
+                        dot_escape(&node),
+                        dot_escape(e.parent_location.as_deref().unwrap_or(p))
                     )?;
+                    dot_escape(&node)
                 }
-                writeln!(
-                    out,
-                    "  \"{p}\" -> \"{}\" [label=\"{}\"];",
-                    e.id, e.operation
-                )?;
-            }
+            };
+            writeln!(
+                out,
+                "  \"{from}\" -> \"{}\" [label=\"{}\"];",
+                dot_escape(display_path(e)),
+                dot_escape(&e.operation)
+            )?;
         }
         writeln!(out, "}}")?;
     } else {
@@ -69,6 +70,34 @@ pub async fn run(args: LogArgs, out: &mut dyn Write) -> Result<u8> {
         }
     }
     Ok(crate::EXIT_OK)
+}
+
+/// The savepoint under the prefix that `e` was derived from: the one with its parent's id
+/// or, when several copies share that id, the one at the recorded parent location (else
+/// the first by path).
+fn parent_of<'a>(all: &'a [LineageEntry], e: &LineageEntry) -> Option<&'a LineageEntry> {
+    let id = e.parent_id.as_deref()?;
+    // Never itself, nor a copy of itself (a parent id equal to its own id would loop).
+    let mut copies = all.iter().filter(|c| c.id == id && c.id != e.id);
+    let first = copies.next()?;
+    let recorded = e
+        .parent_location
+        .as_deref()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    let at_recorded =
+        |c: &&LineageEntry| !c.path.is_empty() && recorded.ends_with(&format!("/{}", c.path));
+    Some(
+        std::iter::once(first)
+            .chain(copies)
+            .find(at_recorded)
+            .unwrap_or(first),
+    )
+}
+
+/// Text inside a double-quoted DOT string.
+fn dot_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 fn display_path(e: &LineageEntry) -> &str {
@@ -104,7 +133,7 @@ fn print_tree(
     )?;
     let children: Vec<&LineageEntry> = all
         .iter()
-        .filter(|c| c.parent_id.as_deref() == Some(e.id.as_str()))
+        .filter(|c| parent_of(all, c).is_some_and(|p| p.path == e.path))
         .collect();
     for (i, c) in children.iter().enumerate() {
         let last = i + 1 == children.len();
