@@ -244,3 +244,29 @@ fn engine_checkpoints_and_restores_on_s3() {
     let diff = rewind(&["diff", &end, &again, "--state", "count"]);
     assert_eq!(diff.code, 0, "{}{}", diff.stdout, diff.stderr);
 }
+
+/// With no AWS credential source at all, an s3:// command says so in one line before any
+/// request (it used to report the instance-metadata address's refusal after retries).
+#[test]
+fn no_credentials_at_all_is_one_line_before_any_request() {
+    let mut command = std::process::Command::new(rewind_tests::rewind_bin());
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    let output = command
+        .env_remove("REWIND_AWS_INSTANCE_METADATA")
+        .env("REWIND_HOME", rewind_tests::test_home())
+        .args(["inspect", "s3://some-bucket/savepoints/sp-1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "rewind: error: s3://some-bucket/savepoints/sp-1: no AWS credentials found: set \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_WEB_IDENTITY_TOKEN_FILE with \
+         AWS_ROLE_ARN); on a cloud instance with a role set REWIND_AWS_INSTANCE_METADATA=1; \
+         for a public bucket AWS_SKIP_SIGNATURE=true\n"
+    );
+}

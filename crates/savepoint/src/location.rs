@@ -68,6 +68,35 @@ struct NetworkSettings {
     retry: RetryConfig,
 }
 
+/// Refuses, before any request, an S3 location with no credential source configured:
+/// otherwise the client falls back to the cloud instance-metadata address and the user
+/// sees its refusal (`PUT http://169.254.169.254/latest/api/token ... 403`) after retries.
+/// On a cloud instance with a role, `REWIND_AWS_INSTANCE_METADATA=1` (or the AWS SDKs'
+/// `AWS_EC2_METADATA_DISABLED=false`) allows that fallback.
+fn check_aws_credentials() -> std::result::Result<(), String> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let is = |name: &str, values: &[&str]| {
+        std::env::var(name).is_ok_and(|v| values.contains(&v.to_ascii_lowercase().as_str()))
+    };
+    let configured = set("AWS_ACCESS_KEY_ID")
+        || set("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        || is("AWS_SKIP_SIGNATURE", &["true", "1"])
+        || is("REWIND_AWS_INSTANCE_METADATA", &["true", "1"])
+        || is("AWS_EC2_METADATA_DISABLED", &["false", "0"]);
+    if configured {
+        Ok(())
+    } else {
+        Err(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+             (or AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN); on a cloud instance with a role \
+             set REWIND_AWS_INSTANCE_METADATA=1; for a public bucket AWS_SKIP_SIGNATURE=true"
+                .into(),
+        )
+    }
+}
+
 impl NetworkSettings {
     fn from_env() -> Result<NetworkSettings> {
         let duration = |name: &str| -> Result<Option<String>> {
@@ -169,6 +198,7 @@ impl Location {
                     .with_store_key("memory://".into()));
             }
             "s3" | "s3a" => {
+                check_aws_credentials().map_err(bad)?;
                 let settings = NetworkSettings::from_env()?;
                 let mut builder = AmazonS3Builder::from_env()
                     .with_url(bucket_url.clone())
