@@ -9,8 +9,10 @@ use std::sync::mpsc::{Receiver, Sender};
 use rewind_savepoint::format::{HashRange, Manifest, ParentRef, SavepointKind, SplitEntry};
 use rewind_savepoint::{Location, SavepointInfo, SavepointWriter};
 
-use crate::keyed::StateSnapshot;
-use crate::runtime::{FINAL, RunOptions, SourceControl};
+use crate::operator::StateSnapshot;
+use crate::options::RunOptions;
+use crate::runtime::messages::{FINAL, SourceControl};
+use crate::runtime::stats::Counters;
 use crate::sink::Sink;
 use crate::sink::pending::{PendingOutput, SubtaskOutput};
 use crate::{EngineError, Result};
@@ -109,7 +111,7 @@ pub(crate) struct Coordinator {
     written: Vec<Manifest>,
     stopping: bool,
     cancelled: bool,
-    counters: Arc<crate::runtime::Counters>,
+    counters: Arc<Counters>,
 }
 
 impl Coordinator {
@@ -120,7 +122,7 @@ impl Coordinator {
         sources: Vec<Sender<SourceControl>>,
         options: RunOptions,
         restored: Option<Restored>,
-        counters: Arc<crate::runtime::Counters>,
+        counters: Arc<Counters>,
     ) -> Result<Coordinator> {
         // A restored job numbers its checkpoints on from the one it was restored from.
         let next_id = restored.as_ref().map_or(1, |r| r.checkpoint_id + 1);
@@ -531,7 +533,7 @@ impl Coordinator {
                 };
                 writer.add_operator(uid, &format!("{} sink", stage.name), stage.parallelism)?;
                 let spec = rewind_savepoint::StateSpec::operator_list(
-                    crate::runtime::SINK_PENDING,
+                    crate::sink::pending::SINK_PENDING,
                     arrow_schema::DataType::Utf8,
                     rewind_savepoint::format::Redistribution::Union,
                 );
@@ -549,7 +551,7 @@ impl Coordinator {
                     let batch = arrow_array::RecordBatch::try_new(schema, vec![values])
                         .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))?;
                     let mut shard =
-                        writer.operator_shard(uid, crate::runtime::SINK_PENDING, subtask)?;
+                        writer.operator_shard(uid, crate::sink::pending::SINK_PENDING, subtask)?;
                     shard.write(&batch).await?;
                     shard.finish().await?;
                 }

@@ -1,110 +1,20 @@
 //! The dataflow API: sources, stateless transformations, keyed processing and sinks, each
 //! operator with a name and, where it holds state or positions, a stable uid.
 
-use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
-use rewind_savepoint::format::{HashRange, SplitEntry};
+use rewind_savepoint::format::SplitEntry;
 use serde::Serialize;
 
 use crate::key::Key;
-use crate::keyed::{KeyedOp, KeyedProcessFunction, StateSnapshot, Tables, Timers};
+use crate::keyed::{KeyedOp, KeyedProcessFunction, Tables, Timers};
+use crate::operator::{
+    ErasedOp, ErasedReader, ErasedSource, HashFn, KeyFn, OpFactory, Rec, RenderFn,
+};
 use crate::sink::Sink;
 use crate::source::{Source, SplitReader};
 use crate::{EngineError, Result};
-
-/// A record in flight between operators with its event time (type-erased; the API keeps
-/// types straight).
-pub(crate) struct Rec {
-    /// Event time in milliseconds, [`NO_TIMESTAMP`] if the source assigns none.
-    ts: i64,
-    value: Box<dyn Any + Send>,
-}
-
-const NO_TIMESTAMP: i64 = i64::MIN;
-
-impl Rec {
-    pub(crate) fn new<T: Send + 'static>(value: T, timestamp: Option<i64>) -> Rec {
-        Rec {
-            ts: timestamp.unwrap_or(NO_TIMESTAMP),
-            value: Box::new(value),
-        }
-    }
-
-    pub(crate) fn timestamp(&self) -> Option<i64> {
-        (self.ts != NO_TIMESTAMP).then_some(self.ts)
-    }
-
-    pub(crate) fn set_timestamp(&mut self, timestamp: i64) {
-        self.ts = timestamp;
-    }
-
-    pub(crate) fn downcast<T: 'static>(self) -> Result<T> {
-        self.value
-            .downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| EngineError::Internal("record of an unexpected type".into()))
-    }
-
-    pub(crate) fn downcast_ref<T: 'static>(&self) -> Result<&T> {
-        self.value
-            .downcast_ref::<T>()
-            .ok_or_else(|| EngineError::Internal("record of an unexpected type".into()))
-    }
-}
-
-pub(crate) trait ErasedOp: Send {
-    fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()>;
-    /// The operator's input watermark advanced to `watermark`: fire what is due.
-    fn on_watermark(&mut self, _watermark: i64, _out: &mut Vec<Rec>) -> Result<()> {
-        Ok(())
-    }
-    /// The earliest processing-time timer, if any.
-    fn next_processing_timer(&self) -> Option<i64> {
-        None
-    }
-    /// The wall clock reached `now`: fire what is due.
-    fn on_processing_time(&mut self, _now: i64, _out: &mut Vec<Rec>) -> Result<()> {
-        Ok(())
-    }
-    /// After a restore: the watermark the restored job had reached.
-    fn set_initial_watermark(&mut self, _watermark: i64) {}
-    fn snapshot(&self) -> Vec<Box<dyn StateSnapshot>> {
-        Vec::new()
-    }
-    fn restore(&mut self, _state: &str, _batch: &RecordBatch) -> Result<()> {
-        Err(EngineError::Internal(
-            "restore into a stateless operator".into(),
-        ))
-    }
-}
-
-/// Makes a stage's operator for the subtask that owns a hash range (keyed state tables
-/// are laid out by it).
-pub(crate) type OpFactory = Arc<dyn Fn(HashRange) -> Box<dyn ErasedOp> + Send + Sync>;
-pub(crate) type HashFn = Arc<dyn Fn(&Rec) -> Result<u64> + Send + Sync>;
-/// Appends a record's JSON line (without the newline) to a sink subtask's buffer.
-pub(crate) type RenderFn = Arc<dyn Fn(&Rec, &mut Vec<u8>) -> Result<()> + Send + Sync>;
-pub(crate) type KeyFn<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
-
-pub(crate) trait ErasedSource: Send + Sync {
-    fn splits(&self) -> Vec<SplitEntry>;
-    fn reader(&self, split: &SplitEntry) -> Result<Box<dyn ErasedReader>>;
-    fn discovery_interval(&self) -> Option<std::time::Duration>;
-    fn discover(&self) -> Result<Vec<SplitEntry>>;
-}
-
-pub(crate) trait ErasedReader: Send {
-    fn next(&mut self) -> Option<Rec>;
-    fn finished(&self) -> bool;
-    fn position(&self) -> serde_json::Value;
-    /// The split's watermark, if its records carry event time.
-    fn watermark(&self) -> Option<i64> {
-        None
-    }
-}
 
 struct SourceAdapter<S: Source>(S);
 struct ReaderAdapter<T>(Box<dyn SplitReader<T>>);

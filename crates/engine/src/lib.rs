@@ -56,6 +56,7 @@ mod job;
 mod key;
 mod keyed;
 mod log_source;
+mod operator;
 mod operator_state;
 mod options;
 mod runtime;

@@ -7,8 +7,8 @@ use arrow_schema::{Field, Schema};
 use rewind_savepoint::StateSpec;
 use rewind_savepoint::format::{HashRange, Redistribution};
 
-use crate::job::{ErasedOp, Rec};
-use crate::keyed::{StateSnapshot, StateValue, value_field, values_from_array, values_to_array};
+use crate::keyed::{StateValue, value_field, values_from_array, values_to_array};
+use crate::operator::{ErasedOp, Rec, StateSnapshot};
 use crate::{EngineError, Result};
 
 /// A function over a non-keyed stream whose subtasks each keep a list of elements, like

@@ -5,8 +5,6 @@ use std::time::Duration;
 use clap::Args;
 use rewind_savepoint::Location;
 
-use crate::RunOptions;
-
 /// How often a job with a checkpoint directory checkpoints unless told otherwise.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -66,3 +64,28 @@ impl EngineOptions {
         })
     }
 }
+
+/// How to run a job: the standard options of every Rewind application.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Restore from this savepoint or checkpoint.
+    pub from_savepoint: Option<Location>,
+    /// Allow state in the savepoint that no operator of the job takes.
+    pub allow_non_restored_state: bool,
+    /// Parallelism of every stage that does not set its own.
+    pub parallelism: Option<u32>,
+    /// Where periodic checkpoints go (`chk-<id>` under it).
+    pub checkpoint_dir: Option<Location>,
+    /// How often to checkpoint (needs `checkpoint_dir`).
+    pub checkpoint_interval: Option<Duration>,
+    /// Checkpoints to keep (older ones are deleted); 0 keeps all.
+    pub retain_checkpoints: usize,
+    /// A bounded job writes a final savepoint here when its input ends.
+    pub savepoint_on_finish: Option<Location>,
+    /// Each sink subtask stages its output in chunks of about this many bytes as it is
+    /// produced (default [`DEFAULT_SINK_CHUNK_BYTES`]); the rest is staged at checkpoints.
+    pub sink_chunk_bytes: Option<usize>,
+}
+
+/// Sink output a subtask buffers before staging it.
+pub const DEFAULT_SINK_CHUNK_BYTES: usize = 4 << 20;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rewind_savepoint::format::SplitEntry;
 
 use crate::Result;
-use crate::job::{ErasedReader, ErasedSource, Rec};
+use crate::operator::{ErasedReader, ErasedSource, Rec};
 
 /// Extracts a record's event time.
 pub(crate) type ExtractFn = Arc<dyn Fn(&Rec) -> Option<i64> + Send + Sync>;

@@ -25,6 +25,7 @@ mod hash_order;
 mod manifest;
 mod path;
 mod range;
+mod redistribute;
 mod types;
 mod version;
 
@@ -41,6 +42,7 @@ pub use path::{
     portable_segment,
 };
 pub use range::{CoverageProblem, HashRange, coverage_problems, subtask_for_hash};
+pub use redistribute::deal;
 pub use types::{
     MAX_STRUCT_FIELDS, MAX_TYPE_DEPTH, MAX_TYPE_LEN, is_key_type, list_of, map_of, parse_type,
     same_type, type_name,

@@ -26,6 +26,7 @@ mod diff;
 mod dispose;
 mod edit;
 mod error;
+mod file_copy;
 mod generate;
 mod lineage;
 mod location;
@@ -58,10 +59,10 @@ pub use reader::{ReadOptions, SavepointReader, list_files, read_manifest};
 pub use rescale::{
     RescaleOptions, RescalePlan, RescaleStats, ShardAction, StatePlan, plan_rescale, rescale,
 };
-pub use shard_writer::ShardWriter;
+pub use shard_writer::{ShardWriter, WRITER_NAME, WRITER_VERSION, WriterOptions};
 pub use spec::{StateSpec, columns};
 pub use validate::{Problem, ProblemKind, ValidateOptions, ValidationReport, validate};
-pub use writer::{SavepointInfo, SavepointWriter, WRITER_NAME, WRITER_VERSION, WriterOptions};
+pub use writer::{SavepointInfo, SavepointWriter};
 
 /// The format crate, re-exported so users need one dependency.
 pub use rewind_format as format;

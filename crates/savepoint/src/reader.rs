@@ -121,7 +121,7 @@ impl SavepointReader {
                 .map_err(|e| Error::Internal(e.to_string()))?,
             None => RecordBatch::new_empty(spec.shard_schema()),
         };
-        let (offset, len) = crate::rescale::deal(all.num_rows(), mode, subtask, parallelism);
+        let (offset, len) = rewind_format::deal(all.num_rows(), mode, subtask, parallelism);
         Ok(all.slice(offset, len))
     }
 

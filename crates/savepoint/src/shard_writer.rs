@@ -1,6 +1,6 @@
 //! Writing one shard: a Parquet file with the state's columns, sorted by key hash.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
@@ -14,8 +14,37 @@ use rewind_format::{FormatVersion, HashRange, ShardEntry, StateKind, hash_keys};
 
 use crate::parquet_io::ChecksumWriter;
 use crate::spec::{StateSpec, columns};
-use crate::writer::{Draft, WRITER_NAME, WRITER_VERSION, WriterOptions, lock};
 use crate::{Error, Location, Result};
+
+/// The name and version this library records as the writer of every savepoint and shard.
+pub const WRITER_NAME: &str = "rewind";
+/// See [`WRITER_NAME`].
+pub const WRITER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How shards are encoded and uploaded.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Rows per Parquet row group: the unit a reader can skip by key-hash statistics.
+    pub row_group_rows: usize,
+    /// zstd level of the Parquet pages.
+    pub zstd_level: i32,
+    /// Parts of a multipart upload in flight at once, per shard.
+    pub upload_concurrency: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            row_group_rows: 128 * 1024,
+            zstd_level: 1,
+            upload_concurrency: 8,
+        }
+    }
+}
+
+/// What a shard writer does with its entry once the file is complete: the savepoint
+/// writer adds it to the manifest it is drafting.
+pub(crate) type OnFinish = Arc<dyn Fn(&str, &str, ShardEntry) -> Result<()> + Send + Sync>;
 
 /// Which part of a state a shard holds.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +58,7 @@ pub(crate) enum ShardTarget {
 /// it to add it to the savepoint's manifest.
 pub struct ShardWriter {
     location: Location,
-    draft: Arc<Mutex<Draft>>,
+    on_finish: OnFinish,
     uid: String,
     spec: StateSpec,
     path: String,
@@ -45,7 +74,7 @@ impl ShardWriter {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         location: Location,
-        draft: Arc<Mutex<Draft>>,
+        on_finish: OnFinish,
         options: &WriterOptions,
         uid: &str,
         savepoint_id: &str,
@@ -56,7 +85,7 @@ impl ShardWriter {
         let properties = shard_properties(options, savepoint_id, uid, &spec);
         ShardWriter {
             location,
-            draft,
+            on_finish,
             uid: uid.to_string(),
             spec,
             path,
@@ -229,7 +258,7 @@ impl ShardWriter {
             bytes,
             crc32c: format!("{crc:08x}"),
         };
-        lock(&self.draft)?.add_shard(&self.uid, self.spec.name(), entry.clone())?;
+        (self.on_finish)(&self.uid, self.spec.name(), entry.clone())?;
         Ok(entry)
     }
 }

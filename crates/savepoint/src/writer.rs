@@ -11,15 +11,10 @@ use rewind_format::{
     portable_segment,
 };
 
-use crate::shard_writer::{ShardTarget, ShardWriter};
+use crate::shard_writer::{ShardTarget, ShardWriter, WRITER_NAME, WRITER_VERSION, WriterOptions};
 use crate::sort::sort_and_split;
 use crate::spec::StateSpec;
 use crate::{Error, Location, Result};
-
-/// The name and version this library records as the writer of every savepoint and shard.
-pub const WRITER_NAME: &str = "rewind";
-/// See [`WRITER_NAME`].
-pub const WRITER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Savepoint-level facts a writer records.
 #[derive(Debug, Clone)]
@@ -64,27 +59,6 @@ impl SavepointInfo {
             location: source.location().to_string(),
         });
         info
-    }
-}
-
-/// How shards are encoded and uploaded.
-#[derive(Debug, Clone)]
-pub struct WriterOptions {
-    /// Rows per Parquet row group: the unit a reader can skip by key-hash statistics.
-    pub row_group_rows: usize,
-    /// zstd level of the Parquet pages.
-    pub zstd_level: i32,
-    /// Parts of a multipart upload in flight at once, per shard.
-    pub upload_concurrency: usize,
-}
-
-impl Default for WriterOptions {
-    fn default() -> Self {
-        WriterOptions {
-            row_group_rows: 128 * 1024,
-            zstd_level: 1,
-            upload_concurrency: 8,
-        }
     }
 }
 
@@ -312,9 +286,12 @@ impl SavepointWriter {
         target: ShardTarget,
     ) -> Result<ShardWriter> {
         let id = self.id()?;
+        let draft = self.shared.clone();
+        let on_finish: crate::shard_writer::OnFinish =
+            Arc::new(move |uid, state, entry| lock(&draft)?.add_shard(uid, state, entry));
         Ok(ShardWriter::new(
             self.location.clone(),
-            self.shared.clone(),
+            on_finish,
             &self.options,
             uid,
             &id,
@@ -339,7 +316,7 @@ impl SavepointWriter {
         shard: &ShardEntry,
     ) -> Result<()> {
         let path = self.shard_path(uid, state)?;
-        crate::rescale::copy_file(from, &shard.path, self.location(), &path).await?;
+        crate::file_copy::copy_file(from, &shard.path, self.location(), &path).await?;
         self.add_shard_entry(
             uid,
             state,
@@ -491,7 +468,7 @@ fn operator_mut<'a>(draft: &'a mut Draft, uid: &str) -> Result<&'a mut OperatorE
         .ok_or_else(|| Error::InvalidInput(format!("operator {uid:?} was not declared")))
 }
 
-pub(crate) fn lock(m: &Mutex<Draft>) -> Result<MutexGuard<'_, Draft>> {
+fn lock(m: &Mutex<Draft>) -> Result<MutexGuard<'_, Draft>> {
     m.lock()
         .map_err(|_| Error::Internal("a shard writer panicked while holding the draft".into()))
 }

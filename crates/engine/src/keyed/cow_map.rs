@@ -16,7 +16,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use rewind_savepoint::format::HashRange;
 
-use super::tables::RowKey;
+use super::row_key::RowKey;
 use crate::key::Key;
 
 /// log2 of the number of buckets. A snapshot bumps every bucket's reference count (each a
@@ -259,7 +259,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::keyed::tables::NsKey;
+    use crate::keyed::row_key::NsKey;
 
     #[derive(Debug, Clone)]
     enum Op {

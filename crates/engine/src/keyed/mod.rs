@@ -3,6 +3,7 @@
 
 mod cow_map;
 mod evolve;
+mod row_key;
 mod tables;
 
 use std::sync::Arc;
@@ -10,14 +11,15 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use rewind_savepoint::format::HashRange;
 
+pub(crate) use row_key::NsKey;
 pub use tables::TimeDomain;
 pub(crate) use tables::{
-    NsKey, StateSnapshot, TIMERS, Table, Timers, ValueKind, ValueTable, evolve_column, value_field,
-    values_from_array, values_to_array,
+    TIMERS, Table, Timers, ValueKind, ValueTable, evolve_column, value_field, values_from_array,
+    values_to_array,
 };
 
-use crate::job::{ErasedOp, Rec};
 use crate::key::Key;
+use crate::operator::{ErasedOp, Rec, StateSnapshot};
 use crate::{EngineError, Result};
 
 /// A state value type: anything serde can write to Arrow (a struct becomes a struct column).
@@ -428,7 +430,7 @@ pub(crate) fn state_names<K: Key>(decls: &[StateDecl<K>], timers: bool) -> Vec<S
 /// A keyed operator subtask running a [`KeyedProcessFunction`].
 pub(crate) struct KeyedOp<F: KeyedProcessFunction> {
     pub f: Arc<F>,
-    pub key: crate::job::KeyFn<F::In, F::Key>,
+    pub key: crate::operator::KeyFn<F::In, F::Key>,
     pub tables: Tables<F::Key>,
     pub timers: Timers<F::Key>,
     pub watermark: i64,

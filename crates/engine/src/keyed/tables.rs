@@ -12,7 +12,9 @@ use serde_arrow::schema::{SchemaLike, TracingOptions};
 
 use super::StateValue;
 use super::cow_map::CowMap;
+use super::row_key::RowKey;
 use crate::key::Key;
+use crate::operator::StateSnapshot;
 use crate::{EngineError, Result};
 
 #[derive(Serialize, Deserialize)]
@@ -99,71 +101,12 @@ fn name(t: &DataType) -> String {
     rewind_savepoint::format::type_name(t).unwrap_or_else(|_| t.to_string())
 }
 
-/// A key in a state table: the user's key, optionally with a namespace (a window's start).
-pub(crate) trait RowKey<K: Key>:
-    Clone + Eq + std::hash::Hash + Send + Sync + 'static
-{
-    fn key(&self) -> &K;
-    fn namespace(&self) -> Option<i64>;
-    fn from_parts(key: K, namespace: Option<i64>) -> Option<Self>;
-    fn namespace_type() -> Option<DataType>;
-}
-
-impl<K: Key> RowKey<K> for K {
-    fn key(&self) -> &K {
-        self
-    }
-    fn namespace(&self) -> Option<i64> {
-        None
-    }
-    fn from_parts(key: K, namespace: Option<i64>) -> Option<Self> {
-        namespace.is_none().then_some(key)
-    }
-    fn namespace_type() -> Option<DataType> {
-        None
-    }
-}
-
-/// A key with a namespace: window state is kept per (key, window start).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct NsKey<K> {
-    pub key: K,
-    pub ns: i64,
-}
-
-impl<K: Key> RowKey<K> for NsKey<K> {
-    fn key(&self) -> &K {
-        &self.key
-    }
-    fn namespace(&self) -> Option<i64> {
-        Some(self.ns)
-    }
-    fn from_parts(key: K, namespace: Option<i64>) -> Option<Self> {
-        Some(NsKey {
-            key,
-            ns: namespace?,
-        })
-    }
-    fn namespace_type() -> Option<DataType> {
-        Some(DataType::Int64)
-    }
-}
-
 /// A state table of one keyed operator subtask, type-erased so an operator can hold several.
 pub(crate) trait Table<K: Key>: Send + 'static {
     fn as_any(&self) -> &dyn std::any::Any;
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
     fn snapshot(&self) -> Box<dyn StateSnapshot>;
     fn restore(&mut self, batch: &RecordBatch) -> Result<()>;
-}
-
-/// State captured at a barrier, converted to Arrow when the checkpoint is written.
-pub(crate) trait StateSnapshot: Send {
-    fn state(&self) -> &str;
-    fn spec(&self) -> Result<StateSpec>;
-    /// The state's input columns (without `key_hash`), sorted by key hash, all inside
-    /// `range`, and each row's key hash.
-    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)>;
 }
 
 /// Whether a value table holds plain values or whole lists (`V` is then a `Vec`).

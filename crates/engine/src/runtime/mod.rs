@@ -1,32 +1,32 @@
 //! Running a job: one thread per subtask, bounded channels between stages, aligned
 //! barriers for checkpoints, and a coordinator that writes them as Rewind savepoints.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use rewind_savepoint::Location;
 use rewind_savepoint::format::{HashRange, Manifest, SplitEntry};
 
 use crate::coordinator::{Command, Coordinator, CoordinatorMsg};
-use crate::job::{ErasedOp, Job, Rec, StageInput};
+use crate::job::{Job, StageInput};
+use crate::operator::ErasedOp;
 use crate::{EngineError, Result};
 
+pub(crate) mod messages;
 mod restore;
+pub(crate) mod stats;
 mod worker;
 
-pub(crate) use restore::SINK_PENDING;
 pub use restore::restore_plan;
 use restore::{check_restorable, open_savepoint, recommit_sinks, restore_subtask};
 use worker::{Discovery, Output, Route, SinkOutput, Worker};
 
-pub(crate) const DOWNSTREAM_STOPPED: &str = "downstream stopped";
-pub(crate) const UPSTREAM_VANISHED: &str = "upstream vanished";
-
-/// The id of the checkpoint every source takes when its input ends.
-pub(crate) const FINAL: u64 = u64::MAX;
+pub use crate::options::{DEFAULT_SINK_CHUNK_BYTES, RunOptions};
+use messages::{DOWNSTREAM_STOPPED, Envelope, UPSTREAM_VANISHED};
+use stats::Counters;
+pub use stats::{CompletedCheckpoint, JobStats};
 
 /// Batches (of up to 256 records) buffered between two stages, per channel: backpressure
 /// beyond this. A barrier queues behind what is buffered, so this bounds how late an
@@ -34,100 +34,6 @@ pub(crate) const FINAL: u64 = u64::MAX;
 /// 100 ms checkpoints keep their schedule at full rate, where 1024 made them ~200 ms apart
 /// and did not raise throughput (`rewind-bench --only engine`).
 const CHANNEL_CAPACITY: usize = 64;
-
-/// How to run a job: the standard options of every Rewind application.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Restore from this savepoint or checkpoint.
-    pub from_savepoint: Option<Location>,
-    /// Allow state in the savepoint that no operator of the job takes.
-    pub allow_non_restored_state: bool,
-    /// Parallelism of every stage that does not set its own.
-    pub parallelism: Option<u32>,
-    /// Where periodic checkpoints go (`chk-<id>` under it).
-    pub checkpoint_dir: Option<Location>,
-    /// How often to checkpoint (needs `checkpoint_dir`).
-    pub checkpoint_interval: Option<Duration>,
-    /// Checkpoints to keep (older ones are deleted); 0 keeps all.
-    pub retain_checkpoints: usize,
-    /// A bounded job writes a final savepoint here when its input ends.
-    pub savepoint_on_finish: Option<Location>,
-    /// Each sink subtask stages its output in chunks of about this many bytes as it is
-    /// produced (default [`DEFAULT_SINK_CHUNK_BYTES`]); the rest is staged at checkpoints.
-    pub sink_chunk_bytes: Option<usize>,
-}
-
-/// Sink output a subtask buffers before staging it.
-pub const DEFAULT_SINK_CHUNK_BYTES: usize = 4 << 20;
-
-pub(crate) enum Msg {
-    /// Records in order; batched to keep the per-record cost of channels low.
-    Recs(Vec<Rec>),
-    Barrier(u64),
-    /// The sender's event time will not go below this again.
-    Watermark(i64),
-    /// The sender has no active input: do not wait for its watermark until the next one.
-    Idle,
-    End,
-}
-
-pub(crate) struct Envelope {
-    pub(crate) from: usize,
-    pub(crate) msg: Msg,
-}
-
-pub(crate) enum SourceControl {
-    /// Take checkpoint `id`; `stop` ends the job after it; `drain` first advances event
-    /// time to the end, firing every timer and window.
-    Trigger { id: u64, stop: bool, drain: bool },
-    /// Stop now, without a checkpoint: output not yet committed is dropped.
-    Cancel,
-}
-
-/// Measurements of a running job.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JobStats {
-    /// The longest a subtask paused processing to snapshot its state (wall time).
-    pub max_sync_pause: Duration,
-    /// The longest such pause without the time the subtask's thread waited for a CPU
-    /// while runnable (Linux; elsewhere equal to `max_sync_pause`): the snapshot's own work.
-    pub max_sync_pause_running: Duration,
-    /// Checkpoints and savepoints written.
-    pub checkpoints_written: u64,
-    /// Checkpoints in flight when a source subtask's input ended, which then could not
-    /// complete (their output goes with the final checkpoint).
-    pub checkpoints_abandoned: u64,
-    /// How long writing the last one took (asynchronous: processing went on).
-    pub last_write: Duration,
-    /// The last checkpoint or savepoint that completed.
-    pub last_checkpoint: Option<CompletedCheckpoint>,
-    /// Records late for windows that were already finished, dropped by window operators
-    /// (see [`crate::WindowedStream::allowed_lateness`]).
-    pub late_records_dropped: u64,
-    /// Records the sources read in this run (published every few hundred records).
-    pub records_read: u64,
-}
-
-/// A checkpoint or savepoint a job wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompletedCheckpoint {
-    /// Its checkpoint id.
-    pub id: u64,
-    /// Where it is.
-    pub location: String,
-    /// A savepoint (taken by a user or at the end), not a periodic checkpoint.
-    pub savepoint: bool,
-    /// When its manifest was written.
-    pub completed_at: std::time::SystemTime,
-}
-
-/// Counters shared by a job's threads and whoever watches it.
-#[derive(Default)]
-pub(crate) struct Counters {
-    pub(crate) stats: Mutex<JobStats>,
-    pub(crate) late: Arc<AtomicU64>,
-    pub(crate) read: AtomicU64,
-}
 
 /// Controls a running job from any thread (a control endpoint, a signal handler): take
 /// savepoints, stop or cancel it, read its measurements. Whoever holds the [`JobHandle`]

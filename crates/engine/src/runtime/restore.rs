@@ -3,8 +3,10 @@
 use rewind_savepoint::format::HashRange;
 use rewind_savepoint::{Location, ReadOptions, SavepointReader};
 
-use super::RunOptions;
-use crate::job::{ErasedOp, Job};
+use crate::job::Job;
+use crate::operator::ErasedOp;
+use crate::options::RunOptions;
+use crate::sink::pending::SINK_PENDING;
 use crate::{EngineError, Result};
 
 pub(super) fn block_on<T: Send>(
@@ -56,9 +58,6 @@ pub(super) fn recommit_sinks(job: &Job, sp: &SavepointReader) -> Result<()> {
     }
     Ok(())
 }
-
-/// The state in which a sink's staged, not yet committed, output is recorded.
-pub(crate) const SINK_PENDING: &str = "pending_commits";
 
 /// State of uids the job lacks is an error (listing them) unless allowed.
 pub(super) fn check_restorable(job: &Job, sp: &SavepointReader, allow: bool) -> Result<()> {

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use rewind_savepoint::format::{SplitEntry, subtask_for_hash};
 
-use super::{DOWNSTREAM_STOPPED, Envelope, FINAL, Msg, SourceControl, UPSTREAM_VANISHED};
+use super::messages::{DOWNSTREAM_STOPPED, Envelope, FINAL, Msg, SourceControl, UPSTREAM_VANISHED};
+use super::stats::Counters;
 use crate::coordinator::{Ack, CoordinatorMsg};
-use crate::job::{ErasedOp, Rec};
-use crate::keyed::StateSnapshot;
+use crate::operator::StateSnapshot;
+use crate::operator::{ErasedOp, ErasedReader, ErasedSource, HashFn, Rec, RenderFn};
 use crate::sink::Sink;
 use crate::sink::pending::SubtaskOutput;
 use crate::time::{Change, InputWatermarks};
@@ -20,7 +21,7 @@ use crate::{EngineError, Result};
 #[derive(Clone)]
 pub(super) enum Route {
     RoundRobin(usize),
-    Hash(crate::job::HashFn),
+    Hash(HashFn),
 }
 
 /// Records per channel message.
@@ -41,7 +42,7 @@ pub(super) struct Output {
 /// subtask (backpressure) instead of filling memory.
 pub(super) struct SinkOutput {
     sink: Arc<dyn Sink>,
-    render: crate::job::RenderFn,
+    render: RenderFn,
     buffer: Vec<u8>,
     /// (seq, token) of the chunks staged since the last checkpoint.
     staged: Vec<(u64, String)>,
@@ -64,11 +65,7 @@ fn runqueue_wait() -> Option<Duration> {
 const STAGE_ATTEMPTS: u32 = 9;
 
 impl SinkOutput {
-    pub(super) fn new(
-        sink: Arc<dyn Sink>,
-        render: crate::job::RenderFn,
-        chunk_bytes: usize,
-    ) -> Self {
+    pub(super) fn new(sink: Arc<dyn Sink>, render: RenderFn, chunk_bytes: usize) -> Self {
         SinkOutput {
             sink,
             render,
@@ -144,7 +141,7 @@ pub(super) struct Worker {
     pub(super) idle_timeout: Option<Duration>,
     pub(super) last_flush: std::time::Instant,
     /// Where a source subtask publishes how many records it read.
-    pub(super) counters: std::sync::Arc<super::Counters>,
+    pub(super) counters: std::sync::Arc<Counters>,
 }
 
 impl Worker {
@@ -319,21 +316,20 @@ impl Worker {
 
     pub(super) fn run_source(
         mut self,
-        mut readers: Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>,
+        mut readers: Vec<(SplitEntry, Box<dyn ErasedReader>)>,
         control: Receiver<SourceControl>,
         mut discovery: Option<Discovery>,
     ) -> Result<()> {
-        let positions =
-            |readers: &Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>| -> Vec<SplitEntry> {
-                readers
-                    .iter()
-                    .map(|(s, r)| SplitEntry {
-                        position: r.position(),
-                        watermark: r.watermark(),
-                        ..s.clone()
-                    })
-                    .collect()
-            };
+        let positions = |readers: &Vec<(SplitEntry, Box<dyn ErasedReader>)>| -> Vec<SplitEntry> {
+            readers
+                .iter()
+                .map(|(s, r)| SplitEntry {
+                    position: r.position(),
+                    watermark: r.watermark(),
+                    ..s.clone()
+                })
+                .collect()
+        };
         let mut live: Vec<bool> = vec![true; readers.len()];
         let mut clock = SourceClock::new(readers.len(), self.idle_timeout);
         let mut quiet = 0usize;
@@ -572,7 +568,7 @@ fn replay_first(pending_replay: &mut VecDeque<Envelope>, waiting: &mut VecDeque<
 /// A source subtask's search for new splits: each one found goes to the subtask its id
 /// hashes to, so subtasks never read the same split.
 pub(super) struct Discovery {
-    pub(super) source: std::sync::Arc<dyn crate::job::ErasedSource>,
+    pub(super) source: std::sync::Arc<dyn ErasedSource>,
     pub(super) known: std::collections::HashSet<String>,
     pub(super) every: Duration,
     pub(super) last: std::time::Instant,
@@ -581,7 +577,7 @@ pub(super) struct Discovery {
 }
 
 impl Discovery {
-    fn new_splits(&mut self) -> Result<Vec<(SplitEntry, Box<dyn crate::job::ErasedReader>)>> {
+    fn new_splits(&mut self) -> Result<Vec<(SplitEntry, Box<dyn ErasedReader>)>> {
         if self.last.elapsed() < self.every {
             return Ok(Vec::new());
         }
@@ -655,7 +651,7 @@ impl SourceClock {
     /// The least watermark of the live, active splits; `None` when all are idle.
     fn watermark(
         &self,
-        readers: &[(SplitEntry, Box<dyn crate::job::ErasedReader>)],
+        readers: &[(SplitEntry, Box<dyn ErasedReader>)],
         live: &[bool],
     ) -> Option<i64> {
         let active: Vec<usize> = (0..readers.len())

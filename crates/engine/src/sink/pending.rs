@@ -13,6 +13,9 @@ use std::collections::HashMap;
 use crate::Result;
 use crate::sink::Sink;
 
+/// The state in which a sink's staged, not yet committed, output is recorded.
+pub(crate) const SINK_PENDING: &str = "pending_commits";
+
 /// A sink subtask: (stage index, subtask).
 pub(crate) type SinkSubtask = (usize, u32);
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{DataStream, KeyedStream, OpFactory};
+use crate::job::{DataStream, KeyedStream};
 use crate::key::Key;
 use crate::keyed::StateValue;
+use crate::operator::OpFactory;
 
 pub(crate) use operator::WINDOWS;
 
@@ -325,7 +326,7 @@ impl<K: Key, T: Send + Sync + 'static> WindowedStream<K, T> {
                 lateness,
                 late.clone(),
                 pass_late,
-            )) as Box<dyn crate::job::ErasedOp>
+            )) as Box<dyn crate::operator::ErasedOp>
         });
         let states = vec![WINDOWS.to_string(), crate::keyed::TIMERS.to_string()];
         self.keyed.stage(name, factory, states)

@@ -10,11 +10,9 @@ use rewind_savepoint::format::HashRange;
 use serde::{Deserialize, Serialize};
 
 use super::{Window, WindowLogic, Windowed, Windows};
-use crate::job::{ErasedOp, Rec};
 use crate::key::Key;
-use crate::keyed::{
-    NsKey, StateSnapshot, TIMERS, Table, TimeDomain, Timers, ValueKind, ValueTable,
-};
+use crate::keyed::{NsKey, TIMERS, Table, TimeDomain, Timers, ValueKind, ValueTable};
+use crate::operator::{ErasedOp, KeyFn, Rec, StateSnapshot};
 use crate::{EngineError, Result};
 
 /// The state holding window contents: namespace = the window's start.
@@ -33,7 +31,7 @@ fn millis(d: std::time::Duration) -> i64 {
 
 pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     logic: Arc<L>,
-    key: crate::job::KeyFn<T, K>,
+    key: KeyFn<T, K>,
     windows: Windows,
     lateness: i64,
     table: ValueTable<K, NsKey<K>, Slot<L::Acc>>,
@@ -50,7 +48,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
     pub(crate) fn new(
         range: HashRange,
         logic: Arc<L>,
-        key: crate::job::KeyFn<T, K>,
+        key: KeyFn<T, K>,
         windows: Windows,
         lateness: i64,
         late: Arc<AtomicU64>,

@@ -9,17 +9,13 @@
 
 mod keyed;
 mod operator;
-pub(crate) use operator::deal;
 mod plan;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStoreExt;
-use object_store::buffered::BufWriter;
 use rewind_format::{Manifest, ShardEntry};
-use tokio::io::AsyncWriteExt;
 
 pub use plan::{RescaleOptions, RescalePlan, ShardAction, StatePlan, plan_rescale};
 
@@ -133,7 +129,8 @@ async fn run_action(
     match action {
         ShardAction::Copy { shard, subtask } => {
             let path = writer.shard_path(uid, &state.name)?;
-            copy_file(source.location(), &shard.path, writer.location(), &path).await?;
+            crate::file_copy::copy_file(source.location(), &shard.path, writer.location(), &path)
+                .await?;
             stats.copied.fetch_add(shard.bytes, Ordering::Relaxed);
             Ok(vec![ShardEntry {
                 path,
@@ -168,41 +165,4 @@ async fn run_action(
             Ok(Vec::new())
         }
     }
-}
-
-/// Copies one file, with the store's own copy when both sides are on the same store.
-pub(crate) async fn copy_file(
-    from: &Location,
-    from_path: &str,
-    to: &Location,
-    to_path: &str,
-) -> Result<()> {
-    from.check_inside(from_path)?;
-    let src = from.child(from_path);
-    let dst = to.child(to_path);
-    if to.same_store(from) {
-        return to
-            .store()
-            .copy(&src, &dst)
-            .await
-            .map_err(|e| Error::storage(to.describe(to_path), e));
-    }
-    let mut body = from
-        .store()
-        .get(&src)
-        .await
-        .map_err(|e| Error::storage(from.describe(from_path), e))?
-        .into_stream();
-    let mut upload = BufWriter::new(to.store().clone(), dst);
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Error::storage(from.describe(from_path), e))?;
-        upload
-            .put(chunk)
-            .await
-            .map_err(|e| Error::storage(to.describe(to_path), e))?;
-    }
-    upload
-        .shutdown()
-        .await
-        .map_err(|e| crate::parquet_io::io_error(to.describe(to_path), "upload failed", e))
 }

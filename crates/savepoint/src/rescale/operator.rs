@@ -2,27 +2,12 @@
 
 use arrow_array::RecordBatch;
 use futures::TryStreamExt;
-use rewind_format::{Redistribution, ShardEntry};
+use rewind_format::{Redistribution, ShardEntry, deal};
 
 use crate::parquet_io::{guarded_stream, parquet_error};
 use crate::reader::open_shard;
 use crate::spec::StateSpec;
 use crate::{Error, Result, SavepointReader, SavepointWriter};
-
-/// Which elements (offset, count) of all of a list state's elements, in old-subtask
-/// order, subtask `t` of `parallelism` gets: `split` deals contiguous runs whose sizes
-/// differ by at most one (the first `total % parallelism` subtasks get one more); `union`
-/// and `broadcast` (whose elements are already only old subtask 0's) give all.
-pub(crate) fn deal(total: usize, mode: Redistribution, t: u32, parallelism: u32) -> (usize, usize) {
-    match mode {
-        Redistribution::Split => {
-            let (p, t) = (parallelism.max(1) as usize, t as usize);
-            let (base, extra) = (total / p, total % p);
-            (t * base + t.min(extra), base + usize::from(t < extra))
-        }
-        Redistribution::Union | Redistribution::Broadcast => (0, total),
-    }
-}
 
 /// Reads every element (in subtask order) and writes `parallelism` new shards of
 /// contiguous runs whose sizes differ by at most one (the first `len % parallelism`
