@@ -147,9 +147,10 @@ pub struct GenerateArgs {
 
 /// Write a copy of a savepoint with new operator parallelism, offline.
 ///
-/// Keyed state is re-cut at the new hash-range boundaries: shards inside one new range are
-/// copied whole (server-side where the store can), shards across a boundary are split by
-/// copying their row groups and re-encoding only the row groups that hold the boundary.
+/// Keyed state is re-cut at the new hash-range boundaries into one shard per new subtask: a
+/// shard whose range is exactly a new subtask's is copied whole (server-side where the store
+/// can); otherwise the new shard is made of the row groups of the shards it overlaps,
+/// copied without decoding, re-encoding only the row groups that hold a boundary.
 /// Operator state is re-dealt by its mode (split, union, broadcast); source positions stay.
 /// SRC is never modified; DEST records SRC as its parent.
 #[derive(Debug, Args)]

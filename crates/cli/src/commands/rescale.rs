@@ -24,17 +24,22 @@ pub async fn run(args: RescaleArgs, out: &mut dyn Write) -> Result<u8> {
             "parallelism",
             "state",
             "copied whole",
-            "split",
+            "re-cut",
             "re-dealt",
         ]);
         for op in &plan.operators {
             for st in &op.states {
-                let (mut copy, mut split, mut redeal) = ((0, 0u64), (0, 0u64, 0usize), (0, 0u64));
+                let (mut copy, mut redeal) = ((0, 0u64), (0, 0u64));
+                // A source shard that straddles a new boundary feeds two new shards: count
+                // it once.
+                let mut read: std::collections::BTreeMap<&str, u64> = Default::default();
+                let mut recut = 0;
                 for a in &st.actions {
                     match a {
                         ShardAction::Copy { .. } => copy = (copy.0 + 1, copy.1 + a.bytes()),
-                        ShardAction::Split { pieces, .. } => {
-                            split = (split.0 + 1, split.1 + a.bytes(), split.2 + pieces.len())
+                        ShardAction::Recut { sources, .. } => {
+                            recut += 1;
+                            read.extend(sources.iter().map(|s| (s.path.as_str(), s.bytes)));
                         }
                         ShardAction::Redeal { shards, .. } => {
                             redeal = (redeal.0 + shards.len(), redeal.1 + a.bytes())
@@ -47,10 +52,9 @@ pub async fn run(args: RescaleArgs, out: &mut dyn Write) -> Result<u8> {
                     st.name.clone(),
                     format!("{} shards, {}", copy.0, bytes(copy.1)),
                     format!(
-                        "{} shards into {} pieces, {}",
-                        split.0,
-                        split.2,
-                        bytes(split.1)
+                        "{} shards into {recut}, {}",
+                        read.len(),
+                        bytes(read.values().sum())
                     ),
                     format!("{} shards, {}", redeal.0, bytes(redeal.1)),
                 ]);

@@ -28,7 +28,7 @@ use crate::shard_writer::shard_properties;
 use crate::spec::{StateSpec, columns};
 use crate::{Error, Location, Result, SavepointWriter};
 
-pub(crate) struct SplitOutcome {
+pub(crate) struct RecutOutcome {
     pub entries: Vec<ShardEntry>,
     /// Source bytes of row groups copied without decoding.
     pub spliced: u64,
@@ -36,30 +36,110 @@ pub(crate) struct SplitOutcome {
     pub reencoded: u64,
 }
 
-/// Splits `shard` into one new shard per range of `pieces` (contiguous, covering its range).
-pub(crate) async fn split_shard(
+/// An open source shard: its footer and Arrow schema.
+struct Source<'a> {
+    shard: &'a ShardEntry,
+    metadata: Arc<ParquetMetaData>,
+    arrow: ArrowReaderMetadata,
+    described: String,
+}
+
+impl Source<'_> {
+    /// Whether row groups of `other` can be appended to a file written with this one's
+    /// schema as they are: the same Parquet schema and the same Arrow schema.
+    fn same_layout(&self, other: &Source<'_>) -> bool {
+        let arrow_schema = |s: &Source<'_>| {
+            s.metadata
+                .file_metadata()
+                .key_value_metadata()
+                .and_then(|kvs| kvs.iter().find(|kv| kv.key == "ARROW:schema"))
+                .and_then(|kv| kv.value.clone())
+        };
+        self.metadata.file_metadata().schema_descr().root_schema()
+            == other.metadata.file_metadata().schema_descr().root_schema()
+            && arrow_schema(self) == arrow_schema(other)
+    }
+}
+
+/// Writes the shard of `range` from the parts of `sources` (in hash order, together
+/// covering `range`) that fall in it: one file, unless the sources were written with
+/// different Parquet layouts (then one file per run of sources that share one, since row
+/// groups can be concatenated only within a layout).
+pub(crate) async fn recut(
     from: &Location,
     writer: &SavepointWriter,
     uid: &str,
     spec: &StateSpec,
-    shard: &ShardEntry,
-    pieces: &[HashRange],
-) -> Result<SplitOutcome> {
-    let described = from.describe(&shard.path);
-    let corrupt = |e: &dyn std::fmt::Display| Error::corrupt(&described, e.to_string());
-    let mut source = ObjectReader::open(from, &shard.path, shard.bytes)?;
-    let metadata: Arc<ParquetMetaData> =
-        source.get_metadata(None).await.map_err(|e| corrupt(&e))?;
-    let arrow = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
-        .map_err(|e| corrupt(&e))?;
-    let schema = arrow.schema().clone();
-    let (mins, maxes) = hash_bounds(&metadata, &schema).map_err(|e| corrupt(&e))?;
+    range: HashRange,
+    sources: &[ShardEntry],
+) -> Result<RecutOutcome> {
+    let mut opened = Vec::with_capacity(sources.len());
+    for shard in sources {
+        let described = from.describe(&shard.path);
+        let corrupt = |e: &dyn std::fmt::Display| Error::corrupt(&described, e.to_string());
+        let mut reader = ObjectReader::open(from, &shard.path, shard.bytes)?;
+        let metadata: Arc<ParquetMetaData> =
+            reader.get_metadata(None).await.map_err(|e| corrupt(&e))?;
+        let arrow = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
+            .map_err(|e| corrupt(&e))?;
+        opened.push(Source {
+            shard,
+            metadata,
+            arrow,
+            described,
+        });
+    }
+    let mut outcome = RecutOutcome {
+        entries: Vec::new(),
+        spliced: 0,
+        reencoded: 0,
+    };
+    let mut rest = &opened[..];
+    while let Some(first) = rest.first() {
+        let run = rest.iter().take_while(|s| first.same_layout(s)).count();
+        let (group, next) = rest.split_at(run);
+        rest = next;
+        // The part of `range` this run of sources covers: the first run starts and the
+        // last run ends where `range` does; runs in between meet at their sources' bounds.
+        let start = match (outcome.entries.is_empty(), first.shard.hash_range) {
+            (false, Some(r)) => r.start().max(range.start()),
+            _ => range.start(),
+        };
+        let end = match (
+            rest.is_empty(),
+            group.last().and_then(|s| s.shard.hash_range),
+        ) {
+            (false, Some(r)) => r.end().min(range.end()),
+            _ => range.end(),
+        };
+        let piece = HashRange::new(start, end).unwrap_or(range);
+        let written = write_piece(from, writer, uid, spec, piece, group).await?;
+        outcome.spliced += written.1;
+        outcome.reencoded += written.2;
+        outcome.entries.push(written.0);
+    }
+    Ok(outcome)
+}
 
+/// Writes one new shard holding the rows of `group` inside `piece`.
+async fn write_piece(
+    from: &Location,
+    writer: &SavepointWriter,
+    uid: &str,
+    spec: &StateSpec,
+    piece: HashRange,
+    group: &[Source<'_>],
+) -> Result<(ShardEntry, u64, u64)> {
+    let Some(first) = group.first() else {
+        return Err(Error::Internal("a shard cut from no source".into()));
+    };
+    let schema = first.arrow.schema().clone();
     // Carry the source's footer metadata (ARROW:schema above all) so readers see the same
-    // Arrow types; the rewind.* keys are replaced with this savepoint's.
+    // Arrow types; the rewind.* keys are this savepoint's (its writer encodes the file).
     let savepoint_id = writer.id()?;
     let mut properties = shard_properties(writer.options(), &savepoint_id, uid, spec);
-    let carried: Vec<KeyValue> = metadata
+    let carried: Vec<KeyValue> = first
+        .metadata
         .file_metadata()
         .key_value_metadata()
         .map(|kvs| {
@@ -75,64 +155,58 @@ pub(crate) async fn split_shard(
         .into_builder()
         .set_key_value_metadata(Some(kvs))
         .build();
-    let properties = Arc::new(properties);
-
-    let mut outputs = Vec::with_capacity(pieces.len());
-    for range in pieces {
-        let path = writer.shard_path(uid, spec.name())?;
-        outputs.push(PieceWriter::new(
-            writer.location(),
-            path,
-            *range,
-            &schema,
-            properties.clone(),
-        )?);
-    }
-
+    let path = writer.shard_path(uid, spec.name())?;
+    let mut out = PieceWriter::new(
+        writer.location(),
+        path,
+        piece,
+        &schema,
+        Arc::new(properties),
+    )?;
     let (mut spliced, mut reencoded) = (0u64, 0u64);
-    for (index, group) in metadata.row_groups().iter().enumerate() {
-        let (lo, hi) = (mins[index], maxes[index]);
-        let targets: Vec<usize> = (0..outputs.len())
-            .filter(|&i| pieces[i].intersects(&HashRange::new(lo, hi).unwrap_or(HashRange::FULL)))
-            .collect();
-        let bytes = fetch_row_group(from, &shard.path, group).await?;
-        let size = group.compressed_size() as u64;
-        if let [only] = targets[..] {
-            outputs[only]
-                .append_row_group(&bytes, group)
-                .map_err(|e| corrupt(&e))?;
-            spliced += size;
-        } else {
-            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, arrow.clone())
-                .with_row_groups(vec![index])
-                .with_batch_size(group.num_rows().max(1) as usize);
-            guarded(&described, || {
-                for batch in builder.build().map_err(|e| corrupt(&e))? {
-                    let batch = batch.map_err(|e| corrupt(&e))?;
-                    for &t in &targets {
-                        let part = filter_range(&batch, pieces[t]).map_err(|e| corrupt(&e))?;
+    for source in group {
+        let described = &source.described;
+        let corrupt = |e: &dyn std::fmt::Display| Error::corrupt(described, e.to_string());
+        let (mins, maxes) =
+            hash_bounds(&source.metadata, source.arrow.schema()).map_err(|e| corrupt(&e))?;
+        for (index, group) in source.metadata.row_groups().iter().enumerate() {
+            let Some(bounds) = HashRange::new(mins[index], maxes[index]) else {
+                continue;
+            };
+            if !piece.intersects(&bounds) || group.num_rows() == 0 {
+                continue;
+            }
+            let bytes = fetch_row_group(from, &source.shard.path, group).await?;
+            let size = group.compressed_size() as u64;
+            if piece.contains(bounds.start()) && piece.contains(bounds.end()) {
+                out.append_row_group(&bytes, group)
+                    .map_err(|e| corrupt(&e))?;
+                spliced += size;
+            } else {
+                let builder =
+                    ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, source.arrow.clone())
+                        .with_row_groups(vec![index])
+                        .with_batch_size(group.num_rows().max(1) as usize);
+                guarded(described, || {
+                    for batch in builder.build().map_err(|e| corrupt(&e))? {
+                        let batch = batch.map_err(|e| corrupt(&e))?;
+                        let part = filter_range(&batch, piece).map_err(|e| corrupt(&e))?;
                         if part.num_rows() > 0 {
-                            outputs[t].append_batch(&part).map_err(|e| corrupt(&e))?;
+                            out.append_batch(&part).map_err(|e| corrupt(&e))?;
                         }
                     }
+                    Ok(())
+                })?;
+                // A boundary row group is decoded by the shards on both sides; count its
+                // bytes once, on the side where it starts.
+                if piece.contains(bounds.start()) {
+                    reencoded += size;
                 }
-                Ok(())
-            })?;
-            reencoded += size;
-        }
-        for out in &mut outputs {
+            }
             out.drain().await?;
         }
     }
-    let mut entries = Vec::with_capacity(outputs.len());
-    for out in outputs {
-        entries.push(out.finish().await?);
-    }
-    Ok(SplitOutcome {
-        entries,
-        spliced,
-        reencoded,
-    })
+    Ok((out.finish().await?, spliced, reencoded))
 }
 
 /// Min and max key hash of every row group; a row group without statistics counts as

@@ -1,9 +1,10 @@
 //! Offline rescale: a new savepoint whose operators have a new parallelism.
 //!
-//! Keyed state is never re-hashed: hash ranges are only re-cut. A shard that lies inside
-//! one new range is copied whole (server-side where the store can); a shard that straddles
-//! new boundaries is split into pieces by copying its whole row groups without decoding
-//! and re-encoding only the row groups that hold a boundary. Operator state is dealt out
+//! Keyed state is never re-hashed: hash ranges are only re-cut, into one shard per new
+//! subtask. A source shard whose range is exactly a new subtask's is copied whole
+//! (server-side where the store can); otherwise the new subtask's shard is made of the parts
+//! of the source shards it overlaps, by concatenating their whole row groups without
+//! decoding and re-encoding only the row groups that hold a boundary. Operator state is dealt out
 //! as its redistribution mode says (spec: "Operator state"). Source splits and their
 //! positions are unchanged; the engine assigns them to subtasks when it starts.
 
@@ -138,10 +139,10 @@ async fn run_action(
                 ..shard
             }])
         }
-        ShardAction::Split { shard, pieces } => {
+        ShardAction::Recut { range, sources } => {
             let spec = StateSpec::from_entry(source.state(uid, &state.name)?)?;
             let outcome =
-                keyed::split_shard(source.location(), writer, uid, &spec, &shard, &pieces).await?;
+                keyed::recut(source.location(), writer, uid, &spec, range, &sources).await?;
             stats.spliced.fetch_add(outcome.spliced, Ordering::Relaxed);
             stats
                 .reencoded

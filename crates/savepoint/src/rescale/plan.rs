@@ -25,12 +25,14 @@ pub enum ShardAction {
         /// The subtask of the copy, for operator state.
         subtask: Option<u32>,
     },
-    /// A keyed shard cut into pieces at new subtask boundaries.
-    Split {
-        /// The source shard.
-        shard: ShardEntry,
-        /// The hash ranges of the pieces, in order.
-        pieces: Vec<HashRange>,
+    /// One new shard for a new subtask's hash range, made of the parts of the source shards
+    /// that fall in it: whole row groups copied without decoding, only row groups that
+    /// straddle the range's ends re-encoded.
+    Recut {
+        /// The new shard's hash range (a new subtask's).
+        range: HashRange,
+        /// The source shards that hold hashes in it, in hash order.
+        sources: Vec<ShardEntry>,
     },
     /// Operator state read whole and dealt out again to `parallelism` subtasks.
     Redeal {
@@ -42,10 +44,12 @@ pub enum ShardAction {
 }
 
 impl ShardAction {
-    /// Bytes of source files this action reads.
+    /// Bytes of the source files this action reads from (a source shard that straddles a
+    /// new boundary is read by the actions on both sides).
     pub fn bytes(&self) -> u64 {
         match self {
-            ShardAction::Copy { shard, .. } | ShardAction::Split { shard, .. } => shard.bytes,
+            ShardAction::Copy { shard, .. } => shard.bytes,
+            ShardAction::Recut { sources, .. } => sources.iter().map(|s| s.bytes).sum(),
             ShardAction::Redeal { shards, .. } => shards.iter().map(|s| s.bytes).sum(),
         }
     }
@@ -58,7 +62,8 @@ pub struct StatePlan {
     pub name: String,
     /// Its kind.
     pub kind: StateKind,
-    /// One action per source shard (or one for all of an operator state that is re-dealt).
+    /// For keyed state, one action per new subtask; for operator state, one per source
+    /// shard copied or one for all of a state that is re-dealt.
     pub actions: Vec<ShardAction>,
 }
 
@@ -166,45 +171,7 @@ fn plan_state(state: &StateEntry, from: u32, to: u32) -> StatePlan {
     let actions = if from == to {
         copy_all()
     } else if state.kind.is_keyed() {
-        let boundaries: Vec<u64> = HashRange::split(to)
-            .iter()
-            .skip(1)
-            .map(|r| r.start())
-            .collect();
-        state
-            .shards
-            .iter()
-            .map(|shard| {
-                let Some(range) = shard.hash_range else {
-                    return ShardAction::Copy {
-                        shard: shard.clone(),
-                        subtask: None,
-                    };
-                };
-                let cuts: Vec<u64> = boundaries
-                    .iter()
-                    .copied()
-                    .filter(|&b| range.start() < b && b <= range.end())
-                    .collect();
-                if cuts.is_empty() {
-                    return ShardAction::Copy {
-                        shard: shard.clone(),
-                        subtask: None,
-                    };
-                }
-                let mut pieces = Vec::with_capacity(cuts.len() + 1);
-                let mut start = range.start();
-                for b in cuts {
-                    pieces.extend(HashRange::new(start, b - 1));
-                    start = b;
-                }
-                pieces.extend(HashRange::new(start, range.end()));
-                ShardAction::Split {
-                    shard: shard.clone(),
-                    pieces,
-                }
-            })
-            .collect()
+        keyed_actions(state, to)
     } else {
         match state.redistribution {
             // One copy of subtask 0's elements per new subtask: plain file copies.
@@ -236,4 +203,32 @@ fn plan_state(state: &StateEntry, from: u32, to: u32) -> StatePlan {
         kind: state.kind,
         actions,
     }
+}
+
+/// One shard per new subtask: a source shard whose range is exactly the subtask's is copied
+/// whole; otherwise the subtask's shard is cut from the source shards it overlaps.
+fn keyed_actions(state: &StateEntry, to: u32) -> Vec<ShardAction> {
+    let mut shards: Vec<&ShardEntry> = state
+        .shards
+        .iter()
+        .filter(|s| s.hash_range.is_some())
+        .collect();
+    shards.sort_by_key(|s| s.hash_range.map(|r| r.start()));
+    HashRange::split(to)
+        .into_iter()
+        .map(|range| {
+            let sources: Vec<ShardEntry> = shards
+                .iter()
+                .filter(|s| s.hash_range.is_some_and(|r| r.intersects(&range)))
+                .map(|s| (*s).clone())
+                .collect();
+            match &sources[..] {
+                [only] if only.hash_range == Some(range) => ShardAction::Copy {
+                    shard: only.clone(),
+                    subtask: None,
+                },
+                _ => ShardAction::Recut { range, sources },
+            }
+        })
+        .collect()
 }

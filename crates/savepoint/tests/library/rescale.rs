@@ -95,8 +95,21 @@ async fn round_trip_2_5_3_2_keeps_every_row() {
     );
 }
 
+/// Shards per keyed state of `location`, by state name.
+async fn shards_per_state(location: &Location) -> Vec<(String, usize)> {
+    let reader = SavepointReader::open(location.clone()).await.unwrap();
+    reader
+        .manifest()
+        .operators
+        .iter()
+        .flat_map(|o| o.states.iter())
+        .filter(|s| s.kind.is_keyed())
+        .map(|s| (s.name.clone(), s.shards.len()))
+        .collect()
+}
+
 #[tokio::test]
-async fn halving_parallelism_copies_every_shard_whole() {
+async fn halving_parallelism_concatenates_row_groups_without_decoding() {
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
     generate(
@@ -110,12 +123,124 @@ async fn halving_parallelism_copies_every_shard_whole() {
     .await
     .unwrap();
     let stats = rescale_to(&at("p4"), &at("p2"), 2).await;
-    assert_eq!(
-        (stats.bytes_spliced, stats.bytes_reencoded),
-        (0, 0),
-        "{stats:?}"
+    assert_eq!(stats.bytes_reencoded, 0, "{stats:?}");
+    assert!(stats.bytes_spliced > 0, "{stats:?}");
+    assert!(
+        shards_per_state(&at("p2"))
+            .await
+            .iter()
+            .all(|(_, n)| *n == 2)
     );
-    assert!(stats.bytes_copied > 0);
+    assert_eq!(
+        content(&at("p2"), "op-0").await,
+        content(&at("p4"), "op-0").await
+    );
+}
+
+/// Every rescale writes exactly one shard per new subtask, whatever the source's layout.
+#[tokio::test]
+async fn one_shard_per_new_subtask() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
+    generate(
+        at("p4"),
+        GenerateOptions {
+            keys: 20_000,
+            parallelism: 4,
+            writer: WriterOptions {
+                row_group_rows: 500,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let expected = content(&at("p4"), "op-0").await;
+    for (from, to, p) in [
+        ("p4", "p3", 3u32),
+        ("p4", "p8", 8),
+        ("p3", "p2", 2),
+        ("p8", "p5", 5),
+    ] {
+        let stats = rescale_to(&at(from), &at(to), p).await;
+        let shards = shards_per_state(&at(to)).await;
+        assert!(
+            shards.iter().all(|(_, n)| *n == p as usize),
+            "{from} -> {to}: {shards:?}"
+        );
+        assert!(
+            stats.bytes_spliced > 5 * stats.bytes_reencoded,
+            "{from} -> {to}: {stats:?}"
+        );
+        assert_eq!(content(&at(to), "op-0").await, expected, "{from} -> {to}");
+    }
+}
+
+/// Shards whose Parquet layouts differ (here a struct value whose field one writer
+/// declared non-nullable) cannot be concatenated: each keeps a file of its own, and every
+/// row is still there.
+#[tokio::test]
+async fn shards_of_different_layouts_are_not_concatenated() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
+    let w = SavepointWriter::create(at("p2"), SavepointInfo::new("mixed", "bootstrap"))
+        .await
+        .unwrap();
+    w.add_operator("op", "op", 2).unwrap();
+    let value = |nullable| {
+        DataType::Struct(arrow_schema::Fields::from(vec![arrow_schema::Field::new(
+            "a",
+            DataType::Utf8,
+            nullable,
+        )]))
+    };
+    w.add_state("op", StateSpec::value("state", DataType::Utf8, value(true)))
+        .unwrap();
+    let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+    let hashes = rewind_savepoint::format::hash_keys(&StringArray::from(keys.clone())).unwrap();
+    let mut rows: Vec<(u64, String)> = hashes.into_iter().zip(keys).collect();
+    rows.sort();
+    for (subtask, nullable) in [(0u32, false), (1, true)] {
+        let range = rewind_savepoint::format::HashRange::for_subtask(subtask, 2).unwrap();
+        let part: Vec<&str> = rows
+            .iter()
+            .filter(|(h, _)| range.contains(*h))
+            .map(|(_, k)| k.as_str())
+            .collect();
+        let DataType::Struct(fields) = value(nullable) else {
+            unreachable!()
+        };
+        let values = arrow_array::StructArray::new(
+            fields,
+            vec![Arc::new(StringArray::from(part.clone())) as ArrayRef],
+            None,
+        );
+        let batch = RecordBatch::try_from_iter(vec![
+            ("key", Arc::new(StringArray::from(part)) as ArrayRef),
+            ("value", Arc::new(values) as ArrayRef),
+        ])
+        .unwrap();
+        let mut shard = w.keyed_shard("op", "state", range).unwrap();
+        shard.write(&batch).await.unwrap();
+        shard.finish().await.unwrap();
+    }
+    w.commit().await.unwrap();
+    rescale_to(&at("p2"), &at("p1"), 1).await;
+    assert_eq!(
+        shards_per_state(&at("p1")).await,
+        [("state".to_string(), 2)]
+    );
+    let reader = SavepointReader::open(at("p1")).await.unwrap();
+    let mut stream = reader
+        .read_state("op", "state", ReadOptions::default())
+        .await
+        .unwrap();
+    let mut read = 0;
+    while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+        read += batch.unwrap().num_rows();
+    }
+    assert_eq!(read, 200);
 }
 
 #[tokio::test]
