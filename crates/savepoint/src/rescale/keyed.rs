@@ -315,6 +315,14 @@ impl Write for SharedBuffer {
 }
 
 impl SharedBuffer {
+    /// Makes room for `additional` bytes at once, so appending a row group does not copy
+    /// the buffer again each time it grows (a profile showed ~5% of a rescale there).
+    fn reserve(&self, additional: usize) {
+        if let Ok(mut b) = self.0.lock() {
+            b.reserve(additional);
+        }
+    }
+
     fn take(&self) -> Vec<u8> {
         self.0
             .lock()
@@ -371,6 +379,8 @@ impl PieceWriter {
         source: &RangeBytes,
         group: &RowGroupMetaData,
     ) -> parquet::errors::Result<()> {
+        self.buffer
+            .reserve(usize::try_from(group.compressed_size()).unwrap_or(0));
         let mut out = self.writer.next_row_group()?;
         for column in group.columns() {
             let close = ColumnCloseResult {
