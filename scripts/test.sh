@@ -7,7 +7,10 @@
 #  2. the interop check: pyarrow, xxhash, google-crc32c and jsonschema (installed into .venv
 #     from PyPI by scripts/python-env.sh when missing) read every golden fixture and a
 #     freshly generated savepoint and one written by the engine, with no Rewind code;
-#  3. with REWIND_LONG=1, the fuzz targets (scripts/fuzz.sh) for a bounded time each.
+#  3. a real Apache Flink 2.3 (its jars from PyPI into .venv-flink by scripts/flink-env.sh
+#     when missing; the machine's JDK 17 compiles tests/flink) restores Flink savepoints and
+#     checks their state from inside Flink (tests/flink/check.sh);
+#  4. with REWIND_LONG=1, the fuzz targets (scripts/fuzz.sh) for a bounded time each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +33,8 @@ cargo run --quiet -p rewind-cli -- generate "$tmp/generated" \
 cargo run --quiet -p rewind-engine --example keyed-count -- --keys 500 --events 20000 \
   --parallelism 3 --output "$tmp/keyed-count-out" --savepoint-on-finish "$tmp/engine-savepoint"
 "$py" tests/interop/check_savepoints.py fixtures/v1 fixtures/v1-edge "$tmp/generated" "$tmp/engine-savepoint"
+
+bash tests/flink/check.sh "$tmp/flink"
 
 # Long mode (REWIND_LONG=1): also fuzz each untrusted-input parser for
 # REWIND_FUZZ_SECONDS (default 60) seconds; see scripts/fuzz.sh.
