@@ -12,25 +12,15 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StructArray,
-    TimestampMillisecondArray, UInt32Array, UInt64Array,
+    ArrayRef, Float64Array, Int64Array, StringArray, StructArray, TimestampMillisecondArray,
+    UInt32Array, UInt64Array,
 };
-use arrow_schema::{DataType, Field, Fields, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, Fields, TimeUnit};
 use rewind_savepoint::format::{JobInfo, Redistribution, SplitEntry};
 use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec};
 use rewind_tests::{fixtures_dir, rewind};
 
-pub fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
-}
+pub use rewind_test_support::batch;
 
 fn info(job: &str) -> SavepointInfo {
     let mut info = SavepointInfo::new(job, "bootstrap");

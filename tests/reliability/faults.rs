@@ -48,30 +48,6 @@ async fn is_valid(location: &Location) -> bool {
         .unwrap_or(false)
 }
 
-/// A keyed count that emits `(key, count)` for every event.
-struct Count {
-    count: rewind_engine::ValueState<u64>,
-}
-
-impl rewind_engine::KeyedProcessFunction for Count {
-    type Key = i64;
-    type In = rewind_engine::GeneratedEvent;
-    type Out = (i64, u64);
-    fn states(&self) -> Vec<rewind_engine::StateDecl<i64>> {
-        vec![self.count.decl()]
-    }
-    fn process(
-        &self,
-        _: rewind_engine::GeneratedEvent,
-        ctx: &mut rewind_engine::Context<'_, i64, (i64, u64)>,
-    ) {
-        let n = self.count.get(ctx).copied().unwrap_or(0) + 1;
-        self.count.set(ctx, n);
-        let key = *ctx.key();
-        ctx.emit((key, n));
-    }
-}
-
 fn count_job(
     source: rewind_engine::GeneratorSource,
     sink: impl rewind_engine::Sink,
@@ -80,12 +56,7 @@ fn count_job(
         .source("Generator", source)
         .uid("events")
         .key_by(|e: &rewind_engine::GeneratedEvent| e.key)
-        .process(
-            "Count",
-            Count {
-                count: rewind_engine::ValueState::new("count"),
-            },
-        )
+        .process("Count", rewind_test_support::Count::new())
         .uid("counter")
         .sink("output", sink)
 }

@@ -6,30 +6,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use rewind_engine::{
-    Context, GeneratedEvent, GeneratorSource, Job, JobBuilder, KeyedProcessFunction, RunOptions,
-    Sink, StateDecl, ValueState, run,
-};
+use rewind_engine::{GeneratedEvent, GeneratorSource, Job, JobBuilder, RunOptions, Sink, run};
 use rewind_savepoint::Location;
+use rewind_test_support::{Count, keyed_count_with};
 
 use crate::report::Report;
-
-struct Count {
-    count: ValueState<u64>,
-}
-
-impl KeyedProcessFunction for Count {
-    type Key = i64;
-    type In = GeneratedEvent;
-    type Out = (i64, u64);
-    fn states(&self) -> Vec<StateDecl<i64>> {
-        vec![self.count.decl()]
-    }
-    fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, u64)>) {
-        let count = self.count.get(ctx).copied().unwrap_or(0) + 1;
-        self.count.set(ctx, count);
-    }
-}
 
 /// Discards output (the benchmark measures state, not output).
 struct Discard;
@@ -56,20 +37,7 @@ fn counting_job(keys: u64, events: u64, parallelism: u32, key: fn(&GeneratedEven
         splits: 2,
         rate_per_split: None,
     };
-    JobBuilder::new("keyed-count")
-        .source("Generator", source)
-        .uid("events")
-        .parallelism(2)
-        .key_by(key)
-        .process(
-            "Counter",
-            Count {
-                count: ValueState::new("count"),
-            },
-        )
-        .uid("counter")
-        .parallelism(parallelism)
-        .sink("output", Discard)
+    keyed_count_with(source, parallelism, Count::<u64>::silent(), key, Discard)
 }
 
 fn at(work: &Path, name: &str) -> Result<Location> {

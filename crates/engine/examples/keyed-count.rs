@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rewind_engine::{
-    Context, EngineOptions, FileSink, GeneratedEvent, GeneratorSource, JobBuilder,
-    KeyedProcessFunction, StateDecl, StdoutSink, ValueState,
+    EngineOptions, FileSink, GeneratedEvent, GeneratorSource, JobBuilder, StdoutSink,
 };
 use rewind_savepoint::Location;
+use rewind_test_support::Count;
 
 /// Count events per key; print nothing but errors.
 #[derive(Debug, Parser)]
@@ -39,28 +39,6 @@ struct Args {
     output: String,
 }
 
-struct Count {
-    // i64 like Flink's Long, and like the integers a CSV file bootstraps.
-    count: ValueState<i64>,
-}
-
-impl KeyedProcessFunction for Count {
-    type Key = i64;
-    type In = GeneratedEvent;
-    type Out = (i64, i64);
-
-    fn states(&self) -> Vec<StateDecl<i64>> {
-        vec![self.count.decl()]
-    }
-
-    fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, i64)>) {
-        let count = self.count.get(ctx).copied().unwrap_or(0) + 1;
-        self.count.set(ctx, count);
-        let key = *ctx.key();
-        ctx.emit((key, count));
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     match job(args) {
@@ -84,12 +62,8 @@ fn job(args: Args) -> rewind_engine::Result<()> {
         .source("Generator", source)
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
-        .process(
-            "Counter",
-            Count {
-                count: ValueState::new("count"),
-            },
-        )
+        // i64 like Flink's Long, and like the integers a CSV file bootstraps.
+        .process("Counter", Count::<i64>::emitting())
         .uid("counter");
     let job = if args.output == "-" {
         job.sink("output", StdoutSink::default())

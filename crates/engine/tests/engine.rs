@@ -663,23 +663,6 @@ fn log_source_resumes_at_byte_offsets() {
     struct Event {
         key: i64,
     }
-    struct CountEvents {
-        count: ValueState<u64>,
-    }
-    impl KeyedProcessFunction for CountEvents {
-        type Key = i64;
-        type In = Event;
-        type Out = (i64, u64);
-        fn states(&self) -> Vec<StateDecl<i64>> {
-            vec![self.count.decl()]
-        }
-        fn process(&self, _: Event, ctx: &mut Context<'_, i64, (i64, u64)>) {
-            let c = self.count.get(ctx).copied().unwrap_or(0) + 1;
-            self.count.set(ctx, c);
-            let key = *ctx.key();
-            ctx.emit((key, c));
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     std::fs::create_dir_all(&log).unwrap();
@@ -701,12 +684,7 @@ fn log_source_resumes_at_byte_offsets() {
             .uid("log")
             .parallelism(2)
             .key_by(|e: &Event| e.key)
-            .process(
-                "Counter",
-                CountEvents {
-                    count: ValueState::new("count"),
-                },
-            )
+            .process("Counter", Count::<u64, Event>::emitting())
             .uid("counter")
             .sink("output", sink)
     };
@@ -753,23 +731,6 @@ fn log_source_follows_appended_lines() {
     struct Event {
         key: i64,
     }
-    struct CountEvents {
-        count: ValueState<u64>,
-    }
-    impl KeyedProcessFunction for CountEvents {
-        type Key = i64;
-        type In = Event;
-        type Out = (i64, u64);
-        fn states(&self) -> Vec<StateDecl<i64>> {
-            vec![self.count.decl()]
-        }
-        fn process(&self, _: Event, ctx: &mut Context<'_, i64, (i64, u64)>) {
-            let c = self.count.get(ctx).copied().unwrap_or(0) + 1;
-            self.count.set(ctx, c);
-            let key = *ctx.key();
-            let _ = key;
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     std::fs::create_dir_all(&log).unwrap();
@@ -782,12 +743,7 @@ fn log_source_follows_appended_lines() {
         .source("Log", source)
         .uid("log")
         .key_by(|e: &Event| e.key)
-        .process(
-            "Counter",
-            CountEvents {
-                count: ValueState::new("count"),
-            },
-        )
+        .process("Counter", Count::<u64, Event>::silent())
         .uid("counter")
         .sink("output", CollectSink::default());
     let handle = run(job, RunOptions::default()).unwrap();
@@ -817,23 +773,6 @@ fn followed_log_discovers_new_partitions() {
     struct Event {
         key: i64,
     }
-    struct CountEvents {
-        count: ValueState<u64>,
-    }
-    impl KeyedProcessFunction for CountEvents {
-        type Key = i64;
-        type In = Event;
-        type Out = (i64, u64);
-        fn states(&self) -> Vec<StateDecl<i64>> {
-            vec![self.count.decl()]
-        }
-        fn process(&self, _: Event, ctx: &mut Context<'_, i64, (i64, u64)>) {
-            let c = self.count.get(ctx).copied().unwrap_or(0) + 1;
-            self.count.set(ctx, c);
-            let key = *ctx.key();
-            ctx.emit((key, c));
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     std::fs::create_dir_all(&log).unwrap();
@@ -848,12 +787,7 @@ fn followed_log_discovers_new_partitions() {
             .uid("log")
             .parallelism(2)
             .key_by(|e: &Event| e.key)
-            .process(
-                "Counter",
-                CountEvents {
-                    count: ValueState::new("count"),
-                },
-            )
+            .process("Counter", Count::<u64, Event>::emitting())
             .uid("counter")
             .sink("output", sink)
     };

@@ -1,5 +1,5 @@
 //! Helpers shared by the library tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::sync::Arc;
 
@@ -8,17 +8,7 @@ use arrow_schema::{DataType, Field, Schema};
 use futures::TryStreamExt;
 use rewind_savepoint::{Location, ReadOptions, SavepointReader};
 
-pub fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
-    let fields: Vec<Field> = columns
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns.into_iter().map(|(_, a)| a).collect(),
-    )
-    .unwrap()
-}
+pub use rewind_test_support::batch;
 
 pub fn counts(keys: &[i64]) -> RecordBatch {
     batch(vec![

@@ -1,0 +1,23 @@
+//! What Rewind's tests, examples and benchmarks share, so each exists once: the keyed count
+//! job ([`Count`], [`keyed_count`]), record batches built from named columns ([`batch`]),
+//! and savepoint locations in a test's directory ([`loc`]). Not published; a dev-dependency
+//! of the crates whose tests use it (and a dependency of the benchmarks).
+#![deny(missing_docs)]
+
+mod batches;
+mod keyed_count;
+
+pub use batches::batch;
+pub use keyed_count::{Count, keyed_count, keyed_count_with};
+
+/// The local location `dir/name`.
+///
+/// # Panics
+/// When the path is not valid UTF-8 or not a usable location (test code).
+pub fn loc(dir: &std::path::Path, name: &str) -> rewind_savepoint::Location {
+    let path = dir.join(name);
+    let text = path
+        .to_str()
+        .unwrap_or_else(|| panic!("{} is not UTF-8", path.display()));
+    rewind_savepoint::Location::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
