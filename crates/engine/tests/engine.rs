@@ -13,7 +13,7 @@ use rewind_engine::{
 use rewind_savepoint::{Location, ReadOptions, SavepointReader, ValidateOptions, validate};
 
 mod common;
-use common::{Count, block_on, keyed_count, loc, records_read, sorted};
+use common::{Count, block_on, generator, keyed_count, loc, records_read, run_to_end, sorted};
 
 /// The counts in a savepoint, by key.
 fn counts(location: &Location) -> BTreeMap<i64, u64> {
@@ -60,13 +60,7 @@ fn expected_counts(source: &GeneratorSource) -> BTreeMap<i64, u64> {
 fn keyed_count_is_exact_and_its_savepoint_valid() {
     let dir = tempfile::tempdir().unwrap();
     for p in [1u32, 4] {
-        let source = GeneratorSource {
-            keys: 500,
-            events: 20_000,
-            seed: 3,
-            splits: 4,
-            rate_per_split: None,
-        };
+        let source = generator(500, 20_000, 3, 4);
         let sink = CollectSink::default();
         let target = loc(dir.path(), &format!("final-{p}"));
         let options = RunOptions {
@@ -110,16 +104,7 @@ fn keyed_count_is_exact_and_its_savepoint_valid() {
 #[test]
 fn stateful_operators_need_a_uid() {
     let job = JobBuilder::new("x")
-        .source(
-            "Generator",
-            GeneratorSource {
-                keys: 1,
-                events: 1,
-                seed: 0,
-                splits: 1,
-                rate_per_split: None,
-            },
-        )
+        .source("Generator", generator(1, 1, 0, 1))
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
         .process("Counter", Count::new())
@@ -136,25 +121,16 @@ fn stateful_operators_need_a_uid() {
 #[test]
 fn missing_operators_state_is_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
-    let source = GeneratorSource {
-        keys: 10,
-        events: 100,
-        seed: 1,
-        splits: 2,
-        rate_per_split: None,
-    };
+    let source = generator(10, 100, 1, 2);
     let sp = loc(dir.path(), "sp");
     let options = RunOptions {
         savepoint_on_finish: Some(sp.clone()),
         ..Default::default()
     };
-    run(
+    run_to_end(
         keyed_count(source.clone(), 2, CollectSink::default()),
         options,
-    )
-    .unwrap()
-    .wait()
-    .unwrap();
+    );
     // A new version of the job without the counter.
     let without = || {
         JobBuilder::new("keyed-count")
@@ -365,25 +341,16 @@ fn topology_changes_restore_by_uid() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let source = GeneratorSource {
-        keys: 30,
-        events: 3000,
-        seed: 5,
-        splits: 2,
-        rate_per_split: None,
-    };
+    let source = generator(30, 3000, 5, 2);
     let v1_end = loc(dir.path(), "v1");
     let options = RunOptions {
         savepoint_on_finish: Some(v1_end.clone()),
         ..Default::default()
     };
-    run(
+    run_to_end(
         keyed_count(source.clone(), 2, CollectSink::default()),
         options,
-    )
-    .unwrap()
-    .wait()
-    .unwrap();
+    );
 
     let more = GeneratorSource {
         events: 6000,
@@ -496,25 +463,16 @@ fn offline_rescale_agrees_with_restore_at_new_parallelism() {
 fn edited_savepoints_restore_into_the_engine() {
     use rewind_savepoint::Edit;
     let dir = tempfile::tempdir().unwrap();
-    let source = GeneratorSource {
-        keys: 20,
-        events: 2000,
-        seed: 8,
-        splits: 2,
-        rate_per_split: None,
-    };
+    let source = generator(20, 2000, 8, 2);
     let first = loc(dir.path(), "first");
     let options = RunOptions {
         savepoint_on_finish: Some(first.clone()),
         ..Default::default()
     };
-    run(
+    run_to_end(
         keyed_count(source.clone(), 2, CollectSink::default()),
         options,
-    )
-    .unwrap()
-    .wait()
-    .unwrap();
+    );
 
     let edited = loc(dir.path(), "edited");
     block_on(async {
@@ -628,26 +586,17 @@ fn bootstrapped_state_restores_and_continues() {
             .unwrap();
         w.commit().await.unwrap();
     });
-    let source = GeneratorSource {
-        keys: 10,
-        events: 500,
-        seed: 1,
-        splits: 2,
-        rate_per_split: None,
-    };
+    let source = generator(10, 500, 1, 2);
     let end = loc(dir.path(), "end");
     let options = RunOptions {
         from_savepoint: Some(boot),
         savepoint_on_finish: Some(end.clone()),
         ..Default::default()
     };
-    run(
+    run_to_end(
         keyed_count(source.clone(), 2, CollectSink::default()),
         options,
-    )
-    .unwrap()
-    .wait()
-    .unwrap();
+    );
     let expected: BTreeMap<i64, u64> = expected_counts(&source)
         .into_iter()
         .map(|(k, v)| (k, v + 1000))

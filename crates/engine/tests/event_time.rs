@@ -14,7 +14,7 @@ use rewind_savepoint::format::StateKind;
 use rewind_savepoint::{Location, ValidateOptions, validate};
 
 mod common;
-use common::{block_on, loc, records_read, sorted};
+use common::{block_on, generator, loc, records_read, sorted};
 
 /// Out-of-order event time: 10 ms per sequence number plus up to 200 ms of jitter, so a
 /// 250 ms bound never makes a record late.
@@ -244,13 +244,7 @@ proptest! {
 
 #[test]
 fn reading_speed_does_not_change_window_results() {
-    let source = GeneratorSource {
-        keys: 30,
-        events: 6000,
-        seed: 4,
-        splits: 4,
-        rate_per_split: None,
-    };
+    let source = generator(30, 6000, 4, 4);
     let windows = Windows::sliding(Duration::from_secs(2), Duration::from_secs(1));
     let fast = CollectSink::default();
     run(
@@ -570,16 +564,7 @@ fn late_records_are_dropped_and_counted_or_passed_on() {
 #[test]
 fn windows_need_event_time() {
     let job = JobBuilder::new("no-time")
-        .source(
-            "Generator",
-            GeneratorSource {
-                keys: 2,
-                events: 10,
-                seed: 1,
-                splits: 1,
-                rate_per_split: None,
-            },
-        )
+        .source("Generator", generator(2, 10, 1, 1))
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
         .window(Windows::tumbling(Duration::from_secs(1)))

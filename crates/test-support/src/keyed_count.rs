@@ -3,9 +3,32 @@
 //! reliability suite and the benchmarks all run this one job.
 
 use rewind_engine::{
-    Context, GeneratedEvent, GeneratorSource, Job, JobBuilder, KeyedProcessFunction, Sink,
-    StateDecl, StateValue, ValueState,
+    Context, GeneratedEvent, GeneratorSource, Job, JobBuilder, KeyedProcessFunction, RunOptions,
+    Sink, StateDecl, StateValue, ValueState,
 };
+use rewind_savepoint::format::Manifest;
+
+/// The deterministic generator at full speed: `keys` keys, `events` events over `splits`
+/// splits.
+pub fn generator(keys: u64, events: u64, seed: u64, splits: u32) -> GeneratorSource {
+    GeneratorSource {
+        keys,
+        events,
+        seed,
+        splits,
+        rate_per_split: None,
+    }
+}
+
+/// Runs a bounded `job` to the end of its input and returns the savepoints it wrote.
+///
+/// # Panics
+/// When the job fails (test code).
+pub fn run_to_end(job: Job, options: RunOptions) -> Vec<Manifest> {
+    rewind_engine::run(job, options)
+        .and_then(|handle| handle.wait())
+        .unwrap_or_else(|e| panic!("job failed: {e}"))
+}
 
 /// Counts records (of type `I`, the generator's events by default) per `i64` key in value
 /// state `count` (of type `V`: `u64`, or `i64` like Flink's `Long`), emitting

@@ -1,5 +1,5 @@
 //! What Rewind's tests, examples and benchmarks share, so each exists once: the keyed count
-//! job ([`Count`], [`keyed_count`]), record batches built from named columns ([`batch`]),
+//! job ([`Count`], [`keyed_count`], [`generator`], [`run_to_end`]), record batches built from named columns ([`batch`]),
 //! and savepoint locations in a test's directory ([`loc`]). Not published; a dev-dependency
 //! of the crates whose tests use it (and a dependency of the benchmarks).
 #![deny(missing_docs)]
@@ -8,7 +8,7 @@ mod batches;
 mod keyed_count;
 
 pub use batches::batch;
-pub use keyed_count::{Count, keyed_count, keyed_count_with};
+pub use keyed_count::{Count, generator, keyed_count, keyed_count_with, run_to_end};
 
 /// The local location `dir/name`.
 ///

@@ -4,7 +4,7 @@
 
 use rewind_savepoint::format::Manifest;
 
-pub use rewind_test_support::{Count, keyed_count, loc};
+pub use rewind_test_support::{Count, generator, keyed_count, loc, run_to_end};
 
 pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
