@@ -1,7 +1,7 @@
 //! Flink savepoints: `rewind inspect` reads them without a JVM; damaged ones say what is
 //! wrong.
 
-use rewind_tests::{fixture_copy, redact, rewind};
+use rewind_tests::{fixture_copy, redact, rewind, state_rows};
 
 const HASHMAP: &str = "flink/java-hashmap-canonical-n100000";
 const HASHMAP_SP: &str = "savepoint-d4c30c-92ca55030761";
@@ -115,15 +115,6 @@ fn damaged_metadata_gives_one_line_and_exit_2() {
         "{}",
         run.stdout
     );
-}
-
-fn state_rows(sp: &str, uid: &str, state: &str) -> Vec<serde_json::Value> {
-    let run = rewind(&["state", sp, uid, state, "--format", "json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    run.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

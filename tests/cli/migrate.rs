@@ -1,15 +1,6 @@
 //! `rewind migrate`: each option round-trips through `diff`; refusals say what is wrong.
 
-use rewind_tests::{fixture_copy, rewind};
-
-fn rows(sp: &str, uid: &str, state: &str) -> Vec<serde_json::Value> {
-    let run = rewind(&["state", sp, uid, state, "--format", "json"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    run.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use rewind_tests::{fixture_copy, rewind, state_rows};
 
 fn by_key(rows: Vec<serde_json::Value>) -> std::collections::BTreeMap<String, serde_json::Value> {
     rows.into_iter()
@@ -62,8 +53,8 @@ fn rename_cast_and_default_round_trip_through_diff() {
     );
 
     let (before, after) = (
-        by_key(rows(src, "profiles", "profile")),
-        by_key(rows(dest, "profiles", "profile")),
+        by_key(state_rows(src, "profiles", "profile")),
+        by_key(state_rows(dest, "profiles", "profile")),
     );
     assert_eq!(before.len(), 6);
     assert_eq!(
@@ -99,8 +90,8 @@ fn a_target_schema_matches_fields_by_name() {
     let run = rewind(&["migrate", src, dest, "--schema", &arg]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let (before, after) = (
-        by_key(rows(src, "profiles", "profile")),
-        by_key(rows(dest, "profiles", "profile")),
+        by_key(state_rows(src, "profiles", "profile")),
+        by_key(state_rows(dest, "profiles", "profile")),
     );
     for (key, old) in &before {
         let new = after[key].as_object().unwrap();
@@ -176,8 +167,8 @@ fn a_value_that_does_not_fit_names_its_key_unless_lossy() {
         "--lossy",
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let before = by_key(rows(src, "counter", "count"));
-    let after = by_key(rows(lossy, "counter", "count"));
+    let before = by_key(state_rows(src, "counter", "count"));
+    let after = by_key(state_rows(lossy, "counter", "count"));
     for (key, old) in &before {
         let old = old.as_u64().unwrap();
         let expected = if old <= 127 {
@@ -298,7 +289,7 @@ fn legacy_timer_domains_are_repaired() {
         run.stdout
     );
     assert_eq!(rewind(&["validate", dest, "--deep"]).code, 0);
-    let mut timers: Vec<(i64, String, i64)> = rows(dest, "counter", "timers")
+    let mut timers: Vec<(i64, String, i64)> = state_rows(dest, "counter", "timers")
         .iter()
         .map(|r| {
             (

@@ -127,3 +127,14 @@ pub fn fixture_copy(relative: &str) -> (tempfile::TempDir, PathBuf) {
 pub fn redact(text: &str, path: &Path) -> String {
     text.replace(&path.display().to_string(), "[SAVEPOINT]")
 }
+
+/// The rows of state `uid/state` of the savepoint `sp`, as `rewind state --format json`
+/// prints them (one JSON object per row; the key hash left out).
+pub fn state_rows(sp: &str, uid: &str, state: &str) -> Vec<serde_json::Value> {
+    let run = rewind(&["state", sp, uid, state, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
