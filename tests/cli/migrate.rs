@@ -217,7 +217,7 @@ fn refusals_say_what_is_wrong() {
         ),
         (
             vec!["--to-format-version", "2.0"],
-            "this build writes format version 1.0 only, not 2.0",
+            "this build writes format versions 1.0 to 1.1, not 2.0",
         ),
         (
             vec!["--to-format-version", "0.9"],

@@ -47,7 +47,7 @@ const CASES: &[Case] = &[
         name: "too-new-major",
         command: &["inspect"],
         code: 2,
-        expected: "rewind: error: [SAVEPOINT]/_manifest.json: savepoint format version 2.0 is newer than this build supports (up to 1.0); upgrade rewind\n",
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: savepoint format version 2.0 is newer than this build supports (up to 1.1); upgrade rewind\n",
     },
     Case {
         name: "unknown-reader-feature",

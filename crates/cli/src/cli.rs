@@ -36,6 +36,7 @@ pub enum Command {
     Edit(EditArgs),
     Migrate(MigrateArgs),
     ImportFlink(ImportFlinkArgs),
+    ExportFlink(ExportFlinkArgs),
     Bootstrap(BootstrapArgs),
     Log(LogArgs),
     Rm(RmArgs),
@@ -300,10 +301,12 @@ pub struct MigrateArgs {
 /// Keyed value, list, map, aggregating and reducing state and timers whose serializers are
 /// Flink's built-in ones (Long, Integer, String, Boolean, Double, Float, Short, Byte,
 /// Character, byte[], arrays, tuples, rows, POJOs, lists and maps of those) become typed
-/// columns under the same uid and state name, keyed by Rewind's key hash: Flink's key
-/// groups and its frozen max parallelism are left behind. Operator state is carried as
-/// binary elements, its serializer named in the lineage. Native (RocksDB) savepoints are
-/// refused: take a canonical one (`flink savepoint --type canonical`).
+/// columns under the same uid and state name, keyed by Rewind's key hash. Operator state
+/// is carried as binary elements. What Flink needs to restore the state again (operator
+/// ids, serializer snapshots, max parallelism, coordinator and master state) is kept in
+/// the manifest's `flink` extension, so `rewind export-flink` writes it back. Native
+/// (RocksDB) savepoints are refused: take a canonical one (`flink savepoint --type
+/// canonical`).
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct ImportFlinkArgs {
@@ -315,6 +318,41 @@ pub struct ImportFlinkArgs {
     /// class) in the lineage instead of failing.
     #[arg(long)]
     pub skip_undecodable: bool,
+}
+
+/// Write a Rewind savepoint as a canonical Apache Flink savepoint that Flink 2.x
+/// restores, with no JVM.
+///
+/// Keyed state is laid out in Flink's key groups for the target max parallelism (the
+/// way past a frozen max parallelism: --max-parallelism 4096), with Flink's own
+/// assignment of keys (murmur hash of the key's Java hashCode: Long, Integer, Short, Byte,
+/// Boolean, Double, Float, Character, String and Tuple keys). A savepoint imported with
+/// `rewind import-flink` goes back with Flink's own operator ids, serializer snapshots,
+/// operator, coordinator and master state; state made or changed in Rewind (bootstrap,
+/// edit, migrate, the engine) gets serializers generated from its Arrow types. Operators
+/// renamed in Rewind get the operator id Flink derives from the new uid. The directory is
+/// relocatable; `_metadata` is written last and never over an existing savepoint.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct ExportFlinkArgs {
+    /// The Rewind savepoint (a path or URL).
+    pub src: String,
+    /// The new Flink savepoint directory (a path or URL); must not hold a savepoint.
+    pub dest: String,
+    /// Max parallelism (number of key groups) of every operator, 1 to 32768 and at least
+    /// the parallelism [default: as imported, else Flink's default for the parallelism].
+    #[arg(long, value_name = "N")]
+    pub max_parallelism: Option<u32>,
+    /// Parallelism of every operator [default: the savepoint's].
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<u32>,
+    /// Parallelism of one operator, over --parallelism (repeatable).
+    #[arg(long = "operator", value_name = "UID=N")]
+    pub operators: Vec<String>,
+    /// The Java class of a struct-typed state's values, which Flink restores as a POJO
+    /// (repeatable), e.g. `--pojo profile/stats=com.example.Stats`.
+    #[arg(long = "pojo", value_name = "UID/STATE=CLASS")]
+    pub pojos: Vec<String>,
 }
 
 /// Create a savepoint from data files, for a new job to start from state computed

@@ -34,6 +34,11 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    /// The bytes read since position `start`.
+    pub fn consumed_since(&self, start: usize) -> &'a [u8] {
+        &self.buf[start.min(self.pos)..self.pos]
+    }
+
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
@@ -157,7 +162,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Java's modified UTF-8 (NUL as C0 80, surrogates as 3-byte sequences), leniently.
-fn decode_modified_utf8(raw: &[u8]) -> String {
+pub(crate) fn decode_modified_utf8(raw: &[u8]) -> String {
     if let Ok(s) = std::str::from_utf8(raw) {
         return s.to_string();
     }

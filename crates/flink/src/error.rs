@@ -47,6 +47,15 @@ pub enum FlinkError {
         /// The store's error.
         message: String,
     },
+    /// A request that cannot be carried out as given (an export of a type Flink has no
+    /// serializer for, a max parallelism out of range, a destination that is taken).
+    #[error("{path}: {message}")]
+    InvalidInput {
+        /// The savepoint, state or destination concerned.
+        path: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// Writing the Rewind savepoint failed.
     #[error(transparent)]
     Savepoint(#[from] rewind_savepoint::Error),

@@ -1,7 +1,8 @@
 //! Importing a canonical Flink savepoint into a Rewind savepoint: keyed value, list and
 //! map state and timers become typed columns under the same uid and state name, keyed by
-//! Rewind's key hash (Flink's key groups are not carried over); operator state is carried
-//! as binary elements with its serializer named in the lineage.
+//! Rewind's key hash; operator state is carried as binary elements. What Flink needs to
+//! write the savepoint back (operator ids, serializer snapshots, coordinator and master
+//! state) is kept in the manifest's `flink` extension (see [`crate::extension`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +14,9 @@ use rewind_savepoint::format::{Redistribution, check_name};
 use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec};
 
 use crate::bytes::Reader;
+use crate::extension::{
+    self, Blob, FlinkState, OperatorRecord, RECORD_VERSION, SavepointRecord, StateRecord,
+};
 use crate::keyed::{self, Header, Kind};
 use crate::metadata::{Distribution, KeyedHandle, Operator};
 use crate::{FlinkError, FlinkSavepoint};
@@ -112,11 +116,22 @@ pub async fn import(
         "skipped": report.skipped.iter().map(|(u, s, c, why)| serde_json::json!({
             "operator": u, "state": s, "serializer": c, "reason": why
         })).collect::<Vec<_>>(),
-        "note": "keyed state re-partitioned by Rewind's key hash; Flink key groups not kept",
+        "note": "keyed state re-partitioned by Rewind's key hash; `rewind export-flink` writes Flink's key groups back",
     }));
+    info.extensions.insert(
+        extension::SYSTEM.into(),
+        extension::value(&SavepointRecord {
+            version: RECORD_VERSION,
+            metadata_version: m.version,
+            checkpoint_id: m.checkpoint_id,
+            properties: Blob(m.properties.clone()),
+            master_states: m.master_state_bytes.iter().cloned().map(Blob).collect(),
+        }),
+    );
     let writer = SavepointWriter::create(dest, info).await?;
     for op in &operators {
         writer.add_operator(&op.uid, &op.name, op.parallelism)?;
+        writer.set_operator_extension(&op.uid, extension::SYSTEM, extension::value(&op.record))?;
         for st in &op.keyed {
             writer.add_state(&op.uid, st.spec.clone())?;
         }
@@ -126,9 +141,21 @@ pub async fn import(
                 Distribution::Union => Redistribution::Union,
                 Distribution::Broadcast => Redistribution::Broadcast,
             };
+            let record = StateRecord {
+                version: RECORD_VERSION,
+                rewind_name: l.name.clone(),
+                types: vec![None, None, None, Some("binary".into())],
+                states: vec![FlinkState {
+                    name: l.flink_name.clone(),
+                    meta: None,
+                    domain: None,
+                    order: 0,
+                }],
+            };
             writer.add_state(
                 &op.uid,
-                StateSpec::operator_list(&l.name, DataType::Binary, mode),
+                StateSpec::operator_list(&l.name, DataType::Binary, mode)
+                    .with_extension(extension::SYSTEM, extension::value(&record)),
             )?;
         }
     }
@@ -165,6 +192,7 @@ struct ImportedOperator {
     uid: String,
     name: String,
     parallelism: u32,
+    record: OperatorRecord,
     keyed: Vec<KeyedState>,
     lists: Vec<ListState>,
 }
@@ -177,6 +205,7 @@ struct KeyedState {
 
 struct ListState {
     name: String,
+    flink_name: String,
     mode: Distribution,
     serializer: String,
     per_subtask: Vec<RecordBatch>,
@@ -194,6 +223,27 @@ async fn read_operator(
         uid: uid.clone(),
         name: op.name.clone().unwrap_or_else(|| uid.clone()),
         parallelism: u32::try_from(op.parallelism.max(1)).unwrap_or(1),
+        record: OperatorRecord {
+            version: RECORD_VERSION,
+            rewind_uid: uid.clone(),
+            operator_id: op.id.clone(),
+            uid: op.uid.clone(),
+            name: op.name.clone(),
+            max_parallelism: op.max_parallelism,
+            coordinator_state: match &op.coordinator_state {
+                None => None,
+                Some(h) => Some(Blob(sp.read(h).await?.to_vec())),
+            },
+            operator_state_header: None,
+            key_serializer: None,
+            finished: op.fully_finished,
+            finished_subtasks: op
+                .subtasks
+                .iter()
+                .filter(|s| s.finished)
+                .map(|s| s.index)
+                .collect(),
+        },
         keyed: Vec::new(),
         lists: Vec::new(),
     };
@@ -231,6 +281,9 @@ async fn read_operator(
                 message: "compressed keyed state (Snappy) is not supported yet".into(),
             });
         }
+        if imported.record.key_serializer.is_none() {
+            imported.record.key_serializer = Some(Blob(header.key_raw.clone()));
+        }
         let targets = states.targets(&uid, &header, options, report, s.index == first)?;
         keyed::entries(
             &bytes,
@@ -242,17 +295,39 @@ async fn read_operator(
         )
         .map_err(corrupt)?;
     }
-    for (meta, columns) in states.metas.into_iter().zip(states.columns) {
+    for ((meta, columns), flink) in states
+        .metas
+        .into_iter()
+        .zip(states.columns)
+        .zip(states.flink)
+    {
         let name = match meta.kind {
             Some(Kind::Timers) => format!("timers-{}", timer_service(&meta.name).1),
             _ => meta.name.clone(),
         };
         let name = rewind_name(&name);
-        let state = keyed_state(&name, &meta, columns)
+        let mut state = keyed_state(&name, &meta, columns)
             .map_err(|e| unsupported(sp, format!("{uid}/{name}: {e}")))?;
+        let entry = state.spec.to_entry()?;
+        let record = StateRecord {
+            version: RECORD_VERSION,
+            rewind_name: name.clone(),
+            types: vec![
+                entry.key_type,
+                entry.namespace_type,
+                entry.user_key_type,
+                entry.value_type,
+            ],
+            states: flink,
+        };
+        state.spec = state
+            .spec
+            .with_extension(extension::SYSTEM, extension::value(&record));
         imported.keyed.push(state);
     }
-    imported.lists = operator_lists(sp, op).await?;
+    let (lists, header) = operator_lists(sp, op).await?;
+    imported.lists = lists;
+    imported.record.operator_state_header = header.map(Blob);
     Ok(imported)
 }
 
@@ -282,6 +357,8 @@ struct States {
     slots: BTreeMap<String, usize>,
     metas: Vec<keyed::StateMeta>,
     columns: Vec<keyed::StateColumns>,
+    /// Per slot, the Flink states it holds (a timer service has two).
+    flink: Vec<Vec<FlinkState>>,
 }
 
 impl States {
@@ -298,7 +375,14 @@ impl States {
     ) -> Result<Vec<keyed::Target>, FlinkError> {
         let mut targets = Vec::with_capacity(header.states.len());
         let mut problems = Vec::new();
-        for meta in &header.states {
+        for (order, meta) in header.states.iter().enumerate() {
+            let flink_state = FlinkState {
+                name: meta.name.clone(),
+                meta: Some(Blob(meta.raw.clone())),
+                domain: (meta.kind == Some(Kind::Timers))
+                    .then(|| timer_service(&meta.name).0.to_string()),
+                order: u32::try_from(order).unwrap_or(u32::MAX),
+            };
             let (domain, slot_name) = match meta.kind {
                 Some(Kind::Timers) => {
                     let (domain, service) = timer_service(&meta.name);
@@ -324,6 +408,11 @@ impl States {
                         ),
                     });
                 }
+                if let Some(known) = self.flink.get_mut(slot) {
+                    if !known.iter().any(|f| f.name == flink_state.name) {
+                        known.push(flink_state);
+                    }
+                }
                 targets.push(Some((slot, domain)));
                 continue;
             }
@@ -333,6 +422,7 @@ impl States {
                     targets.push(Some((self.columns.len(), domain)));
                     self.metas.push(meta.clone());
                     self.columns.push(columns);
+                    self.flink.push(vec![flink_state]);
                 }
                 Err(why) => {
                     targets.push(None);
@@ -440,9 +530,14 @@ fn keyed_state(
 }
 
 /// Operator list and broadcast state, element by element, as binary: each element's
-/// bytes run from its offset to the next offset in the stream.
-async fn operator_lists(sp: &FlinkSavepoint, op: &Operator) -> Result<Vec<ListState>, FlinkError> {
+/// bytes run from its offset to the next offset in the stream. Also the stream's header
+/// (the states' serializers): the longest any subtask wrote.
+async fn operator_lists(
+    sp: &FlinkSavepoint,
+    op: &Operator,
+) -> Result<(Vec<ListState>, Option<Vec<u8>>), FlinkError> {
     let mut states: BTreeMap<String, ListState> = BTreeMap::new();
+    let mut header: Option<Vec<u8>> = None;
     let parallelism = op.parallelism.max(1) as usize;
     for s in &op.subtasks {
         let Some(h) = &s.operator_state else { continue };
@@ -454,9 +549,16 @@ async fn operator_lists(sp: &FlinkSavepoint, op: &Operator) -> Result<Vec<ListSt
             .flat_map(|(_, _, o)| o.iter().copied())
             .collect();
         all.sort_unstable();
+        let end = all.first().map_or(bytes.len(), |&o| {
+            usize::try_from(o).unwrap_or(0).min(bytes.len())
+        });
+        if header.as_ref().is_none_or(|h| h.len() < end) {
+            header = Some(bytes[..end].to_vec());
+        }
         for (name, mode, offsets) in &h.states {
             let entry = states.entry(name.clone()).or_insert_with(|| ListState {
                 name: rewind_name(name),
+                flink_name: name.clone(),
                 mode: *mode,
                 serializer: serializers
                     .get(name)
@@ -487,7 +589,7 @@ async fn operator_lists(sp: &FlinkSavepoint, op: &Operator) -> Result<Vec<ListSt
             }
         }
     }
-    Ok(states.into_values().collect())
+    Ok((states.into_values().collect(), header))
 }
 
 fn empty_binary() -> RecordBatch {
@@ -551,10 +653,12 @@ mod tests {
             kind: Some(Kind::Value),
             namespace: Some(snap("void", Ty::Void)),
             value: Some(value),
+            raw: Vec::new(),
         };
         Header {
             compression: false,
             key: snap("long", Ty::I64),
+            key_raw: Vec::new(),
             states: vec![
                 state("count", snap("long", Ty::I64)),
                 state(

@@ -25,6 +25,8 @@ pub(crate) struct StateMeta {
     pub kind: Option<Kind>,
     pub namespace: Option<Snapshot>,
     pub value: Option<Snapshot>,
+    /// The entry's bytes as Flink wrote them (a `StateMetaInfoSnapshot`), for export.
+    pub raw: Vec<u8>,
 }
 
 /// The keyed-state header (KeyedBackendSerializationProxy).
@@ -32,6 +34,8 @@ pub(crate) struct StateMeta {
 pub(crate) struct Header {
     pub compression: bool,
     pub key: Snapshot,
+    /// The key serializer's snapshot as Flink wrote it, for export.
+    pub key_raw: Vec<u8>,
     pub states: Vec<StateMeta>,
 }
 
@@ -43,56 +47,66 @@ pub(crate) fn header(r: &mut Reader<'_>) -> Parse<Header> {
         ));
     }
     let compression = r.bool()?;
+    let key_start = r.pos();
     let key = snapshot_proxy(r)?;
+    let key_raw = r.consumed_since(key_start).to_vec();
     let n = r.i16()?;
     if n < 0 {
         return r.fail("negative state count");
     }
     let mut states = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        let name = r.utf()?;
-        let backend_type = r.i32()?;
-        let options = r.count(4, "state options")?;
-        let mut flink_kind = String::new();
-        for _ in 0..options {
-            let (k, v) = (r.utf()?, r.utf()?);
-            if k == "KEYED_STATE_TYPE" {
-                flink_kind = v;
-            }
-        }
-        let serializers = r.count(6, "state serializers")?;
-        let (mut namespace, mut value) = (None, None);
-        for _ in 0..serializers {
-            let k = r.utf()?;
-            let s = snapshot_proxy(r)?;
-            match k.as_str() {
-                "NAMESPACE_SERIALIZER" => namespace = Some(s),
-                "VALUE_SERIALIZER" => value = Some(s),
-                _ => {}
-            }
-        }
-        let kind = match (backend_type, flink_kind.as_str()) {
-            (3, _) => {
-                flink_kind = "PRIORITY_QUEUE".into();
-                Some(Kind::Timers)
-            }
-            (0 | 4, "VALUE" | "AGGREGATING" | "REDUCING" | "FOLDING") => Some(Kind::Value),
-            (0 | 4, "LIST") => Some(Kind::List),
-            (0 | 4, "MAP") => Some(Kind::Map),
-            _ => None,
-        };
-        states.push(StateMeta {
-            name,
-            flink_kind,
-            kind,
-            namespace,
-            value,
-        });
+        states.push(state_meta(r)?);
     }
     Ok(Header {
         compression,
         key,
+        key_raw,
         states,
+    })
+}
+
+/// One entry of the header: a state's name, kind and serializers.
+pub(crate) fn state_meta(r: &mut Reader<'_>) -> Parse<StateMeta> {
+    let start = r.pos();
+    let name = r.utf()?;
+    let backend_type = r.i32()?;
+    let options = r.count(4, "state options")?;
+    let mut flink_kind = String::new();
+    for _ in 0..options {
+        let (k, v) = (r.utf()?, r.utf()?);
+        if k == "KEYED_STATE_TYPE" {
+            flink_kind = v;
+        }
+    }
+    let serializers = r.count(6, "state serializers")?;
+    let (mut namespace, mut value) = (None, None);
+    for _ in 0..serializers {
+        let k = r.utf()?;
+        let s = snapshot_proxy(r)?;
+        match k.as_str() {
+            "NAMESPACE_SERIALIZER" => namespace = Some(s),
+            "VALUE_SERIALIZER" => value = Some(s),
+            _ => {}
+        }
+    }
+    let kind = match (backend_type, flink_kind.as_str()) {
+        (3, _) => {
+            flink_kind = "PRIORITY_QUEUE".into();
+            Some(Kind::Timers)
+        }
+        (0 | 4, "VALUE" | "AGGREGATING" | "REDUCING" | "FOLDING") => Some(Kind::Value),
+        (0 | 4, "LIST") => Some(Kind::List),
+        (0 | 4, "MAP") => Some(Kind::Map),
+        _ => None,
+    };
+    Ok(StateMeta {
+        name,
+        flink_kind,
+        kind,
+        namespace,
+        value,
+        raw: r.consumed_since(start).to_vec(),
     })
 }
 

@@ -1,10 +1,11 @@
 //! # rewind-flink
 //!
-//! Reads Apache Flink savepoints with no JVM: `_metadata` versions 3 to 7 (operators,
+//! Reads and writes Apache Flink savepoints with no JVM: `_metadata` versions 3 to 7 (operators,
 //! subtasks, keyed and operator state handles, inline or in files), the keyed-state
 //! header with its serializer snapshots, and the canonical keyed-state stream; and imports
 //! canonical savepoints whose state uses Flink's built-in serializers into Rewind
-//! savepoints, where every Rewind tool works on them.
+//! savepoints, where every Rewind tool works on them; and exports Rewind savepoints back
+//! as canonical Flink savepoints that Flink 2.x restores ([`export`]).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), rewind_flink::FlinkError> {
@@ -27,6 +28,8 @@
 mod bytes;
 mod columns;
 mod error;
+mod export;
+mod extension;
 mod import;
 mod keyed;
 mod metadata;
@@ -34,6 +37,9 @@ mod savepoint;
 mod serializers;
 
 pub use error::FlinkError;
+pub use export::{
+    ExportOptions, ExportReport, ExportedOperator, ExportedState, Serializers, export,
+};
 pub use import::{ImportOptions, ImportReport, import};
 pub use metadata::{
     Distribution, KeyGroups, KeyedHandle, MAGIC, Metadata, Operator, OperatorStateHandle,

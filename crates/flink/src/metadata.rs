@@ -19,6 +19,10 @@ pub struct Metadata {
     pub operators: Vec<Operator>,
     /// `CANONICAL` or `NATIVE` from the savepoint properties (version 4 and later).
     pub format_type: Option<String>,
+    /// Each master state's bytes (version, name and data) as Flink wrote them.
+    pub master_state_bytes: Vec<Vec<u8>>,
+    /// The checkpoint properties (Java-serialized) that end the file, as Flink wrote them.
+    pub properties: Vec<u8>,
 }
 
 /// One operator.
@@ -231,12 +235,15 @@ pub(crate) fn parse(bytes: &[u8]) -> Parse<Metadata> {
     }
     let masters = r.count(8, "master states")?;
     let mut master_states = Vec::new();
+    let mut master_state_bytes = Vec::new();
     for _ in 0..masters {
         if r.i32()? != 0xC96B_1696u32 as i32 {
             return r.fail("bad master state magic");
         }
         let n = r.count(1, "master state length")?;
-        let mut inner = Reader::new(r.bytes(n)?);
+        let raw = r.bytes(n)?;
+        master_state_bytes.push(raw.to_vec());
+        let mut inner = Reader::new(raw);
         let _version = inner.i32()?;
         let name = inner.utf()?;
         master_states.push((name, n));
@@ -247,6 +254,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Parse<Metadata> {
         operators.push(operator(&mut r, version)?);
     }
     let format_type = if version >= 4 {
+        // r stays at the start of the properties.
         properties_format(&bytes[r.pos()..])
     } else {
         None
@@ -257,6 +265,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Parse<Metadata> {
         master_states,
         operators,
         format_type,
+        master_state_bytes,
+        properties: bytes[r.pos()..].to_vec(),
     })
 }
 

@@ -33,9 +33,9 @@ pub use error::FormatError;
 pub use hash::{KEY_HASH_ALGORITHM, encode_key, hash_encoded_key, hash_keys};
 pub use hash_order::sort_by_hash;
 pub use manifest::{
-    JobInfo, Lineage, MAX_ID_LEN, MAX_MANIFEST_BYTES, MAX_OPERATORS, MAX_SHARDS, MAX_SPLITS,
-    MAX_STATES, Manifest, ManifestProblem, OperatorEntry, ParentRef, Redistribution, SavepointKind,
-    ShardEntry, SourceEntry, SplitEntry, StateEntry, StateKind, WriterInfo,
+    Extensions, JobInfo, Lineage, MAX_ID_LEN, MAX_MANIFEST_BYTES, MAX_OPERATORS, MAX_SHARDS,
+    MAX_SPLITS, MAX_STATES, Manifest, ManifestProblem, OperatorEntry, ParentRef, Redistribution,
+    SavepointKind, ShardEntry, SourceEntry, SplitEntry, StateEntry, StateKind, WriterInfo,
 };
 pub use path::{
     MANIFEST_FILE, MAX_NAME_LEN, MAX_PATH_LEN, MAX_SEGMENT_LEN, check_name, check_relative_path,

@@ -1,6 +1,6 @@
 //! The manifest: `_manifest.json`, the description of a whole savepoint.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use arrow_schema::DataType;
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,20 @@ pub struct Manifest {
     pub key_hash: String,
     /// The operators, in the order the writer listed them.
     pub operators: Vec<OperatorEntry>,
+    /// What other systems need to know about the whole savepoint (format 1.1).
+    pub extensions: Extensions,
+}
+
+/// Information for other systems, by system name (e.g. `flink`): readers of the format
+/// ignore it, tools carry it into derived savepoints (spec: "Extensions").
+pub type Extensions = BTreeMap<String, serde_json::Value>;
+
+/// `null` reads as an absent (empty) extensions object, as for every optional member.
+fn extensions_or_null<'de, D>(d: D) -> Result<Extensions, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<Extensions>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Whether a savepoint belongs to the user or to the engine's checkpoint retention.
@@ -124,6 +138,13 @@ pub struct OperatorEntry {
     /// Present on source operators: their splits and positions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceEntry>,
+    /// What other systems need to know about this operator (format 1.1).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "extensions_or_null"
+    )]
+    pub extensions: Extensions,
 }
 
 impl OperatorEntry {
@@ -233,6 +254,13 @@ pub struct StateEntry {
     pub redistribution: Option<Redistribution>,
     /// The files holding the state.
     pub shards: Vec<ShardEntry>,
+    /// What other systems need to know about this state (format 1.1).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "extensions_or_null"
+    )]
+    pub extensions: Extensions,
 }
 
 impl StateEntry {
@@ -428,6 +456,12 @@ struct ManifestRaw {
     lineage: Lineage,
     key_hash: String,
     operators: Vec<OperatorEntry>,
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "extensions_or_null"
+    )]
+    extensions: Extensions,
 }
 
 impl From<Manifest> for ManifestRaw {
@@ -446,6 +480,7 @@ impl From<Manifest> for ManifestRaw {
             lineage: m.lineage,
             key_hash: m.key_hash,
             operators: m.operators,
+            extensions: m.extensions,
         }
     }
 }
@@ -504,6 +539,7 @@ impl TryFrom<ManifestRaw> for Manifest {
             lineage: raw.lineage,
             key_hash: raw.key_hash,
             operators: raw.operators,
+            extensions: raw.extensions,
         })
     }
 }

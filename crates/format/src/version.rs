@@ -21,8 +21,14 @@ pub struct FormatVersion {
 }
 
 impl FormatVersion {
-    /// The version this build writes, and the newest it reads.
-    pub const CURRENT: FormatVersion = FormatVersion { major: 1, minor: 0 };
+    /// The newest version this build writes.
+    pub const CURRENT: FormatVersion = FormatVersion { major: 1, minor: 1 };
+
+    /// Format 1.0: what the writer writes when a savepoint uses nothing newer.
+    pub const V1_0: FormatVersion = FormatVersion { major: 1, minor: 0 };
+
+    /// Format 1.1: adds `extensions` (information for other systems, e.g. Flink's).
+    pub const V1_1: FormatVersion = FormatVersion { major: 1, minor: 1 };
 
     /// Whether a reader of this build can read a manifest of `self`'s version.
     pub fn is_readable(self) -> bool {

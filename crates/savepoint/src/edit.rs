@@ -204,6 +204,11 @@ pub async fn edit(source: &SavepointReader, dest: Location, edits: &[Edit]) -> R
             writer.add_state(&op.uid, st.spec.clone())?;
         }
     }
+    writer.carry_operator_extensions(manifest, &|uid| {
+        ops.iter()
+            .find(|o| o.uid == uid)
+            .map_or_else(|| uid.to_string(), |o| o.source_uid.clone())
+    })?;
     for op in &ops {
         for st in &op.states {
             for shard in &st.entry.shards {

@@ -284,7 +284,8 @@ pub(crate) fn shard_properties(
         KeyValue::new("rewind.writer".to_string(), writer.clone()),
         KeyValue::new(
             "rewind.format_version".to_string(),
-            FormatVersion::CURRENT.to_string(),
+            // Shard files have not changed since 1.0, whatever the manifest's version.
+            FormatVersion::V1_0.to_string(),
         ),
         KeyValue::new("rewind.savepoint_id".to_string(), savepoint_id.to_string()),
         KeyValue::new("rewind.operator".to_string(), uid.to_string()),

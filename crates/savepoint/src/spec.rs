@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rewind_format::{
-    Redistribution, StateEntry, StateKind, is_key_type, list_of, same_type, type_name,
+    Extensions, Redistribution, StateEntry, StateKind, is_key_type, list_of, same_type, type_name,
 };
 
 use crate::{Error, Result};
@@ -45,6 +45,7 @@ pub struct StateSpec {
     user_key_type: Option<DataType>,
     value_type: Option<DataType>,
     redistribution: Option<Redistribution>,
+    extensions: Extensions,
 }
 
 impl StateSpec {
@@ -57,6 +58,7 @@ impl StateSpec {
             user_key_type: None,
             value_type: None,
             redistribution: None,
+            extensions: Extensions::new(),
         }
     }
 
@@ -100,6 +102,7 @@ impl StateSpec {
             user_key_type: None,
             value_type: Some(element),
             redistribution: Some(mode),
+            extensions: Extensions::new(),
         }
     }
 
@@ -107,6 +110,18 @@ impl StateSpec {
     pub fn with_namespace(mut self, namespace: DataType) -> Self {
         self.namespace_type = Some(namespace);
         self
+    }
+
+    /// The same state carrying what another system needs to know about it (format 1.1's
+    /// `extensions`, e.g. Flink's serializers), by system name.
+    pub fn with_extension(mut self, system: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(system.to_string(), value);
+        self
+    }
+
+    /// What other systems recorded about this state.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
     }
 
     /// The same state with another value type (a migration).
@@ -131,7 +146,7 @@ impl StateSpec {
     }
 
     /// The manifest entry for this state, without shards. Checks names and types.
-    pub(crate) fn to_entry(&self) -> Result<StateEntry> {
+    pub fn to_entry(&self) -> Result<StateEntry> {
         let name = |t: &Option<DataType>| -> Result<Option<String>> {
             t.as_ref()
                 .map(|t| {
@@ -165,6 +180,7 @@ impl StateSpec {
             value_type: name(&self.value_type)?,
             redistribution: self.redistribution,
             shards: Vec::new(),
+            extensions: self.extensions.clone(),
         })
     }
 
@@ -220,6 +236,7 @@ impl StateSpec {
             user_key_type: parse(&entry.user_key_type)?,
             value_type: parse(&entry.value_type)?,
             redistribution: entry.redistribution,
+            extensions: entry.extensions.clone(),
         })
     }
 

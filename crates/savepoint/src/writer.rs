@@ -6,9 +6,9 @@ use arrow_array::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use rewind_format::{
-    FormatVersion, HashRange, JobInfo, KEY_HASH_ALGORITHM, Lineage, MANIFEST_FILE, Manifest,
-    OperatorEntry, SavepointKind, ShardEntry, SourceEntry, SplitEntry, WriterInfo, check_name,
-    portable_segment,
+    Extensions, FormatVersion, HashRange, JobInfo, KEY_HASH_ALGORITHM, Lineage, MANIFEST_FILE,
+    Manifest, OperatorEntry, SavepointKind, ShardEntry, SourceEntry, SplitEntry, WriterInfo,
+    check_name, portable_segment,
 };
 
 use crate::shard_writer::{ShardTarget, ShardWriter, WRITER_NAME, WRITER_VERSION, WriterOptions};
@@ -27,6 +27,11 @@ pub struct SavepointInfo {
     pub checkpoint_id: u64,
     /// Where it comes from.
     pub lineage: Lineage,
+    /// What other systems need to know about the whole savepoint (format 1.1).
+    pub extensions: Extensions,
+    /// The oldest format version to write; the writer writes a newer one when the
+    /// savepoint uses what only that version has.
+    pub min_version: FormatVersion,
 }
 
 impl SavepointInfo {
@@ -44,6 +49,8 @@ impl SavepointInfo {
                 parent: None,
                 parameters: None,
             },
+            extensions: Extensions::new(),
+            min_version: FormatVersion::V1_0,
         }
     }
 
@@ -54,6 +61,9 @@ impl SavepointInfo {
         let mut info = SavepointInfo::new(&manifest.job.name, operation);
         info.job = manifest.job.clone();
         info.checkpoint_id = manifest.checkpoint_id;
+        info.extensions = manifest.extensions.clone();
+        // A derived savepoint is never of an older version than its source.
+        info.min_version = manifest.version.min(FormatVersion::CURRENT);
         info.lineage.parent = Some(rewind_format::ParentRef {
             id: manifest.id.clone(),
             location: source.location().to_string(),
@@ -188,7 +198,40 @@ impl SavepointWriter {
             parallelism,
             states: Vec::new(),
             source: None,
+            extensions: Extensions::new(),
         });
+        Ok(())
+    }
+
+    /// Records what another system needs to know about an operator (format 1.1's
+    /// `extensions`), by system name; derived savepoints carry it over with
+    /// [`carry_operator_extensions`](Self::carry_operator_extensions).
+    pub fn set_operator_extension(
+        &self,
+        uid: &str,
+        system: &str,
+        value: serde_json::Value,
+    ) -> Result<()> {
+        let mut draft = self.draft()?;
+        operator_mut(&mut draft, uid)?
+            .extensions
+            .insert(system.to_string(), value);
+        Ok(())
+    }
+
+    /// Copies the extensions of `from`'s operators to the declared operators of the same
+    /// uid (`renamed` maps a new uid to its old one), for savepoints derived from `from`.
+    pub fn carry_operator_extensions(
+        &self,
+        from: &Manifest,
+        renamed: &dyn Fn(&str) -> String,
+    ) -> Result<()> {
+        let mut draft = self.draft()?;
+        for op in &mut draft.operators {
+            if let Some(old) = from.operator(&renamed(&op.uid)) {
+                op.extensions = old.extensions.clone();
+            }
+        }
         Ok(())
     }
 
@@ -389,8 +432,18 @@ impl SavepointWriter {
     pub async fn commit(self) -> Result<Manifest> {
         let mut manifest = {
             let draft = self.draft()?;
+            let extended = !draft.info.extensions.is_empty()
+                || draft.operators.iter().any(|o| {
+                    !o.extensions.is_empty() || o.states.iter().any(|s| !s.extensions.is_empty())
+                });
             Manifest {
-                version: FormatVersion::CURRENT,
+                // The oldest version that holds everything written, so that 1.0 readers
+                // see 1.0 savepoints unless a 1.1 member is used.
+                version: if extended {
+                    draft.info.min_version.max(FormatVersion::V1_1)
+                } else {
+                    draft.info.min_version
+                },
                 reader_features: Vec::new(),
                 writer_features: Vec::new(),
                 id: draft.id.clone(),
@@ -406,6 +459,7 @@ impl SavepointWriter {
                 lineage: draft.info.lineage.clone(),
                 key_hash: KEY_HASH_ALGORITHM.to_string(),
                 operators: draft.operators.clone(),
+                extensions: draft.info.extensions.clone(),
             }
         };
         // Shards finish in any order; list them in hash or subtask order so the manifest

@@ -34,6 +34,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Edit(args) => edit::run(args, out).await,
         Command::Migrate(args) => migrate::run(args, out).await,
         Command::ImportFlink(args) => flink::import(args, out).await,
+        Command::ExportFlink(args) => flink::export(args, out).await,
         Command::Bootstrap(args) => bootstrap::run(args, out).await,
         Command::Log(args) => log::run(args, out).await,
         Command::Rm(args) => rm::run(args, out).await,

@@ -213,6 +213,7 @@ async fn run(
         Some(dest) => {
             let mut info = SavepointInfo::derived_from(source, "migrate");
             info.kind = manifest.kind;
+            info.min_version = to_version;
             info.lineage.parameters = Some(serde_json::json!({
                 "migrations": migrations.iter().map(Migration::describe).collect::<Vec<_>>(),
                 "lossy": options.lossy,
@@ -236,6 +237,7 @@ async fn run(
                 w.add_state(&op.uid, spec)?;
             }
         }
+        w.carry_operator_extensions(manifest, &|uid| uid.to_string())?;
     }
 
     let mut report = MigrationReport {
@@ -304,18 +306,19 @@ async fn run(
     Ok(report)
 }
 
-/// The format version to write: this build writes only the current one, and never one
-/// older than the source's.
+/// The format version to write: the source's unless asked for a newer one this build
+/// writes, never an older one.
 fn check_version(from: FormatVersion, to: Option<FormatVersion>) -> Result<FormatVersion> {
     let current = FormatVersion::CURRENT;
     match to {
-        None => Ok(current),
-        Some(v) if v == current => Ok(current),
+        None => Ok(from.min(current)),
         Some(v) if v < from => Err(Error::InvalidInput(format!(
             "cannot migrate format {from} down to {v}: migrations only go forward"
         ))),
+        Some(v) if v.major == current.major && v <= current => Ok(v),
         Some(v) => Err(Error::InvalidInput(format!(
-            "this build writes format version {current} only, not {v}"
+            "this build writes format versions {} to {current}, not {v}",
+            FormatVersion::V1_0
         ))),
     }
 }

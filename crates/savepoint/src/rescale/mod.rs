@@ -62,6 +62,7 @@ pub async fn rescale(
             writer.add_state(&op.uid, StateSpec::from_entry(st)?)?;
         }
     }
+    writer.carry_operator_extensions(manifest, &|uid| uid.to_string())?;
 
     let stats = Arc::new(Counters::default());
     let jobs: Vec<(String, StatePlan)> = plan

@@ -1,0 +1,270 @@
+//! Keyed state in Flink's canonical layout: entries bucketed by key group and state id,
+//! then one stream per subtask (the keyed header, then each non-empty key group at its
+//! offset: `u16 state id`, entries `i32 len, key, i32 len, value`, the first key byte of
+//! a state's last entry flagged `0x80`, then the next state id or `0xFFFF`).
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
+use arrow_array::{Array, RecordBatch};
+
+use super::hashing::{java_hash, key_group, key_group_range, subtask_of};
+use super::out::Out;
+use super::values::{list_items, write};
+use crate::serializers::Ty;
+use rewind_savepoint::columns;
+
+/// How keys land in key groups and subtasks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    pub max_parallelism: i32,
+    pub parallelism: i32,
+}
+
+impl Layout {
+    fn prefix_len(self) -> usize {
+        super::hashing::prefix_len(self.max_parallelism)
+    }
+}
+
+#[derive(Default)]
+struct Bucket {
+    buf: Vec<u8>,
+    /// Where the last entry's key starts in `buf`.
+    last_key: usize,
+}
+
+struct SubtaskBuckets {
+    first: i32,
+    groups: usize,
+    buckets: Vec<Bucket>,
+}
+
+/// The entries of one operator's keyed state, by subtask, key group and state id.
+pub(crate) struct Buckets {
+    layout: Layout,
+    states: usize,
+    subtasks: Vec<SubtaskBuckets>,
+    pub entries: u64,
+}
+
+impl Buckets {
+    pub fn new(layout: Layout, states: usize) -> Self {
+        let subtasks = (0..layout.parallelism)
+            .map(|i| {
+                let (first, last) = key_group_range(layout.max_parallelism, layout.parallelism, i);
+                let groups = usize::try_from(last - first + 1).unwrap_or(0);
+                SubtaskBuckets {
+                    first,
+                    groups,
+                    buckets: (0..groups * states).map(|_| Bucket::default()).collect(),
+                }
+            })
+            .collect();
+        Buckets {
+            layout,
+            states,
+            subtasks,
+            entries: 0,
+        }
+    }
+
+    /// Adds one entry; `key` is everything after the key-group prefix.
+    fn push(&mut self, group: i32, state: u16, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let sub = subtask_of(self.layout.max_parallelism, self.layout.parallelism, group);
+        let sb = self
+            .subtasks
+            .get_mut(usize::try_from(sub).unwrap_or(usize::MAX))
+            .ok_or("internal: a key group outside every subtask")?;
+        let index = usize::try_from(group - sb.first).unwrap_or(usize::MAX) * self.states
+            + usize::from(state);
+        let bucket = sb
+            .buckets
+            .get_mut(index)
+            .ok_or("internal: a key group outside its subtask")?;
+        let prefix = self.layout.prefix_len();
+        let mut o = Out {
+            buf: std::mem::take(&mut bucket.buf),
+        };
+        o.len_i32(prefix + key.len())?;
+        bucket.last_key = o.buf.len();
+        if prefix == 2 {
+            o.u16(group as u16);
+        } else {
+            o.u8(group as u8);
+        }
+        o.bytes(key);
+        o.len_i32(value.len())?;
+        o.bytes(value);
+        bucket.buf = o.buf;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Subtask `index`'s stream (after `header`) and the offset of each key group of its
+    /// range (0 for an empty one).
+    pub fn stream(&self, index: usize, header: &[u8]) -> (i32, Vec<u8>, Vec<i64>) {
+        let Some(sb) = self.subtasks.get(index) else {
+            return (0, header.to_vec(), Vec::new());
+        };
+        let mut out = Out {
+            buf: header.to_vec(),
+        };
+        let mut offsets = vec![0i64; sb.groups];
+        for (g, offset) in offsets.iter_mut().enumerate() {
+            let buckets = &sb.buckets[g * self.states..(g + 1) * self.states];
+            let mut states = buckets
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| !b.buf.is_empty())
+                .peekable();
+            if states.peek().is_none() {
+                continue;
+            }
+            *offset = out.buf.len() as i64;
+            if let Some((id, _)) = states.peek() {
+                out.u16(*id as u16);
+            }
+            while let Some((_, bucket)) = states.next() {
+                let start = out.buf.len();
+                out.bytes(&bucket.buf);
+                out.buf[start + bucket.last_key] |= 0x80;
+                match states.peek() {
+                    Some((next, _)) => out.u16(*next as u16),
+                    None => out.u16(0xFFFF),
+                }
+            }
+        }
+        (sb.first, out.buf, offsets)
+    }
+}
+
+/// How one Rewind keyed state's rows become entries.
+#[derive(Debug, Clone)]
+pub(crate) struct StateEncoding {
+    pub kind: EntryKind,
+    pub key: Ty,
+    /// `Ty::Void` when not namespaced.
+    pub namespace: Ty,
+    /// The header id of the state (timers: of the event-time queue).
+    pub id: u16,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum EntryKind {
+    Value(Ty),
+    /// The element type.
+    List(Ty),
+    /// User key and value types.
+    Map(Ty, Ty),
+    /// Timers: the processing-time queue's id.
+    Timers {
+        processing: u16,
+    },
+}
+
+/// Adds every row of `batch` (a shard batch of the state: `key_hash`, `key`, ...).
+pub(crate) fn add_batch(
+    enc: &StateEncoding,
+    batch: &RecordBatch,
+    buckets: &mut Buckets,
+) -> Result<(), String> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| format!("the shard has no {name:?} column"))
+    };
+    let keys = column(columns::KEY)?;
+    let namespaces = match enc.namespace {
+        Ty::Void => None,
+        _ => Some(column(columns::NAMESPACE)?),
+    };
+    let ambiguous = !enc.key.fixed_length() && !enc.namespace.fixed_length();
+    let max = buckets.layout.max_parallelism;
+    let mut key = Out::default();
+    let mut value = Out::default();
+    for row in 0..batch.num_rows() {
+        let group = key_group(java_hash(&enc.key, keys.as_ref(), row)?, max);
+        key.buf.clear();
+        value.buf.clear();
+        let (state, timers) = match &enc.kind {
+            EntryKind::Timers { processing } => {
+                let domain = column(columns::TIMER_DOMAIN)?;
+                let ts = column(columns::TIMER_TIMESTAMP)?;
+                let ts = ts
+                    .as_primitive_opt::<Int64Type>()
+                    .ok_or("a timer timestamp column that is not int64")?
+                    .value(row);
+                key.i64(ts ^ i64::MIN);
+                let state = match domain.as_string::<i32>().value(row) {
+                    "processing_time" => *processing,
+                    _ => enc.id,
+                };
+                (state, true)
+            }
+            _ => (enc.id, false),
+        };
+        let start = key.buf.len();
+        write(&enc.key, keys.as_ref(), row, &mut key)?;
+        if ambiguous && !timers {
+            let len = key.buf.len() - start;
+            variable_int(&mut key, len);
+        }
+        let ns_start = key.buf.len();
+        match &namespaces {
+            Some(ns) => write(&enc.namespace, ns.as_ref(), row, &mut key)?,
+            None => key.u8(0),
+        }
+        if ambiguous && !timers {
+            let len = key.buf.len() - ns_start;
+            variable_int(&mut key, len);
+        }
+        match &enc.kind {
+            EntryKind::Timers { .. } => {}
+            EntryKind::Value(t) => {
+                let v = column(columns::VALUE)?;
+                if v.is_null(row) {
+                    continue; // Flink holds no entry for a null value.
+                }
+                write(t, v.as_ref(), row, &mut value)?;
+            }
+            EntryKind::List(item) => {
+                let v = column(columns::VALUE)?;
+                if v.is_null(row) {
+                    continue;
+                }
+                let items = list_items(v.as_ref(), row)?;
+                if items.is_empty() {
+                    continue; // Flink drops an empty list.
+                }
+                for i in 0..items.len() {
+                    if i > 0 {
+                        value.u8(b',');
+                    }
+                    write(item, items.as_ref(), i, &mut value)?;
+                }
+            }
+            EntryKind::Map(uk, t) => {
+                write(uk, column(columns::USER_KEY)?.as_ref(), row, &mut key)?;
+                let v = column(columns::VALUE)?;
+                value.bool(v.is_null(row));
+                if !v.is_null(row) {
+                    write(t, v.as_ref(), row, &mut value)?;
+                }
+            }
+        }
+        buckets.push(group, state, &key.buf, &value.buf)?;
+    }
+    Ok(())
+}
+
+/// Flink's length after a variable-length key or namespace: little-endian bytes until
+/// the rest is zero (at least one).
+fn variable_int(out: &mut Out, mut n: usize) {
+    loop {
+        out.u8(n as u8);
+        n >>= 8;
+        if n == 0 {
+            return;
+        }
+    }
+}
