@@ -34,7 +34,7 @@ cargo run --quiet -p rewind-engine --example keyed-count -- --keys 500 --events 
   --parallelism 3 --output "$tmp/keyed-count-out" --savepoint-on-finish "$tmp/engine-savepoint"
 "$py" tests/interop/check_savepoints.py fixtures/v1 fixtures/v1-edge "$tmp/generated" "$tmp/engine-savepoint"
 
-bash tests/flink/check.sh "$tmp/flink"
+bash tests/flink/check.sh "$tmp/flink" "$tmp/engine-savepoint"
 
 # Long mode (REWIND_LONG=1): also fuzz each untrusted-input parser for
 # REWIND_FUZZ_SECONDS (default 60) seconds; see scripts/fuzz.sh.

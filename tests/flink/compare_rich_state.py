@@ -4,6 +4,13 @@ dump: every key of `profile`, every open window of `sessions`) with what
 
     python3 compare_rich_state.py DUMP_DIR REWIND_BIN IMPORTED_SAVEPOINT
 
+or with the sample's expected content of every key (`expected_profile.json`), for
+savepoints Rewind wrote: every state in STATES must equal it, every other state be empty,
+and the windows that fire must be `expected_sessions.json`'s when STATES lists `sessions`,
+none otherwise:
+
+    python3 compare_rich_state.py DUMP_DIR --expected EXPECTED_JSON STATES
+
 Prints one line per check; exits 1 on any difference. Standard library only."""
 import glob
 import json
@@ -18,7 +25,45 @@ def rows(rewind, sp, uid, state):
     return [json.loads(line) for line in out.splitlines()]
 
 
+def flink_dump(dump):
+    flink = {}
+    for f in glob.glob(os.path.join(dump, "profile-*.txt")):
+        for line in open(f):
+            d = json.loads(line)
+            flink[d["key"]] = d
+    return flink
+
+
+def against_expected(dump, expected_file, states):
+    expected = json.load(open(expected_file))
+    flink = flink_dump(dump)
+    empty = {"clicks": None, "recent": [], "stats": None, "by_kind": {}}
+    differ = []
+    for k, want in expected.items():
+        got = flink.get(k)
+        for f in ("clicks", "recent", "stats", "by_kind"):
+            value = want[f] if f in states else empty[f]
+            if got is None or got.get(f) != value:
+                differ.append((k, f, value, None if got is None else got.get(f)))
+                break
+    fired = sorted(tuple(int(x) for x in line.split())
+                   for f in glob.glob(os.path.join(dump, "sessions-*.txt")) for line in open(f))
+    want_fired = []
+    if "sessions" in states:
+        sessions = os.path.join(os.path.dirname(expected_file), "expected_sessions.json")
+        want_fired = sorted(tuple(w[:4]) for w in json.load(open(sessions))["open_windows"])
+    if differ or len(flink) != len(expected) or fired != want_fired:
+        print(f"FAIL profile: {len(differ)} keys differ from {expected_file} (first: "
+              f"{differ[:1]}), {len(flink)} keys dumped, windows fired {fired}, expected {want_fired}")
+        return 1
+    print(f"ok   profile: {len(flink)} keys read by Flink equal {os.path.basename(expected_file)} "
+          f"({', '.join(states)}; the other states empty), {len(fired)} windows fired as expected")
+    return 0
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[2] == "--expected":
+        sys.exit(against_expected(sys.argv[1], sys.argv[3], sys.argv[4].split(",")))
     dump, rewind, sp = sys.argv[1:4]
     flink = {}
     for f in glob.glob(os.path.join(dump, "profile-*.txt")):
