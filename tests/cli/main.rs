@@ -5,6 +5,7 @@ mod crash;
 mod demo;
 mod diff;
 mod edit;
+mod export_flink;
 mod flink;
 mod generate;
 mod help;

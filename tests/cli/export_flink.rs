@@ -1,0 +1,190 @@
+//! `rewind export-flink`: imports of real Flink savepoints go back unchanged (at the same
+//! and at another max parallelism), and bad requests are refused with one line, exit 2 and
+//! nothing written. Restores by a real Flink are in tests/flink/check.sh.
+
+use std::path::Path;
+
+use rewind_tests::{fixture_copy, redact, rewind};
+
+/// Every canonical sample: (fixture folder, savepoint directory).
+const CANONICAL: [(&str, &str); 3] = [
+    (
+        "flink/java-hashmap-canonical-n100000",
+        "savepoint-d4c30c-92ca55030761",
+    ),
+    (
+        "flink/java-rocksdb-canonical-n100000",
+        "savepoint-ac0c02-efa32d629dbf",
+    ),
+    ("flink/rich-state-A", "savepoint-46a48f-b5c105e0343a"),
+];
+
+fn ok(args: &[&str]) -> String {
+    let run = rewind(args);
+    assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    run.stdout
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn imports_round_trip_through_export_at_any_max_parallelism() {
+    for (fixture, dir) in CANONICAL {
+        let (_guard, copy) = fixture_copy(fixture);
+        let work = tempfile::tempdir().unwrap();
+        let first = work.path().join("first");
+        ok(&["import-flink", s(&copy.join(dir)), s(&first)]);
+        for (name, extra) in [
+            ("same", vec![]),
+            (
+                "wide",
+                vec!["--max-parallelism", "4096", "--parallelism", "5"],
+            ),
+            (
+                "narrow",
+                vec!["--max-parallelism", "32", "--parallelism", "3"],
+            ),
+        ] {
+            // Same directory name: an import names its job after it.
+            let flink = work.path().join(name).join(dir);
+            let mut args = vec!["export-flink", s(&first), s(&flink)];
+            args.extend(extra.iter().copied());
+            ok(&args);
+            let again = work.path().join(format!("{name}-again"));
+            ok(&["import-flink", s(&flink), s(&again)]);
+            let diff = rewind(&["diff", s(&first), s(&again)]);
+            assert_eq!(diff.code, 0, "{fixture} {name}: {}", diff.stdout);
+            let json: serde_json::Value =
+                serde_json::from_str(&ok(&["inspect", s(&flink), "--json"])).unwrap();
+            let want = match name {
+                "wide" => 4096,
+                "narrow" => 32,
+                _ => 128,
+            };
+            for op in json["operators"].as_array().unwrap() {
+                assert_eq!(op["max_parallelism"], want, "{fixture} {name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn export_reports_every_operator_and_where_serializers_came_from() {
+    let (_guard, copy) = fixture_copy(CANONICAL[0].0);
+    let work = tempfile::tempdir().unwrap();
+    let imported = work.path().join("imported");
+    ok(&["import-flink", s(&copy.join(CANONICAL[0].1)), s(&imported)]);
+    // The import keeps what Flink needs in the manifest, format 1.1.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(imported.join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["version"], "1.1");
+    let counter = &manifest["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["uid"] == "counter")
+        .unwrap();
+    assert_eq!(
+        counter["extensions"]["flink"]["operator_id"],
+        "0da08f51eaa85fc298e176a139b3649a"
+    );
+    let out = work.path().join("flink");
+    let stdout = ok(&[
+        "export-flink",
+        s(&imported),
+        s(&out),
+        "--operator",
+        "counter=3",
+    ]);
+    insta::assert_snapshot!(redact(&redact(&stdout, &out), &imported));
+    // Relocatable: every handle is relative to the directory.
+    let inspect = ok(&["inspect", s(&out)]);
+    assert!(inspect.contains("Absolute paths   none"), "{inspect}");
+}
+
+#[test]
+fn bad_requests_are_one_line_exit_2_and_write_nothing() {
+    let (_guard, copy) = fixture_copy(CANONICAL[0].0);
+    let work = tempfile::tempdir().unwrap();
+    let imported = work.path().join("imported");
+    ok(&["import-flink", s(&copy.join(CANONICAL[0].1)), s(&imported)]);
+    // A savepoint with unsigned counts, which Java has no type for.
+    let csv = work.path().join("counts.csv");
+    std::fs::write(&csv, "key,value\n1,2\n3,4\n").unwrap();
+    let boot = work.path().join("boot");
+    ok(&[
+        "bootstrap",
+        s(&boot),
+        "--job",
+        "j",
+        "--state",
+        &format!("counter/count={}", s(&csv)),
+    ]);
+    let unsigned = work.path().join("unsigned");
+    ok(&[
+        "migrate",
+        s(&boot),
+        s(&unsigned),
+        "--cast",
+        "counter/count:value=uint64",
+    ]);
+    let taken = work.path().join("taken");
+    ok(&["export-flink", s(&imported), s(&taken)]);
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (
+            vec![s(&unsigned)],
+            "counter/count: value type UInt64 (Java has no unsigned integers: convert it first with `rewind migrate --cast`)",
+            "unsigned",
+        ),
+        (
+            vec![
+                s(&imported),
+                "--parallelism",
+                "200",
+                "--max-parallelism",
+                "128",
+            ],
+            "max parallelism 128 is below the parallelism 200",
+            "below",
+        ),
+        (
+            vec![s(&imported), "--max-parallelism", "40000"],
+            "--max-parallelism 40000 is outside Flink's 1 to 32768",
+            "above",
+        ),
+        (
+            vec![s(&imported), "--operator", "nope=2"],
+            "--operator nope: no such operator",
+            "operator",
+        ),
+        (
+            vec![s(&imported), "--pojo", "counter/count"],
+            "expected NAME=VALUE",
+            "pojo",
+        ),
+    ];
+    for (args, message, name) in cases {
+        let dest = work.path().join(name);
+        let mut all = vec!["export-flink", args[0], s(&dest)];
+        all.extend(args[1..].iter().copied());
+        let run = rewind(&all);
+        assert_eq!(run.code, 2, "{name}: {}", run.stdout);
+        assert!(run.stderr.contains(message), "{name}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{name}: {}", run.stderr);
+        assert!(!dest.join("_metadata").exists(), "{name}");
+    }
+    // A destination that holds a savepoint, Flink's or Rewind's, is never written over.
+    for dest in [&taken, &imported] {
+        let before = std::fs::read(dest.join("_metadata")).ok();
+        let run = rewind(&["export-flink", s(&imported), s(dest)]);
+        assert_eq!(run.code, 2, "{}", run.stdout);
+        assert!(
+            run.stderr.contains("already holds a savepoint"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read(dest.join("_metadata")).ok(), before);
+    }
+}
