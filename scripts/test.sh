@@ -32,7 +32,7 @@ cargo run --quiet -p rewind-cli -- generate "$tmp/generated" \
   --keys 20000 --parallelism 3 --operators 2 --value-bytes 12 --seed 11
 cargo run --quiet -p rewind-engine --example keyed-count -- --keys 500 --events 20000 \
   --parallelism 3 --output "$tmp/keyed-count-out" --savepoint-on-finish "$tmp/engine-savepoint"
-"$py" tests/interop/check_savepoints.py fixtures/v1 fixtures/v1-edge "$tmp/generated" "$tmp/engine-savepoint"
+"$py" tests/interop/check_savepoints.py fixtures/v1 fixtures/v1-edge fixtures/v1.1 "$tmp/generated" "$tmp/engine-savepoint"
 
 bash tests/flink/check.sh "$tmp/flink" "$tmp/engine-savepoint"
 

@@ -1,13 +1,13 @@
-//! Every golden savepoint in fixtures/v1 and fixtures/v1-edge reads exactly as recorded
-//! when it was written.
+//! Every golden savepoint in fixtures/v1, fixtures/v1-edge and fixtures/v1.1 reads exactly
+//! as recorded when it was written.
 
 use std::path::PathBuf;
 
 use rewind_tests::{fixture_copy, fixtures_dir, rewind};
 
-/// The folders of golden savepoints: format 1.0's first fixtures, and those written later
-/// for what they never showed (fixtures/README.md).
-const FOLDERS: [&str; 2] = ["v1", "v1-edge"];
+/// The folders of golden savepoints: format 1.0's first fixtures, those written later for
+/// what they never showed, and format 1.1's (fixtures/README.md).
+const FOLDERS: [&str; 3] = ["v1", "v1-edge", "v1.1"];
 
 /// Every case as `folder/case`.
 fn cases() -> Vec<String> {
@@ -183,7 +183,8 @@ fn every_fixture_diffs_rescales_and_migrates() {
                     sp,
                     migrated.to_str().unwrap(),
                     "--to-format-version",
-                    "1.0",
+                    // The newest this build writes: 1.0 savepoints go up, 1.1 stay.
+                    "1.1",
                 ],
             ),
         ];

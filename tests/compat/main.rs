@@ -5,3 +5,4 @@ mod corrupt;
 mod golden;
 mod make;
 mod make_edge;
+mod make_v1_1;

@@ -460,4 +460,12 @@ async fn make_fixtures() {
             crate::make_edge::make(&dir, name).await;
         }
     }
+    let v1_1 = fixtures_dir().join("v1.1");
+    for name in crate::make_v1_1::CASES {
+        let dir = v1_1.join(name);
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            crate::make_v1_1::make(&dir, name);
+        }
+    }
 }

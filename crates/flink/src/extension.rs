@@ -4,9 +4,9 @@
 //! contract; this is its one implementation.
 //!
 //! Every record names what it describes (the Rewind uid, state name and column types at
-//! import). A tool that renames an operator, or migrates a state's type, leaves the record
-//! behind; export then uses only the parts that still describe the savepoint and generates
-//! the rest (an operator id from the new uid, serializers from the new types).
+//! import). A tool that renames an operator, or migrates a state's type, carries the record
+//! over unchanged; export then uses only the parts that still describe the savepoint and
+//! generates the rest (an operator id from the new uid, serializers from the new types).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -49,6 +49,9 @@ struct InspectView {
     format_version: String,
     reader_features: Vec<String>,
     writer_features: Vec<String>,
+    /// Systems whose information the manifest carries (`extensions`, format 1.1).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    extensions: Vec<String>,
     writer: String,
     job: JobView,
     checkpoint_id: u64,
@@ -157,6 +160,7 @@ impl From<&Manifest> for InspectView {
             format_version: m.version.to_string(),
             reader_features: m.reader_features.clone(),
             writer_features: m.writer_features.clone(),
+            extensions: extension_names(m),
             writer: format!("{} {}", m.writer.name, m.writer.version),
             job: JobView {
                 name: m.job.name.clone(),
@@ -173,6 +177,18 @@ impl From<&Manifest> for InspectView {
             source_splits,
         }
     }
+}
+
+/// Every system named in the manifest's extensions, at any level, sorted.
+fn extension_names(m: &rewind_savepoint::format::Manifest) -> Vec<String> {
+    let mut names: std::collections::BTreeSet<String> = m.extensions.keys().cloned().collect();
+    for op in &m.operators {
+        names.extend(op.extensions.keys().cloned());
+        for st in &op.states {
+            names.extend(st.extensions.keys().cloned());
+        }
+    }
+    names.into_iter().collect()
 }
 
 fn print_tables(v: &InspectView, out: &mut dyn Write) -> Result<()> {
@@ -196,6 +212,17 @@ fn print_tables(v: &InspectView, out: &mut dyn Write) -> Result<()> {
         features(&v.reader_features),
         features(&v.writer_features)
     )?;
+    if !v.extensions.is_empty() {
+        let described: Vec<String> = v
+            .extensions
+            .iter()
+            .map(|e| match e.as_str() {
+                "flink" => "flink (Flink's ids and serializers, for `rewind export-flink`)".into(),
+                other => other.to_string(),
+            })
+            .collect();
+        writeln!(out, "Extensions  {}", described.join(", "))?;
+    }
     writeln!(
         out,
         "Job         {} (app version {}, job id {})",

@@ -141,7 +141,9 @@ pub(crate) fn plan(source: &SavepointReader, options: &ExportOptions) -> Result<
     for op in &m.operators {
         let rec: Option<OperatorRecord> = extension::read(&op.extensions)
             .map_err(|e| invalid(format!("{at}: operator {}", op.uid), e))?;
-        let rec = rec.filter(|r| r.rewind_uid == op.uid);
+        // Flink's operator id comes from the uid: after a rename only the new uid's id
+        // restores. Serializers, max parallelism and the state itself stay the operator's.
+        let same_uid = rec.as_ref().filter(|r| r.rewind_uid == op.uid);
         let p = options
             .operator_parallelism
             .get(&op.uid)
@@ -190,17 +192,14 @@ pub(crate) fn plan(source: &SavepointReader, options: &ExportOptions) -> Result<
         operators.push(OperatorPlan {
             uid: op.uid.clone(),
             file_stem: op.uid.clone(),
-            name: rec
-                .as_ref()
+            name: same_uid
                 .and_then(|r| r.name.clone())
                 .unwrap_or_else(|| op.name.clone()),
-            flink_uid: match &rec {
+            flink_uid: match same_uid {
                 Some(r) => r.uid.clone().unwrap_or_default(),
                 None => op.uid.clone(),
             },
-            operator_id: rec
-                .as_ref()
-                .map_or_else(|| operator_id(&op.uid), |r| r.operator_id.clone()),
+            operator_id: same_uid.map_or_else(|| operator_id(&op.uid), |r| r.operator_id.clone()),
             parallelism,
             max_parallelism,
             coordinator: rec
