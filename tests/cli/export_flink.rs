@@ -259,3 +259,37 @@ fn rescale_edit_and_migrate_carry_the_flink_extension() {
     let diff = rewind(&["diff", s(&rescaled), s(&again)]);
     assert_eq!(diff.code, 0, "{}", diff.stdout);
 }
+
+#[test]
+fn flink_savepoints_are_read_wherever_a_savepoint_is() {
+    let (_g1, hashmap) = fixture_copy(CANONICAL[0].0);
+    let (_g2, rocksdb) = fixture_copy(CANONICAL[1].0);
+    let a = hashmap.join(CANONICAL[0].1);
+    let b = rocksdb.join(CANONICAL[1].1);
+    // Nothing is written beside them.
+    let files = |p: &Path| std::fs::read_dir(p).unwrap().count();
+    let (before_a, before_b) = (files(&a), files(&b));
+    let rows = ok(&["state", s(&a), "counter", "count", "--key", "42"]);
+    assert!(rows.contains("| 42  | 10    |"), "{rows}");
+    let diff = rewind(&["diff", s(&a), s(&b)]);
+    assert!(
+        diff.stdout.contains(
+            "| counter/count                 | 0         | 0         | 0       | 100000 |"
+        ),
+        "{}",
+        diff.stdout
+    );
+    let valid = ok(&["validate", "--deep", s(&a)]);
+    assert!(valid.starts_with("Flink savepoint "), "{valid}");
+    assert!(valid.contains("valid: savepoint"), "{valid}");
+    // One command from a Flink savepoint to another at a new max parallelism.
+    let work = tempfile::tempdir().unwrap();
+    let wide = work.path().join("wide");
+    ok(&["export-flink", s(&a), s(&wide), "--max-parallelism", "1024"]);
+    let again = ok(&["state", s(&wide), "counter", "count", "--key", "42"]);
+    assert_eq!(again, rows);
+    let edited = work.path().join("edited");
+    ok(&["edit", s(&a), s(&edited), "--remove-operator", "seq-source"]);
+    assert!(ok(&["inspect", s(&edited)]).contains("Lineage     edit"));
+    assert_eq!((files(&a), files(&b)), (before_a, before_b));
+}

@@ -11,7 +11,10 @@ Exit status:
 
 Savepoints are named by a local path or a URL: file://, memory://, s3://BUCKET/PREFIX,
 gs://BUCKET/PREFIX, az://CONTAINER/PREFIX. Cloud credentials come from the standard
-environment variables (AWS_ACCESS_KEY_ID, AWS_ENDPOINT, GOOGLE_APPLICATION_CREDENTIALS, ...).";
+environment variables (AWS_ACCESS_KEY_ID, AWS_ENDPOINT, GOOGLE_APPLICATION_CREDENTIALS, ...).
+A canonical Apache Flink savepoint (its directory or `_metadata`) is read wherever a savepoint
+is read (inspect, state, diff, validate, rescale, edit, migrate, export-flink): through the
+importer, in memory, nothing written.";
 
 /// Inspect, check, diff, rescale and edit stream-processing savepoints, and run the jobs
 /// that write them.

@@ -64,6 +64,20 @@ fn unsupported(sp: &FlinkSavepoint, message: String) -> FlinkError {
     }
 }
 
+/// Imports `sp` into a store in this process's memory, so that any Rewind reader can read
+/// a Flink savepoint with nothing written: the returned location holds the import and is
+/// displayed as `sp`'s own.
+pub async fn import_in_memory(sp: &FlinkSavepoint) -> Result<Location, FlinkError> {
+    let store: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let display = format!(
+        "{} (Flink savepoint, read through the importer)",
+        sp.location()
+    );
+    let at = Location::new(store, object_store::path::Path::from("import"), display);
+    import(sp, at.clone(), &ImportOptions::default()).await?;
+    Ok(at)
+}
+
 /// Writes `dest` from the canonical Flink savepoint `sp`.
 pub async fn import(
     sp: &FlinkSavepoint,

@@ -40,7 +40,7 @@ pub use error::FlinkError;
 pub use export::{
     ExportOptions, ExportReport, ExportedOperator, ExportedState, Serializers, export,
 };
-pub use import::{ImportOptions, ImportReport, import};
+pub use import::{ImportOptions, ImportReport, import, import_in_memory};
 pub use metadata::{
     Distribution, KeyGroups, KeyedHandle, MAGIC, Metadata, Operator, OperatorStateHandle,
     StreamHandle, Subtask,

@@ -3,10 +3,10 @@
 use std::io::Write;
 
 use anyhow::Result;
-use rewind_savepoint::{DiffOptions, DiffReport, SavepointReader, StructureChange, diff};
+use rewind_savepoint::{DiffOptions, DiffReport, StructureChange, diff};
 use serde::Serialize;
 
-use super::location;
+use super::open_savepoint;
 use crate::cli::DiffArgs;
 use crate::output::table;
 
@@ -14,8 +14,8 @@ use crate::output::table;
 const JSON_VERSION: u32 = 1;
 
 pub async fn run(args: DiffArgs, out: &mut dyn Write) -> Result<u8> {
-    let a = SavepointReader::open(location(&args.a)?).await?;
-    let b = SavepointReader::open(location(&args.b)?).await?;
+    let a = open_savepoint(&args.a).await?;
+    let b = open_savepoint(&args.b).await?;
     let options = DiffOptions {
         operator: args.operator.clone(),
         state: args.state.clone(),

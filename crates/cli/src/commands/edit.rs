@@ -8,12 +8,12 @@ use arrow_schema::{Field, Schema};
 use rewind_savepoint::format::SplitEntry;
 use rewind_savepoint::{Edit, SavepointReader, StateSpec, edit};
 
-use super::location;
+use super::{location, open_savepoint};
 use crate::cli::EditArgs;
 use crate::files::read_rows;
 
 pub async fn run(args: EditArgs, out: &mut dyn Write) -> Result<u8> {
-    let source = SavepointReader::open(location(&args.src)?).await?;
+    let source = open_savepoint(&args.src).await?;
     let edits = parse_edits(&source, &args.edits)?;
     let manifest = edit(&source, location(&args.dest)?, &edits).await?;
     writeln!(

@@ -3,7 +3,6 @@
 use std::io::Write;
 
 use anyhow::Result;
-use object_store::ObjectStoreExt;
 use rewind_savepoint::SavepointReader;
 use rewind_savepoint::format::Manifest;
 use serde::Serialize;
@@ -17,14 +16,8 @@ const JSON_VERSION: u32 = 1;
 
 pub async fn run(args: InspectArgs, out: &mut dyn Write) -> Result<u8> {
     let at = location(&args.savepoint)?;
-    // A Flink savepoint (a directory with `_metadata`, or the file itself) is inspected
-    // as such; a Rewind manifest wins when both are present.
-    let is_rewind = at
-        .store()
-        .head(&at.child(rewind_savepoint::format::MANIFEST_FILE))
-        .await
-        .is_ok();
-    if !is_rewind && rewind_flink::looks_like_flink(&at).await {
+    // A Flink savepoint is inspected as such.
+    if super::is_flink(&at).await {
         return super::flink::inspect(at, args.json, out).await;
     }
     let reader = SavepointReader::open(at).await?;

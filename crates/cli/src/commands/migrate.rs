@@ -4,15 +4,13 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use rewind_savepoint::format::{FormatVersion, parse_type};
-use rewind_savepoint::{
-    MigrateOptions, Migration, MigrationReport, SavepointReader, migrate, plan_migration,
-};
+use rewind_savepoint::{MigrateOptions, Migration, MigrationReport, migrate, plan_migration};
 
-use super::location;
+use super::{location, open_savepoint};
 use crate::cli::MigrateArgs;
 
 pub async fn run(args: MigrateArgs, out: &mut dyn Write) -> Result<u8> {
-    let source = SavepointReader::open(location(&args.src)?).await?;
+    let source = open_savepoint(&args.src).await?;
     let migrations = parse(&args)?;
     let options = MigrateOptions {
         lossy: args.lossy,

@@ -50,3 +50,31 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
 fn location(text: &str) -> Result<Location> {
     Ok(Location::parse(text)?)
 }
+
+/// Whether `at` is a Flink savepoint (a directory with `_metadata`, or the file itself);
+/// a Rewind manifest wins when both are present.
+async fn is_flink(at: &Location) -> bool {
+    use object_store::ObjectStoreExt;
+    let is_rewind = at
+        .store()
+        .head(&at.child(rewind_savepoint::format::MANIFEST_FILE))
+        .await
+        .is_ok();
+    !is_rewind && rewind_flink::looks_like_flink(at).await
+}
+
+/// A savepoint argument of a reading command: a Rewind savepoint, or a canonical Flink
+/// savepoint read through the importer into memory (nothing is written).
+async fn savepoint_location(text: &str) -> Result<Location> {
+    let at = location(text)?;
+    if is_flink(&at).await {
+        let sp = rewind_flink::FlinkSavepoint::open(at).await?;
+        return Ok(rewind_flink::import_in_memory(&sp).await?);
+    }
+    Ok(at)
+}
+
+/// A Rewind savepoint (or a Flink savepoint through the importer) opened for reading.
+async fn open_savepoint(text: &str) -> Result<rewind_savepoint::SavepointReader> {
+    Ok(rewind_savepoint::SavepointReader::open(savepoint_location(text).await?).await?)
+}

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
-use rewind_savepoint::{RescaleOptions, SavepointReader, ShardAction, plan_rescale, rescale};
+use rewind_savepoint::{RescaleOptions, ShardAction, plan_rescale, rescale};
 
-use super::location;
+use super::{location, open_savepoint};
 use crate::cli::RescaleArgs;
 use crate::output::{bytes, progress, table};
 
 pub async fn run(args: RescaleArgs, out: &mut dyn Write) -> Result<u8> {
-    let source = SavepointReader::open(location(&args.src)?).await?;
+    let source = open_savepoint(&args.src).await?;
     let options = RescaleOptions {
         parallelism: args.parallelism,
         operators: args.operators.iter().cloned().collect(),

@@ -9,16 +9,16 @@ use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, Field, Schema};
 use futures::StreamExt;
 use rewind_savepoint::format::parse_type;
-use rewind_savepoint::{ReadOptions, SavepointReader, columns};
+use rewind_savepoint::{ReadOptions, columns};
 
-use super::location;
+use super::open_savepoint;
 use crate::cli::{StateArgs, StateFormat};
 use crate::output::table;
 
 const DEFAULT_TABLE_ROWS: usize = 20;
 
 pub async fn run(args: StateArgs, out: &mut dyn Write) -> Result<u8> {
-    let reader = SavepointReader::open(location(&args.savepoint)?).await?;
+    let reader = open_savepoint(&args.savepoint).await?;
     let state = reader.state(&args.uid, &args.state)?.clone();
     let keys = if args.keys.is_empty() {
         None

@@ -7,7 +7,7 @@ use anyhow::Result;
 use rewind_savepoint::{ValidateOptions, read_manifest, validate};
 use serde::Serialize;
 
-use super::location;
+use super::savepoint_location;
 use crate::cli::ValidateArgs;
 use crate::output::{bytes, progress, table};
 
@@ -34,7 +34,15 @@ struct ProblemView<'a> {
 }
 
 pub async fn run(args: ValidateArgs, out: &mut dyn Write) -> Result<u8> {
-    let location = location(&args.savepoint)?;
+    let location = savepoint_location(&args.savepoint).await?;
+    if !args.json && super::is_flink(&super::location(&args.savepoint)?).await {
+        // Reaching here means every handle, header and entry decoded.
+        writeln!(
+            out,
+            "Flink savepoint {}: every state handle, serializer and entry decoded; its import checks as follows",
+            args.savepoint
+        )?;
+    }
     // The manifest is read twice (once here for the progress total): it is small.
     let total: u64 = read_manifest(&location)
         .await?

@@ -5,9 +5,8 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use rewind_flink::ExportOptions;
-use rewind_savepoint::SavepointReader;
 
-use super::super::location;
+use super::super::{location, open_savepoint};
 use crate::cli::ExportFlinkArgs;
 use crate::output::table;
 
@@ -39,7 +38,7 @@ pub async fn export(args: ExportFlinkArgs, out: &mut dyn Write) -> Result<u8> {
         operator_parallelism,
         pojo: pairs("--pojo", &args.pojos)?,
     };
-    let source = SavepointReader::open(location(&args.src)?).await?;
+    let source = open_savepoint(&args.src).await?;
     let report = rewind_flink::export(&source, location(&args.dest)?, &options).await?;
     let mut t = table(&[
         "operator",
