@@ -46,6 +46,8 @@ fn imports_round_trip_through_export_at_any_max_parallelism() {
                 "narrow",
                 vec!["--max-parallelism", "32", "--parallelism", "3"],
             ),
+            // Snappy, each key group its own framed stream: read back by the importer.
+            ("compressed", vec!["--compress"]),
         ] {
             // Same directory name: an import names its job after it.
             let flink = work.path().join(name).join(dir);

@@ -8,7 +8,7 @@
 # The real counter samples in fixtures/flink (every one of 100,000 keys holds 10) restore at
 # another parallelism, and what Flink reads back from the rich-state sample equals what
 # `rewind import-flink` reads without a JVM. Then what `rewind export-flink` writes: the
-# counter sample unchanged, at max parallelism 4096 and 32, after edits (operators removed,
+# counter sample unchanged, at max parallelism 4096 and 32, Snappy-compressed, after edits (operators removed,
 # uid renamed, keys deleted, a value upserted); a bootstrapped savepoint after a type
 # widening; a rewind-engine savepoint (ENGINE_SAVEPOINT, the keyed-count example's); the
 # rich-state sample at parallelism 3; and its profile state bootstrapped from JSON with a
@@ -115,6 +115,8 @@ exports() {
   restore_counter export-max-parallelism-4096 "$w/max4096" 100000 11 5 4096 || failed=1
   "$REWIND_BIN" export-flink "$w/counter" "$w/max32" --max-parallelism 32 --parallelism 3 >/dev/null
   restore_counter export-max-parallelism-32 "$w/max32" 100000 11 3 32 || failed=1
+  "$REWIND_BIN" export-flink "$w/counter" "$w/snappy" --compress >/dev/null
+  restore_counter export-snappy "$w/snappy" 100000 11 3 128 || failed=1
 
   # Edits on the way: the sources removed (the job restores without ignoring unclaimed
   # state), the uid renamed, keys 0..99 deleted, key 100 set to 1000.

@@ -356,6 +356,10 @@ pub struct ExportFlinkArgs {
     /// (repeatable), e.g. `--pojo profile/stats=com.example.Stats`.
     #[arg(long = "pojo", value_name = "UID/STATE=CLASS")]
     pub pojos: Vec<String>,
+    /// Compress keyed state with Snappy, as Flink does with
+    /// `execution.checkpointing.snapshot-compression: true` (which Flink reads either way).
+    #[arg(long)]
+    pub compress: bool,
 }
 
 /// Create a savepoint from data files, for a new job to start from state computed

@@ -289,20 +289,23 @@ async fn read_operator(
                 corrupt(e)
             }
         })?;
-        if header.compression {
-            return Err(FlinkError::Unsupported {
-                path: file.clone(),
-                message: "compressed keyed state (Snappy) is not supported yet".into(),
-            });
-        }
+        // Compressed: each key group is its own Snappy stream; decoded into one plain
+        // stream with new offsets.
+        let plain;
+        let (bytes, offsets) = if header.compression {
+            plain = keyed::decompress_key_groups(&bytes, &groups.offsets).map_err(corrupt)?;
+            (&plain.0[..], &plain.1[..])
+        } else {
+            (&bytes[..], &groups.offsets[..])
+        };
         if imported.record.key_serializer.is_none() {
             imported.record.key_serializer = Some(Blob(header.key_raw.clone()));
         }
         let targets = states.targets(&uid, &header, options, report, s.index == first)?;
         keyed::entries(
-            &bytes,
+            bytes,
             &header,
-            &groups.offsets,
+            offsets,
             prefix_len,
             &targets,
             &mut states.columns,

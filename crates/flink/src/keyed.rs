@@ -228,6 +228,48 @@ pub(crate) fn entries(
     Ok(())
 }
 
+/// The key groups of a compressed stream (each its own Snappy framed stream, as Flink's
+/// `SnappyStreamCompressionDecorator` writes it, from its offset up to the next) decoded
+/// into one plain stream, with each key group's offset in it (0 stays 0).
+pub(crate) fn decompress_key_groups(stream: &[u8], offsets: &[i64]) -> Parse<(Vec<u8>, Vec<i64>)> {
+    use std::io::Read;
+    let mut starts: Vec<usize> = offsets
+        .iter()
+        .filter(|o| **o > 0)
+        .map(|&o| usize::try_from(o).unwrap_or(usize::MAX))
+        .collect();
+    starts.sort_unstable();
+    // Nothing before the first key group is part of the data.
+    let mut plain = vec![0u8];
+    let mut new_offsets = Vec::with_capacity(offsets.len());
+    for &o in offsets {
+        if o <= 0 {
+            new_offsets.push(0);
+            continue;
+        }
+        let start = usize::try_from(o).unwrap_or(usize::MAX);
+        let end = starts
+            .iter()
+            .copied()
+            .find(|&s| s > start)
+            .unwrap_or(stream.len());
+        let Some(segment) = stream.get(start..end) else {
+            return Err(crate::bytes::ParseError {
+                offset: start,
+                message: format!("key group at offset {start} is past the end"),
+            });
+        };
+        new_offsets.push(plain.len() as i64);
+        snap::read::FrameDecoder::new(segment)
+            .read_to_end(&mut plain)
+            .map_err(|e| crate::bytes::ParseError {
+                offset: start,
+                message: format!("a Snappy-compressed key group does not decompress: {e}"),
+            })?;
+    }
+    Ok((plain, new_offsets))
+}
+
 /// Flink writes a length after a variable-length key when the namespace is variable too.
 fn skip_ambiguous_length(r: &mut Reader<'_>, len: usize) -> Parse<()> {
     let mut rest = len;

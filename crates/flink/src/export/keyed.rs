@@ -101,10 +101,16 @@ impl Buckets {
     }
 
     /// Subtask `index`'s stream (after `header`) and the offset of each key group of its
-    /// range (0 for an empty one).
-    pub fn stream(&self, index: usize, header: &[u8]) -> (i32, Vec<u8>, Vec<i64>) {
+    /// range (0 for an empty one). `compress`: each key group its own Snappy framed stream,
+    /// as Flink's `SnappyStreamCompressionDecorator` writes it.
+    pub fn stream(
+        &self,
+        index: usize,
+        header: &[u8],
+        compress: bool,
+    ) -> Result<(i32, Vec<u8>, Vec<i64>), String> {
         let Some(sb) = self.subtasks.get(index) else {
-            return (0, header.to_vec(), Vec::new());
+            return Ok((0, header.to_vec(), Vec::new()));
         };
         let mut out = Out {
             buf: header.to_vec(),
@@ -121,20 +127,30 @@ impl Buckets {
                 continue;
             }
             *offset = out.buf.len() as i64;
+            let mut group = Out::default();
             if let Some((id, _)) = states.peek() {
-                out.u16(*id as u16);
+                group.u16(*id as u16);
             }
             while let Some((_, bucket)) = states.next() {
-                let start = out.buf.len();
-                out.bytes(&bucket.buf);
-                out.buf[start + bucket.last_key] |= 0x80;
+                let start = group.buf.len();
+                group.bytes(&bucket.buf);
+                group.buf[start + bucket.last_key] |= 0x80;
                 match states.peek() {
-                    Some((next, _)) => out.u16(*next as u16),
-                    None => out.u16(0xFFFF),
+                    Some((next, _)) => group.u16(*next as u16),
+                    None => group.u16(0xFFFF),
                 }
             }
+            if compress {
+                let mut encoder = snap::write::FrameEncoder::new(Vec::new());
+                std::io::Write::write_all(&mut encoder, &group.buf)
+                    .map_err(|e| format!("Snappy: {e}"))?;
+                let framed = encoder.into_inner().map_err(|e| format!("Snappy: {e}"))?;
+                out.bytes(&framed);
+            } else {
+                out.bytes(&group.buf);
+            }
         }
-        (sb.first, out.buf, offsets)
+        Ok((sb.first, out.buf, offsets))
     }
 }
 

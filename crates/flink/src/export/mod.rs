@@ -40,6 +40,9 @@ pub struct ExportOptions {
     pub operator_parallelism: BTreeMap<String, u32>,
     /// The Java class of a struct-typed state's POJO values, by `UID/STATE`.
     pub pojo: BTreeMap<String, String>,
+    /// Compress keyed state with Snappy, as Flink does with
+    /// `execution.checkpointing.snapshot-compression`.
+    pub compress: bool,
 }
 
 /// What an export wrote.
@@ -142,15 +145,23 @@ pub async fn export(
                     serializers: st.serializers,
                 });
             }
-            let header = keyed.header_bytes().map_err(|e| FlinkError::InvalidInput {
-                path: op.uid.clone(),
-                message: e,
-            })?;
+            let header =
+                keyed
+                    .header_bytes(options.compress)
+                    .map_err(|e| FlinkError::InvalidInput {
+                        path: op.uid.clone(),
+                        message: e,
+                    })?;
             for (i, sub) in subtasks.iter_mut().enumerate() {
                 if sub.finished {
                     continue;
                 }
-                let (first, bytes, offsets) = buckets.stream(i, &header);
+                let (first, bytes, offsets) = buckets
+                    .stream(i, &header, options.compress)
+                    .map_err(|e| FlinkError::InvalidInput {
+                        path: op.uid.clone(),
+                        message: e,
+                    })?;
                 let path = format!("{}-keyed-{i}", op.file_stem);
                 let size = put(&dest, &path, bytes, &mut report).await?;
                 sub.keyed = Some((first, offsets, File { path, size }));

@@ -73,11 +73,11 @@ pub(crate) struct KeyedPlan {
 }
 
 impl KeyedPlan {
-    /// The keyed-state header (`KeyedBackendSerializationProxy`, version 6, uncompressed).
-    pub fn header_bytes(&self) -> Result<Vec<u8>, String> {
+    /// The keyed-state header (`KeyedBackendSerializationProxy`, version 6).
+    pub fn header_bytes(&self, compressed: bool) -> Result<Vec<u8>, String> {
         let mut o = Out::default();
         o.i32(6);
-        o.bool(false);
+        o.bool(compressed);
         o.bytes(&self.key_raw);
         let n = i16::try_from(self.header.len()).map_err(|_| "more than 32767 states")?;
         o.i16(n);

@@ -37,6 +37,7 @@ pub async fn export(args: ExportFlinkArgs, out: &mut dyn Write) -> Result<u8> {
         parallelism: args.parallelism,
         operator_parallelism,
         pojo: pairs("--pojo", &args.pojos)?,
+        compress: args.compress,
     };
     let source = open_savepoint(&args.src).await?;
     let report = rewind_flink::export(&source, location(&args.dest)?, &options).await?;
