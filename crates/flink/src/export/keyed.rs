@@ -194,6 +194,31 @@ pub(crate) fn add_batch(
         Ty::Void => None,
         _ => Some(column(columns::NAMESPACE)?),
     };
+    // Looked up once per batch, not per row.
+    let values = match enc.kind {
+        EntryKind::Timers { .. } => None,
+        _ => Some(column(columns::VALUE)?),
+    };
+    let user_keys = match enc.kind {
+        EntryKind::Map(..) => Some(column(columns::USER_KEY)?),
+        _ => None,
+    };
+    let timers = match enc.kind {
+        EntryKind::Timers { .. } => {
+            let ts = column(columns::TIMER_TIMESTAMP)?;
+            let ts = ts
+                .as_primitive_opt::<Int64Type>()
+                .ok_or("a timer timestamp column that is not int64")?
+                .clone();
+            let domain = column(columns::TIMER_DOMAIN)?;
+            let domain = domain
+                .as_string_opt::<i32>()
+                .ok_or("a timer domain column that is not utf8")?
+                .clone();
+            Some((domain, ts))
+        }
+        _ => None,
+    };
     let ambiguous = !enc.key.fixed_length() && !enc.namespace.fixed_length();
     let max = buckets.layout.max_parallelism;
     let mut key = Out::default();
@@ -202,16 +227,10 @@ pub(crate) fn add_batch(
         let group = key_group(java_hash(&enc.key, keys.as_ref(), row)?, max);
         key.buf.clear();
         value.buf.clear();
-        let (state, timers) = match &enc.kind {
-            EntryKind::Timers { processing } => {
-                let domain = column(columns::TIMER_DOMAIN)?;
-                let ts = column(columns::TIMER_TIMESTAMP)?;
-                let ts = ts
-                    .as_primitive_opt::<Int64Type>()
-                    .ok_or("a timer timestamp column that is not int64")?
-                    .value(row);
-                key.i64(ts ^ i64::MIN);
-                let state = match domain.as_string::<i32>().value(row) {
+        let (state, is_timer) = match (&enc.kind, &timers) {
+            (EntryKind::Timers { processing }, Some((domain, ts))) => {
+                key.i64(ts.value(row) ^ i64::MIN);
+                let state = match domain.value(row) {
                     "processing_time" => *processing,
                     _ => enc.id,
                 };
@@ -221,7 +240,7 @@ pub(crate) fn add_batch(
         };
         let start = key.buf.len();
         write(&enc.key, keys.as_ref(), row, &mut key)?;
-        if ambiguous && !timers {
+        if ambiguous && !is_timer {
             let len = key.buf.len() - start;
             variable_int(&mut key, len);
         }
@@ -230,21 +249,19 @@ pub(crate) fn add_batch(
             Some(ns) => write(&enc.namespace, ns.as_ref(), row, &mut key)?,
             None => key.u8(0),
         }
-        if ambiguous && !timers {
+        if ambiguous && !is_timer {
             let len = key.buf.len() - ns_start;
             variable_int(&mut key, len);
         }
-        match &enc.kind {
-            EntryKind::Timers { .. } => {}
-            EntryKind::Value(t) => {
-                let v = column(columns::VALUE)?;
+        match (&enc.kind, &values) {
+            (EntryKind::Timers { .. }, _) | (_, None) => {}
+            (EntryKind::Value(t), Some(v)) => {
                 if v.is_null(row) {
                     continue; // Flink holds no entry for a null value.
                 }
                 write(t, v.as_ref(), row, &mut value)?;
             }
-            EntryKind::List(item) => {
-                let v = column(columns::VALUE)?;
+            (EntryKind::List(item), Some(v)) => {
                 if v.is_null(row) {
                     continue;
                 }
@@ -259,9 +276,9 @@ pub(crate) fn add_batch(
                     write(item, items.as_ref(), i, &mut value)?;
                 }
             }
-            EntryKind::Map(uk, t) => {
-                write(uk, column(columns::USER_KEY)?.as_ref(), row, &mut key)?;
-                let v = column(columns::VALUE)?;
+            (EntryKind::Map(uk, t), Some(v)) => {
+                let user_keys = user_keys.as_ref().ok_or("a map state without user keys")?;
+                write(uk, user_keys.as_ref(), row, &mut key)?;
                 value.bool(v.is_null(row));
                 if !v.is_null(row) {
                     write(t, v.as_ref(), row, &mut value)?;
