@@ -295,3 +295,53 @@ fn flink_savepoints_are_read_wherever_a_savepoint_is() {
     assert!(ok(&["inspect", s(&edited)]).contains("Lineage     edit"));
     assert_eq!((files(&a), files(&b)), (before_a, before_b));
 }
+
+#[test]
+fn pojo_keys_keep_their_key_groups_and_refuse_another_max_parallelism() {
+    // A real Flink savepoint keyed by a POJO with its own hashCode (tests/flink/PojoKeyCheck).
+    let (_guard, copy) = fixture_copy("flink/pojo-key");
+    let sp = copy.join("savepoint-57aac4-e3be901eb7e6");
+    let work = tempfile::tempdir().unwrap();
+    let imported = work.path().join("imported");
+    ok(&["import-flink", s(&sp), s(&imported)]);
+    let groups = ok(&[
+        "state",
+        s(&imported),
+        "by-region",
+        "flink-key-groups",
+        "--limit",
+        "1",
+    ]);
+    assert!(groups.contains("{name: "), "{groups}");
+    let flink = work
+        .path()
+        .join("same")
+        .join("savepoint-57aac4-e3be901eb7e6");
+    ok(&[
+        "export-flink",
+        s(&imported),
+        s(&flink),
+        "--parallelism",
+        "3",
+    ]);
+    let again = work.path().join("again");
+    ok(&["import-flink", s(&flink), s(&again)]);
+    let diff = rewind(&["diff", s(&imported), s(&again)]);
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+    let wide = work.path().join("wide");
+    let run = rewind(&[
+        "export-flink",
+        s(&imported),
+        s(&wide),
+        "--max-parallelism",
+        "256",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("by-region: keys are POJOs (their hashCode is the job's own code): their Flink key groups were kept for max parallelism 128"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1);
+    assert!(!wide.join("_metadata").exists());
+}

@@ -11,8 +11,8 @@
 # counter sample unchanged, at max parallelism 4096 and 32, Snappy-compressed, after edits (operators removed,
 # uid renamed, keys deleted, a value upserted); a bootstrapped savepoint after a type
 # widening; a rewind-engine savepoint (ENGINE_SAVEPOINT, the keyed-count example's); the
-# rich-state sample at parallelism 3; and its profile state bootstrapped from JSON with a
-# POJO. REWIND_BIN names the rewind binary (default: built with cargo).
+# rich-state sample at parallelism 3; its profile state bootstrapped from JSON with a POJO;
+# and POJO keys (fixtures/flink/pojo-key) in the key groups the import kept. REWIND_BIN names the rewind binary (default: built with cargo).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work="${1:?usage: check.sh WORKDIR [ENGINE_SAVEPOINT]}"
@@ -191,6 +191,18 @@ PY
     echo "ok   flink: bootstrap from JSON with a POJO state: $(cut -c6- "$w/profile.out") ($((SECONDS - started)) s)"
   else
     cat "$w/profile.out"; failed=1
+  fi
+  # Keys whose hashCode is the job's own code (a POJO): the import keeps each key's key
+  # group, and the export puts every key back in it, at parallelism 3.
+  started=$SECONDS
+  "$REWIND_BIN" import-flink fixtures/flink/pojo-key/savepoint-57aac4-e3be901eb7e6 "$w/pojo" >/dev/null
+  "$REWIND_BIN" export-flink "$w/pojo" "$w/pojo-flink" --parallelism 3 >/dev/null
+  if java_run -Dlog.file="$w/pojo.log" PojoKeyCheck restore --n 1000 \
+      --path "file://$w/pojo-flink" --parallelism 3 --checkpoint-dir "file://$w/pojo-chk" \
+      >"$w/pojo.out" 2>"$w/pojo.err"; then
+    echo "ok   flink: export of POJO keys at parallelism 3: $(tail -n 1 "$w/pojo.out") ($((SECONDS - started)) s)"
+  else
+    echo "FAIL flink: export of POJO keys: $(tail -n 1 "$w/pojo.out")"; tail -n 20 "$w/pojo.err"; failed=1
   fi
   return "$failed"
 }

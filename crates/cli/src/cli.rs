@@ -329,7 +329,8 @@ pub struct ImportFlinkArgs {
 /// Keyed state is laid out in Flink's key groups for the target max parallelism (the
 /// way past a frozen max parallelism: --max-parallelism 4096), with Flink's own
 /// assignment of keys (murmur hash of the key's Java hashCode: Long, Integer, Short, Byte,
-/// Boolean, Double, Float, Character, String and Tuple keys). A savepoint imported with
+/// Boolean, Double, Float, Character, String and Tuple keys; POJO keys go back into the key
+/// groups the import kept, at the max parallelism they came with). A savepoint imported with
 /// `rewind import-flink` goes back with Flink's own operator ids, serializer snapshots,
 /// operator, coordinator and master state; state made or changed in Rewind (bootstrap,
 /// edit, migrate, the engine) gets serializers generated from its Arrow types. Operators

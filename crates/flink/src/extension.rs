@@ -91,6 +91,10 @@ pub(crate) struct StateRecord {
     pub types: Vec<Option<String>>,
     /// Flink's states: one, or a timer service's event- and processing-time queues.
     pub states: Vec<FlinkState>,
+    /// `key_groups`: not a Flink state but each key's Flink key group, kept for keys whose
+    /// Java `hashCode` Rewind cannot compute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 /// One Flink state.

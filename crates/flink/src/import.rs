@@ -159,6 +159,7 @@ pub async fn import(
                 version: RECORD_VERSION,
                 rewind_name: l.name.clone(),
                 types: vec![None, None, None, Some("binary".into())],
+                role: None,
                 states: vec![FlinkState {
                     name: l.flink_name.clone(),
                     meta: None,
@@ -305,19 +306,21 @@ async fn read_operator(
         keyed::entries(
             bytes,
             &header,
-            offsets,
+            (groups.first, offsets),
             prefix_len,
             &targets,
             &mut states.columns,
         )
         .map_err(corrupt)?;
     }
-    for ((meta, columns), flink) in states
+    let mut kept_groups: Vec<(ArrayRef, Vec<i32>)> = Vec::new();
+    for ((meta, mut columns), flink) in states
         .metas
         .into_iter()
         .zip(states.columns)
         .zip(states.flink)
     {
+        let groups = columns.groups.take();
         let name = match meta.kind {
             Some(Kind::Timers) => format!("timers-{}", timer_service(&meta.name).1),
             _ => meta.name.clone(),
@@ -325,6 +328,9 @@ async fn read_operator(
         let name = rewind_name(&name);
         let mut state = keyed_state(&name, &meta, columns)
             .map_err(|e| unsupported(sp, format!("{uid}/{name}: {e}")))?;
+        if let Some(groups) = groups {
+            kept_groups.push((state.batch.column(0).clone(), groups));
+        }
         let entry = state.spec.to_entry()?;
         let record = StateRecord {
             version: RECORD_VERSION,
@@ -336,10 +342,16 @@ async fn read_operator(
                 entry.value_type,
             ],
             states: flink,
+            role: None,
         };
         state.spec = state
             .spec
             .with_extension(extension::SYSTEM, extension::value(&record));
+        imported.keyed.push(state);
+    }
+    if !kept_groups.is_empty() {
+        let state = key_groups_state(&kept_groups)
+            .map_err(|e| unsupported(sp, format!("{uid}/{KEY_GROUPS_STATE}: {e}")))?;
         imported.keyed.push(state);
     }
     let (lists, header) = operator_lists(sp, op).await?;
@@ -353,6 +365,58 @@ fn first_keyed(op: &Operator) -> i32 {
         .iter()
         .find(|s| s.keyed_state.is_some())
         .map_or(0, |s| s.index)
+}
+
+/// The state that keeps each key's Flink key group for keys whose Java `hashCode` Rewind
+/// cannot compute (spec: "The `flink` extension").
+pub(crate) const KEY_GROUPS_STATE: &str = "flink-key-groups";
+
+/// A value state from each distinct key to its key group, over every state of an operator.
+fn key_groups_state(kept: &[(ArrayRef, Vec<i32>)]) -> Result<KeyedState, String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut keys: Vec<ArrayRef> = Vec::new();
+    let mut groups: Vec<i32> = Vec::new();
+    for (array, rows) in kept {
+        let hashes =
+            rewind_savepoint::format::hash_keys(array.as_ref()).map_err(|e| e.to_string())?;
+        let mut take = Vec::new();
+        for (row, hash) in hashes.into_iter().enumerate() {
+            if seen.insert(hash) {
+                take.push(row as u32);
+                groups.push(*rows.get(row).ok_or("a row without a key group")?);
+            }
+        }
+        let indices = arrow_array::UInt32Array::from(take);
+        keys.push(
+            arrow_select::take::take(array.as_ref(), &indices, None).map_err(|e| e.to_string())?,
+        );
+    }
+    let refs: Vec<&dyn arrow_array::Array> = keys.iter().map(|a| a.as_ref()).collect();
+    let key = arrow_select::concat::concat(&refs).map_err(|e| e.to_string())?;
+    let key_dt = key.data_type().clone();
+    let value: ArrayRef = Arc::new(arrow_array::Int32Array::from(groups));
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("key", key_dt.clone(), false),
+            Field::new("value", DataType::Int32, true),
+        ])),
+        vec![key, value],
+    )
+    .map_err(|e| e.to_string())?;
+    let spec = StateSpec::value(KEY_GROUPS_STATE, key_dt, DataType::Int32);
+    let entry = spec.to_entry().map_err(|e| e.to_string())?;
+    let record = StateRecord {
+        version: RECORD_VERSION,
+        rewind_name: KEY_GROUPS_STATE.into(),
+        types: vec![entry.key_type, None, None, entry.value_type],
+        states: Vec::new(),
+        role: Some("key_groups".into()),
+    };
+    Ok(KeyedState {
+        spec: spec.with_extension(extension::SYSTEM, extension::value(&record)),
+        flink_kind: "key groups".into(),
+        batch,
+    })
 }
 
 /// `_timer_state/event_<service>` and `..._processing_<service>`: the domain as the spec
@@ -434,7 +498,11 @@ impl States {
                 continue;
             }
             match keyed::StateColumns::new(&header.key.ty, meta) {
-                Ok(columns) => {
+                Ok(mut columns) => {
+                    // Keys whose Java hashCode is user code: keep each row's key group.
+                    if crate::export::hashing::check_hashable(&header.key.ty).is_err() {
+                        columns.groups = Some(Vec::new());
+                    }
                     self.slots.insert(slot_name, self.columns.len());
                     targets.push(Some((self.columns.len(), domain)));
                     self.metas.push(meta.clone());

@@ -121,6 +121,8 @@ pub(crate) struct StateColumns {
     pub value: Column,
     /// A timer's time domain.
     pub domain: Option<StringBuilder>,
+    /// Each row's key group, when kept (keys whose Java `hashCode` Rewind cannot compute).
+    pub groups: Option<Vec<i32>>,
 }
 
 impl StateColumns {
@@ -149,6 +151,7 @@ impl StateColumns {
                 user_key: None,
                 value: Column::I64(Default::default()),
                 domain: Some(StringBuilder::new()),
+                groups: None,
             });
         }
         let namespace = match meta.namespace.as_ref().map(|s| &s.ty) {
@@ -172,6 +175,7 @@ impl StateColumns {
             user_key,
             value,
             domain: None,
+            groups: None,
         })
     }
 }
@@ -185,12 +189,13 @@ pub(crate) type Target = Option<(usize, &'static str)>;
 pub(crate) fn entries(
     stream: &[u8],
     header: &Header,
-    offsets: &[i64],
+    (first_group, offsets): (i32, &[i64]),
     prefix_len: usize,
     targets: &[Target],
     slots: &mut [StateColumns],
 ) -> Parse<()> {
-    for &offset in offsets.iter().filter(|o| **o > 0) {
+    for (index, &offset) in offsets.iter().enumerate().filter(|(_, o)| **o > 0) {
+        let group = first_group.saturating_add(i32::try_from(index).unwrap_or(i32::MAX));
         let mut r = Reader::at(stream, usize::try_from(offset).unwrap_or(usize::MAX))?;
         let mut state = r.u16()?;
         loop {
@@ -216,6 +221,9 @@ pub(crate) fn entries(
                         message: e.message,
                     }
                 })?;
+                if let Some(groups) = columns.groups.as_mut() {
+                    groups.push(group);
+                }
             }
             if last {
                 state = r.u16()?;
@@ -401,7 +409,7 @@ mod tests {
             })
             .collect();
         // Key groups are contiguous after the header when uncompressed.
-        entries(stream, &h, &[r.pos() as i64], 1, &targets, &mut slots)?;
+        entries(stream, &h, (0, &[r.pos() as i64]), 1, &targets, &mut slots)?;
         Ok(slots.iter().map(|s| s.key.len()).sum())
     }
 

@@ -74,8 +74,11 @@ pub(crate) fn check_hashable(ty: &Ty) -> Result<(), String> {
         | Ty::Char
         | Ty::Str => Ok(()),
         Ty::Tuple(fs) => fs.iter().try_for_each(check_hashable),
-        Ty::Pojo(_) => Err("a POJO key (its hashCode is the job's own code)".into()),
-        other => Err(format!("a key of type {other:?} (no Java hashCode known)")),
+        Ty::Pojo(_) => Err("POJOs (their hashCode is the job's own code)".into()),
+        other => Err(format!(
+            "of Flink type {} (no Java hashCode known)",
+            super::values::describe(other)
+        )),
     }
 }
 

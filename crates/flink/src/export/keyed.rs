@@ -4,7 +4,9 @@
 //! a state's last entry flagged `0x80`, then the next state id or `0xFFFF`).
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::Int64Type;
+use std::collections::HashMap;
+
+use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 
 use super::hashing::{java_hash, key_group, key_group_range, subtask_of};
@@ -178,10 +180,12 @@ pub(crate) enum EntryKind {
     },
 }
 
-/// Adds every row of `batch` (a shard batch of the state: `key_hash`, `key`, ...).
+/// Adds every row of `batch` (a shard batch of the state: `key_hash`, `key`, ...). A key's
+/// group comes from `kept` (by key hash) when given, else from its Java `hashCode`.
 pub(crate) fn add_batch(
     enc: &StateEncoding,
     batch: &RecordBatch,
+    kept: Option<&HashMap<u64, i32>>,
     buckets: &mut Buckets,
 ) -> Result<(), String> {
     let column = |name: &str| {
@@ -219,12 +223,28 @@ pub(crate) fn add_batch(
         }
         _ => None,
     };
+    let hashes = match kept {
+        Some(_) => Some(
+            column(columns::KEY_HASH)?
+                .as_primitive_opt::<UInt64Type>()
+                .ok_or("a key_hash column that is not uint64")?
+                .clone(),
+        ),
+        None => None,
+    };
     let ambiguous = !enc.key.fixed_length() && !enc.namespace.fixed_length();
     let max = buckets.layout.max_parallelism;
     let mut key = Out::default();
     let mut value = Out::default();
     for row in 0..batch.num_rows() {
-        let group = key_group(java_hash(&enc.key, keys.as_ref(), row)?, max);
+        let group = match (kept, &hashes) {
+            (Some(kept), Some(hashes)) => *kept.get(&hashes.value(row)).ok_or_else(|| {
+                let key = arrow_cast::display::array_value_to_string(keys.as_ref(), row)
+                    .unwrap_or_default();
+                format!("key {key} has no Flink key group kept by the import (added in Rewind?): its key type's hashCode is the job's own code")
+            })?,
+            _ => key_group(java_hash(&enc.key, keys.as_ref(), row)?, max),
+        };
         key.buf.clear();
         value.buf.clear();
         let (state, is_timer) = match (&enc.kind, &timers) {
@@ -286,6 +306,22 @@ pub(crate) fn add_batch(
             }
         }
         buckets.push(group, state, &key.buf, &value.buf)?;
+    }
+    Ok(())
+}
+
+/// Each key's group from the state the import kept them in (`key_hash` -> `value`).
+pub(crate) fn kept_groups(batch: &RecordBatch, into: &mut HashMap<u64, i32>) -> Result<(), String> {
+    let hashes = batch
+        .column_by_name(columns::KEY_HASH)
+        .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+        .ok_or("the key groups state has no uint64 key_hash")?;
+    let groups = batch
+        .column_by_name(columns::VALUE)
+        .and_then(|c| c.as_primitive_opt::<Int32Type>())
+        .ok_or("the key groups state has no int32 value")?;
+    for row in 0..batch.num_rows() {
+        into.insert(hashes.value(row), groups.value(row));
     }
     Ok(())
 }

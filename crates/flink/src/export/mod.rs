@@ -4,7 +4,7 @@
 //! Flink wrote them or generated from the Arrow types, and `_metadata` written last,
 //! create-only. No JVM.
 
-mod hashing;
+pub(crate) mod hashing;
 mod keyed;
 mod metadata;
 mod out;
@@ -12,7 +12,7 @@ mod plan;
 mod snapshots;
 mod values;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use arrow_array::Array;
 use bytes::Bytes;
@@ -125,13 +125,28 @@ pub async fn export(
                 parallelism: op.parallelism,
             };
             let mut buckets = Buckets::new(layout, keyed.header.len());
+            let mut kept = HashMap::new();
+            if let Some(name) = &keyed.key_groups {
+                let mut stream = source
+                    .read_state(&op.uid, name, ReadOptions::default())
+                    .await?;
+                while let Some(batch) = stream.try_next().await? {
+                    keyed::kept_groups(&batch, &mut kept).map_err(|e| {
+                        FlinkError::InvalidInput {
+                            path: format!("{}/{name}", op.uid),
+                            message: e,
+                        }
+                    })?;
+                }
+            }
+            let kept = keyed.key_groups.as_ref().map(|_| &kept);
             for st in &keyed.states {
                 let before = buckets.entries;
                 let mut stream = source
                     .read_state(&op.uid, &st.name, ReadOptions::default())
                     .await?;
                 while let Some(batch) = stream.try_next().await? {
-                    keyed::add_batch(&st.encoding, &batch, &mut buckets).map_err(|e| {
+                    keyed::add_batch(&st.encoding, &batch, kept, &mut buckets).map_err(|e| {
                         FlinkError::InvalidInput {
                             path: format!("{}/{}", op.uid, st.name),
                             message: e,

@@ -67,6 +67,9 @@ pub(crate) struct OperatorPlan {
 
 pub(crate) struct KeyedPlan {
     key_raw: Vec<u8>,
+    /// The state that holds each key's key group, for keys whose Java `hashCode` Rewind
+    /// cannot compute (kept by the import).
+    pub key_groups: Option<String>,
     /// Header entries in state-id order.
     pub header: Vec<Vec<u8>>,
     pub states: Vec<KeyedStatePlan>,
@@ -286,21 +289,47 @@ fn plan_keyed(
             (ty, o.buf)
         }
     };
-    if let Err(why) = check_hashable(&key) {
-        let hint = if max_parallelism_changed {
-            "; its key groups cannot be recomputed for another max parallelism"
-        } else {
-            ""
-        };
-        return Err(invalid(
-            uid,
-            format!(
-                "keys are {why}: Rewind cannot compute their Flink key groups without the JVM{hint}"
-            ),
-        ));
-    }
+    // The key groups the import kept, when the key type matches.
+    let kept_groups = states
+        .iter()
+        .find(|st| {
+            extension::read::<StateRecord>(&st.extensions)
+                .ok()
+                .flatten()
+                .is_some_and(|r| {
+                    r.role.as_deref() == Some("key_groups") && r.rewind_name == st.name
+                })
+        })
+        .map(|st| st.name.clone());
+    let key_groups = match check_hashable(&key) {
+        Ok(()) => None,
+        Err(why) => match (&kept_groups, max_parallelism_changed) {
+            (Some(name), false) => Some(name.clone()),
+            (Some(_), true) => {
+                return Err(invalid(
+                    uid,
+                    format!(
+                        "keys are {why}: their Flink key groups were kept for max parallelism {}, and Rewind cannot compute them for another without the JVM",
+                        rec.map(|r| r.max_parallelism).unwrap_or_default()
+                    ),
+                ));
+            }
+            (None, _) => {
+                return Err(invalid(
+                    uid,
+                    format!(
+                        "keys are {why}: Rewind cannot compute their Flink key groups without the JVM, and no key groups were kept by an import"
+                    ),
+                ));
+            }
+        },
+    };
     let mut entries: Vec<Entry> = Vec::new();
     let mut plans = Vec::new();
+    let states: Vec<&&StateEntry> = states
+        .iter()
+        .filter(|st| Some(&st.name) != kept_groups.as_ref())
+        .collect();
     for (i, st) in states.iter().enumerate() {
         let at = format!("{uid}/{}", st.name);
         let srec: Option<StateRecord> =
@@ -341,6 +370,7 @@ fn plan_keyed(
     }
     Ok(KeyedPlan {
         key_raw,
+        key_groups,
         header,
         states: plans,
     })
