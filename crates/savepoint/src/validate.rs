@@ -318,16 +318,19 @@ async fn domain_check(
     Ok(None)
 }
 
+/// The batches of a shard being decoded.
+type Batches = futures::stream::BoxStream<'static, Result<arrow_array::RecordBatch>>;
+
+/// What a shard that cannot be decoded amounts to: its problems, or the store's error.
+type Verdict = Result<Vec<(ProblemKind, String)>>;
+
 /// A stream of the `mask` columns, or (as `Err`) the verdict when it cannot be built:
 /// the file's problem, or the store's error.
 fn decode(
     described: &str,
     builder: parquet::arrow::ParquetRecordBatchStreamBuilder<crate::parquet_io::ObjectReader>,
     mask: ProjectionMask,
-) -> std::result::Result<
-    futures::stream::BoxStream<'static, Result<arrow_array::RecordBatch>>,
-    Result<Vec<(ProblemKind, String)>>,
-> {
+) -> std::result::Result<Batches, Verdict> {
     match builder.with_projection(mask).build() {
         Ok(s) => Ok(crate::parquet_io::guarded_stream(described.to_string(), s).boxed()),
         Err(e) => Err(
