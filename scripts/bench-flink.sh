@@ -20,7 +20,7 @@ trap 'rm -rf "$w"' EXIT
 lib="$(bash scripts/flink-env.sh | tail -n 1)"
 cargo build --release --quiet -p rewind-cli
 R="$PWD/target/release/rewind"
-javac -nowarn -d "$w/classes" -cp "$lib/*" tests/flink/bench/FlinkRestoreBench.java 2>/dev/null
+javac -nowarn -d "$w/classes" -cp "$lib/*" tests/flink/LocalFlink.java tests/flink/bench/FlinkRestoreBench.java 2>/dev/null
 flink() {
   java -Xmx6g -XX:+UseParallelGC -Dlog4j.configurationFile="$PWD/tests/flink/log4j2.properties" \
     -Dlog.file="$w/flink.log" -cp "$lib/*:$w/classes" FlinkRestoreBench "$@"

@@ -9,25 +9,19 @@
 //                                  count == 2 from inside Flink; prints one summary line
 //
 // Common: --parallelism P (2) --max-parallelism M (128) --checkpoint-dir file:///...
-import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
-import org.apache.flink.api.common.eventtime.WatermarkStrategy;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.api.connector.source.lib.NumberSequenceSource;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
-import org.apache.flink.core.execution.SavepointFormatType;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
-import org.apache.flink.streaming.api.functions.source.legacy.SourceFunction;
 import org.apache.flink.util.Collector;
 
 public class PojoKeyCheck {
@@ -80,47 +74,13 @@ public class PojoKeyCheck {
         }
     }
 
-    public static class Idle implements SourceFunction<Long> {
-        private volatile boolean running = true;
-
-        @Override
-        public void run(SourceContext<Long> ctx) throws Exception {
-            while (running) Thread.sleep(50);
-        }
-
-        @Override
-        public void cancel() {
-            running = false;
-        }
-    }
-
     public static void main(String[] args) throws Exception {
-        Map<String, String> a = new HashMap<>();
-        for (int i = 1; i + 1 < args.length; i += 2) a.put(args[i].replaceFirst("^--", ""), args[i + 1]);
-        String mode = args[0];
+        Map<String, String> a = LocalFlink.args(args);
+        String mode = a.get("mode");
         long n = Long.parseLong(a.get("n"));
         int p = Integer.parseInt(a.getOrDefault("parallelism", "2"));
-        Map<String, String> c = new HashMap<>();
-        c.put("rest.port", "0");
-        c.put("rest.address", "127.0.0.1");
-        c.put("rest.bind-address", "127.0.0.1");
-        c.put("state.backend.type", "hashmap");
-        c.put("execution.checkpointing.storage", "filesystem");
-        c.put("execution.checkpointing.dir", a.get("checkpoint-dir"));
-        if (mode.equals("restore")) {
-            c.put("execution.state-recovery.path", a.get("path"));
-            c.put("execution.state-recovery.ignore-unclaimed-state", "true");
-        }
-        StreamExecutionEnvironment env =
-                StreamExecutionEnvironment.getExecutionEnvironment(Configuration.fromMap(c));
-        env.setParallelism(p);
-        env.setMaxParallelism(Integer.parseInt(a.getOrDefault("max-parallelism", "128")));
-        DataStream<Long> input = env.fromSource(
-                new NumberSequenceSource(0, n - 1), WatermarkStrategy.noWatermarks(), "keys")
-                .uid(mode.equals("make") ? "keys" : "probe");
-        if (mode.equals("make")) {
-            input = input.union(env.addSource(new Idle()).returns(Types.LONG).uid("idle"));
-        }
+        StreamExecutionEnvironment env = LocalFlink.env(a);
+        DataStream<Long> input = LocalFlink.input(env, a);
         TypeInformation<Region> keyType = TypeInformation.of(Region.class);
         input.keyBy(i -> new Region((int) (i % 7), "r" + i), keyType)
                 .process(new Count(mode.equals("restore") ? 2 : 0)).returns(Types.STRING)
@@ -128,10 +88,7 @@ public class PojoKeyCheck {
                 .sinkTo(new DiscardingSink<>()).uid("out").name("out");
         JobClient job = env.executeAsync("pojo-key-" + mode);
         if (mode.equals("make")) {
-            while (SEEN.get() < n) Thread.sleep(20);
-            String path = job.triggerSavepoint(a.get("out"), SavepointFormatType.CANONICAL).get();
-            job.cancel().get();
-            System.out.println("savepoint " + path);
+            LocalFlink.savepointWhenDone(job, SEEN, a);
             System.exit(0);
         }
         job.getJobExecutionResult().get();

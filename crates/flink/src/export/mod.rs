@@ -177,7 +177,7 @@ pub async fn export(
                         path: op.uid.clone(),
                         message: e,
                     })?;
-                let path = format!("{}-keyed-{i}", op.file_stem);
+                let path = format!("{}-keyed-{i}", op.uid);
                 let size = put(&dest, &path, bytes, &mut report).await?;
                 sub.keyed = Some((first, offsets, File { path, size }));
             }
@@ -235,7 +235,7 @@ pub async fn export(
                     };
                     states.push((st.flink_name.clone(), mode, offsets));
                 }
-                let path = format!("{}-operator-{i}", op.file_stem);
+                let path = format!("{}-operator-{i}", op.uid);
                 let size = put(&dest, &path, o.buf, &mut report).await?;
                 sub.operator = Some((states, File { path, size }));
             }

@@ -50,7 +50,6 @@ pub(crate) struct Plan {
 
 pub(crate) struct OperatorPlan {
     pub uid: String,
-    pub file_stem: String,
     pub name: String,
     pub flink_uid: String,
     pub operator_id: String,
@@ -194,7 +193,6 @@ pub(crate) fn plan(source: &SavepointReader, options: &ExportOptions) -> Result<
         let lists = plan_lists(&op.uid, rec.as_ref(), op)?;
         operators.push(OperatorPlan {
             uid: op.uid.clone(),
-            file_stem: op.uid.clone(),
             name: same_uid
                 .and_then(|r| r.name.clone())
                 .unwrap_or_else(|| op.name.clone()),
