@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rewind against Flink on one counter savepoint, measured in one run (median of RUNS):
 #  - `rewind export-flink` and `rewind import-flink` in MB/s of the Flink savepoint, against
-#    `cp -r` of the same directory (synced);
+#    `cp -r` of the same directory (each synced to disk before the clock stops);
 #  - a real Flink 2.3 restoring what export wrote, against Flink restoring its own canonical
 #    savepoint of the same state (tests/flink/bench/FlinkRestoreBench.java: the time from
 #    submitting the job until every counter subtask has its keyed state, MiniCluster start
@@ -44,7 +44,7 @@ echo "Flink's own canonical savepoint: $keys keys, $bytes bytes"
 for i in $(seq "$runs"); do
   rm -rf "$w/copy" "$w/imp" "$w/exp"
   echo "cp $(seconds bash -c "cp -r '$own' '$w/copy' && sync")" >>"$w/times"
-  echo "import $(seconds "$R" import-flink "$own" "$w/imp")" >>"$w/times"
+  echo "import $(seconds bash -c "'$R' import-flink '$own' '$w/imp' && sync")" >>"$w/times"
   echo "export $(seconds bash -c "'$R' export-flink '$w/imported' '$w/exp' && sync")" >>"$w/times"
   for which in own exp; do
     path="$own"
