@@ -87,3 +87,48 @@ fn a_savepoint_that_names_itself_as_parent_is_a_root() {
         dot.stdout
     );
 }
+
+/// Writes an empty checkpoint with checkpoint id `id` at `dir`.
+async fn checkpoint(dir: &std::path::Path, id: u64) {
+    use rewind_savepoint::format::SavepointKind;
+    use rewind_savepoint::{Location, SavepointInfo, SavepointWriter};
+    let mut info = SavepointInfo::new("job", "engine");
+    info.kind = SavepointKind::Checkpoint;
+    info.checkpoint_id = id;
+    let w = SavepointWriter::create(Location::parse(dir.to_str().unwrap()).unwrap(), info)
+        .await
+        .unwrap();
+    w.add_operator("op", "op", 1).unwrap();
+    w.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn latest_is_the_highest_completed_checkpoint_id_not_the_newest_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    // Checkpoint 12 commits first, then checkpoint 3 (a slow one, or a clock behind):
+    // by wall-clock time 3 is newest, by checkpoint id 12 is.
+    checkpoint(&dir.path().join("chk-12"), 12).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    checkpoint(&dir.path().join("chk-3"), 3).await;
+    // Checkpoint 13 never completed: files, no manifest.
+    std::fs::create_dir_all(dir.path().join("chk-13/state")).unwrap();
+    std::fs::write(dir.path().join("chk-13/state/x.parquet"), b"partial").unwrap();
+    let root = dir.path().to_str().unwrap();
+    let run = rewind(&["log", root, "--latest"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), format!("{root}/chk-12"));
+    let json = rewind(&["log", root, "--latest", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["latest"]["checkpoint_id"], 12);
+    assert_eq!(v["latest"]["path"], "chk-12");
+
+    let empty = tempfile::tempdir().unwrap();
+    let none = rewind(&["log", empty.path().to_str().unwrap(), "--latest"]);
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr
+            .contains("no completed savepoint or checkpoint under it"),
+        "{}",
+        none.stderr
+    );
+}

@@ -399,8 +399,14 @@ pub struct LogArgs {
     #[arg(long, conflicts_with = "dot")]
     pub json: bool,
     /// Print a Graphviz DOT graph instead of a tree.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "latest")]
     pub dot: bool,
+    /// Print only the newest completed savepoint or checkpoint: the highest checkpoint id
+    /// (on a tie, the later written), never by wall-clock time alone; its location on one
+    /// line, or its entry with --json. `rewind run -s` given a directory that holds no
+    /// savepoint itself picks the same one.
+    #[arg(long)]
+    pub latest: bool,
 }
 
 /// Dispose of a savepoint: delete exactly the files its manifest lists, manifest first, so
@@ -445,7 +451,8 @@ pub struct RunArgs {
     /// its id and return once it runs.
     #[arg(short = 'd', long)]
     pub detached: bool,
-    /// Restore from this savepoint or checkpoint (a path or URL).
+    /// Restore from this savepoint or checkpoint (a path or URL); a checkpoint directory
+    /// means its newest completed checkpoint, by checkpoint id (see `rewind log --latest`).
     #[arg(short = 's', long = "from-savepoint", value_name = "SAVEPOINT")]
     pub savepoint: Option<String>,
     /// Start even when the savepoint holds state of operators the job no longer has (that

@@ -49,7 +49,7 @@ pub use dispose::{Removal, delete_files, plan_removal, remove};
 pub use edit::{Edit, edit};
 pub use error::{Error, Result, ValueDoesNotFit};
 pub use generate::{GenerateOptions, generate};
-pub use lineage::{LineageEntry, Unreadable, find_savepoints};
+pub use lineage::{LineageEntry, Unreadable, find_savepoints, latest_completed};
 pub use location::Location;
 pub use migrate::{
     MigrateOptions, Migration, MigrationReport, StateMigration, migrate, plan_migration,

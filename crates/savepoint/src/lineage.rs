@@ -18,6 +18,8 @@ pub struct LineageEntry {
     pub kind: &'static str,
     /// When it was written.
     pub created_at: String,
+    /// Its number in the job's checkpoint sequence (0 where there is none).
+    pub checkpoint_id: u64,
     /// The operation that wrote it.
     pub operation: String,
     /// The job name.
@@ -75,6 +77,7 @@ pub async fn find_savepoints(prefix: &Location) -> Result<(Vec<LineageEntry>, Ve
                 id: m.id.clone(),
                 kind: m.kind.as_str(),
                 created_at: m.created_at.clone(),
+                checkpoint_id: m.checkpoint_id,
                 operation: m.lineage.operation.clone(),
                 job: m.job.name.clone(),
                 app_version: m.job.app_version.clone(),
@@ -86,4 +89,15 @@ pub async fn find_savepoints(prefix: &Location) -> Result<(Vec<LineageEntry>, Ve
     }
     found.sort_by(|a, b| (&a.created_at, &a.path).cmp(&(&b.created_at, &b.path)));
     Ok((found, broken))
+}
+
+/// The newest *completed* savepoint or checkpoint under `prefix`: the one with the
+/// highest checkpoint id (ties: the later written), never judged by wall-clock time
+/// alone, since clocks of different machines disagree and a slow checkpoint may commit
+/// after a newer one started. Only committed manifests count; a checkpoint whose manifest
+/// is missing or unreadable is not complete.
+pub fn latest_completed(entries: &[LineageEntry]) -> Option<&LineageEntry> {
+    entries.iter().max_by(|a, b| {
+        (a.checkpoint_id, &a.created_at, &a.path).cmp(&(b.checkpoint_id, &b.created_at, &b.path))
+    })
 }

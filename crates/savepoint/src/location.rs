@@ -314,6 +314,21 @@ impl Location {
         format!("{}/{relative}", self.display)
     }
 
+    /// The location of the folder `relative` below this one (a path found by listing this
+    /// location, e.g. a checkpoint in a checkpoint directory); "" is this location.
+    pub fn join(&self, relative: &str) -> Result<Location> {
+        if relative.is_empty() {
+            return Ok(self.clone());
+        }
+        rewind_format::check_relative_path(relative)
+            .map_err(|e| Error::InvalidInput(format!("{}: {e}", self.describe(relative))))?;
+        let mut out = self.clone();
+        out.root = self.child(relative);
+        out.display = self.describe(relative);
+        out.local_root = self.local_root.as_ref().map(|r| r.join(relative));
+        Ok(out)
+    }
+
     /// The path of `full` relative to the root, if it is inside it.
     pub fn relative(&self, full: &Path) -> Option<String> {
         full.prefix_match(&self.root).map(|parts| {

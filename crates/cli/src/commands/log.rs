@@ -3,13 +3,32 @@
 use std::io::Write;
 
 use anyhow::Result;
-use rewind_savepoint::{LineageEntry, find_savepoints};
+use rewind_savepoint::{LineageEntry, find_savepoints, latest_completed};
 
 use super::location;
 use crate::cli::LogArgs;
 
 pub async fn run(args: LogArgs, out: &mut dyn Write) -> Result<u8> {
-    let (entries, broken) = find_savepoints(&location(&args.root)?).await?;
+    let root = location(&args.root)?;
+    let (entries, broken) = find_savepoints(&root).await?;
+    if args.latest {
+        let Some(latest) = latest_completed(&entries) else {
+            anyhow::bail!(
+                "{}: no completed savepoint or checkpoint under it",
+                args.root
+            );
+        };
+        if args.json {
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &serde_json::json!({ "json_version": 1, "latest": latest }),
+            )?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{}", root.join(&latest.path)?)?;
+        }
+        return Ok(crate::EXIT_OK);
+    }
     let is_root = |e: &LineageEntry| parent_of(&entries, e).is_none();
     if args.json {
         serde_json::to_writer_pretty(

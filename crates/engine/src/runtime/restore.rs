@@ -15,8 +15,30 @@ pub(super) fn block_on<T: Send>(
     crate::io::block_on(future)?
 }
 
+/// Opens the savepoint at `location`; a directory that holds no savepoint itself but
+/// savepoints or checkpoints below it (a checkpoint directory) means the newest completed
+/// one by checkpoint id.
 pub(super) fn open_savepoint(location: &Location) -> Result<SavepointReader> {
-    block_on(async { Ok(SavepointReader::open(location.clone()).await?) })
+    block_on(async {
+        match SavepointReader::open(location.clone()).await {
+            Err(
+                e @ (rewind_savepoint::Error::NotFound { .. }
+                | rewind_savepoint::Error::Incomplete { .. }),
+            ) => {
+                let (found, _) = rewind_savepoint::find_savepoints(location).await?;
+                let Some(latest) = rewind_savepoint::latest_completed(&found) else {
+                    return Err(e.into());
+                };
+                let at = location.join(&latest.path)?;
+                eprintln!(
+                    "rewind: restoring from {at}, the newest completed checkpoint under {location} (checkpoint {})",
+                    latest.checkpoint_id
+                );
+                Ok(SavepointReader::open(at).await?)
+            }
+            other => Ok(other?),
+        }
+    })
 }
 
 /// Commits again the output the restored checkpoint had staged: if the job stopped between
