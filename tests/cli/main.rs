@@ -1,5 +1,6 @@
 //! The `rewind` binary as a user runs it: help text, tables, JSON, exit codes.
 
+mod analyze;
 mod bootstrap_restore;
 mod crash;
 mod demo;

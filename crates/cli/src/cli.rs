@@ -36,6 +36,7 @@ pub enum Command {
     Generate(GenerateArgs),
     Rescale(RescaleArgs),
     Diff(DiffArgs),
+    Analyze(AnalyzeArgs),
     Edit(EditArgs),
     Migrate(MigrateArgs),
     ImportFlink(ImportFlinkArgs),
@@ -361,6 +362,39 @@ pub struct ExportFlinkArgs {
     /// `execution.checkpointing.snapshot-compression: true` (which Flink reads either way).
     #[arg(long)]
     pub compress: bool,
+}
+
+/// Why is the state so big: sizes, skew, hot keys, overdue timers and growth.
+///
+/// Per state: rows, bytes on storage and bytes by column (from the Parquet footers), bytes
+/// per key; rows and bytes per subtask and the skew (largest / mean), and rows in 64 slices
+/// of the hash space (whether more subtasks would spread the state); the largest keys (list
+/// length, map entries or value bytes) and the keys by size; value statistics per field;
+/// timers by domain, earliest, latest and how many are behind the recorded watermark. With
+/// --baseline, growth per state and subtask and the keys that grew most. Findings first.
+/// Reads Flink savepoints directly too. Nothing is written.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct AnalyzeArgs {
+    /// The savepoint (a path or URL).
+    pub savepoint: String,
+    /// An older savepoint of the same job, to show growth against.
+    #[arg(long, value_name = "OLDER")]
+    pub baseline: Option<String>,
+    /// How many of the largest keys to list per state.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// Only this operator.
+    #[arg(long, value_name = "UID")]
+    pub operator: Option<String>,
+    /// Only this state.
+    #[arg(long, value_name = "NAME")]
+    pub state: Option<String>,
+    /// Print JSON instead of tables: `json_version` 1, then the fields of
+    /// `rewind_savepoint::Analysis` (findings, states with columns, subtasks, slices,
+    /// top_keys, sizes, fields, timers, growth).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Create a savepoint from data files, for a new job to start from state computed

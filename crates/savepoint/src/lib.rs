@@ -22,6 +22,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod analyze;
 mod diff;
 mod dispose;
 mod edit;
@@ -42,6 +43,10 @@ mod validate;
 mod values;
 mod writer;
 
+pub use analyze::{
+    Analysis, AnalyzeOptions, ColumnBytes, FieldStats, Finding, Growth, HASH_SLICES, KeySize,
+    Share, StateAnalysis, TimerStats, analyze,
+};
 pub use diff::{
     DiffOptions, DiffReport, RowChange, RowChangeKind, StateDiff, StructureChange, diff,
 };

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with `run(args, out)` so its output is testable.
 
+mod analyze;
 mod bootstrap;
 mod demo;
 mod diff;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Generate(args) => generate::run(args, out).await,
         Command::Rescale(args) => rescale::run(args, out).await,
         Command::Diff(args) => diff::run(args, out).await,
+        Command::Analyze(args) => analyze::run(args, out).await,
         Command::Edit(args) => edit::run(args, out).await,
         Command::Migrate(args) => migrate::run(args, out).await,
         Command::ImportFlink(args) => flink::import(args, out).await,

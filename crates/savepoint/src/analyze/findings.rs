@@ -1,0 +1,159 @@
+//! The few things worth a look in an analysis, each with the number behind it.
+
+use serde::Serialize;
+
+use super::StateAnalysis;
+
+/// A key holding at least this many times the mean size, and at least `HOT_MIN`, is hot.
+const HOT_FACTOR: f64 = 10.0;
+const HOT_MIN: u64 = 100;
+/// Largest subtask over the mean from which the spread is reported, for states of at
+/// least `SKEW_ROWS` rows (a handful of rows is never even).
+const SKEW: f64 = 1.5;
+const SKEW_ROWS: u64 = 100;
+/// A growth is reported when at least this share of keys grew and the mean size grew by
+/// at least `GROWTH_FACTOR`, or the rows did.
+const KEYS_GREW: f64 = 0.5;
+const GROWTH_FACTOR: f64 = 1.5;
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// `growth`, `hot_key`, `skew` or `overdue_timers`.
+    pub kind: &'static str,
+    /// Operator uid.
+    pub operator: String,
+    /// State name.
+    pub state: String,
+    /// The number behind it (growth factor, key size, largest subtask's share, timers).
+    pub value: f64,
+    /// What it is, in plain words.
+    pub message: String,
+}
+
+fn unit_words(unit: Option<&str>) -> &'static str {
+    match unit {
+        Some("elements") => "list length",
+        Some("entries") => "map entries",
+        Some("timers") => "timers per key",
+        _ => "value bytes",
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+pub(crate) fn findings(states: &[StateAnalysis]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for s in states {
+        let at = format!("{}/{}", s.operator, s.state);
+        let finding = |kind, value, message: String| Finding {
+            kind,
+            operator: s.operator.clone(),
+            state: s.state.clone(),
+            value,
+            message: format!("`{at}`: {message}"),
+        };
+        if let Some(g) = &s.growth {
+            if let (Some(now), Some(then)) = (s.mean_size, g.mean_size_before) {
+                if g.keys_grew >= KEYS_GREW && then > 0.0 && now >= then * GROWTH_FACTOR {
+                    out.push(finding(
+                        "growth",
+                        now / then,
+                        format!(
+                            "{} of keys grew, mean {} {then:.1} -> {now:.1}; it looks unbounded (a list nobody trims, a map without TTL?)",
+                            pct(g.keys_grew),
+                            unit_words(s.size_unit)
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            if g.rows_before > 0 && s.rows as f64 >= g.rows_before as f64 * GROWTH_FACTOR {
+                out.push(finding(
+                    "growth",
+                    s.rows as f64 / g.rows_before as f64,
+                    format!(
+                        "rows {} -> {} ({:.1}x), bytes {} -> {}",
+                        g.rows_before,
+                        s.rows,
+                        s.rows as f64 / g.rows_before as f64,
+                        g.bytes_before,
+                        s.bytes
+                    ),
+                ));
+            }
+        }
+    }
+    for s in states {
+        let at = format!("{}/{}", s.operator, s.state);
+        let finding = |kind, value, message: String| Finding {
+            kind,
+            operator: s.operator.clone(),
+            state: s.state.clone(),
+            value,
+            message: format!("`{at}`: {message}"),
+        };
+        if let (Some(top), Some(mean), Some(keys)) = (s.top_keys.first(), s.mean_size, s.keys) {
+            if keys >= 10 && top.size >= HOT_MIN && top.size as f64 >= HOT_FACTOR * mean {
+                out.push(finding(
+                    "hot_key",
+                    top.size as f64,
+                    format!(
+                        "key {} holds {} {}, {:.0}x the mean of {mean:.1}",
+                        top.key,
+                        top.size,
+                        s.size_unit.unwrap_or("bytes"),
+                        top.size as f64 / mean
+                    ),
+                ));
+            }
+        }
+        if s.subtasks.len() > 1 && s.rows >= SKEW_ROWS && s.skew >= SKEW {
+            let (largest, rows) = s
+                .subtasks
+                .iter()
+                .max_by_key(|t| t.rows)
+                .map(|t| (t.subtask, t.rows))
+                .unwrap_or((0, 0));
+            let share = rows as f64 / s.rows as f64;
+            let slice_share = s.slices.iter().copied().max().unwrap_or(0) as f64 / s.rows as f64;
+            let advice = if s.slices.is_empty() {
+                String::new()
+            } else if slice_share > 0.5 {
+                format!(
+                    "; one of 64 hash slices holds {}: more subtasks will not spread it (hot keys)",
+                    pct(slice_share)
+                )
+            } else {
+                "; its keys spread over the hash space: rescaling to more subtasks spreads it"
+                    .into()
+            };
+            out.push(finding(
+                "skew",
+                share,
+                format!(
+                    "subtask {largest} holds {} of the rows (largest/mean {:.1} over {} subtasks){advice}",
+                    pct(share),
+                    s.skew,
+                    s.subtasks.len()
+                ),
+            ));
+        }
+        if let Some(t) = &s.timers {
+            if t.behind_watermark > 0 {
+                out.push(finding(
+                    "overdue_timers",
+                    t.behind_watermark as f64,
+                    format!(
+                        "{} event-time timers are at or before the recorded watermark {}: due, not fired",
+                        t.behind_watermark,
+                        t.watermark.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,227 @@
+//! Why is a savepoint as big as it is: per state its size by column (from the Parquet
+//! footers), its spread over subtasks and over 64 slices of the hash space, its largest
+//! keys, value statistics, overdue timers and, against an older savepoint, its growth; and
+//! a few findings worth a look, each with the number behind it.
+
+mod findings;
+mod scan;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::{Result, SavepointReader};
+pub use findings::Finding;
+
+/// Slices of the hash space the keyed rows are counted in.
+pub const HASH_SLICES: usize = 64;
+
+/// What [`analyze`] looks at.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    /// How many of the largest keys to list per state.
+    pub top: usize,
+    /// Only this operator.
+    pub operator: Option<String>,
+    /// Only this state.
+    pub state: Option<String>,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            top: 10,
+            operator: None,
+            state: None,
+        }
+    }
+}
+
+/// The analysis of a savepoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    /// The savepoint's id.
+    pub id: String,
+    /// The baseline's id, with `--baseline`.
+    pub baseline_id: Option<String>,
+    /// The few things worth a look, most important first.
+    pub findings: Vec<Finding>,
+    /// Every state analysed.
+    pub states: Vec<StateAnalysis>,
+}
+
+/// One state.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateAnalysis {
+    /// Operator uid.
+    pub operator: String,
+    /// State name.
+    pub state: String,
+    /// State kind.
+    pub kind: String,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes on storage.
+    pub bytes: u64,
+    /// Distinct keys (keyed state).
+    pub keys: Option<u64>,
+    /// Bytes on storage per distinct key.
+    pub bytes_per_key: Option<f64>,
+    /// Bytes on storage by column, from the Parquet footers (no data read).
+    pub columns: Vec<ColumnBytes>,
+    /// Rows and bytes per subtask of the operator's parallelism (keyed state: by hash
+    /// range; bytes apportioned by rows; operator lists: by shard).
+    pub subtasks: Vec<Share>,
+    /// Largest subtask's rows over the mean (1.0 = even).
+    pub skew: f64,
+    /// Rows in each of 64 equal slices of the hash space (keyed state).
+    pub slices: Vec<u64>,
+    /// Largest slice's rows over the mean.
+    pub slice_skew: f64,
+    /// What a key's size is measured in: `elements` (list), `entries` (map), `bytes`
+    /// (value), `timers`.
+    pub size_unit: Option<&'static str>,
+    /// Mean size of a key.
+    pub mean_size: Option<f64>,
+    /// Keys by size in powers of two: `sizes[i]` keys have a size in `[2^i, 2^(i+1))`
+    /// (`sizes[0]` also counts 0).
+    pub sizes: Vec<u64>,
+    /// The largest keys.
+    pub top_keys: Vec<KeySize>,
+    /// Statistics of the value (of each field of a struct value).
+    pub fields: Vec<FieldStats>,
+    /// Timers.
+    pub timers: Option<TimerStats>,
+    /// Growth since the baseline.
+    pub growth: Option<Growth>,
+}
+
+/// Bytes of one column.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnBytes {
+    /// Column name (top-level).
+    pub column: String,
+    /// Compressed bytes of its column chunks.
+    pub bytes: u64,
+}
+
+/// One subtask's share.
+#[derive(Debug, Clone, Serialize)]
+pub struct Share {
+    /// Subtask index.
+    pub subtask: u32,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// A key and its size.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeySize {
+    /// The key, as `rewind state` shows it.
+    pub key: String,
+    /// Its size in the state's unit.
+    pub size: u64,
+    /// With a baseline: its size there (0 when it was not there).
+    pub before: Option<u64>,
+}
+
+/// Statistics of a value field.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldStats {
+    /// Field (`value` for a plain value).
+    pub field: String,
+    /// Type.
+    pub data_type: String,
+    /// Nulls.
+    pub nulls: u64,
+    /// Smallest, largest and mean (numeric fields).
+    pub min: Option<f64>,
+    /// Largest.
+    pub max: Option<f64>,
+    /// Mean.
+    pub mean: Option<f64>,
+    /// Ten equal-width buckets between min and max (numeric fields), from a sample of up
+    /// to 100,000 values.
+    pub histogram: Vec<u64>,
+}
+
+/// Timers of a `timers` state.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimerStats {
+    /// Event-time timers.
+    pub event_time: u64,
+    /// Processing-time timers.
+    pub processing_time: u64,
+    /// Earliest timestamp.
+    pub earliest: Option<i64>,
+    /// Latest timestamp.
+    pub latest: Option<i64>,
+    /// The least watermark the savepoint records for its sources.
+    pub watermark: Option<i64>,
+    /// Event-time timers at or before that watermark: due, yet not fired.
+    pub behind_watermark: u64,
+}
+
+/// Growth since the baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Growth {
+    /// Rows then.
+    pub rows_before: u64,
+    /// Bytes then.
+    pub bytes_before: u64,
+    /// Keys then.
+    pub keys_before: u64,
+    /// Of the keys in both, the share whose size grew (0 to 1).
+    pub keys_grew: f64,
+    /// Mean key size then.
+    pub mean_size_before: Option<f64>,
+    /// Rows per subtask then.
+    pub subtask_rows_before: Vec<u64>,
+    /// The keys whose size grew most (`before` is their size then).
+    pub top_growth: Vec<KeySize>,
+}
+
+/// Analyses `source` (and its growth since `baseline`).
+pub async fn analyze(
+    source: &SavepointReader,
+    baseline: Option<&SavepointReader>,
+    options: &AnalyzeOptions,
+) -> Result<Analysis> {
+    let manifest = source.manifest();
+    let mut states = Vec::new();
+    for op in &manifest.operators {
+        if options.operator.as_ref().is_some_and(|o| o != &op.uid) {
+            continue;
+        }
+        for st in &op.states {
+            if options.state.as_ref().is_some_and(|s| s != &st.name) {
+                continue;
+            }
+            let now = scan::scan(source, op, st, options.top).await?;
+            let before = match baseline.and_then(|b| {
+                b.manifest()
+                    .operator(&op.uid)
+                    .and_then(|o| o.state(&st.name).map(|s| (o, s)))
+            }) {
+                Some((bop, bst)) => match baseline {
+                    Some(b) => Some(scan::scan(b, bop, bst, options.top).await?),
+                    None => None,
+                },
+                None => None,
+            };
+            states.push(scan::finish(now, before, options.top));
+        }
+    }
+    let findings = findings::findings(&states);
+    Ok(Analysis {
+        id: manifest.id.clone(),
+        baseline_id: baseline.map(|b| b.manifest().id.clone()),
+        findings,
+        states,
+    })
+}
+
+/// Per key hash: the key's display and its size.
+pub(crate) type KeySizes = HashMap<u64, (String, u64)>;

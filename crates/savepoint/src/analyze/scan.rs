@@ -1,0 +1,463 @@
+//! One pass over a state: footers for bytes by column, then every row for the spread over
+//! subtasks and hash slices, each key's size, value statistics and timers.
+
+use std::collections::HashMap;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+use futures::TryStreamExt;
+use rewind_format::{OperatorEntry, StateEntry, StateKind, subtask_for_hash};
+
+use super::{
+    ColumnBytes, FieldStats, Growth, HASH_SLICES, KeySize, KeySizes, Share, StateAnalysis,
+    TimerStats,
+};
+use crate::reader::open_shard;
+use crate::spec::columns;
+use crate::{Error, ReadOptions, Result, SavepointReader};
+
+/// Values kept per field for its histogram.
+const SAMPLE: usize = 100_000;
+
+/// A state scanned: its analysis without growth, and each key's size.
+pub(crate) struct Scanned {
+    pub analysis: StateAnalysis,
+    pub sizes: KeySizes,
+}
+
+/// Running statistics of one value field.
+#[derive(Default)]
+struct FieldAcc {
+    name: String,
+    data_type: String,
+    nulls: u64,
+    count: u64,
+    sum: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+    sample: Vec<f64>,
+    seen: u64,
+    rng: u64,
+    numeric: bool,
+}
+
+impl FieldAcc {
+    fn new(name: &str, dt: &DataType) -> Self {
+        FieldAcc {
+            name: name.to_string(),
+            data_type: rewind_format::type_name(dt).unwrap_or_else(|_| dt.to_string()),
+            numeric: dt.is_numeric(),
+            rng: 0x9E37_79B9_7F4A_7C15,
+            ..FieldAcc::default()
+        }
+    }
+
+    fn add(&mut self, array: &ArrayRef) -> Result<()> {
+        self.nulls += array.null_count() as u64;
+        if !self.numeric {
+            return Ok(());
+        }
+        let floats = arrow_cast::cast(array, &DataType::Float64)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        for v in floats.as_primitive::<Float64Type>().iter().flatten() {
+            self.count += 1;
+            self.sum += v;
+            self.min = Some(self.min.map_or(v, |m| m.min(v)));
+            self.max = Some(self.max.map_or(v, |m| m.max(v)));
+            // Reservoir sample (deterministic: the same savepoint gives the same figures).
+            self.seen += 1;
+            if self.sample.len() < SAMPLE {
+                self.sample.push(v);
+            } else {
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 7;
+                self.rng ^= self.rng << 17;
+                let slot = self.rng % self.seen;
+                if let Some(s) = self.sample.get_mut(slot as usize) {
+                    *s = v;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> FieldStats {
+        let mut histogram = Vec::new();
+        if let (Some(min), Some(max)) = (self.min, self.max) {
+            histogram = vec![0u64; 10];
+            let width = (max - min) / 10.0;
+            for v in &self.sample {
+                let i = if width > 0.0 {
+                    (((v - min) / width) as usize).min(9)
+                } else {
+                    0
+                };
+                histogram[i] += 1;
+            }
+        }
+        FieldStats {
+            field: self.name,
+            data_type: self.data_type,
+            nulls: self.nulls,
+            min: self.min,
+            max: self.max,
+            mean: (self.count > 0).then(|| self.sum / self.count as f64),
+            histogram,
+        }
+    }
+}
+
+/// Approximate encoded bytes of the value at `row`: widths of fixed-size values, lengths
+/// of strings and binaries, summed through lists and structs.
+fn row_bytes(array: &dyn Array, row: usize) -> u64 {
+    if array.is_null(row) {
+        return 0;
+    }
+    match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().value(row).len() as u64,
+        DataType::LargeUtf8 => array.as_string::<i64>().value(row).len() as u64,
+        DataType::Binary => array.as_binary::<i32>().value(row).len() as u64,
+        DataType::LargeBinary => array.as_binary::<i64>().value(row).len() as u64,
+        DataType::List(_) => {
+            let items = array.as_list::<i32>().value(row);
+            (0..items.len()).map(|i| row_bytes(items.as_ref(), i)).sum()
+        }
+        DataType::LargeList(_) => {
+            let items = array.as_list::<i64>().value(row);
+            (0..items.len()).map(|i| row_bytes(items.as_ref(), i)).sum()
+        }
+        DataType::Map(..) => {
+            let entries = array.as_map().value(row);
+            entries
+                .columns()
+                .iter()
+                .map(|c| (0..c.len()).map(|i| row_bytes(c.as_ref(), i)).sum::<u64>())
+                .sum()
+        }
+        DataType::Struct(_) => array
+            .as_struct()
+            .columns()
+            .iter()
+            .map(|c| row_bytes(c.as_ref(), row))
+            .sum(),
+        dt => dt.primitive_width().unwrap_or(1) as u64,
+    }
+}
+
+/// The accumulators of a value column: one per struct field, else one for the column
+/// (list state: its elements).
+fn field_accs(kind: StateKind, value: &DataType) -> Vec<FieldAcc> {
+    let target = match (kind, value) {
+        (StateKind::List, DataType::List(item) | DataType::LargeList(item)) => {
+            item.data_type().clone()
+        }
+        (_, dt) => dt.clone(),
+    };
+    match &target {
+        DataType::Struct(fields) => fields
+            .iter()
+            .map(|f| FieldAcc::new(f.name(), f.data_type()))
+            .collect(),
+        dt => vec![FieldAcc::new("value", dt)],
+    }
+}
+
+fn feed(accs: &mut [FieldAcc], kind: StateKind, value: &ArrayRef) -> Result<()> {
+    let target = match (kind, value.data_type()) {
+        (StateKind::List, DataType::List(_)) => value.as_list::<i32>().values().clone(),
+        (StateKind::List, DataType::LargeList(_)) => value.as_list::<i64>().values().clone(),
+        _ => value.clone(),
+    };
+    match target.data_type() {
+        DataType::Struct(_) => {
+            for (acc, c) in accs.iter_mut().zip(target.as_struct().columns()) {
+                acc.add(c)?;
+            }
+        }
+        _ => {
+            if let Some(acc) = accs.first_mut() {
+                acc.add(&target)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Bytes of each top-level column over every shard, from the footers.
+async fn column_bytes(reader: &SavepointReader, st: &StateEntry) -> Result<Vec<ColumnBytes>> {
+    let mut by: Vec<(String, u64)> = Vec::new();
+    for shard in &st.shards {
+        let builder = open_shard(reader.location(), shard, 8192).await?;
+        for rg in builder.metadata().row_groups() {
+            for c in rg.columns() {
+                let name = c.column_path().parts().first().cloned().unwrap_or_default();
+                let size = u64::try_from(c.compressed_size()).unwrap_or(0);
+                match by.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, b)) => *b += size,
+                    None => by.push((name, size)),
+                }
+            }
+        }
+    }
+    Ok(by
+        .into_iter()
+        .map(|(column, bytes)| ColumnBytes { column, bytes })
+        .collect())
+}
+
+fn skew(counts: &[u64]) -> f64 {
+    let total: u64 = counts.iter().sum();
+    if total == 0 || counts.is_empty() {
+        return 1.0;
+    }
+    let mean = total as f64 / counts.len() as f64;
+    counts.iter().copied().max().unwrap_or(0) as f64 / mean
+}
+
+/// The least watermark of the savepoint's source splits.
+fn watermark(reader: &SavepointReader) -> Option<i64> {
+    reader
+        .manifest()
+        .operators
+        .iter()
+        .filter_map(|o| o.source.as_ref())
+        .flat_map(|s| s.splits.iter().filter_map(|s| s.watermark))
+        .min()
+}
+
+pub(crate) async fn scan(
+    reader: &SavepointReader,
+    op: &OperatorEntry,
+    st: &StateEntry,
+    top: usize,
+) -> Result<Scanned> {
+    let parallelism = op.parallelism.max(1);
+    let mut subtask_rows = vec![0u64; parallelism as usize];
+    let mut slices = vec![0u64; HASH_SLICES];
+    let mut sizes: KeySizes = HashMap::new();
+    let value_type = st
+        .value_type
+        .as_deref()
+        .map(rewind_format::parse_type)
+        .transpose()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut accs = value_type
+        .as_ref()
+        .map(|dt| field_accs(st.kind, dt))
+        .unwrap_or_default();
+    let is_timers = st.kind == StateKind::Timers;
+    let mut timers = TimerStats {
+        event_time: 0,
+        processing_time: 0,
+        earliest: None,
+        latest: None,
+        watermark: watermark(reader),
+        behind_watermark: 0,
+    };
+    if st.kind.is_keyed() {
+        let mut stream = reader
+            .read_state(&op.uid, &st.name, ReadOptions::default())
+            .await?;
+        while let Some(batch) = stream.try_next().await? {
+            let hashes = batch
+                .column_by_name(columns::KEY_HASH)
+                .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+                .ok_or_else(|| Error::Internal("a keyed batch without key_hash".into()))?
+                .clone();
+            let keys = batch
+                .column_by_name(columns::KEY)
+                .ok_or_else(|| Error::Internal("a keyed batch without key".into()))?
+                .clone();
+            let value = batch.column_by_name(columns::VALUE).cloned();
+            if let Some(v) = &value {
+                feed(&mut accs, st.kind, v)?;
+            }
+            let (domains, stamps) = if is_timers {
+                (
+                    batch
+                        .column_by_name(columns::TIMER_DOMAIN)
+                        .and_then(|c| c.as_string_opt::<i32>().cloned()),
+                    batch
+                        .column_by_name(columns::TIMER_TIMESTAMP)
+                        .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned()),
+                )
+            } else {
+                (None, None)
+            };
+            for row in 0..batch.num_rows() {
+                let h = hashes.value(row);
+                subtask_rows[subtask_for_hash(h, parallelism) as usize] += 1;
+                slices[(h >> 58) as usize] += 1;
+                let size = match (st.kind, &value) {
+                    (StateKind::List, Some(v)) => match v.data_type() {
+                        DataType::List(_) if !v.is_null(row) => {
+                            v.as_list::<i32>().value_length(row) as u64
+                        }
+                        DataType::LargeList(_) if !v.is_null(row) => {
+                            v.as_list::<i64>().value_length(row) as u64
+                        }
+                        _ => 0,
+                    },
+                    (StateKind::Value, Some(v)) => row_bytes(v.as_ref(), row),
+                    _ => 1,
+                };
+                let entry = sizes.entry(h).or_insert_with(|| {
+                    let key = arrow_cast::display::array_value_to_string(keys.as_ref(), row)
+                        .unwrap_or_default();
+                    (key, 0)
+                });
+                entry.1 += size;
+                if let (Some(d), Some(t)) = (&domains, &stamps) {
+                    let ts = t.value(row);
+                    timers.earliest = Some(timers.earliest.map_or(ts, |e| e.min(ts)));
+                    timers.latest = Some(timers.latest.map_or(ts, |e| e.max(ts)));
+                    if d.value(row) == "processing_time" {
+                        timers.processing_time += 1;
+                    } else {
+                        timers.event_time += 1;
+                        if timers.watermark.is_some_and(|w| ts <= w) {
+                            timers.behind_watermark += 1;
+                        }
+                    }
+                }
+            }
+        }
+    } else {
+        for shard in &st.shards {
+            if let Some(s) = shard.subtask.filter(|s| *s < parallelism) {
+                subtask_rows[s as usize] += shard.rows;
+            }
+        }
+    }
+    let rows = st.rows();
+    let bytes = st.bytes();
+    let per_row = if rows > 0 {
+        bytes as f64 / rows as f64
+    } else {
+        0.0
+    };
+    let subtasks = subtask_rows
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| Share {
+            subtask: i as u32,
+            rows: r,
+            bytes: match st.kind {
+                StateKind::OperatorList => st
+                    .shards
+                    .iter()
+                    .filter(|s| s.subtask == Some(i as u32))
+                    .map(|s| s.bytes)
+                    .sum(),
+                _ => (r as f64 * per_row).round() as u64,
+            },
+        })
+        .collect();
+    let keyed = st.kind.is_keyed();
+    let keys = keyed.then_some(sizes.len() as u64);
+    let mut histogram = Vec::new();
+    for (_, size) in sizes.values() {
+        let bucket = (64 - (*size).max(1).leading_zeros() - 1) as usize;
+        if histogram.len() <= bucket {
+            histogram.resize(bucket + 1, 0);
+        }
+        histogram[bucket] += 1;
+    }
+    let total_size: u64 = sizes.values().map(|(_, s)| *s).sum();
+    let analysis = StateAnalysis {
+        operator: op.uid.clone(),
+        state: st.name.clone(),
+        kind: st.kind.as_str().to_string(),
+        rows,
+        bytes,
+        keys,
+        bytes_per_key: keys.filter(|k| *k > 0).map(|k| bytes as f64 / k as f64),
+        columns: column_bytes(reader, st).await?,
+        skew: skew(&subtask_rows),
+        subtasks,
+        slice_skew: if keyed { skew(&slices) } else { 1.0 },
+        slices: if keyed { slices } else { Vec::new() },
+        size_unit: match st.kind {
+            StateKind::List => Some("elements"),
+            StateKind::Map => Some("entries"),
+            StateKind::Value => Some("bytes"),
+            StateKind::Timers => Some("timers"),
+            StateKind::OperatorList => None,
+        },
+        mean_size: (!sizes.is_empty()).then(|| total_size as f64 / sizes.len() as f64),
+        sizes: histogram,
+        top_keys: top_keys(&sizes, top),
+        fields: accs.into_iter().map(FieldAcc::finish).collect(),
+        timers: is_timers.then_some(timers),
+        growth: None,
+    };
+    Ok(Scanned { analysis, sizes })
+}
+
+/// The `top` largest keys (ties by key, so the order is the same every time).
+fn top_keys(sizes: &KeySizes, top: usize) -> Vec<KeySize> {
+    let mut all: Vec<&(String, u64)> = sizes.values().collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    all.into_iter()
+        .take(top)
+        .map(|(key, size)| KeySize {
+            key: key.clone(),
+            size: *size,
+            before: None,
+        })
+        .collect()
+}
+
+/// The state's analysis, with its growth since `before`.
+pub(crate) fn finish(now: Scanned, before: Option<Scanned>, top: usize) -> StateAnalysis {
+    let mut a = now.analysis;
+    let Some(before) = before else { return a };
+    let mut both = 0u64;
+    let mut grew = 0u64;
+    let mut deltas: Vec<(i128, &String, u64, u64)> = Vec::new();
+    for (h, (key, size)) in &now.sizes {
+        let then = before.sizes.get(h).map_or(0, |(_, s)| *s);
+        if before.sizes.contains_key(h) {
+            both += 1;
+            if *size > then {
+                grew += 1;
+            }
+        }
+        deltas.push((*size as i128 - then as i128, key, *size, then));
+    }
+    deltas.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let b = before.analysis;
+    for k in &mut a.top_keys {
+        let h = now
+            .sizes
+            .iter()
+            .find(|(_, (key, _))| key == &k.key)
+            .map(|(h, _)| *h);
+        k.before = Some(h.and_then(|h| before.sizes.get(&h)).map_or(0, |(_, s)| *s));
+    }
+    a.growth = Some(Growth {
+        rows_before: b.rows,
+        bytes_before: b.bytes,
+        keys_before: b.keys.unwrap_or(0),
+        keys_grew: if both > 0 {
+            grew as f64 / both as f64
+        } else {
+            0.0
+        },
+        mean_size_before: b.mean_size,
+        subtask_rows_before: b.subtasks.iter().map(|s| s.rows).collect(),
+        top_growth: deltas
+            .into_iter()
+            .filter(|d| d.0 > 0)
+            .take(top)
+            .map(|(_, key, size, then)| KeySize {
+                key: key.clone(),
+                size,
+                before: Some(then),
+            })
+            .collect(),
+    });
+    a
+}

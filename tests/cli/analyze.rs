@@ -1,0 +1,230 @@
+//! `rewind analyze`: exact findings on savepoints built with a planted hot key, a planted
+//! skew and a state that grew; the same rows per state on a Flink sample and its import.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::builder::{Int64Builder, ListBuilder};
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use rewind_savepoint::format::{hash_keys, subtask_for_hash};
+use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec};
+use rewind_tests::{fixture_copy, rewind};
+
+/// `n` keys `PREFIX-i` whose hashes fall in `subtask` of 4.
+fn keys_in(prefix: &str, subtask: u32, n: usize) -> Vec<String> {
+    let candidates: Vec<String> = (0..100_000).map(|i| format!("{prefix}-{i}")).collect();
+    let hashes = hash_keys(&StringArray::from(candidates.clone())).unwrap();
+    candidates
+        .into_iter()
+        .zip(hashes)
+        .filter(|(_, h)| subtask_for_hash(*h, 4) == subtask)
+        .map(|(k, _)| k)
+        .take(n)
+        .collect()
+}
+
+/// `n` keys spread evenly over 4 subtasks.
+fn even(prefix: &str, n: usize) -> Vec<String> {
+    (0..4).flat_map(|s| keys_in(prefix, s, n / 4)).collect()
+}
+
+fn list_batch(keys: &[String], len: impl Fn(usize) -> usize) -> RecordBatch {
+    let mut values = ListBuilder::new(Int64Builder::new());
+    for i in 0..keys.len() {
+        for j in 0..len(i) {
+            values.values().append_value(j as i64);
+        }
+        values.append(true);
+    }
+    let values = values.finish();
+    RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", values.data_type().clone(), true),
+        ])),
+        vec![
+            Arc::new(StringArray::from(keys.to_vec())) as ArrayRef,
+            Arc::new(values),
+        ],
+    )
+    .unwrap()
+}
+
+/// A savepoint of three operators at parallelism 4: `profile/recent` (100 keys, lists of
+/// `recent` elements), `clicks/events` (100 keys, one of them "hot" with 10,000 elements, the
+/// rest 2) and `orders/total` (1,000 keys, 800 of them in subtask 0).
+async fn write(dir: &Path, recent: usize) {
+    let loc = Location::parse(dir.to_str().unwrap()).unwrap();
+    let w = SavepointWriter::create(loc, SavepointInfo::new("shop", "generate"))
+        .await
+        .unwrap();
+    for uid in ["profile", "clicks", "orders"] {
+        w.add_operator(uid, uid, 4).unwrap();
+    }
+    w.add_state(
+        "profile",
+        StateSpec::list("recent", DataType::Utf8, DataType::Int64),
+    )
+    .unwrap();
+    w.add_state(
+        "clicks",
+        StateSpec::list("events", DataType::Utf8, DataType::Int64),
+    )
+    .unwrap();
+    w.add_state(
+        "orders",
+        StateSpec::value("total", DataType::Utf8, DataType::Int64),
+    )
+    .unwrap();
+    let users = even("user", 100);
+    w.write_keyed("profile", "recent", vec![list_batch(&users, |_| recent)])
+        .await
+        .unwrap();
+    let mut clicks = even("visitor", 96);
+    clicks.extend(keys_in("hot", 0, 1));
+    clicks.extend((1..4).flat_map(|s| keys_in("other", s, 1)));
+    let hot = clicks.iter().position(|k| k.starts_with("hot")).unwrap();
+    w.write_keyed(
+        "clicks",
+        "events",
+        vec![list_batch(&clicks, |i| if i == hot { 10_000 } else { 2 })],
+    )
+    .await
+    .unwrap();
+    let mut orders = keys_in("order", 0, 800);
+    for s in 1..4 {
+        orders.extend(keys_in("order", s, [0, 67, 67, 66][s as usize]));
+    }
+    let totals = Int64Array::from_iter_values((0..orders.len() as i64).map(|i| i * 10));
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Int64, true),
+        ])),
+        vec![
+            Arc::new(StringArray::from(orders)) as ArrayRef,
+            Arc::new(totals),
+        ],
+    )
+    .unwrap();
+    w.write_keyed("orders", "total", vec![batch]).await.unwrap();
+    w.commit().await.unwrap();
+}
+
+fn analyze_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["analyze"];
+    all.extend(args);
+    all.push("--json");
+    let run = rewind(&all);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn findings_name_the_planted_hot_key_skew_and_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    write(&old, 3).await;
+    write(&new, 30).await;
+    let v = analyze_json(&[new.to_str().unwrap(), "--baseline", old.to_str().unwrap()]);
+    assert_eq!(v["json_version"], 1);
+    let findings: Vec<(String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let hot = v["states"][1]["top_keys"][0]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(hot.starts_with("hot-"), "{hot}");
+    assert_eq!(
+        findings,
+        vec![
+            (
+                "growth".to_string(),
+                "`profile/recent`: 100% of keys grew, mean list length 3.0 -> 30.0; it looks unbounded (a list nobody trims, a map without TTL?)".to_string()
+            ),
+            (
+                "hot_key".to_string(),
+                format!("`clicks/events`: key {hot} holds 10000 elements, 98x the mean of 102.0")
+            ),
+            (
+                "skew".to_string(),
+                "`orders/total`: subtask 0 holds 80% of the rows (largest/mean 3.2 over 4 subtasks); its keys spread over the hash space: rescaling to more subtasks spreads it".to_string()
+            ),
+        ]
+    );
+    let orders = &v["states"][2];
+    let rows: Vec<u64> = orders["subtasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [800, 67, 67, 66]);
+    assert_eq!(orders["slices"].as_array().unwrap().len(), 64);
+    let total = &orders["fields"][0];
+    assert_eq!(
+        (total["min"].as_f64(), total["max"].as_f64()),
+        (Some(0.0), Some(9990.0))
+    );
+    let recent = &v["states"][0];
+    assert_eq!(recent["growth"]["keys_grew"], 1.0);
+    assert_eq!(recent["growth"]["rows_before"], 100);
+    assert_eq!(recent["mean_size"], 30.0);
+
+    // Without a baseline: no growth; the terminal output says the same.
+    let text = rewind(&["analyze", new.to_str().unwrap()]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("98x the mean of 102.0"),
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains("grew"), "{}", text.stdout);
+}
+
+#[test]
+fn a_flink_savepoint_and_its_import_have_the_same_rows_per_state() {
+    let (_guard, copy) = fixture_copy("flink/rich-state-A");
+    let sp = copy.join("savepoint-46a48f-b5c105e0343a");
+    let work = tempfile::tempdir().unwrap();
+    let imported = work.path().join("imported");
+    let run = rewind(&[
+        "import-flink",
+        sp.to_str().unwrap(),
+        imported.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows = |v: serde_json::Value| -> Vec<(String, u64)> {
+        v["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    format!(
+                        "{}/{}",
+                        s["operator"].as_str().unwrap(),
+                        s["state"].as_str().unwrap()
+                    ),
+                    s["rows"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let direct = rows(analyze_json(&[sp.to_str().unwrap()]));
+    assert_eq!(direct, rows(analyze_json(&[imported.to_str().unwrap()])));
+    assert!(
+        direct.contains(&("profile/by_kind".into(), 3000)),
+        "{direct:?}"
+    );
+}
