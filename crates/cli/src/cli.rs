@@ -390,6 +390,10 @@ pub struct AnalyzeArgs {
     /// Only this state.
     #[arg(long, value_name = "NAME")]
     pub state: Option<String>,
+    /// Also write the analysis as one self-contained HTML file (styles and SVG charts
+    /// inline, nothing loaded from the network; printable).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     /// Print JSON instead of tables: `json_version` 1, then the fields of
     /// `rewind_savepoint::Analysis` (findings, states with columns, subtasks, slices,
     /// top_keys, sizes, fields, timers, growth).

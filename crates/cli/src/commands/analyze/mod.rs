@@ -1,4 +1,7 @@
-//! `rewind analyze`: sizes, skew, hot keys, timers and growth of a savepoint's state.
+//! `rewind analyze`: sizes, skew, hot keys, timers and growth of a savepoint's state, as
+//! terminal tables, JSON or a self-contained HTML report (`html.rs`).
+
+mod html;
 
 use std::io::Write;
 
@@ -24,6 +27,11 @@ pub async fn run(args: AnalyzeArgs, out: &mut dyn Write) -> Result<u8> {
         state: args.state.clone(),
     };
     let analysis = analyze(&source, baseline.as_ref(), &options).await?;
+    if let Some(path) = &args.html {
+        let page = html::report(&analysis, &args.savepoint, args.baseline.as_deref());
+        std::fs::write(path, page)
+            .map_err(|e| anyhow::anyhow!("{}: cannot write the report: {e}", path.display()))?;
+    }
     if args.json {
         let mut value = serde_json::to_value(&analysis)?;
         if let Some(o) = value.as_object_mut() {
