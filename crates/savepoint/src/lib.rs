@@ -45,7 +45,7 @@ mod writer;
 
 pub use analyze::{
     Analysis, AnalyzeOptions, ColumnBytes, FieldStats, Finding, Growth, HASH_SLICES, KeySize,
-    Share, StateAnalysis, TimerStats, analyze,
+    Share, StateAnalysis, TimerStats, WindowRows, analyze,
 };
 pub use diff::{
     DiffOptions, DiffReport, RowChange, RowChangeKind, StateDiff, StructureChange, diff,

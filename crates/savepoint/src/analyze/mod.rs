@@ -92,6 +92,9 @@ pub struct StateAnalysis {
     pub fields: Vec<FieldStats>,
     /// Timers.
     pub timers: Option<TimerStats>,
+    /// State namespaced by a window (a struct with a `start`): rows per window start, in
+    /// start order.
+    pub windows: Vec<WindowRows>,
     /// Growth since the baseline.
     pub growth: Option<Growth>,
 }
@@ -145,6 +148,15 @@ pub struct FieldStats {
     /// Ten equal-width buckets between min and max (numeric fields), from a sample of up
     /// to 100,000 values.
     pub histogram: Vec<u64>,
+}
+
+/// The rows of one window start.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowRows {
+    /// Window start (milliseconds since the epoch).
+    pub start: i64,
+    /// Rows (open windows of that start, over all keys).
+    pub rows: u64,
 }
 
 /// Timers of a `timers` state.

@@ -12,7 +12,7 @@ use rewind_format::{OperatorEntry, StateEntry, StateKind, subtask_for_hash};
 
 use super::{
     ColumnBytes, FieldStats, Growth, HASH_SLICES, KeySize, KeySizes, Share, StateAnalysis,
-    TimerStats,
+    TimerStats, WindowRows,
 };
 use crate::reader::open_shard;
 use crate::spec::columns;
@@ -236,6 +236,7 @@ pub(crate) async fn scan(
     let parallelism = op.parallelism.max(1);
     let mut subtask_rows = vec![0u64; parallelism as usize];
     let mut slices = vec![0u64; HASH_SLICES];
+    let mut windows: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
     let mut sizes: KeySizes = HashMap::new();
     let value_type = st
         .value_type
@@ -271,6 +272,17 @@ pub(crate) async fn scan(
                 .ok_or_else(|| Error::Internal("a keyed batch without key".into()))?
                 .clone();
             let value = batch.column_by_name(columns::VALUE).cloned();
+            // A window namespace: a struct with an int64 `start`.
+            let starts = batch
+                .column_by_name(columns::NAMESPACE)
+                .and_then(|c| c.as_struct_opt())
+                .and_then(|s| s.column_by_name("start"))
+                .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
+            if let Some(starts) = &starts {
+                for start in starts.iter().flatten() {
+                    *windows.entry(start).or_default() += 1;
+                }
+            }
             if let Some(v) = &value {
                 feed(&mut accs, st.kind, v)?;
             }
@@ -391,6 +403,10 @@ pub(crate) async fn scan(
         top_keys: top_keys(&sizes, top),
         fields: accs.into_iter().map(FieldAcc::finish).collect(),
         timers: is_timers.then_some(timers),
+        windows: windows
+            .into_iter()
+            .map(|(start, rows)| WindowRows { start, rows })
+            .collect(),
         growth: None,
     };
     Ok(Scanned { analysis, sizes })

@@ -248,6 +248,14 @@ fn state(s: &StateAnalysis) -> String {
             &rows,
         ));
     }
+    if !s.windows.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .windows
+            .iter()
+            .map(|w| vec![w.start.to_string(), w.rows.to_string()])
+            .collect();
+        out.push_str(&table(&["window start", "rows"], &rows));
+    }
     if let Some(t) = &s.timers {
         let _ = write!(
             out,

@@ -229,6 +229,14 @@ fn state(s: &StateAnalysis, out: &mut dyn Write) -> Result<()> {
         }
         writeln!(out, "{t}")?;
     }
+    if !s.windows.is_empty() {
+        let starts: Vec<String> = s
+            .windows
+            .iter()
+            .map(|w| format!("{}: {}", w.start, w.rows))
+            .collect();
+        writeln!(out, "Windows by start {}", starts.join(", "))?;
+    }
     if let Some(t) = &s.timers {
         writeln!(
             out,
