@@ -221,11 +221,31 @@ fn a_flink_savepoint_and_its_import_have_the_same_rows_per_state() {
             })
             .collect()
     };
-    let direct = rows(analyze_json(&[sp.to_str().unwrap()]));
+    let v = analyze_json(&[sp.to_str().unwrap()]);
+    let direct = rows(v.clone());
     assert_eq!(direct, rows(analyze_json(&[imported.to_str().unwrap()])));
     assert!(
         direct.contains(&("profile/by_kind".into(), 3000)),
         "{direct:?}"
+    );
+    // The 5 open session windows (README of the sample) and their timers.
+    let state = |name: &str| {
+        v["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["state"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        state("window-contents")["windows"],
+        serde_json::json!([{"start": 10340, "rows": 5}])
+    );
+    let timers = &state("timers-window-timers")["timers"];
+    assert_eq!(
+        (timers["event_time"].as_u64(), timers["earliest"].as_i64()),
+        (Some(5), Some(10349))
     );
 }
 
