@@ -65,7 +65,12 @@ pub async fn read_all(
     arrow_select::concat::concat_batches(&schema, &batches).unwrap()
 }
 
+/// The values of an int64 column; none for a state with no rows (whose batch, from
+/// [`read_all`], has no columns).
 pub fn int64_column(batch: &RecordBatch, name: &str) -> Vec<i64> {
+    if batch.num_rows() == 0 && batch.num_columns() == 0 {
+        return Vec::new();
+    }
     batch
         .column_by_name(name)
         .unwrap()
