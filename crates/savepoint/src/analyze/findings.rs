@@ -44,8 +44,20 @@ fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 
-pub(crate) fn findings(states: &[StateAnalysis]) -> Vec<Finding> {
+/// " in 2 h": how long the growth took, when the commit times say.
+fn over(elapsed: Option<f64>) -> String {
+    match elapsed {
+        Some(s) if s >= 2.0 * 86_400.0 => format!(" in {:.0} days", s / 86_400.0),
+        Some(s) if s >= 2.0 * 3_600.0 => format!(" in {:.0} h", s / 3_600.0),
+        Some(s) if s >= 120.0 => format!(" in {:.0} min", s / 60.0),
+        Some(s) if s >= 1.0 => format!(" in {s:.0} s"),
+        _ => String::new(),
+    }
+}
+
+pub(crate) fn findings(states: &[StateAnalysis], elapsed: Option<f64>) -> Vec<Finding> {
     let mut out = Vec::new();
+    let over = over(elapsed);
     for s in states {
         let at = format!("{}/{}", s.operator, s.state);
         let finding = |kind, value, message: String| Finding {
@@ -62,7 +74,7 @@ pub(crate) fn findings(states: &[StateAnalysis]) -> Vec<Finding> {
                         "growth",
                         now / then,
                         format!(
-                            "{} of keys grew, mean {} {then:.1} -> {now:.1}; it looks unbounded (a list nobody trims, a map without TTL?)",
+                            "{} of keys grew, mean {} {then:.1} -> {now:.1}{over}; it looks unbounded (a list nobody trims, a map without TTL?)",
                             pct(g.keys_grew),
                             unit_words(s.size_unit)
                         ),
@@ -75,7 +87,7 @@ pub(crate) fn findings(states: &[StateAnalysis]) -> Vec<Finding> {
                     "growth",
                     s.rows as f64 / g.rows_before as f64,
                     format!(
-                        "rows {} -> {} ({:.1}x), bytes {} -> {}",
+                        "rows {} -> {} ({:.1}x){over}, bytes {} -> {}",
                         g.rows_before,
                         s.rows,
                         s.rows as f64 / g.rows_before as f64,
@@ -156,4 +168,18 @@ pub(crate) fn findings(states: &[StateAnalysis]) -> Vec<Finding> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::over;
+
+    #[test]
+    fn growth_says_how_long_it_took() {
+        assert_eq!(over(Some(7_200.0)), " in 2 h");
+        assert_eq!(over(Some(3.0 * 86_400.0)), " in 3 days");
+        assert_eq!(over(Some(600.0)), " in 10 min");
+        assert_eq!(over(Some(0.2)), "");
+        assert_eq!(over(None), "");
+    }
 }

@@ -44,6 +44,8 @@ pub struct Analysis {
     pub id: String,
     /// The baseline's id, with `--baseline`.
     pub baseline_id: Option<String>,
+    /// Seconds between the baseline's and this savepoint's commit times.
+    pub elapsed_seconds: Option<f64>,
     /// The few things worth a look, most important first.
     pub findings: Vec<Finding>,
     /// Every state analysed.
@@ -226,10 +228,19 @@ pub async fn analyze(
             states.push(scan::finish(now, before, options.top));
         }
     }
-    let findings = findings::findings(&states);
+    let elapsed_seconds = baseline.and_then(|b| {
+        let at = |t: &str| humantime::parse_rfc3339(t).ok();
+        let (now, then) = (at(&manifest.created_at)?, at(&b.manifest().created_at)?);
+        Some(match now.duration_since(then) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        })
+    });
+    let findings = findings::findings(&states, elapsed_seconds);
     Ok(Analysis {
         id: manifest.id.clone(),
         baseline_id: baseline.map(|b| b.manifest().id.clone()),
+        elapsed_seconds,
         findings,
         states,
     })
