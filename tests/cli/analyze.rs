@@ -333,4 +333,14 @@ async fn the_html_report_is_self_contained_and_renders_in_a_real_browser() {
         "{} bytes",
         bytes.len()
     );
+    // And printed.
+    let pdf = dir.path().join("report.pdf");
+    let print = format!("--print-to-pdf={}", pdf.display());
+    browse(&[&print, "--no-pdf-header-footer"]);
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(
+        bytes.starts_with(b"%PDF") && bytes.len() > 10_000,
+        "{} bytes",
+        bytes.len()
+    );
 }
