@@ -44,13 +44,13 @@ fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 
-/// " in 2 h": how long the growth took, when the commit times say.
+/// " in 2 h": how long the growth took, when the commit times say; nothing under a
+/// minute (savepoints taken seconds apart say nothing about a rate).
 fn over(elapsed: Option<f64>) -> String {
     match elapsed {
         Some(s) if s >= 2.0 * 86_400.0 => format!(" in {:.0} days", s / 86_400.0),
         Some(s) if s >= 2.0 * 3_600.0 => format!(" in {:.0} h", s / 3_600.0),
-        Some(s) if s >= 120.0 => format!(" in {:.0} min", s / 60.0),
-        Some(s) if s >= 1.0 => format!(" in {s:.0} s"),
+        Some(s) if s >= 60.0 => format!(" in {:.0} min", s / 60.0),
         _ => String::new(),
     }
 }
@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(over(Some(7_200.0)), " in 2 h");
         assert_eq!(over(Some(3.0 * 86_400.0)), " in 3 days");
         assert_eq!(over(Some(600.0)), " in 10 min");
-        assert_eq!(over(Some(0.2)), "");
+        assert_eq!(over(Some(59.0)), "");
         assert_eq!(over(None), "");
     }
 }
