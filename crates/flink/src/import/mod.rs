@@ -7,11 +7,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::builder::BinaryBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use rewind_savepoint::format::{Redistribution, check_name};
 use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec};
+
+mod operator_state;
 
 use crate::bytes::Reader;
 use crate::extension::{
@@ -20,6 +21,7 @@ use crate::extension::{
 use crate::keyed::{self, Header, Kind};
 use crate::metadata::{Distribution, KeyedHandle, Operator};
 use crate::{FlinkError, FlinkSavepoint};
+use operator_state::operator_lists;
 
 /// How to import.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,6 +101,29 @@ pub async fn import(
         }
     }
     let mut report = ImportReport::default();
+    // Raw state (a `snapshotState` raw stream) has no serializer to decode it with: never
+    // dropped silently.
+    let raw = raw_state(m);
+    if !raw.is_empty() && !options.skip_undecodable {
+        return Err(unsupported(
+            sp,
+            format!(
+                "raw state cannot be imported (its bytes have no serializer): {}; import the rest with --skip-undecodable",
+                raw.iter()
+                    .map(|(uid, what)| format!("{uid}: {what}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ));
+    }
+    for (uid, what) in raw {
+        report.skipped.push((
+            uid,
+            what,
+            String::new(),
+            "raw state has no serializer".into(),
+        ));
+    }
     let mut operators = Vec::new();
     for op in &m.operators {
         operators.push(read_operator(sp, op, options, &mut report).await?);
@@ -201,6 +226,29 @@ pub async fn import(
     }
     report.id = writer.commit().await?.id;
     Ok(report)
+}
+
+/// (uid, what) of every subtask's raw operator or keyed state.
+fn raw_state(m: &crate::Metadata) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for op in &m.operators {
+        let uid = rewind_name(op.uid.as_deref().unwrap_or(&op.id));
+        for s in &op.subtasks {
+            if s.raw_operator_state.is_some() {
+                out.push((
+                    uid.clone(),
+                    format!("raw operator state of subtask {}", s.index),
+                ));
+            }
+            if s.raw_keyed_state.is_some() {
+                out.push((
+                    uid.clone(),
+                    format!("raw keyed state of subtask {}", s.index),
+                ));
+            }
+        }
+    }
+    out
 }
 
 struct ImportedOperator {
@@ -614,113 +662,6 @@ fn keyed_state(
     })
 }
 
-/// Operator list and broadcast state, element by element, as binary: each element's
-/// bytes run from its offset to the next offset in the stream. Also the stream's header
-/// (the states' serializers): the longest any subtask wrote.
-async fn operator_lists(
-    sp: &FlinkSavepoint,
-    op: &Operator,
-) -> Result<(Vec<ListState>, Option<Vec<u8>>), FlinkError> {
-    let mut states: BTreeMap<String, ListState> = BTreeMap::new();
-    let mut header: Option<Vec<u8>> = None;
-    let parallelism = op.parallelism.max(1) as usize;
-    for s in &op.subtasks {
-        let Some(h) = &s.operator_state else { continue };
-        let bytes = sp.read(&h.delegate).await?;
-        let serializers = operator_serializers(&bytes);
-        let mut all: Vec<i64> = h
-            .states
-            .iter()
-            .flat_map(|(_, _, o)| o.iter().copied())
-            .collect();
-        all.sort_unstable();
-        let end = all.first().map_or(bytes.len(), |&o| {
-            usize::try_from(o).unwrap_or(0).min(bytes.len())
-        });
-        if header.as_ref().is_none_or(|h| h.len() < end) {
-            header = Some(bytes[..end].to_vec());
-        }
-        for (name, mode, offsets) in &h.states {
-            let entry = states.entry(name.clone()).or_insert_with(|| ListState {
-                name: rewind_name(name),
-                flink_name: name.clone(),
-                mode: *mode,
-                serializer: serializers
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| "unknown".into()),
-                per_subtask: vec![empty_binary(); parallelism],
-            });
-            let mut elements = BinaryBuilder::with_capacity(offsets.len(), 0);
-            for &o in offsets {
-                let start = usize::try_from(o).unwrap_or(usize::MAX).min(bytes.len());
-                let end = all.iter().find(|&&x| x > o).map_or(bytes.len(), |&x| {
-                    usize::try_from(x).unwrap_or(bytes.len()).min(bytes.len())
-                });
-                elements.append_value(&bytes[start..end.max(start)]);
-            }
-            let values: ArrayRef = Arc::new(elements.finish());
-            let batch = RecordBatch::try_new(
-                Arc::new(Schema::new(vec![Field::new(
-                    "value",
-                    DataType::Binary,
-                    true,
-                )])),
-                vec![values],
-            )
-            .map_err(|e| unsupported(sp, e.to_string()))?;
-            if let Some(slot) = entry.per_subtask.get_mut(s.index as usize) {
-                *slot = batch;
-            }
-        }
-    }
-    Ok((states.into_values().collect(), header))
-}
-
-fn empty_binary() -> RecordBatch {
-    RecordBatch::new_empty(Arc::new(Schema::new(vec![Field::new(
-        "value",
-        DataType::Binary,
-        true,
-    )])))
-}
-
-/// The element serializer class of each operator state, from the stream's header.
-fn operator_serializers(bytes: &[u8]) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut r = Reader::new(bytes);
-    let parse =
-        |r: &mut Reader<'_>, out: &mut BTreeMap<String, String>| -> crate::bytes::Parse<()> {
-            let version = r.i32()?;
-            if version >= 6 {
-                r.bool()?;
-            }
-            for _ in 0..2 {
-                let n = r.i16()?;
-                for _ in 0..n.max(0) {
-                    let name = r.utf()?;
-                    r.i32()?;
-                    let options = r.count(4, "options")?;
-                    for _ in 0..options {
-                        r.utf()?;
-                        r.utf()?;
-                    }
-                    let serializers = r.count(6, "serializers")?;
-                    for _ in 0..serializers {
-                        let key = r.utf()?;
-                        let s = crate::serializers::snapshot_proxy(r)?;
-                        if key == "VALUE_SERIALIZER" {
-                            out.insert(name.clone(), s.class);
-                        }
-                    }
-                }
-            }
-            Ok(())
-        };
-    let _ = parse(&mut r, &mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -755,6 +696,35 @@ mod tests {
                 ),
             ],
         }
+    }
+
+    #[test]
+    fn raw_state_is_listed_never_dropped_silently() {
+        let bytes = include_bytes!(
+            "../../../../fixtures/flink/java-hashmap-canonical-n100000/savepoint-d4c30c-92ca55030761/_metadata"
+        );
+        let mut m = crate::metadata::parse(bytes).unwrap();
+        assert!(raw_state(&m).is_empty());
+        let op = m
+            .operators
+            .iter_mut()
+            .find(|o| o.uid.as_deref() == Some("counter"))
+            .unwrap();
+        op.subtasks[1].raw_operator_state =
+            op.subtasks[0]
+                .operator_state
+                .clone()
+                .or(Some(crate::OperatorStateHandle {
+                    states: Vec::new(),
+                    delegate: crate::StreamHandle::EmptySegment,
+                }));
+        assert_eq!(
+            raw_state(&m),
+            vec![(
+                "counter".to_string(),
+                "raw operator state of subtask 1".to_string()
+            )]
+        );
     }
 
     #[test]
