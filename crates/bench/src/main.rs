@@ -2,6 +2,7 @@
 //!
 //! Run with `bash scripts/bench.sh` (release build). `--quick` runs the small sizes only.
 
+mod analyze;
 mod diff;
 mod engine;
 mod flink;
@@ -30,7 +31,7 @@ fn main() -> Result<()> {
         .build()?;
     let mut report = Report::default();
     // `--only NAME` runs one section: write, inspect, validate, s3, diff, engine, windows,
-    // flink, rescale.
+    // flink, rescale, analyze.
     let args: Vec<String> = std::env::args().collect();
     let only = args
         .iter()
@@ -56,6 +57,9 @@ fn main() -> Result<()> {
         }
         if on("s3") {
             object_storage::s3_vs_local(&mut report, work.path()).await?;
+        }
+        if on("analyze") {
+            analyze::analyze_vs_read(&mut report, work.path(), big as u64).await?;
         }
         if on("diff") {
             diff::diff_vs_read(&mut report, work.path(), big as u64).await?;

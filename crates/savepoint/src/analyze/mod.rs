@@ -246,5 +246,14 @@ pub async fn analyze(
     })
 }
 
-/// Per key hash: the key's display and its size.
-pub(crate) type KeySizes = HashMap<u64, (String, u64)>;
+/// A key's size, and where its key is among the scan's key columns (formatted only when it
+/// is shown).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyEntry {
+    pub size: u64,
+    pub batch: u32,
+    pub row: u32,
+}
+
+/// Per key hash: its size and where its key is.
+pub(crate) type KeySizes = HashMap<u64, KeyEntry>;

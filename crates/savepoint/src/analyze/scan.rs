@@ -11,8 +11,8 @@ use futures::TryStreamExt;
 use rewind_format::{OperatorEntry, StateEntry, StateKind, subtask_for_hash};
 
 use super::{
-    ColumnBytes, FieldStats, Growth, HASH_SLICES, KeySize, KeySizes, Share, StateAnalysis,
-    TimerStats, WindowRows,
+    ColumnBytes, FieldStats, Growth, HASH_SLICES, KeyEntry, KeySize, KeySizes, Share,
+    StateAnalysis, TimerStats, WindowRows,
 };
 use crate::reader::open_shard;
 use crate::spec::columns;
@@ -21,10 +21,21 @@ use crate::{Error, ReadOptions, Result, SavepointReader};
 /// Values kept per field for its histogram.
 const SAMPLE: usize = 100_000;
 
-/// A state scanned: its analysis without growth, and each key's size.
+/// A state scanned: its analysis without growth, each key's size, and the key columns the
+/// sizes point into.
 pub(crate) struct Scanned {
     pub analysis: StateAnalysis,
     pub sizes: KeySizes,
+    pub keys: Vec<ArrayRef>,
+}
+
+/// How `rewind state` shows the key of `entry`.
+fn show(keys: &[ArrayRef], entry: &KeyEntry) -> String {
+    keys.get(entry.batch as usize)
+        .and_then(|k| {
+            arrow_cast::display::array_value_to_string(k.as_ref(), entry.row as usize).ok()
+        })
+        .unwrap_or_default()
 }
 
 /// Running statistics of one value field.
@@ -238,6 +249,7 @@ pub(crate) async fn scan(
     let mut slices = vec![0u64; HASH_SLICES];
     let mut windows: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
     let mut sizes: KeySizes = HashMap::new();
+    let mut key_columns: Vec<ArrayRef> = Vec::new();
     let value_type = st
         .value_type
         .as_deref()
@@ -272,6 +284,8 @@ pub(crate) async fn scan(
                 .ok_or_else(|| Error::Internal("a keyed batch without key".into()))?
                 .clone();
             let value = batch.column_by_name(columns::VALUE).cloned();
+            let batch_index = u32::try_from(key_columns.len()).unwrap_or(u32::MAX);
+            key_columns.push(keys.clone());
             // A window namespace: a struct with an int64 `start`.
             let starts = batch
                 .column_by_name(columns::NAMESPACE)
@@ -315,12 +329,14 @@ pub(crate) async fn scan(
                     (StateKind::Value, Some(v)) => row_bytes(v.as_ref(), row),
                     _ => 1,
                 };
-                let entry = sizes.entry(h).or_insert_with(|| {
-                    let key = arrow_cast::display::array_value_to_string(keys.as_ref(), row)
-                        .unwrap_or_default();
-                    (key, 0)
-                });
-                entry.1 += size;
+                sizes
+                    .entry(h)
+                    .or_insert(KeyEntry {
+                        size: 0,
+                        batch: batch_index,
+                        row: row as u32,
+                    })
+                    .size += size;
                 if let (Some(d), Some(t)) = (&domains, &stamps) {
                     let ts = t.value(row);
                     timers.earliest = Some(timers.earliest.map_or(ts, |e| e.min(ts)));
@@ -370,14 +386,14 @@ pub(crate) async fn scan(
     let keyed = st.kind.is_keyed();
     let keys = keyed.then_some(sizes.len() as u64);
     let mut histogram = Vec::new();
-    for (_, size) in sizes.values() {
-        let bucket = (64 - (*size).max(1).leading_zeros() - 1) as usize;
+    for e in sizes.values() {
+        let bucket = (64 - e.size.max(1).leading_zeros() - 1) as usize;
         if histogram.len() <= bucket {
             histogram.resize(bucket + 1, 0);
         }
         histogram[bucket] += 1;
     }
-    let total_size: u64 = sizes.values().map(|(_, s)| *s).sum();
+    let total_size: u64 = sizes.values().map(|e| e.size).sum();
     let analysis = StateAnalysis {
         operator: op.uid.clone(),
         state: st.name.clone(),
@@ -400,7 +416,14 @@ pub(crate) async fn scan(
         },
         mean_size: (!sizes.is_empty()).then(|| total_size as f64 / sizes.len() as f64),
         sizes: histogram,
-        top_keys: top_keys(&sizes, top),
+        top_keys: largest(&sizes, top, |_, e| e.size as i128)
+            .into_iter()
+            .map(|(_, e)| KeySize {
+                key: show(&key_columns, &e),
+                size: e.size,
+                before: None,
+            })
+            .collect(),
         fields: accs.into_iter().map(FieldAcc::finish).collect(),
         timers: is_timers.then_some(timers),
         windows: windows
@@ -409,50 +432,67 @@ pub(crate) async fn scan(
             .collect(),
         growth: None,
     };
-    Ok(Scanned { analysis, sizes })
+    Ok(Scanned {
+        analysis,
+        sizes,
+        keys: key_columns,
+    })
 }
 
-/// The `top` largest keys (ties by key, so the order is the same every time).
-fn top_keys(sizes: &KeySizes, top: usize) -> Vec<KeySize> {
-    let mut all: Vec<&(String, u64)> = sizes.values().collect();
-    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    all.into_iter()
-        .take(top)
-        .map(|(key, size)| KeySize {
-            key: key.clone(),
-            size: *size,
-            before: None,
-        })
-        .collect()
+/// The `top` keys of largest `measure` (ties by key hash, so the order is the same every
+/// time), without sorting them all.
+fn largest(
+    sizes: &KeySizes,
+    top: usize,
+    measure: impl Fn(u64, &KeyEntry) -> i128,
+) -> Vec<(u64, KeyEntry)> {
+    let mut all: Vec<(i128, u64, KeyEntry)> = sizes
+        .iter()
+        .map(|(h, e)| (measure(*h, e), *h, *e))
+        .collect();
+    let order = |a: &(i128, u64, KeyEntry), b: &(i128, u64, KeyEntry)| {
+        b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+    };
+    if all.len() > top && top > 0 {
+        all.select_nth_unstable_by(top - 1, order);
+        all.truncate(top);
+    } else if top == 0 {
+        all.clear();
+    }
+    all.sort_by(order);
+    all.into_iter().map(|(_, h, e)| (h, e)).collect()
 }
 
 /// The state's analysis, with its growth since `before`.
 pub(crate) fn finish(now: Scanned, before: Option<Scanned>, top: usize) -> StateAnalysis {
     let mut a = now.analysis;
     let Some(before) = before else { return a };
+    let then = |h: u64| before.sizes.get(&h).map_or(0, |e| e.size);
     let mut both = 0u64;
     let mut grew = 0u64;
-    let mut deltas: Vec<(i128, &String, u64, u64)> = Vec::new();
-    for (h, (key, size)) in &now.sizes {
-        let then = before.sizes.get(h).map_or(0, |(_, s)| *s);
-        if before.sizes.contains_key(h) {
+    for (h, e) in &now.sizes {
+        if let Some(b) = before.sizes.get(h) {
             both += 1;
-            if *size > then {
+            if e.size > b.size {
                 grew += 1;
             }
         }
-        deltas.push((*size as i128 - then as i128, key, *size, then));
     }
-    deltas.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    // The same order as `top_keys` was made in.
+    let top_now = largest(&now.sizes, top, |_, e| e.size as i128);
+    for (k, (h, _)) in a.top_keys.iter_mut().zip(&top_now) {
+        k.before = Some(then(*h));
+    }
+    let top_growth = largest(&now.sizes, top, |h, e| e.size as i128 - then(h) as i128)
+        .into_iter()
+        .filter(|(h, e)| e.size > then(*h))
+        .map(|(h, e)| KeySize {
+            key: show(&now.keys, &e),
+            size: e.size,
+            before: Some(then(h)),
+        })
+        .collect();
     let b = before.analysis;
-    for k in &mut a.top_keys {
-        let h = now
-            .sizes
-            .iter()
-            .find(|(_, (key, _))| key == &k.key)
-            .map(|(h, _)| *h);
-        k.before = Some(h.and_then(|h| before.sizes.get(&h)).map_or(0, |(_, s)| *s));
-    }
     a.growth = Some(Growth {
         rows_before: b.rows,
         bytes_before: b.bytes,
@@ -464,16 +504,7 @@ pub(crate) fn finish(now: Scanned, before: Option<Scanned>, top: usize) -> State
         },
         mean_size_before: b.mean_size,
         subtask_rows_before: b.subtasks.iter().map(|s| s.rows).collect(),
-        top_growth: deltas
-            .into_iter()
-            .filter(|d| d.0 > 0)
-            .take(top)
-            .map(|(_, key, size, then)| KeySize {
-                key: key.clone(),
-                size,
-                before: Some(then),
-            })
-            .collect(),
+        top_growth,
     });
     a
 }
