@@ -97,6 +97,18 @@ pub(crate) struct StateRecord {
     pub role: Option<String>,
 }
 
+impl StateRecord {
+    /// The types a record describes: key, namespace, user key and value type of `entry`.
+    pub fn types_of(entry: &rewind_savepoint::format::StateEntry) -> Vec<Option<String>> {
+        vec![
+            entry.key_type.clone(),
+            entry.namespace_type.clone(),
+            entry.user_key_type.clone(),
+            entry.value_type.clone(),
+        ]
+    }
+}
+
 /// One Flink state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FlinkState {

@@ -6,6 +6,9 @@ use crate::bytes::{Parse, Reader};
 /// The first four bytes of every Flink `_metadata` file.
 pub const MAGIC: i32 = 0x4960_672D;
 
+/// What precedes each master state in `_metadata`.
+pub(crate) const MASTER_STATE_MAGIC: i32 = 0xC96B_1696_u32 as i32;
+
 /// A parsed `_metadata`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata {
@@ -237,7 +240,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Parse<Metadata> {
     let mut master_states = Vec::new();
     let mut master_state_bytes = Vec::new();
     for _ in 0..masters {
-        if r.i32()? != 0xC96B_1696u32 as i32 {
+        if r.i32()? != MASTER_STATE_MAGIC {
             return r.fail("bad master state magic");
         }
         let n = r.count(1, "master state length")?;

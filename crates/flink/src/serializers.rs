@@ -48,9 +48,11 @@ pub(crate) struct Snapshot {
     pub ty: Ty,
 }
 
-const COMPOSITE_MAGIC: i32 = 911_108;
-const NESTED_MAGIC: i32 = 1_333_245;
-const OPTIONAL_MAP_MAGIC: i64 = 0x04F2_C69A_3D70;
+/// Magic numbers of composite snapshots, their nested snapshots and LinkedOptionalMaps
+/// (read here, written by `export::snapshots`).
+pub(crate) const COMPOSITE_MAGIC: i32 = 911_108;
+pub(crate) const NESTED_MAGIC: i32 = 1_333_245;
+pub(crate) const OPTIONAL_MAP_MAGIC: i64 = 0x04F2_C69A_3D70;
 
 /// `i32 2` then a versioned snapshot (TypeSerializerSnapshotSerializationUtil).
 pub(crate) fn snapshot_proxy(r: &mut Reader<'_>) -> Parse<Snapshot> {

@@ -306,6 +306,16 @@ pub struct ManifestProblem {
 }
 
 impl Manifest {
+    /// The least watermark of the source splits, where any split has one: where event
+    /// time stands for a job restored from this savepoint.
+    pub fn least_watermark(&self) -> Option<i64> {
+        self.operators
+            .iter()
+            .filter_map(|o| o.source.as_ref())
+            .flat_map(|s| s.splits.iter().filter_map(|s| s.watermark))
+            .min()
+    }
+
     /// Parses and checks a manifest, in the order a user needs the answer: not JSON, not a
     /// savepoint, too new (or needs unknown features), then breaks a rule.
     pub fn from_json(bytes: &[u8]) -> Result<Manifest, FormatError> {

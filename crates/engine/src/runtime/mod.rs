@@ -210,14 +210,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     // record the restored sources read can be earlier (they resume at those watermarks).
     let initial_watermark = restored
         .as_ref()
-        .and_then(|sp| {
-            sp.manifest()
-                .operators
-                .iter()
-                .filter_map(|o| o.source.as_ref())
-                .flat_map(|s| s.splits.iter().filter_map(|s| s.watermark))
-                .min()
-        })
+        .and_then(|sp| sp.manifest().least_watermark())
         .unwrap_or(i64::MIN);
     let (to_coordinator, coordinator_rx) = channel::<CoordinatorMsg>();
     let counters = Arc::new(Counters {

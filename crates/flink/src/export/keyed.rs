@@ -118,6 +118,7 @@ impl Buckets {
             buf: header.to_vec(),
         };
         let mut offsets = vec![0i64; sb.groups];
+        let mut group = Out::default();
         for (g, offset) in offsets.iter_mut().enumerate() {
             let buckets = &sb.buckets[g * self.states..(g + 1) * self.states];
             let mut states = buckets
@@ -129,17 +130,24 @@ impl Buckets {
                 continue;
             }
             *offset = out.buf.len() as i64;
-            let mut group = Out::default();
+            // Uncompressed, the key group goes straight into the stream; compressed, it is
+            // framed on its own first.
+            let dst = if compress {
+                group.buf.clear();
+                &mut group
+            } else {
+                &mut out
+            };
             if let Some((id, _)) = states.peek() {
-                group.u16(*id as u16);
+                dst.u16(*id as u16);
             }
             while let Some((_, bucket)) = states.next() {
-                let start = group.buf.len();
-                group.bytes(&bucket.buf);
-                group.buf[start + bucket.last_key] |= 0x80;
+                let start = dst.buf.len();
+                dst.bytes(&bucket.buf);
+                dst.buf[start + bucket.last_key] |= 0x80;
                 match states.peek() {
-                    Some((next, _)) => group.u16(*next as u16),
-                    None => group.u16(0xFFFF),
+                    Some((next, _)) => dst.u16(*next as u16),
+                    None => dst.u16(0xFFFF),
                 }
             }
             if compress {
@@ -148,8 +156,6 @@ impl Buckets {
                     .map_err(|e| format!("Snappy: {e}"))?;
                 let framed = encoder.into_inner().map_err(|e| format!("Snappy: {e}"))?;
                 out.bytes(&framed);
-            } else {
-                out.bytes(&group.buf);
             }
         }
         Ok((sb.first, out.buf, offsets))

@@ -3,10 +3,10 @@
 //! states and the checkpoint properties.
 
 use super::out::Out;
+use crate::metadata::MASTER_STATE_MAGIC;
 
 /// The version written: Flink 2.3 writes and reads 6.
 pub(crate) const VERSION: i32 = 6;
-const MASTER_STATE_MAGIC: i32 = 0xC96B_1696_u32 as i32;
 
 /// Stream handle types.
 const BYTE_STREAM: u8 = 1;

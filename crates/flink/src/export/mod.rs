@@ -85,6 +85,14 @@ pub struct ExportedState {
     pub serializers: Serializers,
 }
 
+/// A request export cannot carry out, naming what it concerns.
+pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> FlinkError {
+    FlinkError::InvalidInput {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
 fn storage(path: String, e: impl std::fmt::Display) -> FlinkError {
     FlinkError::Storage {
         path,
@@ -131,12 +139,8 @@ pub async fn export(
                     .read_state(&op.uid, name, ReadOptions::default())
                     .await?;
                 while let Some(batch) = stream.try_next().await? {
-                    keyed::kept_groups(&batch, &mut kept).map_err(|e| {
-                        FlinkError::InvalidInput {
-                            path: format!("{}/{name}", op.uid),
-                            message: e,
-                        }
-                    })?;
+                    keyed::kept_groups(&batch, &mut kept)
+                        .map_err(|e| invalid(format!("{}/{name}", op.uid), e))?;
                 }
             }
             let kept = keyed.key_groups.as_ref().map(|_| &kept);
@@ -146,12 +150,8 @@ pub async fn export(
                     .read_state(&op.uid, &st.name, ReadOptions::default())
                     .await?;
                 while let Some(batch) = stream.try_next().await? {
-                    keyed::add_batch(&st.encoding, &batch, kept, &mut buckets).map_err(|e| {
-                        FlinkError::InvalidInput {
-                            path: format!("{}/{}", op.uid, st.name),
-                            message: e,
-                        }
-                    })?;
+                    keyed::add_batch(&st.encoding, &batch, kept, &mut buckets)
+                        .map_err(|e| invalid(format!("{}/{}", op.uid, st.name), e))?;
                 }
                 exported.states.push(ExportedState {
                     name: st.name.clone(),
@@ -160,23 +160,16 @@ pub async fn export(
                     serializers: st.serializers,
                 });
             }
-            let header =
-                keyed
-                    .header_bytes(options.compress)
-                    .map_err(|e| FlinkError::InvalidInput {
-                        path: op.uid.clone(),
-                        message: e,
-                    })?;
+            let header = keyed
+                .header_bytes(options.compress)
+                .map_err(|e| invalid(op.uid.clone(), e))?;
             for (i, sub) in subtasks.iter_mut().enumerate() {
                 if sub.finished {
                     continue;
                 }
                 let (first, bytes, offsets) = buckets
                     .stream(i, &header, options.compress)
-                    .map_err(|e| FlinkError::InvalidInput {
-                        path: op.uid.clone(),
-                        message: e,
-                    })?;
+                    .map_err(|e| invalid(op.uid.clone(), e))?;
                 let path = format!("{}-keyed-{i}", op.uid);
                 let size = put(&dest, &path, bytes, &mut report).await?;
                 sub.keyed = Some((first, offsets, File { path, size }));
@@ -193,9 +186,11 @@ pub async fn export(
                             .downcast_ref::<arrow_array::BinaryArray>()
                             .cloned()
                     })
-                    .ok_or_else(|| FlinkError::InvalidInput {
-                        path: format!("{}/{}", op.uid, st.name),
-                        message: "operator state elements that are not binary".into(),
+                    .ok_or_else(|| {
+                        invalid(
+                            format!("{}/{}", op.uid, st.name),
+                            "operator state elements that are not binary",
+                        )
                     })?;
                 exported.states.push(ExportedState {
                     name: st.name.clone(),
@@ -261,10 +256,7 @@ pub async fn export(
         &operators,
         &plan.properties,
     )
-    .map_err(|e| FlinkError::InvalidInput {
-        path: dest.describe(METADATA_FILE),
-        message: e,
-    })?;
+    .map_err(|e| invalid(dest.describe(METADATA_FILE), e))?;
     report.bytes += bytes.len() as u64;
     report.files += 1;
     let path = dest.child(METADATA_FILE);
@@ -284,10 +276,10 @@ pub async fn export(
 }
 
 fn taken(dest: &Location) -> FlinkError {
-    FlinkError::InvalidInput {
-        path: dest.to_string(),
-        message: "already holds a savepoint: export writes a new directory, never over one".into(),
-    }
+    invalid(
+        dest.to_string(),
+        "already holds a savepoint: export writes a new directory, never over one",
+    )
 }
 
 /// Refuses a destination that holds a Flink or a Rewind savepoint.

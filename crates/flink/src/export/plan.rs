@@ -6,11 +6,11 @@
 use rewind_savepoint::format::{Redistribution, StateEntry, StateKind, parse_type, same_type};
 use rewind_savepoint::{SavepointReader, StateSpec};
 
-use super::ExportOptions;
 use super::hashing::{MAX_MAX_PARALLELISM, check_hashable, operator_id};
 use super::keyed::{EntryKind, StateEncoding};
 use super::out::Out;
 use super::snapshots::{namespace_ty_of, proxy, state_meta, ty_of};
+use super::{ExportOptions, invalid};
 use crate::FlinkError;
 use crate::bytes::Reader;
 use crate::extension::{self, OperatorRecord, SavepointRecord, StateRecord};
@@ -106,13 +106,6 @@ pub(crate) struct ListPlan {
     pub name: String,
     pub flink_name: String,
     pub mode: Redistribution,
-}
-
-fn invalid(path: impl Into<String>, message: impl Into<String>) -> FlinkError {
-    FlinkError::InvalidInput {
-        path: path.into(),
-        message: message.into(),
-    }
 }
 
 /// Flink's default max parallelism for an operator of `parallelism`.
@@ -332,12 +325,7 @@ fn plan_keyed(
         let at = format!("{uid}/{}", st.name);
         let srec: Option<StateRecord> =
             extension::read(&st.extensions).map_err(|e| invalid(&at, e))?;
-        let current = vec![
-            st.key_type.clone(),
-            st.namespace_type.clone(),
-            st.user_key_type.clone(),
-            st.value_type.clone(),
-        ];
+        let current = StateRecord::types_of(st);
         let srec = srec.filter(|r| key_kept && r.rewind_name == st.name && r.types == current);
         let kept = match srec {
             Some(r) => kept_state(&at, &key, &r, i, &mut entries)?,

@@ -6,11 +6,7 @@
 use arrow_schema::{DataType, Fields};
 
 use super::out::Out;
-use crate::serializers::Ty;
-
-const COMPOSITE_MAGIC: i32 = 911_108;
-const NESTED_MAGIC: i32 = 1_333_245;
-const OPTIONAL_MAP_MAGIC: i64 = 0x04F2_C69A_3D70;
+use crate::serializers::{COMPOSITE_MAGIC, NESTED_MAGIC, OPTIONAL_MAP_MAGIC, Ty};
 const BASE: &str = "org.apache.flink.api.common.typeutils.base.";
 
 /// Backend state types of a `StateMetaInfoSnapshot`.

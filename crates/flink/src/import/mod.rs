@@ -311,7 +311,7 @@ async fn read_operator(
         lists: Vec::new(),
     };
     // Keyed state: every subtask's entries decoded into one set of columns per state.
-    let prefix_len = if op.max_parallelism <= 128 { 1 } else { 2 };
+    let prefix_len = crate::export::hashing::prefix_len(op.max_parallelism);
     let mut states = States::default();
     let first = first_keyed(op);
     for s in &op.subtasks {
@@ -383,12 +383,7 @@ async fn read_operator(
         let record = StateRecord {
             version: RECORD_VERSION,
             rewind_name: name.clone(),
-            types: vec![
-                entry.key_type,
-                entry.namespace_type,
-                entry.user_key_type,
-                entry.value_type,
-            ],
+            types: StateRecord::types_of(&entry),
             states: flink,
             role: None,
         };
@@ -456,7 +451,7 @@ fn key_groups_state(kept: &[(ArrayRef, Vec<i32>)]) -> Result<KeyedState, String>
     let record = StateRecord {
         version: RECORD_VERSION,
         rewind_name: KEY_GROUPS_STATE.into(),
-        types: vec![entry.key_type, None, None, entry.value_type],
+        types: StateRecord::types_of(&entry),
         states: Vec::new(),
         role: Some("key_groups".into()),
     };

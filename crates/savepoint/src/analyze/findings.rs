@@ -31,6 +31,18 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Finding {
+    fn of(s: &StateAnalysis, kind: &'static str, value: f64, message: String) -> Finding {
+        Finding {
+            kind,
+            operator: s.operator.clone(),
+            state: s.state.clone(),
+            value,
+            message: format!("`{}/{}`: {message}", s.operator, s.state),
+        }
+    }
+}
+
 fn unit_words(unit: Option<&str>) -> &'static str {
     match unit {
         Some("elements") => "list length",
@@ -59,14 +71,7 @@ pub(crate) fn findings(states: &[StateAnalysis], elapsed: Option<f64>) -> Vec<Fi
     let mut out = Vec::new();
     let over = over(elapsed);
     for s in states {
-        let at = format!("{}/{}", s.operator, s.state);
-        let finding = |kind, value, message: String| Finding {
-            kind,
-            operator: s.operator.clone(),
-            state: s.state.clone(),
-            value,
-            message: format!("`{at}`: {message}"),
-        };
+        let finding = |kind, value, message: String| Finding::of(s, kind, value, message);
         if let Some(g) = &s.growth {
             if let (Some(now), Some(then)) = (s.mean_size, g.mean_size_before) {
                 if g.keys_grew >= KEYS_GREW && then > 0.0 && now >= then * GROWTH_FACTOR {
@@ -99,14 +104,7 @@ pub(crate) fn findings(states: &[StateAnalysis], elapsed: Option<f64>) -> Vec<Fi
         }
     }
     for s in states {
-        let at = format!("{}/{}", s.operator, s.state);
-        let finding = |kind, value, message: String| Finding {
-            kind,
-            operator: s.operator.clone(),
-            state: s.state.clone(),
-            value,
-            message: format!("`{at}`: {message}"),
-        };
+        let finding = |kind, value, message: String| Finding::of(s, kind, value, message);
         if let (Some(top), Some(mean), Some(keys)) = (s.top_keys.first(), s.mean_size, s.keys) {
             if keys >= 10 && top.size >= HOT_MIN && top.size as f64 >= HOT_FACTOR * mean {
                 out.push(finding(

@@ -227,17 +227,6 @@ fn skew(counts: &[u64]) -> f64 {
     counts.iter().copied().max().unwrap_or(0) as f64 / mean
 }
 
-/// The least watermark of the savepoint's source splits.
-fn watermark(reader: &SavepointReader) -> Option<i64> {
-    reader
-        .manifest()
-        .operators
-        .iter()
-        .filter_map(|o| o.source.as_ref())
-        .flat_map(|s| s.splits.iter().filter_map(|s| s.watermark))
-        .min()
-}
-
 pub(crate) async fn scan(
     reader: &SavepointReader,
     op: &OperatorEntry,
@@ -266,7 +255,7 @@ pub(crate) async fn scan(
         processing_time: 0,
         earliest: None,
         latest: None,
-        watermark: watermark(reader),
+        watermark: reader.manifest().least_watermark(),
         behind_watermark: 0,
     };
     if st.kind.is_keyed() {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use rewind_savepoint::{Analysis, StateAnalysis};
+use rewind_savepoint::{Analysis, KeySize, StateAnalysis};
 
 use crate::output::bytes;
 
@@ -107,6 +107,19 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     t
 }
 
+/// Key, size and size in the baseline, per key.
+fn key_rows(keys: &[KeySize]) -> Vec<Vec<String>> {
+    keys.iter()
+        .map(|k| {
+            vec![
+                k.key.clone(),
+                k.size.to_string(),
+                k.before.map_or("-".into(), |b| b.to_string()),
+            ]
+        })
+        .collect()
+}
+
 fn state(s: &StateAnalysis) -> String {
     let mut out = format!(
         "<section class=\"state\"><h3>{}/{} <small>({}, {} rows, {})</small></h3>",
@@ -195,37 +208,16 @@ fn state(s: &StateAnalysis) -> String {
         .collect();
     out.push_str(&table(&["column", "bytes"], &columns));
     if !s.top_keys.is_empty() {
-        let rows: Vec<Vec<String>> = s
-            .top_keys
-            .iter()
-            .map(|k| {
-                vec![
-                    k.key.clone(),
-                    k.size.to_string(),
-                    k.before.map_or("-".into(), |b| b.to_string()),
-                ]
-            })
-            .collect();
         out.push_str(&table(
             &["largest keys", s.size_unit.unwrap_or("size"), "baseline"],
-            &rows,
+            &key_rows(&s.top_keys),
         ));
     }
-    if let Some(g) = &s.growth {
-        let rows: Vec<Vec<String>> = g
-            .top_growth
-            .iter()
-            .map(|k| {
-                vec![
-                    k.key.clone(),
-                    k.size.to_string(),
-                    k.before.map_or("-".into(), |b| b.to_string()),
-                ]
-            })
-            .collect();
-        if !rows.is_empty() {
-            out.push_str(&table(&["grew most", "now", "baseline"], &rows));
-        }
+    if let Some(g) = s.growth.as_ref().filter(|g| !g.top_growth.is_empty()) {
+        out.push_str(&table(
+            &["grew most", "now", "baseline"],
+            &key_rows(&g.top_growth),
+        ));
     }
     if !s.fields.is_empty() {
         let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v}"));
