@@ -221,7 +221,7 @@ fn refusals_say_what_is_wrong() {
         ),
         (
             vec!["--to-format-version", "0.9"],
-            "cannot migrate format 1.0 down to 0.9",
+            "this build writes format versions 1.0 to 1.1, not 0.9",
         ),
         (vec![], "nothing to do"),
     ];
@@ -252,6 +252,70 @@ fn a_format_version_migration_copies_everything() {
     );
     assert_eq!(rewind(&["validate", dest, "--deep"]).code, 0);
     assert_eq!(rewind(&["diff", src, dest]).code, 0);
+}
+
+/// The upgrade path of format 1.1 and the way down: up re-encodes every keyed shard lean
+/// (no stored key hash), down writes full shards and leaves extensions out, and the rows
+/// never change.
+#[test]
+fn format_versions_go_up_to_lean_shards_and_down_for_old_readers() {
+    let (_guard, copy) = fixture_copy("v1/two-operators");
+    let src = copy.join("savepoint");
+    let (up, down) = (copy.join("up"), copy.join("down"));
+    let (src, up, down) = (
+        src.to_str().unwrap(),
+        up.to_str().unwrap(),
+        down.to_str().unwrap(),
+    );
+    let run = rewind(&["migrate", src, up, "--to-format-version", "1.1"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().take(2).collect();
+    assert_eq!(
+        lines,
+        [
+            "format 1.0 -> 1.1; 5 shards changed, 0 copied",
+            "5 keyed shards re-encoded lean (no stored key_hash)"
+        ],
+        "{}",
+        run.stdout
+    );
+    let run = rewind(&["migrate", up, down, "--to-format-version", "1.0"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("5 keyed shards re-encoded full (key_hash stored, for 1.0 readers)"),
+        "{}",
+        run.stdout
+    );
+    for dest in [up, down] {
+        assert_eq!(rewind(&["validate", dest, "--deep"]).code, 0, "{dest}");
+        assert_eq!(rewind(&["diff", src, dest]).code, 0, "{dest}");
+    }
+    let inspect = rewind(&["inspect", up]).stdout;
+    assert!(inspect.contains("lean_keyed_shards"), "{inspect}");
+
+    // An import keeps Flink's serializers in extensions, which 1.0 cannot hold.
+    let (_guard, imported) = fixture_copy("v1.1/flink-import");
+    let imported = imported.join("savepoint");
+    let old = copy.join("for-old-readers");
+    let run = rewind(&[
+        "migrate",
+        imported.to_str().unwrap(),
+        old.to_str().unwrap(),
+        "--to-format-version",
+        "1.0",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "extensions left out: format 1.0 has none (export-flink will generate Flink serializers)"
+        ),
+        "{}",
+        run.stdout
+    );
+    let manifest = std::fs::read_to_string(old.join("_manifest.json")).unwrap();
+    assert!(manifest.contains("\"version\": \"1.0\""), "{manifest}");
+    assert!(!manifest.contains("\"extensions\""), "{manifest}");
 }
 
 /// Savepoints imported by `rewind import-flink` 0.1.0 hold the timer domains `event` and

@@ -243,6 +243,36 @@ const CASES: &[Case] = &[
         expected: "column_value",
     },
     Case {
+        name: "lean-without-feature",
+        command: &["state", "counter", "count"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/[SHARD]: columns [\"key\", \"value\"], the manifest's state \"count\" needs [\"key_hash\", \"key\", \"value\"] (a lean shard, but the manifest does not list the reader feature \"lean_keyed_shards\")\n",
+    },
+    Case {
+        name: "lean-without-feature",
+        command: &["validate"],
+        code: 1,
+        expected: "schema,schema,schema,schema",
+    },
+    Case {
+        name: "lean-ranges-missing",
+        command: &["state", "counter", "count", "--key", "1"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/[SHARD]: a keyed shard without key_hash needs rewind.key_hash_ranges in its footer\n",
+    },
+    Case {
+        name: "lean-ranges-missing",
+        command: &["validate"],
+        code: 1,
+        expected: "hash_range",
+    },
+    Case {
+        name: "lean-range-wrong",
+        command: &["validate", "--deep"],
+        code: 1,
+        expected: "hash_range",
+    },
+    Case {
         name: "lineage-without-parent",
         command: &["validate"],
         code: 1,
@@ -310,10 +340,21 @@ fn every_corrupt_fixture_fails_as_recorded() {
             );
         } else {
             let mut expected = case.expected.to_string();
-            if let Ok(text) = std::fs::read_to_string(
-                fixtures_dir().join("v1/keyed-primitive/savepoint/_manifest.json"),
-            ) {
-                let (path, bytes) = first_shard(&serde_json::from_str(&text).unwrap());
+            // The first shard as the fixture's own manifest names it (the lean cases are
+            // derived from a migrated copy), else as the base savepoint's does.
+            let own = std::fs::read_to_string(sp.join("_manifest.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .filter(|m| m["operators"][0]["states"][0]["shards"][0]["path"].is_string());
+            let base = || {
+                std::fs::read_to_string(
+                    fixtures_dir().join("v1/keyed-primitive/savepoint/_manifest.json"),
+                )
+                .ok()
+                .map(|t| serde_json::from_str::<Value>(&t).unwrap())
+            };
+            if let Some(manifest) = own.or_else(base) {
+                let (path, bytes) = first_shard(&manifest);
                 expected = expected
                     .replace("[SHARD]", &path)
                     .replace("[BYTES]", &bytes.to_string());
@@ -367,9 +408,20 @@ fn edit_manifest(sp: &Path, edit: impl FnOnce(&mut Value)) {
     std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
 }
 
-/// Derives each corrupt case from a valid savepoint. Existing cases are left alone.
+/// Derives each corrupt case from a valid savepoint (the `lean-*` cases from it migrated to
+/// format 1.1, lean). Existing cases are left alone.
 pub async fn make_corrupt_fixtures(base: &Path) {
     let root = fixtures_dir().join("corrupt");
+    let lean_dir = tempfile::tempdir().unwrap();
+    let lean_base = lean_dir.path().join("lean");
+    let run = rewind(&[
+        "migrate",
+        base.to_str().unwrap(),
+        lean_base.to_str().unwrap(),
+        "--to-format-version",
+        "1.1",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(base.join("_manifest.json")).unwrap()).unwrap();
     let (shard, _) = first_shard(&manifest);
@@ -379,7 +431,8 @@ pub async fn make_corrupt_fixtures(base: &Path) {
         if sp.exists() {
             continue;
         }
-        copy_dir(base, &sp);
+        let lean = name.starts_with("lean-");
+        copy_dir(if lean { &lean_base } else { base }, &sp);
         let shard_file = sp.join(&shard);
         match name {
             "incomplete" => std::fs::remove_file(sp.join("_manifest.json")).unwrap(),
@@ -465,6 +518,11 @@ pub async fn make_corrupt_fixtures(base: &Path) {
             "no-arrow-schema" => rewrite_shard(&sp, 0, 0, |batch| (batch, false)),
             "null-key" => rewrite_shard(&sp, 0, 0, |batch| (with_null_key(&batch), true)),
             "timer-domain-legacy" => add_legacy_timers(&sp),
+            "lean-without-feature" => edit_manifest(&sp, |m| {
+                m["reader_features"] = serde_json::json!([]);
+            }),
+            "lean-ranges-missing" => rewrite_shard(&sp, 0, 0, |batch| (batch, true)),
+            "lean-range-wrong" => rewrite_lean_ranges(&sp, "0000000000000000-0000000000000000"),
             "lineage-without-parent" => edit_manifest(&sp, |m| {
                 m["lineage"] = serde_json::json!({"operation": "rescale"})
             }),
@@ -480,6 +538,43 @@ pub async fn make_corrupt_fixtures(base: &Path) {
             other => panic!("no recipe for corrupt case {other}"),
         }
     }
+}
+
+/// Rewrites the first shard of a lean savepoint with the Parquet writer, its rows
+/// unchanged and `rewind.key_hash_ranges` set to `ranges` (inside the shard's range, so
+/// only a deep validation finds the rows outside it); fixes up bytes and CRC-32C.
+fn rewrite_lean_ranges(sp: &Path, ranges: &str) {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(sp.join("_manifest.json")).unwrap()).unwrap();
+    let (shard, _) = first_shard(&manifest);
+    let path = sp.join(shard);
+    let file = std::fs::File::open(&path).unwrap();
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect();
+    let batch = arrow_select_concat(&batches);
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            "rewind.key_hash_ranges".to_string(),
+            ranges.to_string(),
+        )]))
+        .build();
+    let file = std::fs::File::create(&path).unwrap();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let crc = format!("{:08x}", crc32c(&bytes));
+    edit_manifest(sp, |m| {
+        let entry = &mut m["operators"][0]["states"][0]["shards"][0];
+        entry["bytes"] = bytes.len().into();
+        entry["crc32c"] = crc.into();
+    });
 }
 
 fn edit_text(sp: &Path, edit: impl FnOnce(&str) -> String) {

@@ -84,18 +84,14 @@ fn inspect_matches_the_recorded_output() {
         // reads as it did.
         let mut now: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
         let object = now.as_object_mut().unwrap();
-        for added in ["reader_features", "writer_features"] {
-            assert_eq!(
-                object.remove(added),
-                Some(serde_json::json!([])),
-                "{case}: {added}"
-            );
-        }
         let mut recorded: serde_json::Value =
             serde_json::from_str(&expected(&case, "inspect.json")).unwrap();
-        if let Some(recorded) = recorded.as_object_mut() {
-            recorded.remove("reader_features");
-            recorded.remove("writer_features");
+        let recorded_object = recorded.as_object_mut().unwrap();
+        for added in ["reader_features", "writer_features"] {
+            let was = recorded_object
+                .remove(added)
+                .unwrap_or_else(|| serde_json::json!([]));
+            assert_eq!(object.remove(added), Some(was), "{case}: {added}");
         }
         assert_eq!(now, recorded, "{case}: inspect --json");
     }
@@ -150,8 +146,8 @@ fn every_fixture_validates_deeply() {
 }
 
 /// The compatibility matrix: every fixture of every format version is diffed against
-/// itself, rescaled, and migrated to the current format by this build, and each result
-/// validates and compares equal to the original.
+/// itself, rescaled, migrated up to 1.1 (lean shards) and down to 1.0 (full shards, no
+/// extensions) by this build, and each result validates and compares equal to the original.
 #[test]
 fn every_fixture_diffs_rescales_and_migrates() {
     for case in cases() {
@@ -171,6 +167,7 @@ fn every_fixture_diffs_rescales_and_migrates() {
             .unwrap();
         let rescaled = copy.join("rescaled");
         let migrated = copy.join("migrated");
+        let down = copy.join("down");
         let runs = [
             (
                 rescaled.to_str().unwrap(),
@@ -183,8 +180,20 @@ fn every_fixture_diffs_rescales_and_migrates() {
                     sp,
                     migrated.to_str().unwrap(),
                     "--to-format-version",
-                    // The newest this build writes: 1.0 savepoints go up, 1.1 stay.
+                    // The newest this build writes: 1.0 savepoints go up (lean), 1.1
+                    // stay.
                     "1.1",
+                ],
+            ),
+            (
+                // The way down, for readers of 1.0: full shards, no extensions.
+                down.to_str().unwrap(),
+                vec![
+                    "migrate",
+                    sp,
+                    down.to_str().unwrap(),
+                    "--to-format-version",
+                    "1.0",
                 ],
             ),
         ];
@@ -200,5 +209,21 @@ fn every_fixture_diffs_rescales_and_migrates() {
             let diff = rewind(&["diff", sp, dest]);
             assert_eq!(diff.code, 0, "{case} {}: {}", args[0], diff.stdout);
         }
+        // What each migration wrote is what readers of that version read.
+        let manifest = |p: &std::path::Path| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(p.join("_manifest.json")).unwrap()).unwrap()
+        };
+        let (up, down) = (manifest(&migrated), manifest(&down));
+        let keyed = up.to_string().contains("\"key_type\"");
+        let lean = if keyed {
+            vec!["lean_keyed_shards"]
+        } else {
+            vec![]
+        };
+        assert_eq!(up["version"], "1.1", "{case}");
+        assert_eq!(up["reader_features"], serde_json::json!(lean), "{case}");
+        assert_eq!(down["version"], "1.0", "{case}");
+        assert_eq!(down["reader_features"], serde_json::json!([]), "{case}");
+        assert!(!down.to_string().contains("\"extensions\""), "{case}");
     }
 }

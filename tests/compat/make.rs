@@ -465,7 +465,7 @@ async fn make_fixtures() {
         let dir = v1_1.join(name);
         if !dir.exists() {
             std::fs::create_dir_all(&dir).unwrap();
-            crate::make_v1_1::make(&dir, name);
+            crate::make_v1_1::make(&dir, name).await;
         }
     }
 }

@@ -1,21 +1,127 @@
 //! Golden savepoints of format 1.1 (fixtures/v1.1), written once by
 //! `cargo test -p rewind-tests --test compat -- --ignored make_fixtures`: what 1.1 added,
-//! the `extensions` member, as `rewind import-flink` writes it.
+//! the `extensions` member as `rewind import-flink` writes it, and lean keyed shards
+//! (reader feature `lean_keyed_shards`).
 
 use std::path::Path;
+use std::sync::Arc;
 
+use arrow_array::{ArrayRef, Int64Array, StringArray, StructArray};
+use arrow_schema::{DataType, Field, Fields};
+use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec, WriterOptions};
 use rewind_tests::{fixture_copy, rewind};
 
-use crate::make::record_expected;
+use crate::make::{batch, record_expected};
 
 /// The cases, each a folder of fixtures/v1.1.
-pub const CASES: [&str; 1] = ["flink-import"];
+pub const CASES: [&str; 3] = ["flink-import", "lean-upgrade", "lean-row-groups"];
+
+pub async fn make(dir: &Path, name: &str) {
+    match name {
+        "flink-import" => flink_import(dir),
+        "lean-upgrade" => lean_upgrade(dir),
+        "lean-row-groups" => lean_row_groups(dir).await,
+        other => panic!("no recipe for fixture {other}"),
+    }
+    record_expected(dir);
+}
+
+/// `lean-upgrade`: fixtures/v1/struct-list-map (value, list, map, namespaced and timers
+/// state) migrated to 1.1, the upgrade path: every keyed shard re-encoded lean.
+fn lean_upgrade(dir: &Path) {
+    let (_guard, copy) = fixture_copy("v1/struct-list-map");
+    let src = copy.join("savepoint");
+    let dest = dir.join("savepoint");
+    let run = rewind(&[
+        "migrate",
+        src.to_str().unwrap(),
+        dest.to_str().unwrap(),
+        "--to-format-version",
+        "1.1",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// `lean-row-groups`: lean shards of several row groups of 4 rows at parallelism 3: int64
+/// keys, struct keys with a map state, and a state with one key (so two empty shards).
+async fn lean_row_groups(dir: &Path) {
+    let location = Location::parse(dir.join("savepoint").to_str().unwrap()).unwrap();
+    let options = WriterOptions {
+        row_group_rows: 4,
+        lean_keyed_shards: true,
+        ..WriterOptions::default()
+    };
+    let writer = SavepointWriter::create_with_options(
+        location,
+        SavepointInfo::new("lean-fixture", "bootstrap"),
+        options,
+    )
+    .await
+    .unwrap();
+    writer.add_operator("counts", "Counts", 3).unwrap();
+    let customer = DataType::Struct(Fields::from(vec![
+        Field::new("region", DataType::Utf8, false),
+        Field::new("id", DataType::Int64, false),
+    ]));
+    for spec in [
+        StateSpec::value("count", DataType::Int64, DataType::Int64),
+        StateSpec::map("orders", customer.clone(), DataType::Utf8, DataType::Int64),
+        StateSpec::value("single", DataType::Utf8, DataType::Utf8),
+    ] {
+        writer.add_state("counts", spec).unwrap();
+    }
+    let keys: Vec<i64> = (-20..20).collect();
+    let count = batch(vec![
+        ("key", Arc::new(Int64Array::from(keys.clone())) as ArrayRef),
+        (
+            "value",
+            Arc::new(Int64Array::from_iter_values(keys.iter().map(|k| k * k))),
+        ),
+    ]);
+    writer
+        .write_keyed("counts", "count", vec![count])
+        .await
+        .unwrap();
+    let regions: Vec<&str> = (0..30).map(|i| ["eu", "us", "apac"][i % 3]).collect();
+    let ids: Vec<i64> = (0..30).map(|i| (i / 3) as i64).collect();
+    let struct_keys = StructArray::from(vec![
+        (
+            Arc::new(Field::new("region", DataType::Utf8, false)),
+            Arc::new(StringArray::from(regions)) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("id", DataType::Int64, false)),
+            Arc::new(Int64Array::from(ids)) as ArrayRef,
+        ),
+    ]);
+    let items: Vec<String> = (0..30).map(|i| format!("item-{}", i % 2)).collect();
+    let orders = batch(vec![
+        ("key", Arc::new(struct_keys) as ArrayRef),
+        ("user_key", Arc::new(StringArray::from(items))),
+        ("value", Arc::new(Int64Array::from_iter_values(0..30))),
+    ]);
+    writer
+        .write_keyed("counts", "orders", vec![orders])
+        .await
+        .unwrap();
+    let single = batch(vec![
+        ("key", Arc::new(StringArray::from(vec!["only"])) as ArrayRef),
+        (
+            "value",
+            Arc::new(StringArray::from(vec!["one key, two empty shards"])),
+        ),
+    ]);
+    writer
+        .write_keyed("counts", "single", vec![single])
+        .await
+        .unwrap();
+    writer.commit().await.unwrap();
+}
 
 /// `flink-import`: the real rich-state Flink sample (fixtures/flink/rich-state-A) imported:
 /// keyed value, map, list, POJO and window state, timers and operator list state, with the
 /// `flink` extension at every level.
-pub fn make(dir: &Path, name: &str) {
-    assert_eq!(name, "flink-import");
+fn flink_import(dir: &Path) {
     let (_guard, copy) = fixture_copy("flink/rich-state-A");
     let src = copy.join("savepoint-46a48f-b5c105e0343a");
     let dest = dir.join("savepoint");
@@ -25,5 +131,4 @@ pub fn make(dir: &Path, name: &str) {
         dest.to_str().unwrap(),
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    record_expected(dir);
 }

@@ -4,6 +4,8 @@
 Reads savepoints with code no one on the project wrote: pyarrow for Parquet, the `xxhash`
 package for XXH3, `google-crc32c` for CRC-32C and `jsonschema` for the manifest schema.
 Nothing here imports or calls Rewind; the format knowledge is re-implemented from the spec.
+Format 1.0 and 1.1, including lean keyed shards (reader feature `lean_keyed_shards`), whose
+key hashes this checker computes from the keys.
 
 Usage:
     python check_savepoints.py DIR [DIR...]   check every savepoint in/under each DIR
@@ -19,6 +21,7 @@ per problem, and ends with `N passed, M failed`. Exit code: 0 all passed, 1 some
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import re
@@ -43,7 +46,9 @@ MANIFEST_FILE = "_manifest.json"
 FORMAT_MARKER = "rewind-savepoint"
 SUPPORTED_MAJOR = 1
 KEY_HASH_ALGORITHM = "xxh3_64"
-KNOWN_READER_FEATURES: frozenset = frozenset()  # format 1.0 defines none
+LEAN_KEYED_SHARDS = "lean_keyed_shards"  # format 1.1: keyed shards may omit key_hash
+KNOWN_READER_FEATURES: frozenset = frozenset({LEAN_KEYED_SHARDS})
+HASH_RANGES_KEY = b"rewind.key_hash_ranges"  # a lean shard's row-group ranges
 REQUIRED_PARQUET_METADATA = ("rewind.writer", "rewind.format_version", "ARROW:schema")
 TIMER_DOMAINS = ("event_time", "processing_time")
 STATE_KINDS = ("value", "list", "map", "timers", "operator_list")
@@ -353,6 +358,7 @@ class StatePlan:
     columns: list  # [(name, pa.DataType)]
     shards: list  # raw shard dicts that passed the manifest rules
     rows: int = 0
+    lean_allowed: bool = False  # the manifest lists lean_keyed_shards
 
 
 def expected_columns(st: dict, types: dict) -> list:
@@ -493,7 +499,8 @@ def plan_manifest(m, fail) -> list:
             if not isinstance(shards, list):
                 fail(f"{sat}: shards is missing or not a list")
                 continue
-            plan = StatePlan(uid, name, kind, expected_columns(st, types), [])
+            plan = StatePlan(uid, name, kind, expected_columns(st, types), [],
+                             lean_allowed=LEAN_KEYED_SHARDS in features)
             ranges, subtasks = [], set()
             for k, sh in enumerate(shards):
                 shat = f"{sat}.shards[{k}]"
@@ -626,12 +633,22 @@ def check_shard(root: str, plan: StatePlan, sh: dict, fail) -> None:
     if missing:
         fail(f"Parquet key-value metadata lacks {', '.join(missing)}")
     names = list(schema.names)
-    want = [n for n, _ in plan.columns]
+    columns = plan.columns
+    lean = plan.kind != "operator_list" and plan.lean_allowed and names == [n for n, _ in columns[1:]]
+    if lean:
+        columns = columns[1:]
+    want = [n for n, _ in columns]
     if names != want:
         fail(f"columns are {names}, a {plan.kind} state's shard must have {want}")
         return
+    group_ranges = None
+    if lean:
+        group_ranges = lean_group_ranges(kv, pf.metadata)
+        if isinstance(group_ranges, str):
+            fail(group_ranges)
+            return
     schema_ok = True
-    for (name, expected), f in zip(plan.columns, schema):
+    for (name, expected), f in zip(columns, schema):
         if not same_type(f.type, expected):
             fail(f"column {name!r} is {type_string(f.type)}, the manifest says {type_string(expected)}")
             schema_ok = False
@@ -640,14 +657,38 @@ def check_shard(root: str, plan: StatePlan, sh: dict, fail) -> None:
         fail(f"{num_rows} rows, the manifest says {sh['rows']}")
     if not schema_ok:
         return
-    check_rows(pf, plan, sh, fail)
+    check_rows(pf, plan, sh, fail, group_ranges)
 
 
-def check_rows(pf, plan: StatePlan, sh: dict, fail) -> None:
-    """Decodes every column; checks key hashes, order, range, nulls and timer domains."""
+def lean_group_ranges(kv: dict, metadata):
+    """A lean shard's recorded (first row, min, max) per row group with rows, or what is wrong."""
+    if HASH_RANGES_KEY not in kv:
+        return "a lean keyed shard has no rewind.key_hash_ranges in its footer"
+    text = kv[HASH_RANGES_KEY].decode("utf-8", "replace")
+    entries = text.split(",") if text else []
+    if len(entries) != metadata.num_row_groups:
+        return f"rewind.key_hash_ranges has {len(entries)} entries for {metadata.num_row_groups} row groups"
+    out, first = [], 0
+    for g, entry in enumerate(entries):
+        rows = metadata.row_group(g).num_rows
+        m = re.fullmatch(r"([0-9a-f]{16})-([0-9a-f]{16})", entry)
+        if entry == "empty" and rows == 0:
+            continue
+        if not m or rows == 0 or int(m.group(1), 16) > int(m.group(2), 16):
+            return f"rewind.key_hash_ranges entry {g} {entry!r} does not describe a row group of {rows} rows"
+        out.append((first, int(m.group(1), 16), int(m.group(2), 16)))
+        first += rows
+    return out
+
+
+def check_rows(pf, plan: StatePlan, sh: dict, fail, group_ranges=None) -> None:
+    """Decodes every column; checks key hashes, order, range, nulls and timer domains. In a
+    lean shard (group_ranges given) the hash is computed from the key and must lie in its
+    row group's recorded range."""
     keyed = plan.kind != "operator_list"
     lo, hi = sh["_range"] if keyed else (0, U64_MAX)
-    non_null = [n for n, _ in plan.columns if n != "value"]
+    columns = plan.columns[1:] if group_ranges is not None else plan.columns
+    non_null = [n for n, _ in columns if n != "value"]
     wrong_hash, out_of_range, unsorted, nulls, domains = (_FirstOf() for _ in range(5))
     last = None
     row = 0
@@ -659,12 +700,22 @@ def check_rows(pf, plan: StatePlan, sh: dict, fail) -> None:
                 if col.null_count:
                     nulls.add(f"column {name!r} has a null in row {row + _first_null(col)}")
             if keyed and not nulls.first:
-                stored = batch.column("key_hash").to_pylist()
                 try:
                     computed = key_hashes(batch.column("key"))
                 except KeyHashError as e:
                     fail(f"rows {row}..{row + n - 1}: cannot hash the keys: {e}")
                     return
+                if group_ranges is None:
+                    stored = batch.column("key_hash").to_pylist()
+                else:
+                    stored = computed
+                    firsts = [first for first, _, _ in group_ranges]
+                    for i, c in enumerate(computed):
+                        at = row + i
+                        _, glo, ghi = group_ranges[bisect.bisect_right(firsts, at) - 1]
+                        if not glo <= c <= ghi:
+                            wrong_hash.add(f"row {at}: the key hashes to {c:016x}, outside its row group's "
+                                           f"recorded range {glo:016x}-{ghi:016x}")
                 for i, (s, c) in enumerate(zip(stored, computed)):
                     if s != c:
                         wrong_hash.add(f"row {row + i}: stored key_hash {s:016x}, the key hashes to {c:016x}")
@@ -1073,6 +1124,7 @@ def self_test() -> int:
             return res
 
         res = case("good", None, None)
+
         check("good savepoint counts", (res.shards, res.rows) == (1, 10), f"{res.shards} shards, {res.rows} rows")
 
         def shard_path(root):
@@ -1103,6 +1155,26 @@ def self_test() -> int:
             hs = t.column("key_hash").to_pylist()
             hs[3] ^= 1
             rewrite(root, m, t.set_column(0, "key_hash", pa.array(hs, pa.uint64())))
+
+        # Lean keyed shards (format 1.1): the same rows without key_hash, ranges in the footer.
+        def lean(ranges=None, listed=True):
+            def mutate(root, m):
+                t = table_of(root).drop_columns(["key_hash"])
+                hs = key_hashes(t.column("key").combine_chunks())
+                text = ranges if ranges is not None else f"{min(hs):016x}-{max(hs):016x}"
+                meta = {"rewind.writer": "self-test", "rewind.format_version": "1.1"}
+                if text != "absent":
+                    meta[HASH_RANGES_KEY.decode()] = text
+                m["version"] = "1.1"
+                m["reader_features"] = [LEAN_KEYED_SHARDS] if listed else []
+                rewrite(root, m, t, meta)
+            return mutate
+
+        case("lean", lean(), None)
+        case("lean-without-feature", lean(listed=False), "columns are ['key', 'value']")
+        case("lean-ranges-missing", lean(ranges="absent"), "no rewind.key_hash_ranges")
+        case("lean-range-wrong", lean(ranges="0000000000000000-0000000000000001"), "recorded range")
+        case("lean-range-count", lean(ranges="empty,empty"), "2 entries for 1 row groups")
 
         def unsorted(root, m):
             rewrite(root, m, table_of(root).take(pa.array(list(range(9, -1, -1)))))

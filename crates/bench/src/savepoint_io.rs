@@ -182,29 +182,18 @@ pub async fn write(report: &mut Report, work: &Path, n: usize, value: Value) -> 
     let value_type = batches[0].schema().field(1).data_type().clone();
     let (mut ours, mut plain, mut our_bytes, mut plain_bytes, mut peak) =
         (vec![], vec![], 0, 0, 0.0f64);
-    let mut same_columns = vec![];
+    let (mut same_columns, mut lean, mut lean_bytes) = (vec![], vec![], 0);
     for run in 0..RUNS {
         let dir = work.join(format!("write-{n}-{run}"));
         let before = memory::current_mib();
         memory::reset_peak();
-        let started = Instant::now();
-        let location = Location::parse(dir.join("sp").to_str().unwrap_or_default())?;
-        let writer =
-            SavepointWriter::create(location, SavepointInfo::new("bench", "bootstrap")).await?;
-        writer.add_operator("op", "op", 1)?;
-        writer.add_state(
-            "op",
-            StateSpec::value("state", DataType::UInt64, value_type.clone()),
-        )?;
-        let mut shard = writer.keyed_shard("op", "state", HashRange::FULL)?;
-        for b in &batches {
-            shard.write(b).await?;
-        }
-        shard.finish().await?;
-        writer.commit().await?;
-        ours.push(started.elapsed().as_secs_f64());
+        let (secs, bytes) = write_savepoint(&dir.join("sp"), &batches, &value_type, false).await?;
+        ours.push(secs);
+        our_bytes = bytes;
         peak = peak.max(memory::peak_mib() - before);
-        our_bytes = dir_size(&dir.join("sp"));
+        let (secs, bytes) = write_savepoint(&dir.join("lean"), &batches, &value_type, true).await?;
+        lean.push(secs);
+        lean_bytes = bytes;
 
         let file_path = dir.join("plain.parquet");
         plain.push(plain_write(&batches, &file_path)?);
@@ -214,6 +203,19 @@ pub async fn write(report: &mut Report, work: &Path, n: usize, value: Value) -> 
         std::fs::remove_dir_all(&dir)?;
     }
     let (ours, plain) = (median(ours), median(plain));
+    report.add(
+        &format!("write {}M keys lean, {label}", n / 1_000_000),
+        median(lean),
+        "the same savepoint, full shards (key_hash stored)",
+        ours,
+        "s",
+        format!(
+            "{:.2} vs {:.2} bytes/key ({:.2}x)",
+            lean_bytes as f64 / n as f64,
+            our_bytes as f64 / n as f64,
+            lean_bytes as f64 / our_bytes.max(1) as f64
+        ),
+    );
     report.add(
         &format!("write {}M keys, {label}", n / 1_000_000),
         ours,
@@ -237,6 +239,40 @@ pub async fn write(report: &mut Report, work: &Path, n: usize, value: Value) -> 
         ),
     );
     Ok(())
+}
+
+/// Writes `batches` as a one-shard savepoint at `root` (lean or full keyed shards): seconds
+/// and bytes on disk.
+async fn write_savepoint(
+    root: &Path,
+    batches: &[RecordBatch],
+    value_type: &DataType,
+    lean: bool,
+) -> Result<(f64, u64)> {
+    let started = Instant::now();
+    let location = Location::parse(root.to_str().unwrap_or_default())?;
+    let options = WriterOptions {
+        lean_keyed_shards: lean,
+        ..WriterOptions::default()
+    };
+    let writer = SavepointWriter::create_with_options(
+        location,
+        SavepointInfo::new("bench", "bootstrap"),
+        options,
+    )
+    .await?;
+    writer.add_operator("op", "op", 1)?;
+    writer.add_state(
+        "op",
+        StateSpec::value("state", DataType::UInt64, value_type.clone()),
+    )?;
+    let mut shard = writer.keyed_shard("op", "state", HashRange::FULL)?;
+    for b in batches {
+        shard.write(b).await?;
+    }
+    shard.finish().await?;
+    writer.commit().await?;
+    Ok((started.elapsed().as_secs_f64(), dir_size(root)))
 }
 
 async fn generated(work: &Path, name: &str, keys: u64) -> Result<(Location, f64, f64)> {

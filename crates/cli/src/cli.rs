@@ -292,7 +292,9 @@ pub struct MigrateArgs {
     /// Values that do not fit a conversion become null instead of failing.
     #[arg(long)]
     pub lossy: bool,
-    /// The format version to write; this release writes only its current one.
+    /// The format version to write: 1.1 (keyed shards lean, without the stored key hash) or
+    /// 1.0 (keyed shards with key_hash and no extensions, for readers of format 1.0).
+    /// Default: the source's version and layout.
     #[arg(long, value_name = "VERSION")]
     pub to_format_version: Option<String>,
     /// Read everything, report what would change and how many rows, write nothing.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 
 use rewind_savepoint::format::{HashRange, Manifest, ParentRef, SavepointKind, SplitEntry};
-use rewind_savepoint::{Location, SavepointInfo, SavepointWriter};
+use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, WriterOptions};
 
 use crate::operator::StateSnapshot;
 use crate::options::RunOptions;
@@ -473,7 +473,14 @@ impl Coordinator {
             .map(|key| (key, self.output.records(checkpoint_id, key)))
             .collect();
         crate::io::block_on(async {
-            let writer = Arc::new(SavepointWriter::create(location.clone(), info).await?);
+            // Lean keyed shards (format 1.1): the key hash is not stored, readers compute it.
+            let options = WriterOptions {
+                lean_keyed_shards: true,
+                ..WriterOptions::default()
+            };
+            let writer = Arc::new(
+                SavepointWriter::create_with_options(location.clone(), info, options).await?,
+            );
             // One task per subtask snapshot: converting to Arrow and encoding run in
             // parallel, and the job keeps processing meanwhile.
             let mut tasks = Vec::new();

@@ -48,6 +48,6 @@ pub use types::{
     same_type, type_name,
 };
 pub use version::{
-    FORMAT_MARKER, FormatVersion, SUPPORTED_READER_FEATURES, SUPPORTED_WRITER_FEATURES,
-    missing_reader_features,
+    FORMAT_MARKER, FormatVersion, LEAN_KEYED_SHARDS, SUPPORTED_READER_FEATURES,
+    SUPPORTED_WRITER_FEATURES, missing_reader_features,
 };

@@ -10,7 +10,7 @@ use crate::hash::KEY_HASH_ALGORITHM;
 use crate::path::{check_name, check_relative_path};
 use crate::range::{CoverageProblem, HashRange, coverage_problems};
 use crate::types::{is_key_type, parse_type};
-use crate::version::{FORMAT_MARKER, FormatVersion, missing_reader_features};
+use crate::version::{FORMAT_MARKER, FormatVersion, missing_from};
 
 /// A parsed and checked manifest. Every value of this type obeys the per-field rules of
 /// spec/FORMAT.md: names, paths, types and state kinds are valid. Rules that span the whole
@@ -319,6 +319,15 @@ impl Manifest {
     /// Parses and checks a manifest, in the order a user needs the answer: not JSON, not a
     /// savepoint, too new (or needs unknown features), then breaks a rule.
     pub fn from_json(bytes: &[u8]) -> Result<Manifest, FormatError> {
+        Self::from_json_supporting(bytes, crate::version::SUPPORTED_READER_FEATURES)
+    }
+
+    /// [`from_json`](Self::from_json) as a reader implementing only the reader features
+    /// `supported` would parse it (the tests use it to play a 1.0 reader).
+    pub(crate) fn from_json_supporting(
+        bytes: &[u8],
+        supported: &[&str],
+    ) -> Result<Manifest, FormatError> {
         check_json(bytes)?;
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(json_error)?;
         let Some(object) = value.as_object() else {
@@ -350,7 +359,7 @@ impl Manifest {
                 FormatError::invalid("reader_features", format!("not a list of strings: {e}"))
             })?,
         };
-        let missing = missing_reader_features(&features);
+        let missing = missing_from(&features, supported);
         if !version.is_readable() || !missing.is_empty() {
             return Err(FormatError::Unsupported {
                 version,

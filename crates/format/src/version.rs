@@ -27,7 +27,8 @@ impl FormatVersion {
     /// Format 1.0: what the writer writes when a savepoint uses nothing newer.
     pub const V1_0: FormatVersion = FormatVersion { major: 1, minor: 0 };
 
-    /// Format 1.1: adds `extensions` (information for other systems, e.g. Flink's).
+    /// Format 1.1: adds `extensions` (information for other systems, e.g. Flink's) and
+    /// the reader feature [`LEAN_KEYED_SHARDS`].
     pub const V1_1: FormatVersion = FormatVersion { major: 1, minor: 1 };
 
     /// Whether a reader of this build can read a manifest of `self`'s version.
@@ -63,7 +64,12 @@ impl FromStr for FormatVersion {
 /// cannot be read correctly by this build and is refused (see spec/FORMAT.md, "Features").
 ///
 /// This is the one registry of features: the spec's table and the tests read from it.
-pub const SUPPORTED_READER_FEATURES: &[&str] = &[];
+pub const SUPPORTED_READER_FEATURES: &[&str] = &[LEAN_KEYED_SHARDS];
+
+/// Reader feature of format 1.1: keyed shards may omit the `key_hash` column (readers
+/// compute it from the key) and record each row group's hash range in the footer instead
+/// (spec/FORMAT.md, "Lean keyed shards").
+pub const LEAN_KEYED_SHARDS: &str = "lean_keyed_shards";
 
 /// Writer features this build knows. Unknown writer features are allowed when reading
 /// (they only matter to a writer that would modify the savepoint in place, which Rewind never does).
@@ -71,9 +77,14 @@ pub const SUPPORTED_WRITER_FEATURES: &[&str] = &[];
 
 /// The reader features in `required` that this build does not support, in the order given.
 pub fn missing_reader_features(required: &[String]) -> Vec<String> {
+    missing_from(required, SUPPORTED_READER_FEATURES)
+}
+
+/// The reader features in `required` that a reader supporting only `supported` lacks.
+pub fn missing_from(required: &[String], supported: &[&str]) -> Vec<String> {
     required
         .iter()
-        .filter(|f| !SUPPORTED_READER_FEATURES.contains(&f.as_str()))
+        .filter(|f| !supported.contains(&f.as_str()))
         .cloned()
         .collect()
 }

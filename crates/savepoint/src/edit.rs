@@ -14,7 +14,7 @@ use rewind_format::{
 use crate::spec::columns;
 use crate::{
     Error, Location, ReadOptions, Result, SavepointInfo, SavepointReader, SavepointWriter,
-    StateSpec,
+    StateSpec, WriterOptions,
 };
 
 /// One edit. Edits name operators by uid and states by `uid` + name; they apply in order,
@@ -194,7 +194,9 @@ pub async fn edit(source: &SavepointReader, dest: Location, edits: &[Edit]) -> R
     let mut info = SavepointInfo::derived_from(source, "edit");
     info.lineage.parameters =
         Some(serde_json::json!({ "edits": edits.iter().map(Edit::describe).collect::<Vec<_>>() }));
-    let writer = SavepointWriter::create(dest, info).await?;
+    let writer =
+        SavepointWriter::create_with_options(dest, info, WriterOptions::like(source.manifest()))
+            .await?;
     for op in &ops {
         writer.add_operator(&op.uid, &op.name, op.parallelism)?;
         if let Some(splits) = &op.splits {
@@ -216,7 +218,7 @@ pub async fn edit(source: &SavepointReader, dest: Location, edits: &[Edit]) -> R
                     rewrite_shard(source, &writer, op, st, shard).await?;
                 } else {
                     writer
-                        .copy_shard(source.location(), &op.uid, &st.entry.name, shard)
+                        .copy_shard(source, &op.uid, &st.entry.name, shard)
                         .await?;
                 }
             }

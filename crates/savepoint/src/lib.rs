@@ -29,6 +29,7 @@ mod edit;
 mod error;
 mod file_copy;
 mod generate;
+mod lean;
 mod lineage;
 mod location;
 mod migrate;

@@ -109,7 +109,7 @@ impl SavepointReader {
         for shard in &shards {
             let described = self.location.describe(&shard.path);
             let builder = open_shard(&self.location, shard, 8192).await?;
-            check_shard_schema(&described, state, &builder)?;
+            check_shard_schema(&described, state, &builder, false)?;
             let stream = builder
                 .build()
                 .map_err(|e| parquet_error(described.clone(), "reading Parquet", e))?;
@@ -156,12 +156,13 @@ impl SavepointReader {
             .collect();
         let location = self.location.clone();
         let batch_size = options.batch_size.unwrap_or(8192);
+        let lean = crate::lean::allowed(&self.manifest);
         let stream = stream::iter(shards)
             .then(move |shard| {
                 let location = location.clone();
                 let state = state.clone();
                 let filter = filter.clone();
-                async move { read_shard(location, state, shard, filter, batch_size).await }
+                async move { read_shard(location, state, shard, filter, batch_size, lean).await }
             })
             .try_flatten();
         Ok(stream.boxed())
@@ -178,7 +179,16 @@ impl SavepointReader {
     ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
         let state = self.state(uid, name)?.clone();
         let filter = Arc::new(RowFilter::new(&state, &ReadOptions::default())?);
-        read_shard(self.location.clone(), state, shard.clone(), filter, 8192).await
+        let lean = crate::lean::allowed(&self.manifest);
+        read_shard(
+            self.location.clone(),
+            state,
+            shard.clone(),
+            filter,
+            8192,
+            lean,
+        )
+        .await
     }
 }
 
@@ -265,11 +275,13 @@ pub(crate) async fn open_shard(
 
 /// Checks that a shard carries its Arrow schema (spec: "Shard files" 1; without it the
 /// Parquet schema alone confuses `large_utf8` with `utf8`, for one) and that it is the one
-/// the manifest declares for its state.
+/// the manifest declares for its state: with `key_hash` first or, where the savepoint
+/// allows lean shards (`lean_allowed`), without it.
 pub(crate) fn check_shard_schema<T>(
     described: &str,
     state: &StateEntry,
     builder: &parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
+    lean_allowed: bool,
 ) -> Result<()> {
     let has_arrow_schema = builder
         .metadata()
@@ -284,16 +296,26 @@ pub(crate) fn check_shard_schema<T>(
             ),
         ));
     }
-    check_schema(described, state, builder.schema())
+    check_schema(described, state, builder.schema(), lean_allowed)
 }
 
 /// The footer key holding the serialized Arrow schema.
 const ARROW_SCHEMA_KEY: &str = "ARROW:schema";
 
 /// Checks that a shard's Arrow schema is the one the manifest declares for its state.
-fn check_schema(described: &str, state: &StateEntry, schema: &arrow_schema::Schema) -> Result<()> {
+fn check_schema(
+    described: &str,
+    state: &StateEntry,
+    schema: &arrow_schema::Schema,
+    lean_allowed: bool,
+) -> Result<()> {
     let spec = crate::StateSpec::from_entry(state)?;
-    let expected = spec.shard_schema();
+    let lean = state.kind.is_keyed() && crate::lean::is_lean(schema);
+    let expected = if lean && lean_allowed {
+        spec.input_schema()
+    } else {
+        spec.shard_schema()
+    };
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let wanted: Vec<&str> = expected
         .fields()
@@ -301,10 +323,18 @@ fn check_schema(described: &str, state: &StateEntry, schema: &arrow_schema::Sche
         .map(|f| f.name().as_str())
         .collect();
     if names != wanted {
+        let hint = if lean && !lean_allowed && names == wanted[1..] {
+            format!(
+                " (a lean shard, but the manifest does not list the reader feature {:?})",
+                rewind_format::LEAN_KEYED_SHARDS
+            )
+        } else {
+            String::new()
+        };
         return Err(Error::corrupt(
             described,
             format!(
-                "columns {names:?}, the manifest's state {:?} needs {wanted:?}",
+                "columns {names:?}, the manifest's state {:?} needs {wanted:?}{hint}",
                 state.name
             ),
         ));
@@ -332,10 +362,13 @@ async fn read_shard(
     shard: ShardEntry,
     filter: Arc<RowFilter>,
     batch_size: usize,
+    lean_allowed: bool,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     let described = location.describe(&shard.path);
     let mut builder = open_shard(&location, &shard, batch_size).await?;
-    check_shard_schema(&described, &state, &builder)?;
+    check_shard_schema(&described, &state, &builder, lean_allowed)?;
+    // Every caller sees `key_hash` first, whatever the layout on disk.
+    let lean = state.kind.is_keyed() && crate::lean::is_lean(builder.schema());
     if state.kind.is_keyed() && filter.is_active() {
         let keep = filter
             .row_groups(&builder)
@@ -357,6 +390,11 @@ async fn read_shard(
                 if let Some(message) = crate::values::forbidden_null(&batch, at) {
                     return Err(Error::corrupt(described, message));
                 }
+                let batch = if lean {
+                    crate::lean::with_key_hash(batch).map_err(|e| Error::corrupt(&described, e))?
+                } else {
+                    batch
+                };
                 filter
                     .apply(batch)
                     .map_err(|e| Error::corrupt(described, e))

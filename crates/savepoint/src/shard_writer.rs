@@ -30,6 +30,10 @@ pub struct WriterOptions {
     pub zstd_level: i32,
     /// Parts of a multipart upload in flight at once, per shard.
     pub upload_concurrency: usize,
+    /// Write keyed shards without the `key_hash` column (format 1.1's reader feature
+    /// `lean_keyed_shards`): about 5 bytes a row smaller; readers compute the hash from the
+    /// key. Off by default, so that 1.0 readers read what is written.
+    pub lean_keyed_shards: bool,
 }
 
 impl Default for WriterOptions {
@@ -38,13 +42,26 @@ impl Default for WriterOptions {
             row_group_rows: 128 * 1024,
             zstd_level: 1,
             upload_concurrency: 8,
+            lean_keyed_shards: false,
         }
     }
 }
 
-/// What a shard writer does with its entry once the file is complete: the savepoint
-/// writer adds it to the manifest it is drafting.
-pub(crate) type OnFinish = Arc<dyn Fn(&str, &str, ShardEntry) -> Result<()> + Send + Sync>;
+impl WriterOptions {
+    /// The default options with the keyed-shard layout of `source`: what a savepoint
+    /// derived from it (edit, rescale, migrate) writes, so that a 1.0 savepoint stays
+    /// readable by 1.0 readers and a lean one stays lean.
+    pub fn like(source: &rewind_format::Manifest) -> Self {
+        WriterOptions {
+            lean_keyed_shards: crate::lean::allowed(source),
+            ..WriterOptions::default()
+        }
+    }
+}
+
+/// What a shard writer does with its entry once the file is complete (and whether it is a
+/// lean keyed shard): the savepoint writer adds it to the manifest it is drafting.
+pub(crate) type OnFinish = Arc<dyn Fn(&str, &str, ShardEntry, bool) -> Result<()> + Send + Sync>;
 
 /// Which part of a state a shard holds.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +85,17 @@ pub struct ShardWriter {
     writer: Option<AsyncArrowWriter<ChecksumWriter>>,
     last_hash: Option<u64>,
     rows: u64,
+    /// Set for a lean keyed shard: the row groups written and their hash ranges.
+    lean: Option<LeanGroups>,
+}
+
+/// The row groups of a lean shard, cut by the writer itself so that each one's hash range
+/// is known when the footer is written.
+struct LeanGroups {
+    rows_per_group: usize,
+    done: Vec<Option<(u64, u64)>>,
+    /// First hash, last hash and rows of the row group being filled.
+    open: Option<(u64, u64, usize)>,
 }
 
 impl ShardWriter {
@@ -83,6 +111,14 @@ impl ShardWriter {
         target: ShardTarget,
     ) -> Self {
         let properties = shard_properties(options, savepoint_id, uid, &spec);
+        let lean =
+            (options.lean_keyed_shards && matches!(target, ShardTarget::Keyed(_))).then(|| {
+                LeanGroups {
+                    rows_per_group: options.row_group_rows.max(1),
+                    done: Vec::new(),
+                    open: None,
+                }
+            });
         ShardWriter {
             location,
             on_finish,
@@ -95,6 +131,7 @@ impl ShardWriter {
             writer: None,
             last_hash: None,
             rows: 0,
+            lean,
         }
     }
 
@@ -154,6 +191,59 @@ impl ShardWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        if self.lean.is_some() {
+            return self.write_lean(&batch).await;
+        }
+        self.write_rows(&batch).await
+    }
+
+    /// Writes a lean shard's rows a row group at a time, recording each group's range.
+    async fn write_lean(&mut self, batch: &RecordBatch) -> Result<()> {
+        let hashes = batch.column(0).as_primitive::<UInt64Type>().clone();
+        let mut at = 0;
+        while at < batch.num_rows() {
+            let Some(lean) = self.lean.as_mut() else {
+                return Err(Error::Internal("not a lean shard".into()));
+            };
+            let filled = lean.open.map_or(0, |(_, _, rows)| rows);
+            let take = (lean.rows_per_group - filled).min(batch.num_rows() - at);
+            let (first, last) = (hashes.value(at), hashes.value(at + take - 1));
+            lean.open = Some(match lean.open {
+                Some((lo, _, rows)) => (lo, last, rows + take),
+                None => (first, last, take),
+            });
+            let full = filled + take == lean.rows_per_group;
+            self.write_rows(&crate::lean::without_key_hash(&batch.slice(at, take)))
+                .await?;
+            if full {
+                self.close_lean_group().await?;
+            }
+            at += take;
+        }
+        Ok(())
+    }
+
+    /// Ends the lean shard's open row group, if it has rows.
+    async fn close_lean_group(&mut self) -> Result<()> {
+        let Some(open) = self.lean.as_mut().and_then(|l| l.open.take()) else {
+            return Ok(());
+        };
+        if let Some(writer) = self.writer.as_mut() {
+            writer.flush().await.map_err(|e| {
+                crate::parquet_io::parquet_error(
+                    self.location.describe(&self.path),
+                    "writing Parquet",
+                    e,
+                )
+            })?;
+        }
+        if let Some(lean) = self.lean.as_mut() {
+            lean.done.push(Some((open.0, open.1)));
+        }
+        Ok(())
+    }
+
+    async fn write_rows(&mut self, batch: &RecordBatch) -> Result<()> {
         if self.writer.is_none() {
             let sink = ChecksumWriter::new(
                 self.location.store().clone(),
@@ -172,7 +262,7 @@ impl ShardWriter {
             .as_mut()
             .ok_or_else(|| Error::Internal("no writer".into()))?;
         writer
-            .write(&batch)
+            .write(batch)
             .await
             .map_err(|e| crate::parquet_io::parquet_error(path, "writing Parquet", e))
     }
@@ -229,18 +319,40 @@ impl ShardWriter {
                 self.location.child(&self.path),
                 self.upload_concurrency,
             );
-            let writer = AsyncArrowWriter::try_new(
-                sink,
-                self.spec.shard_schema(),
-                Some(self.properties.clone()),
-            )
-            .map_err(|e| self.parquet_error(e))?;
+            let schema = match self.lean {
+                Some(_) => self.spec.input_schema(),
+                None => self.spec.shard_schema(),
+            };
+            let writer = AsyncArrowWriter::try_new(sink, schema, Some(self.properties.clone()))
+                .map_err(|e| self.parquet_error(e))?;
             self.writer = Some(writer);
         }
+        self.close_lean_group().await?;
         let mut writer = self
             .writer
             .take()
             .ok_or_else(|| Error::Internal("no writer".into()))?;
+        if let Some(lean) = &self.lean {
+            // The footer must describe exactly the row groups the file has.
+            let written: Vec<i64> = writer
+                .flushed_row_groups()
+                .iter()
+                .map(|g| g.num_rows())
+                .collect();
+            if written.len() != lean.done.len() || writer.in_progress_rows() > 0 {
+                writer.into_inner().abort().await;
+                return Err(Error::Internal(format!(
+                    "{}: {} row groups written, {} recorded",
+                    self.path,
+                    written.len(),
+                    lean.done.len()
+                )));
+            }
+            writer.append_key_value_metadata(KeyValue::new(
+                crate::lean::HASH_RANGES_KEY.to_string(),
+                crate::lean::format_ranges(&lean.done),
+            ));
+        }
         if let Err(e) = writer.finish().await {
             writer.into_inner().abort().await;
             return Err(self.parquet_error(e));
@@ -258,7 +370,12 @@ impl ShardWriter {
             bytes,
             crc32c: format!("{crc:08x}"),
         };
-        (self.on_finish)(&self.uid, self.spec.name(), entry.clone())?;
+        (self.on_finish)(
+            &self.uid,
+            self.spec.name(),
+            entry.clone(),
+            self.lean.is_some(),
+        )?;
         Ok(entry)
     }
 }

@@ -124,6 +124,12 @@ impl StateSpec {
         &self.extensions
     }
 
+    /// The same state without what other systems recorded (format 1.0 has no extensions).
+    pub(crate) fn without_extensions(mut self) -> Self {
+        self.extensions.clear();
+        self
+    }
+
     /// The same state with another value type (a migration).
     pub(crate) fn with_value_type(mut self, value: DataType) -> Self {
         self.value_type = Some(value);

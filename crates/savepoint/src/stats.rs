@@ -1,5 +1,6 @@
-//! Row-group statistics of the `key_hash` column: what lets readers skip row groups and
-//! rescale copy them without decoding.
+//! The key-hash range of every row group: what lets readers skip row groups and rescale
+//! copy them without decoding. Full shards have it in the `key_hash` column's statistics,
+//! lean ones in their footer (see [`crate::lean`]).
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
@@ -11,11 +12,14 @@ use parquet::file::metadata::ParquetMetaData;
 use crate::spec::columns;
 
 /// `(min, max)` key hash of each row group, `None` where the writer recorded no
-/// statistics.
+/// statistics (or, in a lean shard, where the row group has no rows).
 pub(crate) fn row_group_hash_bounds(
     metadata: &ParquetMetaData,
     schema: &Schema,
 ) -> Result<Vec<Option<(u64, u64)>>, String> {
+    if crate::lean::is_lean(schema) {
+        return crate::lean::row_group_ranges(metadata);
+    }
     let converter = StatisticsConverter::try_new(
         columns::KEY_HASH,
         schema,

@@ -147,11 +147,13 @@ pub async fn validate(location: &Location, options: ValidateOptions) -> Result<V
         .map(|(op, st, sh)| (op.uid.clone(), st.clone(), sh.clone()))
         .collect();
     let shards_checked = jobs.len();
+    let lean_allowed = crate::lean::allowed(&manifest);
     let results: Vec<(u64, Vec<Problem>)> = futures::stream::iter(jobs)
         .map(|(uid, state, shard)| {
             let options = options.clone();
             async move {
-                let found = check_shard(location, &uid, &state, &shard, options.deep).await?;
+                let found =
+                    check_shard(location, &uid, &state, &shard, options.deep, lean_allowed).await?;
                 if let Some(progress) = &options.progress {
                     progress(shard.bytes);
                 }
@@ -193,6 +195,7 @@ async fn check_shard(
     state: &StateEntry,
     shard: &ShardEntry,
     deep: bool,
+    lean_allowed: bool,
 ) -> Result<Vec<Problem>> {
     let problem = |kind, message: String| Problem {
         kind,
@@ -249,7 +252,7 @@ async fn check_shard(
         Err(e) => return Err(e),
     };
     let mut found = Vec::new();
-    if let Err(e) = check_shard_schema(&described, state, &builder) {
+    if let Err(e) = check_shard_schema(&described, state, &builder, lean_allowed) {
         let message = match e {
             Error::Corrupt { message, .. } => message,
             other => other.to_string(),
@@ -342,12 +345,16 @@ fn decode(
     }
 }
 
-/// Checks the row-group statistics of `key_hash`: inside the range and in order.
+/// Checks the hash range of every row group (`key_hash` statistics, or a lean shard's
+/// footer): present where required, inside the shard's range and in order.
 fn statistics_outside<T>(
     builder: &parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
     range: rewind_format::HashRange,
 ) -> Option<String> {
-    let bounds = crate::stats::row_group_hash_bounds(builder.metadata(), builder.schema()).ok()?;
+    let bounds = match crate::stats::row_group_hash_bounds(builder.metadata(), builder.schema()) {
+        Ok(b) => b,
+        Err(e) => return Some(e),
+    };
     let mut last_max = None;
     for (i, bound) in bounds.into_iter().enumerate() {
         let Some((lo, hi)) = bound else { continue };
@@ -382,6 +389,10 @@ async fn deep_check(
         .filter(|n| n != columns::VALUE)
         .collect();
     let mask = ProjectionMask::columns(builder.parquet_schema(), names.iter().map(String::as_str));
+    // A lean shard's recorded row-group ranges, checked against the computed hashes.
+    let groups = crate::lean::is_lean(builder.schema())
+        .then(|| RecordedGroups::of(builder.metadata()))
+        .flatten();
     let mut stream = match decode(described, builder, mask) {
         Ok(s) => s,
         Err(verdict) => return verdict,
@@ -404,7 +415,7 @@ async fn deep_check(
                 .map(|m| (ProblemKind::ColumnValue, m));
         }
         if hashes.is_none() {
-            hashes = check_hashes(&batch, row, range, &mut last);
+            hashes = check_hashes(&batch, row, range, &mut last, groups.as_ref());
         }
         if hashes.is_some() && values.is_some() {
             break;
@@ -414,20 +425,46 @@ async fn deep_check(
     Ok(hashes.into_iter().chain(values).collect())
 }
 
-/// Checks one batch's stored hashes against its keys, the range and the order.
+/// The recorded hash range of each row group of a lean shard, by first row.
+struct RecordedGroups {
+    /// `(first row, row group index, range)` per row group with rows.
+    groups: Vec<(usize, usize, (u64, u64))>,
+}
+
+impl RecordedGroups {
+    fn of(metadata: &parquet::file::metadata::ParquetMetaData) -> Option<RecordedGroups> {
+        // A footer without valid ranges is reported by `statistics_outside`.
+        let ranges = crate::lean::row_group_ranges(metadata).ok()?;
+        let mut first = 0usize;
+        let mut groups = Vec::new();
+        for (index, (group, range)) in metadata.row_groups().iter().zip(ranges).enumerate() {
+            if let Some(r) = range {
+                groups.push((first, index, r));
+            }
+            first += usize::try_from(group.num_rows()).unwrap_or(0);
+        }
+        Some(RecordedGroups { groups })
+    }
+
+    /// The row group holding file row `row`: its index and recorded range.
+    fn of_row(&self, row: usize) -> Option<(usize, (u64, u64))> {
+        let i = self.groups.partition_point(|(first, _, _)| *first <= row);
+        i.checked_sub(1)
+            .map(|i| (self.groups[i].1, self.groups[i].2))
+    }
+}
+
+/// Checks one batch's hashes (stored, or computed in a lean shard) against its keys, the
+/// range, the order and, in a lean shard, the recorded range of its row group.
 fn check_hashes(
     batch: &arrow_array::RecordBatch,
     row: usize,
     range: rewind_format::HashRange,
     last: &mut Option<u64>,
+    groups: Option<&RecordedGroups>,
 ) -> Option<(ProblemKind, String)> {
-    let (Some(stored), Some(key)) = (
-        batch
-            .column_by_name(columns::KEY_HASH)
-            .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned()),
-        batch.column_by_name(columns::KEY),
-    ) else {
-        return Some((ProblemKind::Schema, "no key_hash or key column".into()));
+    let Some(key) = batch.column_by_name(columns::KEY) else {
+        return Some((ProblemKind::Schema, "no key column".into()));
     };
     if key.null_count() > 0 {
         // A null key has no hash; the null is reported as a column value.
@@ -437,8 +474,26 @@ fn check_hashes(
         Ok(h) => h,
         Err(e) => return Some((ProblemKind::HashRange, e.to_string())),
     };
-    for (i, (&s, &c)) in stored.values().iter().zip(&computed).enumerate() {
+    let stored = match batch.column_by_name(columns::KEY_HASH) {
+        Some(c) => match c.as_primitive_opt::<UInt64Type>() {
+            Some(s) => s.values().to_vec(),
+            None => return Some((ProblemKind::Schema, "key_hash is not uint64".into())),
+        },
+        None if groups.is_some() => computed.clone(),
+        None => return Some((ProblemKind::Schema, "no key_hash column".into())),
+    };
+    for (i, (&s, &c)) in stored.iter().zip(&computed).enumerate() {
         let at = row + i;
+        if let Some((g, (lo, hi))) = groups.and_then(|g| g.of_row(at)) {
+            if !(lo..=hi).contains(&c) {
+                return Some((
+                    ProblemKind::HashRange,
+                    format!(
+                        "row {at}: the key hashes to {c:016x}, outside row group {g}'s recorded range {lo:016x}..={hi:016x}"
+                    ),
+                ));
+            }
+        }
         if s != c {
             return Some((
                 ProblemKind::HashRange,

@@ -104,10 +104,19 @@ pub(crate) struct Draft {
     operators: Vec<OperatorEntry>,
     specs: Vec<(String, StateSpec)>,
     next_shard: u64,
+    /// Whether a listed keyed shard may be lean (reader feature `lean_keyed_shards`).
+    lean: bool,
 }
 
 impl Draft {
-    pub(crate) fn add_shard(&mut self, uid: &str, state: &str, shard: ShardEntry) -> Result<()> {
+    pub(crate) fn add_shard(
+        &mut self,
+        uid: &str,
+        state: &str,
+        shard: ShardEntry,
+        lean: bool,
+    ) -> Result<()> {
+        self.lean |= lean;
         let entry = self
             .operators
             .iter_mut()
@@ -160,6 +169,7 @@ impl SavepointWriter {
                 operators: Vec::new(),
                 specs: Vec::new(),
                 next_shard: 0,
+                lean: false,
             })),
         })
     }
@@ -330,8 +340,9 @@ impl SavepointWriter {
     ) -> Result<ShardWriter> {
         let id = self.id()?;
         let draft = self.shared.clone();
-        let on_finish: crate::shard_writer::OnFinish =
-            Arc::new(move |uid, state, entry| lock(&draft)?.add_shard(uid, state, entry));
+        let on_finish: crate::shard_writer::OnFinish = Arc::new(move |uid, state, entry, lean| {
+            lock(&draft)?.add_shard(uid, state, entry, lean)
+        });
         Ok(ShardWriter::new(
             self.location.clone(),
             on_finish,
@@ -344,22 +355,31 @@ impl SavepointWriter {
         ))
     }
 
-    /// Adds a shard that was written (or copied) outside a [`ShardWriter`], e.g. by rescale.
-    pub(crate) fn add_shard_entry(&self, uid: &str, state: &str, shard: ShardEntry) -> Result<()> {
-        self.draft()?.add_shard(uid, state, shard)
+    /// Adds a shard that was written (or copied) outside a [`ShardWriter`], e.g. by rescale;
+    /// `lean` when it is (or, for a copy, may be) a lean keyed shard.
+    pub(crate) fn add_shard_entry(
+        &self,
+        uid: &str,
+        state: &str,
+        shard: ShardEntry,
+        lean: bool,
+    ) -> Result<()> {
+        self.draft()?.add_shard(uid, state, shard, lean)
     }
 
-    /// Copies a shard of another savepoint byte for byte (server-side where the store can)
-    /// and lists it under `uid/state`.
+    /// Copies a shard of the savepoint `from` byte for byte (server-side where the store
+    /// can) and lists it under `uid/state`. A keyed shard of a savepoint that allows lean
+    /// shards may be one, so the new savepoint allows them too.
     pub(crate) async fn copy_shard(
         &self,
-        from: &Location,
+        from: &crate::SavepointReader,
         uid: &str,
         state: &str,
         shard: &ShardEntry,
     ) -> Result<()> {
         let path = self.shard_path(uid, state)?;
-        crate::file_copy::copy_file(from, &shard.path, self.location(), &path).await?;
+        crate::file_copy::copy_file(from.location(), &shard.path, self.location(), &path).await?;
+        let lean = shard.hash_range.is_some() && crate::lean::allowed(from.manifest());
         self.add_shard_entry(
             uid,
             state,
@@ -367,6 +387,7 @@ impl SavepointWriter {
                 path,
                 ..shard.clone()
             },
+            lean,
         )
     }
 
@@ -438,13 +459,17 @@ impl SavepointWriter {
                 });
             Manifest {
                 // The oldest version that holds everything written, so that 1.0 readers
-                // see 1.0 savepoints unless a 1.1 member is used.
-                version: if extended {
+                // see 1.0 savepoints unless a 1.1 member or feature is used.
+                version: if extended || draft.lean {
                     draft.info.min_version.max(FormatVersion::V1_1)
                 } else {
                     draft.info.min_version
                 },
-                reader_features: Vec::new(),
+                reader_features: if draft.lean {
+                    vec![rewind_format::LEAN_KEYED_SHARDS.to_string()]
+                } else {
+                    Vec::new()
+                },
                 writer_features: Vec::new(),
                 id: draft.id.clone(),
                 kind: draft.info.kind,

@@ -48,6 +48,25 @@ fn print_report(r: &MigrationReport, args: &MigrateArgs, out: &mut dyn Write) ->
         "format {} -> {}; {} shards {verb}, {} copied",
         r.from_format_version, r.to_format_version, r.shards_rewritten, r.shards_copied
     )?;
+    if r.shards_relayout > 0 {
+        let layout = if r.to_format_version >= rewind_savepoint::format::FormatVersion::V1_1 {
+            "lean (no stored key_hash)"
+        } else {
+            "full (key_hash stored, for 1.0 readers)"
+        };
+        writeln!(
+            out,
+            "{} keyed shards re-encoded {layout}",
+            r.shards_relayout
+        )?;
+    }
+    if r.extensions_dropped {
+        writeln!(
+            out,
+            "extensions left out: format {} has none (export-flink will generate Flink serializers)",
+            r.to_format_version
+        )?;
+    }
     if r.timer_domains_repaired > 0 {
         let verb = if args.dry_run {
             "would repair"

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use rewind_savepoint::format::{Redistribution, check_name};
-use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec};
+use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec, WriterOptions};
 
 mod operator_state;
 
@@ -167,7 +167,12 @@ pub async fn import(
             master_states: m.master_state_bytes.iter().cloned().map(Blob).collect(),
         }),
     );
-    let writer = SavepointWriter::create(dest, info).await?;
+    // Format 1.1 already (extensions), so the lean layout costs old readers nothing more.
+    let options = WriterOptions {
+        lean_keyed_shards: true,
+        ..WriterOptions::default()
+    };
+    let writer = SavepointWriter::create_with_options(dest, info, options).await?;
     for op in &operators {
         writer.add_operator(&op.uid, &op.name, op.parallelism)?;
         writer.set_operator_extension(&op.uid, extension::SYSTEM, extension::value(&op.record))?;

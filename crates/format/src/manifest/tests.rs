@@ -344,3 +344,26 @@ fn version_leading_zeros_read_as_numbers() {
     let m = Manifest::from_json(&with(|v| v["version"] = "01.00".into())).unwrap();
     assert_eq!(m.version, FormatVersion::V1_0);
 }
+
+#[test]
+fn lean_shards_are_read_by_this_build_and_refused_by_a_1_0_reader() {
+    let lean = with(|v| {
+        v["version"] = "1.1".into();
+        v["reader_features"] = serde_json::json!([crate::LEAN_KEYED_SHARDS]);
+    });
+    let m = Manifest::from_json(&lean).unwrap();
+    assert_eq!(
+        m.reader_features,
+        vec![crate::LEAN_KEYED_SHARDS.to_string()]
+    );
+    // A 1.0 reader implements no reader feature: it refuses, naming the one it lacks.
+    let err = Manifest::from_json_supporting(&lean, &[]).unwrap_err();
+    assert_eq!(
+        err,
+        FormatError::Unsupported {
+            version: FormatVersion::V1_1,
+            missing_features: vec!["lean_keyed_shards".into()],
+        }
+    );
+    assert!(err.to_string().contains("lean_keyed_shards"), "{err}");
+}

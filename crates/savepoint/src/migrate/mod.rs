@@ -14,7 +14,10 @@ use futures::TryStreamExt;
 use rewind_format::{FormatVersion, ShardEntry, StateEntry, StateKind};
 
 use crate::columns;
-use crate::{Error, Location, Result, SavepointInfo, SavepointReader, SavepointWriter, StateSpec};
+use crate::{
+    Error, Location, Result, SavepointInfo, SavepointReader, SavepointWriter, StateSpec,
+    WriterOptions,
+};
 use transform::{Change, Failure};
 
 /// One change to the values of one state.
@@ -156,6 +159,10 @@ pub struct MigrationReport {
     pub shards_copied: usize,
     /// Shards rewritten.
     pub shards_rewritten: usize,
+    /// Keyed shards re-encoded in the other layout (lean for 1.1, with `key_hash` for 1.0).
+    pub shards_relayout: u64,
+    /// Whether the source's extensions were left out (format 1.0 has none).
+    pub extensions_dropped: bool,
     /// Timers whose domain was repaired: `event`/`processing`, as `rewind import-flink`
     /// 0.1.0 wrote them, become `event_time`/`processing_time`.
     pub timer_domains_repaired: u64,
@@ -194,6 +201,16 @@ async fn run(
 ) -> Result<MigrationReport> {
     let manifest = source.manifest();
     let to_version = check_version(manifest.version, options.to_format_version)?;
+    // The keyed-shard layout written: lean when 1.1 is asked for, full for 1.0 (its readers
+    // need `key_hash`), else the source's; shards in the other layout are re-encoded.
+    let source_lean = crate::lean::allowed(manifest);
+    let lean = match options.to_format_version {
+        Some(v) => v >= FormatVersion::V1_1,
+        None => source_lean,
+    };
+    let relayout = lean != source_lean;
+    // Format 1.0 has no extensions: going down drops them (and says so).
+    let drop_extensions = to_version < FormatVersion::V1_1;
     // Per state, its changes in order; checked on an empty column first, so a bad
     // request fails before anything is read or written.
     let mut plans: BTreeMap<(String, String), StatePlan> = BTreeMap::new();
@@ -214,12 +231,19 @@ async fn run(
             let mut info = SavepointInfo::derived_from(source, "migrate");
             info.kind = manifest.kind;
             info.min_version = to_version;
+            if drop_extensions {
+                info.extensions.clear();
+            }
             info.lineage.parameters = Some(serde_json::json!({
                 "migrations": migrations.iter().map(Migration::describe).collect::<Vec<_>>(),
                 "lossy": options.lossy,
                 "from_format_version": manifest.version.to_string(),
             }));
-            Some(SavepointWriter::create(dest, info).await?)
+            let writer_options = WriterOptions {
+                lean_keyed_shards: lean,
+                ..WriterOptions::default()
+            };
+            Some(SavepointWriter::create_with_options(dest, info, writer_options).await?)
         }
         None => None,
     };
@@ -234,10 +258,15 @@ async fn run(
                 if let Some(plan) = plans.get(&(op.uid.clone(), st.name.clone())) {
                     spec = spec.with_value_type(plan.new_type.clone());
                 }
+                if drop_extensions {
+                    spec = spec.without_extensions();
+                }
                 w.add_state(&op.uid, spec)?;
             }
         }
-        w.carry_operator_extensions(manifest, &|uid| uid.to_string())?;
+        if !drop_extensions {
+            w.carry_operator_extensions(manifest, &|uid| uid.to_string())?;
+        }
     }
 
     let mut report = MigrationReport {
@@ -247,6 +276,8 @@ async fn run(
         shards_copied: 0,
         shards_rewritten: 0,
         timer_domains_repaired: 0,
+        shards_relayout: 0,
+        extensions_dropped: drop_extensions && has_extensions(manifest),
         id: None,
     };
     for op in &manifest.operators {
@@ -264,19 +295,18 @@ async fn run(
                             StateKind::Timers => timers::legacy_rows(source, shard).await?,
                             _ => 0,
                         };
+                        let rewrite = legacy > 0 || (relayout && shard.hash_range.is_some());
                         match w {
-                            Some(w) if legacy > 0 => {
-                                timers::repair_shard(source, w, &op.uid, st, shard).await?
+                            Some(w) if rewrite => {
+                                timers::rewrite_keyed_shard(source, w, &op.uid, st, shard).await?
                             }
-                            Some(w) => {
-                                w.copy_shard(source.location(), &op.uid, &st.name, shard)
-                                    .await?
-                            }
+                            Some(w) => w.copy_shard(source, &op.uid, &st.name, shard).await?,
                             None => {}
                         }
-                        if legacy > 0 {
+                        if rewrite {
                             report.shards_rewritten += 1;
                             report.timer_domains_repaired += legacy;
+                            report.shards_relayout += u64::from(relayout && legacy == 0);
                         } else {
                             report.shards_copied += 1;
                         }
@@ -306,21 +336,27 @@ async fn run(
     Ok(report)
 }
 
-/// The format version to write: the source's unless asked for a newer one this build
-/// writes, never an older one.
+/// The format version to write: the source's, or the one asked for if this build writes
+/// it (down to 1.0 too: full shards and no extensions, for older readers).
 fn check_version(from: FormatVersion, to: Option<FormatVersion>) -> Result<FormatVersion> {
     let current = FormatVersion::CURRENT;
     match to {
         None => Ok(from.min(current)),
-        Some(v) if v < from => Err(Error::InvalidInput(format!(
-            "cannot migrate format {from} down to {v}: migrations only go forward"
-        ))),
         Some(v) if v.major == current.major && v <= current => Ok(v),
         Some(v) => Err(Error::InvalidInput(format!(
             "this build writes format versions {} to {current}, not {v}",
             FormatVersion::V1_0
         ))),
     }
+}
+
+/// Whether the manifest records anything in `extensions`, at any level.
+fn has_extensions(manifest: &rewind_format::Manifest) -> bool {
+    !manifest.extensions.is_empty()
+        || manifest
+            .operators
+            .iter()
+            .any(|o| !o.extensions.is_empty() || o.states.iter().any(|s| !s.extensions.is_empty()))
 }
 
 fn find_state<'a>(source: &'a SavepointReader, uid: &str, state: &str) -> Result<&'a StateEntry> {

@@ -44,8 +44,9 @@ pub(super) async fn legacy_rows(source: &SavepointReader, shard: &ShardEntry) ->
     Ok(legacy)
 }
 
-/// Rewrites one timers shard with its legacy domains repaired, same range, same rows.
-pub(super) async fn repair_shard(
+/// Rewrites one keyed shard, same range, same rows, in the writer's layout (full or lean),
+/// with the legacy domains of a timers shard repaired.
+pub(super) async fn rewrite_keyed_shard(
     source: &SavepointReader,
     writer: &SavepointWriter,
     uid: &str,
@@ -53,7 +54,7 @@ pub(super) async fn repair_shard(
     shard: &ShardEntry,
 ) -> Result<()> {
     let range = shard.hash_range.ok_or_else(|| {
-        Error::Internal(format!("{uid}/{}: timers shard without range", state.name))
+        Error::Internal(format!("{uid}/{}: keyed shard without range", state.name))
     })?;
     let mut out = writer.keyed_shard(uid, &state.name, range)?;
     let mut batches = source.read_whole_shard(uid, &state.name, shard).await?;

@@ -4,8 +4,6 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::UInt64Type;
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
@@ -25,11 +23,12 @@ use rewind_format::{HashRange, ShardEntry};
 
 use crate::parquet_io::{ChecksumWriter, ObjectReader, guarded, parquet_error};
 use crate::shard_writer::shard_properties;
-use crate::spec::{StateSpec, columns};
+use crate::spec::StateSpec;
 use crate::{Error, Location, Result, SavepointWriter};
 
 pub(crate) struct RecutOutcome {
-    pub entries: Vec<ShardEntry>,
+    /// The shards written, each with whether it is lean (no `key_hash` column).
+    pub entries: Vec<(ShardEntry, bool)>,
     /// Source bytes of row groups copied without decoding.
     pub spliced: u64,
     /// Source bytes of row groups decoded and re-encoded.
@@ -129,7 +128,7 @@ async fn write_piece(
     spec: &StateSpec,
     piece: HashRange,
     group: &[Source<'_>],
-) -> Result<(ShardEntry, u64, u64)> {
+) -> Result<((ShardEntry, bool), u64, u64)> {
     let Some(first) = group.first() else {
         return Err(Error::Internal("a shard cut from no source".into()));
     };
@@ -163,6 +162,7 @@ async fn write_piece(
         &schema,
         Arc::new(properties),
     )?;
+    let lean = out.lean.is_some();
     let (mut spliced, mut reencoded) = (0u64, 0u64);
     for source in group {
         let described = &source.described;
@@ -179,7 +179,7 @@ async fn write_piece(
             let bytes = fetch_row_group(from, &source.shard.path, group).await?;
             let size = group.compressed_size() as u64;
             if piece.contains(bounds.start()) && piece.contains(bounds.end()) {
-                out.append_row_group(&bytes, group)
+                out.append_row_group(&bytes, group, bounds)
                     .map_err(|e| corrupt(&e))?;
                 spliced += size;
             } else {
@@ -190,9 +190,10 @@ async fn write_piece(
                 guarded(described, || {
                     for batch in builder.build().map_err(|e| corrupt(&e))? {
                         let batch = batch.map_err(|e| corrupt(&e))?;
-                        let part = filter_range(&batch, piece).map_err(|e| corrupt(&e))?;
+                        let (part, hashes) =
+                            filter_range(&batch, piece).map_err(|e| corrupt(&e))?;
                         if part.num_rows() > 0 {
-                            out.append_batch(&part).map_err(|e| corrupt(&e))?;
+                            out.append_batch(&part, &hashes).map_err(|e| corrupt(&e))?;
                         }
                     }
                     Ok(())
@@ -206,7 +207,7 @@ async fn write_piece(
             out.drain().await?;
         }
     }
-    Ok((out.finish().await?, spliced, reencoded))
+    Ok(((out.finish().await?, lean), spliced, reencoded))
 }
 
 /// Min and max key hash of every row group; a row group without statistics counts as
@@ -219,17 +220,24 @@ fn hash_bounds(
     Ok(bounds.iter().map(|b| b.unwrap_or((0, u64::MAX))).unzip())
 }
 
-fn filter_range(batch: &RecordBatch, range: HashRange) -> Result<RecordBatch, String> {
-    let hashes = batch
-        .column_by_name(columns::KEY_HASH)
-        .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned())
-        .ok_or("no key_hash column")?;
+/// The rows of `batch` inside `range`, with their key hashes (stored or, in a lean shard,
+/// computed).
+fn filter_range(batch: &RecordBatch, range: HashRange) -> Result<(RecordBatch, Vec<u64>), String> {
+    let hashes = crate::lean::key_hashes(batch)?;
     let mask: BooleanArray = hashes
         .values()
         .iter()
         .map(|&h| Some(range.contains(h)))
         .collect();
-    arrow_select::filter::filter_record_batch(batch, &mask).map_err(|e| e.to_string())
+    let kept = hashes
+        .values()
+        .iter()
+        .copied()
+        .filter(|&h| range.contains(h))
+        .collect();
+    let part =
+        arrow_select::filter::filter_record_batch(batch, &mask).map_err(|e| e.to_string())?;
+    Ok((part, kept))
 }
 
 /// The bytes of one row group's column chunks, addressed by their offsets in the file.
@@ -340,6 +348,8 @@ struct PieceWriter {
     sink: ChecksumWriter,
     described: String,
     rows: u64,
+    /// For a lean shard: the hash range of every row group written, for its footer.
+    lean: Option<Vec<Option<(u64, u64)>>>,
 }
 
 impl PieceWriter {
@@ -361,6 +371,7 @@ impl PieceWriter {
                 .map_err(|e| Error::corrupt(&described, e.to_string()))?;
         let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
         let sink = ChecksumWriter::new(to.store().clone(), to.child(&path), 8);
+        let lean = crate::lean::is_lean(schema).then(Vec::new);
         Ok(PieceWriter {
             path,
             range,
@@ -370,6 +381,7 @@ impl PieceWriter {
             sink,
             described,
             rows: 0,
+            lean,
         })
     }
 
@@ -378,7 +390,11 @@ impl PieceWriter {
         &mut self,
         source: &RangeBytes,
         group: &RowGroupMetaData,
+        bounds: HashRange,
     ) -> parquet::errors::Result<()> {
+        if let Some(ranges) = self.lean.as_mut() {
+            ranges.push(Some((bounds.start(), bounds.end())));
+        }
         self.buffer
             .reserve(usize::try_from(group.compressed_size()).unwrap_or(0));
         let mut out = self.writer.next_row_group()?;
@@ -398,8 +414,11 @@ impl PieceWriter {
         Ok(())
     }
 
-    /// Encodes a batch as a new row group.
-    fn append_batch(&mut self, batch: &RecordBatch) -> parquet::errors::Result<()> {
+    /// Encodes a batch as a new row group; `hashes` are its rows' key hashes, in order.
+    fn append_batch(&mut self, batch: &RecordBatch, hashes: &[u64]) -> parquet::errors::Result<()> {
+        if let Some(ranges) = self.lean.as_mut() {
+            ranges.push(hashes.first().zip(hashes.last()).map(|(lo, hi)| (*lo, *hi)));
+        }
         let index = self.writer.flushed_row_groups().len();
         let mut writers = self.factory.create_column_writers(index)?;
         let mut next = writers.iter_mut();
@@ -433,6 +452,12 @@ impl PieceWriter {
     }
 
     async fn finish(mut self) -> Result<ShardEntry> {
+        if let Some(ranges) = &self.lean {
+            self.writer.append_key_value_metadata(KeyValue::new(
+                crate::lean::HASH_RANGES_KEY.to_string(),
+                crate::lean::format_ranges(ranges),
+            ));
+        }
         self.writer
             .finish()
             .map_err(|e| Error::corrupt(&self.described, e.to_string()))?;

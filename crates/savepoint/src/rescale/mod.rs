@@ -20,7 +20,10 @@ use rewind_format::{Manifest, ShardEntry};
 
 pub use plan::{RescaleOptions, RescalePlan, ShardAction, StatePlan, plan_rescale};
 
-use crate::{Error, Location, Result, SavepointInfo, SavepointReader, SavepointWriter, StateSpec};
+use crate::{
+    Error, Location, Result, SavepointInfo, SavepointReader, SavepointWriter, StateSpec,
+    WriterOptions,
+};
 
 /// What a rescale did, for reports and benchmarks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,7 +54,8 @@ pub async fn rescale(
     let mut info = SavepointInfo::derived_from(source, "rescale");
     info.kind = manifest.kind;
     info.lineage.parameters = Some(plan.parameters());
-    let writer = SavepointWriter::create(dest, info).await?;
+    let writer =
+        SavepointWriter::create_with_options(dest, info, WriterOptions::like(manifest)).await?;
     for op in &manifest.operators {
         let to = plan.parallelism_of(&op.uid).unwrap_or(op.parallelism);
         writer.add_operator(&op.uid, &op.name, to)?;
@@ -85,11 +89,11 @@ pub async fn rescale(
         })
         .map(|(uid, state, action)| async move {
             let entries = run_action(source, writer_ref, &uid, &state, action, stats_ref).await?;
-            for entry in entries {
+            for (entry, lean) in entries {
                 if let Some(p) = progress_ref {
                     p(entry.bytes);
                 }
-                writer_ref.add_shard_entry(&uid, &state.name, entry)?;
+                writer_ref.add_shard_entry(&uid, &state.name, entry, lean)?;
                 stats_ref.shards.fetch_add(1, Ordering::Relaxed);
             }
             Ok::<_, Error>(())
@@ -127,18 +131,22 @@ async fn run_action(
     state: &StatePlan,
     action: ShardAction,
     stats: &Counters,
-) -> Result<Vec<ShardEntry>> {
+) -> Result<Vec<(ShardEntry, bool)>> {
     match action {
         ShardAction::Copy { shard, subtask } => {
             let path = writer.shard_path(uid, &state.name)?;
             crate::file_copy::copy_file(source.location(), &shard.path, writer.location(), &path)
                 .await?;
             stats.copied.fetch_add(shard.bytes, Ordering::Relaxed);
-            Ok(vec![ShardEntry {
-                path,
-                subtask: subtask.or(shard.subtask),
-                ..shard
-            }])
+            let lean = shard.hash_range.is_some() && crate::lean::allowed(source.manifest());
+            Ok(vec![(
+                ShardEntry {
+                    path,
+                    subtask: subtask.or(shard.subtask),
+                    ..shard
+                },
+                lean,
+            )])
         }
         ShardAction::Recut { range, sources } => {
             let spec = StateSpec::from_entry(source.state(uid, &state.name)?)?;

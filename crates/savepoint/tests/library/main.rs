@@ -4,6 +4,7 @@ mod common;
 mod diff;
 mod edit;
 mod errors;
+mod lean;
 mod rescale;
 mod roundtrip;
 mod storage;
