@@ -13,7 +13,7 @@ use rewind_tests::{Run, app_bin, rewind_at};
 
 const PACKAGE: &str = "rewind-post-analytics";
 
-fn post_events(out: &Path, first: u64, events: u64) {
+pub(crate) fn post_events(out: &Path, first: u64, events: u64) {
     let status = Command::new(app_bin(PACKAGE, "post-events"))
         .args(["--out", out.to_str().unwrap()])
         .args([
@@ -27,7 +27,7 @@ fn post_events(out: &Path, first: u64, events: u64) {
     assert!(status.success());
 }
 
-fn ok(run: Run) -> String {
+pub(crate) fn ok(run: Run) -> String {
     assert_eq!(
         run.code, 0,
         "stdout: {}\nstderr: {}",
@@ -36,11 +36,11 @@ fn ok(run: Run) -> String {
     run.stdout.trim().to_string()
 }
 
-fn list_json(home: &Path) -> serde_json::Value {
+pub(crate) fn list_json(home: &Path) -> serde_json::Value {
     serde_json::from_str(&ok(rewind_at(home, &["list", "--json"]))).unwrap()
 }
 
-fn job_view(home: &Path, id: &str) -> serde_json::Value {
+pub(crate) fn job_view(home: &Path, id: &str) -> serde_json::Value {
     let list = list_json(home);
     assert_eq!(list["version"], 1);
     list["jobs"]
@@ -53,7 +53,7 @@ fn job_view(home: &Path, id: &str) -> serde_json::Value {
 }
 
 /// Polls `rewind list` until the job has read `n` records.
-fn wait_for_records(home: &Path, id: &str, n: u64) {
+pub(crate) fn wait_for_records(home: &Path, id: &str, n: u64) {
     let started = Instant::now();
     loop {
         let job = job_view(home, id);
@@ -67,7 +67,7 @@ fn wait_for_records(home: &Path, id: &str, n: u64) {
 }
 
 /// Committed output lines (pending files excluded), parsed.
-fn committed(dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn committed(dir: &Path) -> Vec<serde_json::Value> {
     let location = rewind_savepoint::Location::parse(dir.to_str().unwrap()).unwrap();
     rewind_engine::read_committed(&location)
         .unwrap()
@@ -77,7 +77,7 @@ fn committed(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 /// (views, clicks, paid views, paid clicks) per (post, window start) of events `range`.
-fn expected(range: std::ops::Range<u64>) -> BTreeMap<(i64, i64), [u64; 4]> {
+pub(crate) fn expected(range: std::ops::Range<u64>) -> BTreeMap<(i64, i64), [u64; 4]> {
     let spec = EventSpec::default();
     let size = WINDOW.as_millis() as i64;
     let mut all: BTreeMap<(i64, i64), [u64; 4]> = BTreeMap::new();
@@ -95,14 +95,14 @@ fn expected(range: std::ops::Range<u64>) -> BTreeMap<(i64, i64), [u64; 4]> {
     all
 }
 
-fn window(line: &serde_json::Value) -> (i64, i64) {
+pub(crate) fn window(line: &serde_json::Value) -> (i64, i64) {
     (
         line["post"].as_i64().unwrap(),
         line["start"].as_i64().unwrap(),
     )
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 

@@ -18,6 +18,7 @@ mod log;
 mod migrate;
 mod rescale;
 mod s3;
+mod signals;
 mod state;
 mod validate;
 mod windows;

@@ -484,6 +484,10 @@ Exit status:
 /// engine's standard options on to it (--from-savepoint, --parallelism, ...), then
 /// APP_ARGS. The job registers and listens for `rewind savepoint`, `stop` and `cancel`.
 /// In the foreground, rewind exits when the job does (0 when it succeeded, 2 otherwise).
+/// SIGTERM or Ctrl-C (to rewind in the foreground, or to a detached job's pid) stops the
+/// job with a savepoint into its --savepoint-dir, like `rewind stop`; a second one cancels
+/// it at once; a job without a savepoint dir, or whose savepoint fails, says why and is
+/// cancelled.
 #[derive(Debug, Args)]
 #[command(after_help = JOB_NOTES)]
 pub struct RunArgs {

@@ -6,11 +6,14 @@
 //! address, secret, status, last checkpoint. The entry is updated as checkpoints complete
 //! and when the job ends, so a job that crashed still names its last checkpoint.
 //! A client reads the entry (only the owner can) and sends one request per connection
-//! ([`JobEntry::request`]).
+//! ([`JobEntry::request`]). SIGTERM and SIGINT stop the job with a savepoint into its
+//! savepoint dir, a second one cancels it (`signals.rs`); [`execute`] keeps handling them
+//! for the rest of the process, ending it as by default once the job has ended.
 
 mod protocol;
 mod registry;
 mod server;
+mod signals;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,7 +60,11 @@ pub fn execute(job: Job, options: &EngineOptions) -> Result<()> {
         control: handle.control(),
         savepoint_dir,
         end: Mutex::new(None),
+        ended: AtomicBool::new(false),
     });
+    if let Err(e) = signals::watch(shared.clone()) {
+        eprintln!("rewind-engine: job {id} ignores SIGTERM and SIGINT: {e}");
+    }
     let managed = match register(&shared, restored_from) {
         Ok(m) => Some(m),
         Err(e) => {
@@ -66,6 +73,7 @@ pub fn execute(job: Job, options: &EngineOptions) -> Result<()> {
         }
     };
     let result = handle.wait();
+    shared.ended.store(true, Ordering::SeqCst);
     if let Some(m) = managed {
         m.finish(&shared, &result);
     }

@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub control: JobControl,
     pub savepoint_dir: Option<Location>,
     pub end: Mutex<Option<EndRequest>>,
+    /// Set once the job has ended (signals then end the process as by default).
+    pub ended: AtomicBool,
 }
 
 pub(crate) struct Server {
@@ -139,7 +141,7 @@ fn answer(request: Request, shared: &Shared) -> ControlReply {
     result.unwrap_or_else(|e| error(&e.to_string()))
 }
 
-fn set_end(shared: &Shared, end: EndRequest) {
+pub(crate) fn set_end(shared: &Shared, end: EndRequest) {
     if let Ok(mut slot) = shared.end.lock() {
         slot.get_or_insert(end);
     }
@@ -155,7 +157,7 @@ fn savepoint_reply(m: rewind_savepoint::format::Manifest, location: String) -> C
 
 /// Where a savepoint goes: the request's target, or a fresh folder under the job's
 /// savepoint directory named like Flink's (`savepoint-<job id prefix>-<random>`).
-fn target_for(shared: &Shared, target: Option<String>) -> Result<Location> {
+pub(crate) fn target_for(shared: &Shared, target: Option<String>) -> Result<Location> {
     match target {
         Some(t) => Ok(Location::parse(&t)?),
         None => {

@@ -1,0 +1,125 @@
+//! SIGTERM and SIGINT (Ctrl-C) on a managed job, as on a Flink job's stop: the first
+//! signal stops the job with a savepoint into its savepoint dir, a second one cancels at
+//! once. A job without a savepoint dir, or whose savepoint fails, says why on stderr and
+//! is cancelled, so a signal always ends the job; the registry records the outcome.
+
+use std::sync::Arc;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use super::server::{EndRequest, Shared, set_end, target_for};
+use crate::{EngineError, Result};
+
+/// Starts the thread that waits for the signals for the rest of the process, and returns
+/// once they are watched.
+pub(crate) fn watch(shared: Arc<Shared>) -> Result<()> {
+    let (ready, watching) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    // Its own thread and runtime: the application may call `execute` inside a runtime.
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let watched = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .and_then(|runtime| {
+                    let signals = runtime.block_on(async {
+                        Ok::<_, std::io::Error>((
+                            signal(SignalKind::terminate())?,
+                            signal(SignalKind::interrupt())?,
+                        ))
+                    })?;
+                    Ok((runtime, signals))
+                });
+            let (runtime, (mut term, mut int)) = match watched {
+                Ok(w) => w,
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            };
+            let _ = ready.send(Ok(()));
+            runtime.block_on(async move {
+                let mut first = true;
+                loop {
+                    let name = tokio::select! {
+                        Some(()) = term.recv() => "SIGTERM",
+                        Some(()) = int.recv() => "SIGINT",
+                        else => return,
+                    };
+                    if shared.ended.load(std::sync::atomic::Ordering::SeqCst) {
+                        // The job is over: end the process as the signal would by default.
+                        std::process::exit(128 + if name == "SIGTERM" { 15 } else { 2 });
+                    }
+                    if first {
+                        first = false;
+                        let shared = shared.clone();
+                        // The stop waits for the savepoint; this thread keeps listening.
+                        let _ = std::thread::Builder::new()
+                            .name("signal-stop".into())
+                            .spawn(move || stop(&shared, name));
+                    } else {
+                        eprintln!(
+                            "rewind-engine: {name} again: cancelling job {} at once",
+                            shared.id
+                        );
+                        cancel(&shared);
+                    }
+                }
+            })
+        })
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+    watching
+        .recv()
+        .map_err(|_| EngineError::Internal("the signal thread ended".into()))?
+        .map_err(|e| EngineError::Internal(format!("cannot watch signals: {e}")))
+}
+
+/// The first signal: stop with a savepoint, or cancel when that cannot be done.
+fn stop(shared: &Shared, name: &str) {
+    let id = &shared.id;
+    if shared.savepoint_dir.is_none() {
+        eprintln!(
+            "rewind-engine: {name}: job {id} has no savepoint dir (--savepoint-dir or \
+             REWIND_SAVEPOINT_DIR): cancelling without a savepoint"
+        );
+        cancel(shared);
+        return;
+    }
+    let target = match target_for(shared, None).and_then(|t| {
+        super::check_writable(&t)?;
+        Ok(t)
+    }) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rewind-engine: {name}: cannot take a savepoint: {e}; cancelling job {id}");
+            cancel(shared);
+            return;
+        }
+    };
+    eprintln!(
+        "rewind-engine: {name}: stopping job {id} with a savepoint into {target} \
+         (signal again to cancel at once)"
+    );
+    set_end(shared, EndRequest::Stop);
+    match shared.control.stop(target.clone(), false) {
+        Ok(m) => eprintln!(
+            "rewind-engine: job {id} stopped with savepoint {} at {target}",
+            m.id
+        ),
+        Err(e) => {
+            eprintln!(
+                "rewind-engine: the savepoint into {target} failed: {e}; cancelling job {id}"
+            );
+            cancel(shared);
+        }
+    }
+}
+
+/// Cancels the job, recorded as cancelled whatever was asked before.
+fn cancel(shared: &Shared) {
+    if let Ok(mut end) = shared.end.lock() {
+        *end = Some(EndRequest::Cancel);
+    }
+    // An error means the job has already ended.
+    let _ = shared.control.cancel();
+}
