@@ -250,7 +250,7 @@ fn a_slow_store_slows_checkpoints_but_loses_nothing() {
     use rewind_engine::{CollectSink, GeneratorSource, RunOptions, run};
     let source = GeneratorSource {
         keys: 20,
-        events: 6000,
+        events: 20_000,
         seed: 3,
         splits: 2,
         rate_per_split: Some(5_000),
@@ -534,4 +534,75 @@ fn the_engine_survives_a_failed_checkpoint() {
         *expected.entry(source.key_of(seq)).or_insert(0u64) += 1;
     }
     assert_eq!(counts, expected);
+}
+
+/// A stop whose savepoint cannot be written (every put of its store fails, after the
+/// sources have paused at its barrier) does not end the job: the stop reports the error,
+/// the sources read on, a later stop succeeds, and restoring that savepoint finishes the
+/// input with every output line exactly once.
+#[test]
+fn a_stop_whose_savepoint_fails_keeps_the_job_running() {
+    use rewind_engine::{CollectSink, GeneratorSource, RunOptions, run};
+    let source = GeneratorSource {
+        keys: 20,
+        events: 6000,
+        seed: 3,
+        splits: 2,
+        rate_per_split: Some(5_000),
+    };
+    let memory: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let broken = FaultyStore::new(
+        memory.clone(),
+        Plan::Random {
+            ops: vec![Op::Put],
+            per_mille: 1000,
+            seed: 1,
+        },
+    );
+    let first = CollectSink::default();
+    let handle = run(
+        count_job(source.clone(), first.clone()),
+        RunOptions::default(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let control = handle.control();
+    let err = control
+        .stop(at(broken.clone(), "failed-stop"), false)
+        .unwrap_err();
+    assert!(broken.injected() > 0);
+    assert!(err.to_string().contains("checkpoint"), "{err}");
+    // The job reads on after the failed stop.
+    let read_at_failure = control.stats().records_read;
+    std::thread::sleep(Duration::from_millis(300));
+    let read_later = control.stats().records_read;
+    assert!(
+        read_later > read_at_failure,
+        "no record read after the failed stop ({read_at_failure})"
+    );
+    assert!(block_on(async {
+        !has_manifest(&memory, "failed-stop").await
+    }));
+    let stopped = at(memory.clone(), "stopped");
+    control.stop(stopped.clone(), false).unwrap();
+    handle.wait().unwrap();
+    assert!(block_on(is_valid(&stopped)));
+
+    let second = CollectSink::default();
+    let fast = GeneratorSource {
+        rate_per_split: None,
+        ..source.clone()
+    };
+    let options = RunOptions {
+        from_savepoint: Some(stopped),
+        ..Default::default()
+    };
+    run(count_job(fast, second.clone()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+    let mut both = first.lines();
+    both.extend(second.lines());
+    both.sort();
+    assert_eq!(both, expected_output(&source));
 }

@@ -453,16 +453,23 @@ pub struct LogArgs {
 /// a half-deleted savepoint never looks valid.
 ///
 /// Every file is listed on stdout before it is deleted. Refuses a location that is not a
-/// savepoint.
+/// savepoint. On a file sink's output folder, `--orphans` deletes the staged output that no
+/// committed checkpoint or savepoint lists (left by a crash or cancel), never committed
+/// output and never a chunk a committed checkpoint lists.
 #[derive(Debug, Args)]
 #[command(after_help = EXIT_CODES)]
 pub struct RmArgs {
     /// The savepoint: a path or URL.
     pub savepoint: String,
     /// Also delete files under it that the manifest does not list (left by a crashed
-    /// writer); with no manifest at all, delete such leftovers only.
+    /// writer); with no manifest at all, delete such leftovers only. On a sink folder: its
+    /// staged chunks that no committed checkpoint lists.
     #[arg(long)]
     pub orphans: bool,
+    /// On a sink folder, leave staged files younger than this (a running job's checkpoint
+    /// may be in progress).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub min_age: humantime::Duration,
     /// List what would be deleted; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -563,7 +570,9 @@ pub struct SavepointArgs {
 /// Open windows and timers stay in the savepoint. With --drain, event time first advances
 /// to the end: every window fires and its output is committed, for a job that will not
 /// resume. A target that holds a savepoint or cannot be written is refused before the job
-/// stops.
+/// stops. The sources pause at the stop until the savepoint is written; if writing it fails
+/// (disk full, store down), the job reads on and the error is reported (with --drain, whose
+/// event time has already run to the end, the job ends).
 #[derive(Debug, Args)]
 #[command(after_help = JOB_NOTES)]
 pub struct StopArgs {

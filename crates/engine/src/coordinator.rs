@@ -187,7 +187,8 @@ impl Coordinator {
                                 location: target,
                                 reply,
                             };
-                            self.send_trigger(id, true, drain);
+                            // The final savepoint needs every source to end: no pause.
+                            self.send_trigger(id, true, drain, false);
                         } else {
                             let _ = reply.send(Err(input_ended()));
                         }
@@ -286,6 +287,10 @@ impl Coordinator {
                 self.keep_output(&mut ack);
                 dropped.push(ack);
             }
+            if becomes_final {
+                // Sources paused after its barrier end now, as the final savepoint needs.
+                self.release_sources(false);
+            }
             match pending.target {
                 Target::Savepoint { location, reply } if becomes_final => {
                     self.stopped_at = Some(id);
@@ -322,13 +327,57 @@ impl Coordinator {
         let id = self.next_id;
         self.next_id += 1;
         self.pending.insert(id, Pending::new(target, stop));
-        self.send_trigger(id, stop, drain);
+        // A stopping source waits for the savepoint to be written (it reads on if it
+        // fails), unless a drain already ran event time to the end.
+        self.send_trigger(id, stop, drain, stop && !drain);
     }
 
-    fn send_trigger(&self, id: u64, stop: bool, drain: bool) {
+    fn send_trigger(&self, id: u64, stop: bool, drain: bool, pause: bool) {
         for s in &self.sources {
-            let _ = s.send(SourceControl::Trigger { id, stop, drain });
+            let _ = s.send(SourceControl::Trigger {
+                id,
+                stop,
+                drain,
+                pause,
+            });
         }
+    }
+
+    /// Tells sources paused after a stop barrier to end (or, `resume`, to read on).
+    fn release_sources(&self, resume: bool) {
+        let message = || {
+            if resume {
+                SourceControl::Resume
+            } else {
+                SourceControl::Finish
+            }
+        };
+        for s in &self.sources {
+            // A source that has ended already has nothing to be told.
+            let _ = s.send(message());
+        }
+    }
+
+    /// Tells each sink which of its staged chunks the checkpoint about to be written at
+    /// `location` lists, before its manifest exists (see `sink/staging.rs`).
+    fn record_listings(&self, location: &Location, checkpoint_id: u64) -> Result<()> {
+        for (s, stage) in self.stages.iter().enumerate() {
+            let Some((_, sink)) = &stage.sink else {
+                continue;
+            };
+            let tokens: Vec<String> = (0..stage.parallelism)
+                .flat_map(|i| self.output.records(checkpoint_id, (s, i)))
+                .map(|r| {
+                    crate::sink::pending::parse_record(&r, checkpoint_id)
+                        .1
+                        .to_string()
+                })
+                .collect();
+            if !tokens.is_empty() {
+                sink.record_listing(checkpoint_id, &location.to_string(), &tokens)?;
+            }
+        }
+        Ok(())
     }
 
     /// Every subtask acknowledged checkpoint `id`: write it, then commit its output.
@@ -365,7 +414,10 @@ impl Coordinator {
         }
         let result = match self.output.stage(sink_of(&self.stages)) {
             Ok(()) => match location {
-                Some(loc) => self.write(&loc, kind, checkpoint_id, &mut acks).map(Some),
+                Some(loc) => self
+                    .record_listings(&loc, checkpoint_id)
+                    .and_then(|()| self.write(&loc, kind, checkpoint_id, &mut acks))
+                    .map(Some),
                 None => Ok(None),
             },
             // Whatever failed to stage waits for the next checkpoint.
@@ -405,6 +457,19 @@ impl Coordinator {
                         Target::Final => self.written.push(m.clone()),
                     }
                 }
+                if done.stop && id != FINAL {
+                    // The stop's savepoint is written: the paused sources end.
+                    self.release_sources(false);
+                }
+                if failed.is_none() {
+                    for stage in &self.stages {
+                        if let Some((uid, sink)) = &stage.sink {
+                            if let Err(e) = sink.committed_through(checkpoint_id) {
+                                eprintln!("rewind-engine: sink {uid}: {e}");
+                            }
+                        }
+                    }
+                }
                 match failed {
                     // The job ends: say that its last output is not visible yet.
                     Some(e) if id == FINAL => Err(e),
@@ -416,7 +481,12 @@ impl Coordinator {
                 }
             }
             Err(e) => {
-                // The staged output waits for the next checkpoint; the job goes on.
+                // The staged output waits for the next checkpoint; the job goes on. A stop
+                // whose savepoint failed is no stop: its paused sources read on.
+                if done.stop && id != FINAL && !self.cancelled {
+                    self.stopping = false;
+                    self.release_sources(true);
+                }
                 if let Target::Savepoint { reply, .. } = done.target {
                     let _ = reply.send(Err(EngineError::Checkpoint {
                         id: checkpoint_id,

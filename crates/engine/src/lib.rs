@@ -84,7 +84,10 @@ pub use runtime::{
     CompletedCheckpoint, DEFAULT_SINK_CHUNK_BYTES, JobControl, JobHandle, JobStats, RunOptions,
     restore_plan, run,
 };
-pub use sink::{CollectSink, FileSink, Sink, StdoutSink, read_committed};
+pub use sink::{
+    CollectSink, FileSink, Sink, StagedOrphans, StdoutSink, find_staged_orphans, read_committed,
+    remove_staged_orphans,
+};
 pub use source::{GeneratedEvent, GeneratorSource, Source, SplitReader};
 pub use window::{
     AggregateFunction, CountAggregate, Window, WindowResult, Windowed, WindowedStream, Windows,

@@ -43,6 +43,10 @@ pub struct EngineOptions {
     /// The job's id in the job registry (`rewind run` sets it; default: a new random id).
     #[arg(long, value_name = "ID")]
     pub job_id: Option<String>,
+    /// Each sink subtask stages its output in chunks of about this many bytes as it is
+    /// produced, the rest at checkpoints [default: 4 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub sink_chunk_bytes: Option<usize>,
 }
 
 impl EngineOptions {
@@ -60,7 +64,7 @@ impl EngineOptions {
                 .then_some(DEFAULT_CHECKPOINT_INTERVAL)),
             retain_checkpoints: self.retain_checkpoints,
             savepoint_on_finish: parse(&self.savepoint_on_finish)?,
-            sink_chunk_bytes: None,
+            sink_chunk_bytes: self.sink_chunk_bytes,
         })
     }
 }

@@ -29,8 +29,19 @@ pub(crate) struct Envelope {
 
 pub(crate) enum SourceControl {
     /// Take checkpoint `id`; `stop` ends the job after it; `drain` first advances event
-    /// time to the end, firing every timer and window.
-    Trigger { id: u64, stop: bool, drain: bool },
+    /// time to the end, firing every timer and window. With `pause`, a stopping source
+    /// waits after the barrier for [`Finish`](Self::Finish) (the savepoint is written) or
+    /// [`Resume`](Self::Resume) (it failed); without, it ends right after the barrier.
+    Trigger {
+        id: u64,
+        stop: bool,
+        drain: bool,
+        pause: bool,
+    },
+    /// The stop's savepoint is written: end.
+    Finish,
+    /// The stop's savepoint failed: read on.
+    Resume,
     /// Stop now, without a checkpoint: output not yet committed is dropped.
     Cancel,
 }

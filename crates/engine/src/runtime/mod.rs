@@ -205,6 +205,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         check_restorable(&job, sp, options.allow_non_restored_state)?;
         recommit_sinks(&job, sp)?;
     }
+    clean_sinks(&job);
 
     // A restored job's event time starts at the least watermark of its source splits: no
     // record the restored sources read can be earlier (they resume at those watermarks).
@@ -415,4 +416,18 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         coordinator: Some(coordinator),
         workers,
     })
+}
+
+/// Removes the sinks' staged output that no committed checkpoint lists any more (a crash
+/// or cancel left it); a failure is reported and the job runs on.
+fn clean_sinks(job: &Job) {
+    for (uid, sink, _) in job.stages.iter().filter_map(|s| s.sink.as_ref()) {
+        match sink.remove_orphans() {
+            Ok(0) => {}
+            Ok(n) => {
+                eprintln!("rewind-engine: sink {uid}: removed {n} staged files no checkpoint needs")
+            }
+            Err(e) => eprintln!("rewind-engine: sink {uid}: staged output not cleaned: {e}"),
+        }
+    }
 }

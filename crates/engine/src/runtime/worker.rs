@@ -340,19 +340,26 @@ impl Worker {
                     self.broadcast(|| Msg::End)?;
                     return Ok(());
                 }
-                Ok(SourceControl::Trigger { id, stop, drain }) => {
+                Ok(SourceControl::Trigger {
+                    id,
+                    stop,
+                    drain,
+                    pause,
+                }) => {
                     if drain {
                         self.advance_watermark(i64::MAX)?;
                     }
                     self.publish_read(&mut clock);
                     self.ack(id, positions(&readers))?;
                     self.broadcast(|| Msg::Barrier(id))?;
-                    if stop {
+                    if stop && !(pause && self.paused_until_written(&control)?) {
                         self.broadcast(|| Msg::End)?;
                         return Ok(());
                     }
                     continue;
                 }
+                // Only meaningful while paused after a stop barrier.
+                Ok(SourceControl::Finish) | Ok(SourceControl::Resume) => {}
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {}
             }
             if let Some(d) = &mut discovery {
@@ -412,6 +419,22 @@ impl Worker {
                     let wm = clock.watermark(&readers, &live);
                     self.source_watermark(&mut clock, wm)?;
                 }
+            }
+        }
+    }
+
+    /// After a stop barrier: reads nothing until the coordinator says whether the stop's
+    /// savepoint was written. `true` when it failed and the source reads on.
+    fn paused_until_written(&mut self, control: &Receiver<SourceControl>) -> Result<bool> {
+        self.flush()?;
+        loop {
+            match control.recv() {
+                Ok(SourceControl::Resume) => return Ok(true),
+                Ok(SourceControl::Finish) | Ok(SourceControl::Cancel) | Err(_) => {
+                    return Ok(false);
+                }
+                // No checkpoint is triggered while a stop is pending.
+                Ok(SourceControl::Trigger { .. }) => {}
             }
         }
     }

@@ -12,6 +12,9 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use rewind_savepoint::Location;
 
 pub(crate) mod pending;
+mod staging;
+
+pub use staging::{StagedOrphans, find_staged_orphans, remove_staged_orphans};
 
 /// Receives output rendered as JSON lines, in two phases.
 pub trait Sink: Send + Sync + 'static {
@@ -27,6 +30,31 @@ pub trait Sink: Send + Sync + 'static {
     /// manifest is written, and again after a restore for the tokens the checkpoint
     /// recorded: must be idempotent. A subtask's chunks are committed in `seq` order.
     fn commit(&self, checkpoint: u64, token: &str) -> crate::Result<()>;
+    /// Records that the checkpoint or savepoint `checkpoint` about to be written at
+    /// `location` lists the staged chunks `tokens`; called before its manifest is written,
+    /// so that cleanup never removes a chunk a committed manifest lists. Sinks whose staged
+    /// output does not outlive the process need not record anything.
+    fn record_listing(
+        &self,
+        checkpoint: u64,
+        location: &str,
+        tokens: &[String],
+    ) -> crate::Result<()> {
+        let _ = (checkpoint, location, tokens);
+        Ok(())
+    }
+    /// Removes staged output that no committed checkpoint or savepoint lists (left by a
+    /// crash or cancel): called once when a job starts, after the restored checkpoint's
+    /// output is committed and before anything is staged. Returns the files removed.
+    fn remove_orphans(&self) -> crate::Result<usize> {
+        Ok(0)
+    }
+    /// Every chunk listed by checkpoints up to `checkpoint` is committed (their listings
+    /// can go).
+    fn committed_through(&self, checkpoint: u64) -> crate::Result<()> {
+        let _ = checkpoint;
+        Ok(())
+    }
 }
 
 /// Keeps output in memory (tests, examples): staged lines become visible on commit.
@@ -76,7 +104,9 @@ impl Sink for CollectSink {
 
 /// Writes output as JSON-lines files under a location. A chunk is staged as
 /// `_pending/<token>.jsonl` and committed by copying it to `part-<checkpoint>-<token>.jsonl`
-/// (create-only), then deleting the pending file. Tokens are `<subtask>-<seq>-<run>`:
+/// (create-only), then deleting the pending file. Which chunks each checkpoint lists is
+/// recorded beside them, so that chunks no checkpoint can commit are removed when a job
+/// starts (see [`find_staged_orphans`]). Tokens are `<subtask>-<seq>-<run>`:
 /// `<seq>` is the chunk's place in the subtask's output, and `<run>` is random and new for
 /// every start of the job, so a job restored from an older savepoint never collides with
 /// later output. The parts in name order are the output in order (checkpoint, subtask,
@@ -85,6 +115,8 @@ impl Sink for CollectSink {
 pub struct FileSink {
     location: Location,
     run: String,
+    /// Listing records this run wrote: (checkpoint, file name), removed once committed.
+    records: Arc<Mutex<Vec<(u64, String)>>>,
 }
 
 impl FileSink {
@@ -92,7 +124,11 @@ impl FileSink {
     pub fn new(location: Location) -> crate::Result<FileSink> {
         // 64 random bits for this start of the job.
         let run = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
-        Ok(FileSink { location, run })
+        Ok(FileSink {
+            location,
+            run,
+            records: Arc::default(),
+        })
     }
 
     fn error(&self, name: &str, e: impl std::fmt::Display) -> crate::EngineError {
@@ -168,6 +204,38 @@ impl Sink for FileSink {
         self.block_on(self.location.store().put(&pending, body))?
             .map_err(|e| self.error(&name, e))?;
         Ok(token)
+    }
+
+    fn record_listing(
+        &self,
+        checkpoint: u64,
+        location: &str,
+        tokens: &[String],
+    ) -> crate::Result<()> {
+        let name = staging::record_listing(&self.location, checkpoint, location, tokens)?;
+        self.records
+            .lock()
+            .map_err(|_| poisoned())?
+            .push((checkpoint, name));
+        Ok(())
+    }
+
+    fn committed_through(&self, checkpoint: u64) -> crate::Result<()> {
+        let done: Vec<String> = {
+            let mut records = self.records.lock().map_err(|_| poisoned())?;
+            let (done, open): (Vec<_>, Vec<_>) =
+                records.drain(..).partition(|(c, _)| *c <= checkpoint);
+            *records = open;
+            done.into_iter().map(|(_, name)| name).collect()
+        };
+        staging::remove_files(&self.location, &done)
+    }
+
+    fn remove_orphans(&self) -> crate::Result<usize> {
+        // Nothing of this run is staged yet: every file may be checked, whatever its age.
+        let orphans = find_staged_orphans(&self.location, std::time::Duration::ZERO)?;
+        remove_staged_orphans(&self.location, &orphans)?;
+        Ok(orphans.files().count())
     }
 
     fn commit(&self, checkpoint: u64, token: &str) -> crate::Result<()> {
