@@ -42,10 +42,32 @@ pub(crate) struct Ack {
     pub stage: usize,
     pub subtask: u32,
     pub splits: Vec<SplitEntry>,
-    pub snapshots: Vec<Box<dyn StateSnapshot>>,
+    pub snapshots: Vec<Arc<dyn StateSnapshot>>,
     /// Sink output since the last checkpoint: (seq, token) of the chunks the subtask
     /// staged, then the lines it has not staged yet, numbered as its next chunk.
     pub sink_output: Option<SubtaskOutput>,
+}
+
+/// What an ended subtask contributes to every later checkpoint.
+struct FinishedSubtask {
+    splits: Vec<SplitEntry>,
+    snapshots: Vec<Arc<dyn StateSnapshot>>,
+}
+
+impl FinishedSubtask {
+    /// Its acknowledgement of checkpoint `id`: its final positions and state, no output.
+    fn ack(&self, id: u64, (stage, subtask): (usize, u32)) -> Ack {
+        Ack {
+            sync_pause: std::time::Duration::ZERO,
+            sync_pause_waiting: std::time::Duration::ZERO,
+            id,
+            stage,
+            subtask,
+            splits: self.splits.clone(),
+            snapshots: self.snapshots.clone(),
+            sink_output: None,
+        }
+    }
 }
 
 pub(crate) enum Command {
@@ -103,8 +125,10 @@ pub(crate) struct Coordinator {
     pending: BTreeMap<u64, Pending>,
     /// Sink output from staging to commit.
     output: PendingOutput,
-    /// A source subtask's input has ended: no checkpoint but the final one can complete.
-    input_ending: bool,
+    /// Subtasks that have ended (acknowledged the final barrier) while the job goes on:
+    /// their final state stands in for them in every later checkpoint (as Flink's
+    /// checkpoints after tasks finish, FLIP-147).
+    finished: BTreeMap<(usize, u32), FinishedSubtask>,
     /// The stop-with-savepoint that became the final savepoint, once the input was ending.
     stopped_at: Option<u64>,
     retained: Vec<Location>,
@@ -136,7 +160,7 @@ impl Coordinator {
             next_id,
             pending: BTreeMap::new(),
             output: PendingOutput::default(),
-            input_ending: false,
+            finished: BTreeMap::new(),
             stopped_at: None,
             retained: Vec::new(),
             written: Vec::new(),
@@ -151,7 +175,8 @@ impl Coordinator {
         while let Ok(msg) = messages.recv() {
             match msg {
                 CoordinatorMsg::Tick => {
-                    if !self.stopping && !self.input_ending && self.pending.is_empty() {
+                    let in_flight = self.pending.keys().any(|id| *id != FINAL);
+                    if !self.stopping && !self.all_sources_finished() && !in_flight {
                         self.trigger(Target::Checkpoint, false, false);
                     }
                 }
@@ -159,6 +184,10 @@ impl Coordinator {
                     self.stopping = true;
                     self.cancelled = true;
                     // Checkpoints in flight are abandoned: their output is never committed.
+                    let in_flight = self.pending.keys().filter(|id| **id != FINAL).count();
+                    if let Ok(mut stats) = self.counters.stats.lock() {
+                        stats.checkpoints_abandoned += in_flight as u64;
+                    }
                     self.pending.clear();
                     for s in &self.sources {
                         let _ = s.send(SourceControl::Cancel);
@@ -175,7 +204,7 @@ impl Coordinator {
                             reply.send(Err(EngineError::Internal("the job is stopping".into())));
                         continue;
                     }
-                    if self.input_ending {
+                    if self.all_sources_finished() {
                         if stop && self.stopped_at.is_none() {
                             // The final savepoint, which is being taken, becomes this one;
                             // the sources still reading stop now.
@@ -214,8 +243,7 @@ impl Coordinator {
                     }
                     let id = ack.id;
                     if id == FINAL {
-                        self.input_ending = true;
-                        self.abandon_unreachable(ack.stage, ack.subtask);
+                        self.finish_subtask(&mut ack);
                     }
                     if id != FINAL && !self.pending.contains_key(&id) {
                         // A barrier of an abandoned checkpoint: keep the output it carries.
@@ -228,7 +256,15 @@ impl Coordinator {
                         .entry(id)
                         .or_insert_with(|| Pending::new(Target::Final, false));
                     entry.acks.push(ack);
-                    if entry.acks.len() == self.total {
+                    // Checkpoints complete in id order (the final one last); an ended
+                    // subtask may have completed earlier ones with its final state.
+                    let ready: Vec<u64> = self
+                        .pending
+                        .iter()
+                        .filter(|(_, p)| p.acks.len() == self.total)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in ready {
                         if let Some(done) = self.pending.remove(&id) {
                             if let Err(e) = self.complete(id, done) {
                                 eprintln!("rewind-engine: {e}");
@@ -248,62 +284,31 @@ impl Coordinator {
         }
     }
 
-    /// Subtask (`stage`, `subtask`) acknowledged the final barrier: it will take no other,
-    /// so the checkpoints in flight it has not acknowledged can no longer complete. They
-    /// are abandoned, their savepoint requesters told, and the output their
-    /// acknowledgements carry kept for the final checkpoint. (Subtasks drop their
-    /// barriers, see `Worker::run_operator`; a checkpoint every subtask took before its
-    /// final barrier still completes.)
-    fn abandon_unreachable(&mut self, stage: usize, subtask: u32) {
-        let abandoned: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(id, pending)| {
-                **id != FINAL
-                    && !pending
-                        .acks
-                        .iter()
-                        .any(|a| a.stage == stage && a.subtask == subtask)
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in abandoned {
-            let Some(pending) = self.pending.remove(&id) else {
-                continue;
-            };
-            if let Ok(mut stats) = self.counters.stats.lock() {
-                stats.checkpoints_abandoned += 1;
+    /// A subtask acknowledged the final barrier: it takes no other, so its final state
+    /// stands in for it in the checkpoints in flight it has not acknowledged and in every
+    /// later one. Its last output goes with the next checkpoint that completes.
+    fn finish_subtask(&mut self, ack: &mut Ack) {
+        self.keep_output(ack);
+        let key = (ack.stage, ack.subtask);
+        let done = FinishedSubtask {
+            splits: ack.splits.clone(),
+            snapshots: ack.snapshots.clone(),
+        };
+        for (id, pending) in self.pending.iter_mut() {
+            if *id != FINAL && !pending.acks.iter().any(|a| (a.stage, a.subtask) == key) {
+                pending.acks.push(done.ack(*id, key));
             }
-            // A stop-with-savepoint becomes the final savepoint: the sources it stopped
-            // end right after its barrier, so their acknowledgements are final ones.
-            let becomes_final = pending.stop && self.stopped_at.is_none();
-            let mut dropped = Vec::new();
-            for mut ack in pending.acks {
-                if becomes_final && self.is_source(ack.stage) {
-                    ack.id = FINAL;
-                    self.final_entry().acks.push(ack);
-                    continue;
-                }
-                self.keep_output(&mut ack);
-                dropped.push(ack);
-            }
-            if becomes_final {
-                // Sources paused after its barrier end now, as the final savepoint needs.
-                self.release_sources(false);
-            }
-            match pending.target {
-                Target::Savepoint { location, reply } if becomes_final => {
-                    self.stopped_at = Some(id);
-                    self.final_entry().target = Target::Savepoint { location, reply };
-                }
-                Target::Savepoint { reply, .. } => {
-                    let _ = reply.send(Err(input_ended()));
-                }
-                _ => {}
-            }
-            // Freeing large snapshots takes a while: off the coordinator's thread.
-            std::thread::spawn(move || drop(dropped));
         }
+        self.finished.insert(key, done);
+    }
+
+    /// Whether every source subtask has ended: only the final checkpoint is to come.
+    fn all_sources_finished(&self) -> bool {
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, stage)| stage.is_source)
+            .all(|(s, stage)| (0..stage.parallelism).all(|t| self.finished.contains_key(&(s, t))))
     }
 
     /// Moves the sink output an acknowledgement carries to the pending output.
@@ -326,7 +331,12 @@ impl Coordinator {
     fn trigger(&mut self, target: Target, stop: bool, drain: bool) {
         let id = self.next_id;
         self.next_id += 1;
-        self.pending.insert(id, Pending::new(target, stop));
+        let mut pending = Pending::new(target, stop);
+        // Ended subtasks take no barrier: their final state stands in.
+        for (key, done) in &self.finished {
+            pending.acks.push(done.ack(id, *key));
+        }
+        self.pending.insert(id, pending);
         // A stopping source waits for the savepoint to be written (it reads on if it
         // fails), unless a drain already ran event time to the end.
         self.send_trigger(id, stop, drain, stop && !drain);

@@ -105,7 +105,7 @@ pub(crate) trait ErasedReader: Send {
 }
 
 /// State captured at a barrier, converted to Arrow when the checkpoint is written.
-pub(crate) trait StateSnapshot: Send {
+pub(crate) trait StateSnapshot: Send + Sync {
     fn state(&self) -> &str;
     fn spec(&self) -> Result<StateSpec>;
     /// The state's input columns (without `key_hash`), sorted by key hash, all inside

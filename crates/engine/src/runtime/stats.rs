@@ -14,8 +14,8 @@ pub struct JobStats {
     pub max_sync_pause_running: Duration,
     /// Checkpoints and savepoints written.
     pub checkpoints_written: u64,
-    /// Checkpoints in flight when a source subtask's input ended, which then could not
-    /// complete (their output goes with the final checkpoint).
+    /// Checkpoints in flight when the job was cancelled, which never complete. (An ended
+    /// input no longer abandons any: its final state stands in for it.)
     pub checkpoints_abandoned: u64,
     /// How long writing the last one took (asynchronous: processing went on).
     pub last_write: Duration,

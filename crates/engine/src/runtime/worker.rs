@@ -292,8 +292,12 @@ impl Worker {
     fn ack(&mut self, id: u64, splits: Vec<SplitEntry>) -> Result<()> {
         let waited_before = runqueue_wait();
         let started = std::time::Instant::now();
-        let snapshots: Vec<Box<dyn StateSnapshot>> =
-            self.ops.iter().flat_map(|o| o.snapshot()).collect();
+        let snapshots: Vec<std::sync::Arc<dyn StateSnapshot>> = self
+            .ops
+            .iter()
+            .flat_map(|o| o.snapshot())
+            .map(std::sync::Arc::from)
+            .collect();
         let sync_pause = started.elapsed();
         let sync_pause_waiting = runqueue_wait()
             .zip(waited_before)
@@ -503,6 +507,10 @@ impl Worker {
     pub(super) fn run_operator(mut self, input: Receiver<Envelope>, upstream: usize) -> Result<()> {
         let mut blocked = vec![false; upstream];
         let mut ended = vec![false; upstream];
+        // Inputs that delivered the final barrier: nothing but their end follows, so they
+        // count as aligned for every later checkpoint (checkpoints after tasks finish).
+        let mut finished = vec![false; upstream];
+        let mut final_acked = false;
         let mut waiting: VecDeque<Envelope> = VecDeque::new();
         let mut barrier: Option<u64> = None;
         let mut pending_replay: VecDeque<Envelope> = VecDeque::new();
@@ -526,20 +534,8 @@ impl Worker {
                         self.push(r)?;
                     }
                 }
+                Msg::Barrier(FINAL) => finished[env.from] = true,
                 Msg::Barrier(id) => match barrier {
-                    Some(b) if b != id && b == FINAL => {
-                        // An input ended (the final barrier) before this checkpoint's
-                        // barrier reached it: the checkpoint cannot complete (the
-                        // coordinator abandons it). Drop it.
-                    }
-                    Some(b) if b != id && id == FINAL => {
-                        // The same, seen the other way round: stop aligning `b`, let
-                        // through what waited behind it, and align the final barrier.
-                        blocked.iter_mut().for_each(|x| *x = false);
-                        replay_first(&mut pending_replay, &mut waiting);
-                        barrier = Some(FINAL);
-                        blocked[env.from] = true;
-                    }
                     Some(b) if b != id => {
                         return Err(self.fail(format!("barrier {id} while aligning {b}")));
                     }
@@ -562,15 +558,21 @@ impl Worker {
                     self.watermark_change(change)?;
                 }
             }
-            // Aligned when every input that has not ended delivered the barrier.
+            // Aligned when every input that has not ended or finished delivered the barrier.
             if let Some(id) = barrier {
-                if (0..upstream).all(|u| blocked[u] || ended[u]) {
+                if (0..upstream).all(|u| blocked[u] || ended[u] || finished[u]) {
                     self.ack(id, Vec::new())?;
                     self.broadcast(|| Msg::Barrier(id))?;
                     barrier = None;
                     blocked.iter_mut().for_each(|b| *b = false);
                     replay_first(&mut pending_replay, &mut waiting);
                 }
+            }
+            // Every input delivered the final barrier: this subtask's state is final.
+            if barrier.is_none() && !final_acked && finished.iter().all(|f| *f) {
+                final_acked = true;
+                self.ack(FINAL, Vec::new())?;
+                self.broadcast(|| Msg::Barrier(FINAL))?;
             }
             if barrier.is_none() && pending_replay.is_empty() && ended.iter().all(|e| *e) {
                 self.broadcast(|| Msg::End)?;
