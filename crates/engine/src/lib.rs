@@ -67,7 +67,7 @@ mod window;
 
 pub use control::{
     CheckpointRef, ControlCommand, ControlReply, JobEntry, JobRegistry, JobReport, JobStatus,
-    KEEP_FINISHED, execute,
+    KEEP_FINISHED, execute, watch_stop_signals,
 };
 pub use error::{EngineError, Result};
 pub use job::{DataStream, Job, JobBuilder, KeyedStream};

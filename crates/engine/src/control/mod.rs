@@ -25,6 +25,7 @@ use rewind_savepoint::Location;
 pub use protocol::{ControlCommand, ControlReply, JobReport};
 pub use registry::{CheckpointRef, JobEntry, JobRegistry, JobStatus, KEEP_FINISHED};
 use server::{EndRequest, Server, Shared};
+pub use signals::watch_stop_signals;
 
 use crate::{EngineError, EngineOptions, Job, Result};
 

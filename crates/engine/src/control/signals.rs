@@ -10,11 +10,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::server::{EndRequest, Shared, set_end, target_for};
 use crate::{EngineError, Result};
 
-/// Starts the thread that waits for the signals for the rest of the process, and returns
-/// once they are watched.
-pub(crate) fn watch(shared: Arc<Shared>) -> Result<()> {
+/// Watches SIGTERM and SIGINT for the rest of the process: `handler` is called with
+/// `"SIGTERM"` or `"SIGINT"` for each one, on a thread of its own (with its own runtime, so
+/// that this works inside another runtime too). Returns once the signals are watched, so
+/// that none arriving afterwards is missed; they no longer end the process by default.
+pub fn watch_stop_signals(mut handler: impl FnMut(&'static str) + Send + 'static) -> Result<()> {
     let (ready, watching) = std::sync::mpsc::channel::<std::io::Result<()>>();
-    // Its own thread and runtime: the application may call `execute` inside a runtime.
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -39,31 +40,13 @@ pub(crate) fn watch(shared: Arc<Shared>) -> Result<()> {
             };
             let _ = ready.send(Ok(()));
             runtime.block_on(async move {
-                let mut first = true;
                 loop {
                     let name = tokio::select! {
                         Some(()) = term.recv() => "SIGTERM",
                         Some(()) = int.recv() => "SIGINT",
                         else => return,
                     };
-                    if shared.ended.load(std::sync::atomic::Ordering::SeqCst) {
-                        // The job is over: end the process as the signal would by default.
-                        std::process::exit(128 + if name == "SIGTERM" { 15 } else { 2 });
-                    }
-                    if first {
-                        first = false;
-                        let shared = shared.clone();
-                        // The stop waits for the savepoint; this thread keeps listening.
-                        let _ = std::thread::Builder::new()
-                            .name("signal-stop".into())
-                            .spawn(move || stop(&shared, name));
-                    } else {
-                        eprintln!(
-                            "rewind-engine: {name} again: cancelling job {} at once",
-                            shared.id
-                        );
-                        cancel(&shared);
-                    }
+                    handler(name);
                 }
             })
         })
@@ -72,6 +55,31 @@ pub(crate) fn watch(shared: Arc<Shared>) -> Result<()> {
         .recv()
         .map_err(|_| EngineError::Internal("the signal thread ended".into()))?
         .map_err(|e| EngineError::Internal(format!("cannot watch signals: {e}")))
+}
+
+/// A managed job's answer to the signals: the first stops it with a savepoint, a second
+/// cancels it, and once the job has ended a signal ends the process as by default.
+pub(crate) fn watch(shared: Arc<Shared>) -> Result<()> {
+    let mut first = true;
+    watch_stop_signals(move |name| {
+        if shared.ended.load(std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(128 + if name == "SIGTERM" { 15 } else { 2 });
+        }
+        if first {
+            first = false;
+            let shared = shared.clone();
+            // The stop waits for the savepoint; the signal thread keeps listening.
+            let _ = std::thread::Builder::new()
+                .name("signal-stop".into())
+                .spawn(move || stop(&shared, name));
+        } else {
+            eprintln!(
+                "rewind-engine: {name} again: cancelling job {} at once",
+                shared.id
+            );
+            cancel(&shared);
+        }
+    })
 }
 
 /// The first signal: stop with a savepoint, or cancel when that cannot be done.

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -21,7 +22,7 @@ pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<u8> {
     command.args(engine_args(&args, &id)).args(&args.app_args);
     if !args.detached || args.dry_run {
         let status = if args.dry_run {
-            command.status()
+            command.status().map_err(anyhow::Error::from)
         } else {
             eprintln!("rewind: job {id} ({})", app.display());
             foreground(command)
@@ -118,56 +119,39 @@ fn engine_args(args: &RunArgs, id: &str) -> Vec<String> {
 /// Runs the job in the foreground, forwarding SIGTERM and SIGINT to it: in its own process
 /// group, so that a Ctrl-C reaches it once, through rewind (a first signal stops the job
 /// with a savepoint into its savepoint dir, a second cancels it), and rewind waits for it.
-fn foreground(mut command: Command) -> std::io::Result<std::process::ExitStatus> {
+fn foreground(mut command: Command) -> Result<std::process::ExitStatus> {
     use nix::sys::signal::Signal;
-    use tokio::signal::unix::{SignalKind, signal};
-    let (ready, watching) = std::sync::mpsc::channel::<std::io::Result<()>>();
-    let (send_pid, job_pid) = std::sync::mpsc::channel::<nix::unistd::Pid>();
-    // Its own thread and runtime (rewind may already be inside one). The signals are
-    // watched before the job starts, so that no signal can end rewind and orphan the job.
-    std::thread::Builder::new()
-        .name("forward-signals".into())
-        .spawn(move || {
-            let watched = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .and_then(|runtime| {
-                    let signals = runtime.block_on(async {
-                        Ok::<_, std::io::Error>((
-                            signal(SignalKind::terminate())?,
-                            signal(SignalKind::interrupt())?,
-                        ))
-                    })?;
-                    Ok((runtime, signals))
-                });
-            let (runtime, (mut term, mut int)) = match watched {
-                Ok(w) => w,
-                Err(e) => {
-                    let _ = ready.send(Err(e));
-                    return;
-                }
-            };
-            let _ = ready.send(Ok(()));
-            let Ok(pid) = job_pid.recv() else { return };
-            runtime.block_on(async move {
-                loop {
-                    let signal = tokio::select! {
-                        Some(()) = term.recv() => Signal::SIGTERM,
-                        Some(()) = int.recv() => Signal::SIGINT,
-                        else => return,
-                    };
-                    // Fails only when the job has ended: nothing left to tell.
+    use nix::unistd::Pid;
+    // Watched before the job starts, so that no signal can end rewind and orphan the job;
+    // one that comes before the job has a pid is passed on once it has.
+    let job: Arc<Mutex<(Option<Pid>, Option<Signal>)>> = Arc::default();
+    let forward = job.clone();
+    rewind_engine::watch_stop_signals(move |name| {
+        let signal = if name == "SIGTERM" {
+            Signal::SIGTERM
+        } else {
+            Signal::SIGINT
+        };
+        if let Ok(mut job) = forward.lock() {
+            match job.0 {
+                // Fails only when the job has ended: nothing left to tell.
+                Some(pid) => {
                     let _ = nix::sys::signal::kill(pid, signal);
                 }
-            })
-        })?;
-    watching
-        .recv()
-        .map_err(|_| std::io::Error::other("the signal thread ended"))??;
+                None => job.1 = Some(signal),
+            }
+        }
+    })?;
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let mut child = command.spawn()?;
-    let _ = send_pid.send(nix::unistd::Pid::from_raw(child.id() as i32));
-    child.wait()
+    let pid = Pid::from_raw(child.id() as i32);
+    if let Ok(mut job) = job.lock() {
+        job.0 = Some(pid);
+        if let Some(early) = job.1.take() {
+            let _ = nix::sys::signal::kill(pid, early);
+        }
+    }
+    Ok(child.wait()?)
 }
 
 fn find_app(app: &str) -> Result<PathBuf> {
