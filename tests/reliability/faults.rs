@@ -61,33 +61,6 @@ fn count_job(
         .sink("output", sink)
 }
 
-/// The counter's state in the savepoint at `location`: key -> count.
-async fn counts(location: Location) -> std::collections::BTreeMap<i64, u64> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::{Int64Type, UInt64Type};
-    use futures::TryStreamExt;
-    let reader = SavepointReader::open(location).await.unwrap();
-    let batches: Vec<arrow_array::RecordBatch> = reader
-        .read_state("counter", "count", Default::default())
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
-    let mut counts = std::collections::BTreeMap::new();
-    for b in batches {
-        let keys = b.column_by_name("key").unwrap().as_primitive::<Int64Type>();
-        let values = b
-            .column_by_name("value")
-            .unwrap()
-            .as_primitive::<UInt64Type>();
-        for i in 0..b.num_rows() {
-            counts.insert(keys.value(i), values.value(i));
-        }
-    }
-    counts
-}
-
 /// Fails the 1st, 2nd, ... write request of a savepoint write in turn, until one run
 /// needs fewer requests than the fault's index: every failed run leaves no manifest, the
 /// earlier savepoint stays valid, and the run without a fault writes a valid savepoint.
@@ -295,7 +268,10 @@ fn a_slow_store_slows_checkpoints_but_loses_nothing() {
     assert_eq!(lines.len(), want.len(), "output lines");
     let first = lines.iter().zip(&want).position(|(a, b)| a != b);
     assert_eq!(first, None, "first differing output line");
-    assert_eq!(block_on(counts(at(memory.clone(), "end"))), expected);
+    assert_eq!(
+        rewind_test_support::state_counts(&at(memory.clone(), "end"), "counter", "count"),
+        expected
+    );
     block_on(async {
         let (found, _) = rewind_savepoint::find_savepoints(&at(memory.clone(), "checkpoints"))
             .await
@@ -528,7 +504,7 @@ fn the_engine_survives_a_failed_checkpoint() {
         .unwrap()
         .wait()
         .unwrap();
-    let counts = block_on(counts(end));
+    let counts = rewind_test_support::state_counts(&end, "counter", "count");
     let mut expected = std::collections::BTreeMap::new();
     for seq in 0..source.events {
         *expected.entry(source.key_of(seq)).or_insert(0u64) += 1;

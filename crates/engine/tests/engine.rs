@@ -4,48 +4,19 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use proptest::prelude::*;
 use rewind_engine::{
     CollectSink, Context, EngineError, GeneratedEvent, GeneratorSource, JobBuilder,
     KeyedProcessFunction, RunOptions, StateDecl, ValueState, run,
 };
-use rewind_savepoint::{Location, ReadOptions, SavepointReader, ValidateOptions, validate};
+use rewind_savepoint::{Location, SavepointReader, ValidateOptions, validate};
 
 mod common;
 use common::{Count, block_on, generator, keyed_count, loc, records_read, run_to_end, sorted};
 
 /// The counts in a savepoint, by key.
 fn counts(location: &Location) -> BTreeMap<i64, u64> {
-    block_on(async {
-        let reader = SavepointReader::open(location.clone()).await.unwrap();
-        let batches: Vec<arrow_array::RecordBatch> = reader
-            .read_state("counter", "count", ReadOptions::default())
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        let mut out = BTreeMap::new();
-        for b in batches {
-            let k = b
-                .column_by_name("key")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<arrow_array::Int64Array>()
-                .unwrap();
-            let v = b
-                .column_by_name("value")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<arrow_array::UInt64Array>()
-                .unwrap();
-            for i in 0..b.num_rows() {
-                out.insert(k.value(i), v.value(i));
-            }
-        }
-        out
-    })
+    rewind_test_support::state_counts(location, "counter", "count")
 }
 
 fn expected_counts(source: &GeneratorSource) -> BTreeMap<i64, u64> {
@@ -512,34 +483,7 @@ fn edited_savepoints_restore_into_the_engine() {
     };
     run(job, options).unwrap().wait().unwrap();
     // The renamed operator kept its counts, and the reset source counted every event again.
-    let reader = block_on(SavepointReader::open(end)).unwrap();
-    let batches: Vec<arrow_array::RecordBatch> = block_on(async {
-        reader
-            .read_state("counter-v2", "count", ReadOptions::default())
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap()
-    });
-    let mut doubled = BTreeMap::new();
-    for b in batches {
-        let k = b
-            .column_by_name("key")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<arrow_array::Int64Array>()
-            .unwrap();
-        let v = b
-            .column_by_name("value")
-            .unwrap()
-            .as_any()
-            .downcast_ref::<arrow_array::UInt64Array>()
-            .unwrap();
-        for i in 0..b.num_rows() {
-            doubled.insert(k.value(i), v.value(i));
-        }
-    }
+    let doubled = rewind_test_support::state_counts(&end, "counter-v2", "count");
     let expected: BTreeMap<i64, u64> = expected_counts(&source)
         .into_iter()
         .map(|(k, v)| (k, 2 * v))

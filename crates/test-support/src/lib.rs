@@ -1,14 +1,17 @@
 //! What Rewind's tests, examples and benchmarks share, so each exists once: the keyed count
 //! job ([`Count`], [`keyed_count`], [`generator`], [`run_to_end`]), record batches built from named columns ([`batch`]),
-//! and savepoint locations in a test's directory ([`loc`]). Not published; a dev-dependency
+//! savepoint locations in a test's directory ([`loc`]) and the counts a job saved
+//! ([`state_counts`]). Not published; a dev-dependency
 //! of the crates whose tests use it (and a dependency of the benchmarks).
 #![deny(missing_docs)]
 
 mod batches;
 mod keyed_count;
+mod savepoints;
 
 pub use batches::batch;
 pub use keyed_count::{Count, generator, keyed_count, keyed_count_with, run_to_end};
+pub use savepoints::state_counts;
 
 /// The local location `dir/name`.
 ///
