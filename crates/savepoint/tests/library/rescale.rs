@@ -422,15 +422,17 @@ async fn rescale_across_stores() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     #[test]
-    fn any_rescale_keeps_the_content(keys in 0u64..3000, from in 1u32..7, to in 1u32..9, rows in 1usize..700) {
+    fn any_rescale_keeps_the_content(keys in 0u64..3000, from in 1u32..7, to in 1u32..9, rows in 1usize..700, lean in any::<bool>()) {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
-            let options = GenerateOptions { keys, parallelism: from, writer: WriterOptions { row_group_rows: rows, ..Default::default() }, ..Default::default() };
+            // Full and lean keyed shards (format 1.1: no stored key hash) alike.
+            let writer = WriterOptions { row_group_rows: rows, lean_keyed_shards: lean, ..Default::default() };
+            let options = GenerateOptions { keys, parallelism: from, writer, ..Default::default() };
             generate(at("a"), options).await.unwrap();
             rescale_to(&at("a"), &at("b"), to).await;
             assert_eq!(content(&at("a"), "op-0").await, content(&at("b"), "op-0").await);
