@@ -35,6 +35,7 @@ pub enum Command {
     Validate(ValidateArgs),
     Generate(GenerateArgs),
     Rescale(RescaleArgs),
+    Compact(CompactArgs),
     Diff(DiffArgs),
     Analyze(AnalyzeArgs),
     Edit(EditArgs),
@@ -174,6 +175,25 @@ pub struct RescaleArgs {
     /// Print what would be copied, split or rewritten, and the bytes each costs; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Write a self-contained savepoint from any checkpoint or savepoint.
+///
+/// An incremental checkpoint lists files that earlier checkpoints of its job wrote and
+/// delta layers of changed and deleted keys; it reads only while those files are kept,
+/// and only tools that know format 1.1's `incremental_checkpoints` read it. DEST holds
+/// all of its state in its own folder, one plain layer per state: shared files are
+/// copied, delta layers merged into new shards, everything else copied byte for byte
+/// (server-side where the store can). Parallelism and source positions are unchanged.
+/// DEST is a savepoint (kind `savepoint`) that records SRC as its parent, so engine
+/// retention never deletes it; SRC is never modified.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES)]
+pub struct CompactArgs {
+    /// The checkpoint or savepoint to compact: a path or URL.
+    pub src: String,
+    /// Where to write the result (must not hold a savepoint yet): a path or URL.
+    pub dest: String,
 }
 
 fn parse_operator_parallelism(text: &str) -> Result<(String, u32), String> {

@@ -33,9 +33,10 @@ pub use error::FormatError;
 pub use hash::{KEY_HASH_ALGORITHM, encode_key, hash_encoded_key, hash_keys};
 pub use hash_order::sort_by_hash;
 pub use manifest::{
-    Extensions, JobInfo, Lineage, MAX_ID_LEN, MAX_MANIFEST_BYTES, MAX_OPERATORS, MAX_SHARDS,
-    MAX_SPLITS, MAX_STATES, Manifest, ManifestProblem, OperatorEntry, ParentRef, Redistribution,
-    SavepointKind, ShardEntry, SourceEntry, SplitEntry, StateEntry, StateKind, WriterInfo,
+    Extensions, JobInfo, Lineage, MAX_ID_LEN, MAX_LAYERS, MAX_MANIFEST_BYTES, MAX_OPERATORS,
+    MAX_SHARDS, MAX_SPLITS, MAX_STATES, Manifest, ManifestProblem, OperatorEntry, ParentRef,
+    Redistribution, SavepointKind, ShardEntry, SourceEntry, SplitEntry, StateEntry, StateKind,
+    WriterInfo,
 };
 pub use path::{
     MANIFEST_FILE, MAX_NAME_LEN, MAX_PATH_LEN, MAX_SEGMENT_LEN, check_name, check_relative_path,
@@ -48,6 +49,6 @@ pub use types::{
     same_type, type_name,
 };
 pub use version::{
-    FORMAT_MARKER, FormatVersion, LEAN_KEYED_SHARDS, SUPPORTED_READER_FEATURES,
-    SUPPORTED_WRITER_FEATURES, missing_reader_features,
+    FORMAT_MARKER, FormatVersion, INCREMENTAL_CHECKPOINTS, LEAN_KEYED_SHARDS,
+    SUPPORTED_READER_FEATURES, SUPPORTED_WRITER_FEATURES, missing_reader_features,
 };

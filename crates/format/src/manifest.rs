@@ -292,6 +292,46 @@ pub struct ShardEntry {
     pub bytes: u64,
     /// CRC-32C (Castagnoli) of the whole file, 8 lowercase hex digits.
     pub crc32c: String,
+    /// The folder next to the savepoint's root that holds the file, when another
+    /// checkpoint of the job wrote it (reader feature `incremental_checkpoints`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sibling: Option<String>,
+    /// 0 for a base shard; a delta shard's layer applies over the layers below it
+    /// (reader feature `incremental_checkpoints`; keyed states only).
+    #[serde(
+        default,
+        skip_serializing_if = "is_base_layer",
+        deserialize_with = "layer_or_null"
+    )]
+    pub layer: u32,
+}
+
+fn is_base_layer(layer: &u32) -> bool {
+    *layer == 0
+}
+
+/// `null` reads as an absent layer (0), as for every optional member.
+fn layer_or_null<'de, D>(d: D) -> Result<u32, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<u32>::deserialize(d)?.unwrap_or_default())
+}
+
+impl ShardEntry {
+    /// Where the file is, as one string unique within a manifest: the path, after the
+    /// sibling folder when there is one (`sibling/path`).
+    pub fn file_key(&self) -> String {
+        match &self.sibling {
+            Some(s) => format!("{s}/{}", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// Whether the shard is a delta (layer above 0) rather than a base shard.
+    pub fn is_delta(&self) -> bool {
+        self.layer > 0
+    }
 }
 
 /// A problem with a manifest as a whole, found by [`Manifest::problems`].
@@ -412,15 +452,32 @@ impl Manifest {
                     })
                 };
                 if st.kind.is_keyed() {
-                    let ranges: Vec<HashRange> =
-                        st.shards.iter().filter_map(|s| s.hash_range).collect();
-                    for p in coverage_problems(&ranges) {
-                        match p {
-                            CoverageProblem::Gap(r) => {
-                                problem(format!("no shard covers key hashes {r}"))
-                            }
-                            CoverageProblem::Overlap(r) => {
-                                problem(format!("several shards cover key hashes {r}"))
+                    // The base tiles the hash space; a delta layer may leave gaps (where
+                    // nothing changed) but no hash is in two of its shards.
+                    let mut layers: std::collections::BTreeSet<u32> =
+                        st.shards.iter().map(|s| s.layer).collect();
+                    layers.insert(0);
+                    for layer in layers {
+                        let ranges: Vec<HashRange> = st
+                            .shards
+                            .iter()
+                            .filter(|s| s.layer == layer)
+                            .filter_map(|s| s.hash_range)
+                            .collect();
+                        let of = if layer == 0 {
+                            String::new()
+                        } else {
+                            format!(" of layer {layer}")
+                        };
+                        for p in coverage_problems(&ranges) {
+                            match p {
+                                CoverageProblem::Gap(r) if layer == 0 => {
+                                    problem(format!("no shard covers key hashes {r}"))
+                                }
+                                CoverageProblem::Gap(_) => {}
+                                CoverageProblem::Overlap(r) => {
+                                    problem(format!("several shards{of} cover key hashes {r}"))
+                                }
                             }
                         }
                     }
@@ -528,6 +585,10 @@ impl TryFrom<ManifestRaw> for Manifest {
         if raw.job.name.is_empty() {
             return Err(FormatError::invalid("job.name", "empty job name"));
         }
+        let incremental = raw
+            .reader_features
+            .iter()
+            .any(|f| f == crate::version::INCREMENTAL_CHECKPOINTS);
         let mut uids = HashSet::new();
         let mut paths = HashSet::new();
         let mut folded_paths = HashSet::new();
@@ -543,7 +604,7 @@ impl TryFrom<ManifestRaw> for Manifest {
             if op.parallelism == 0 {
                 return Err(FormatError::invalid(&at, "parallelism must be at least 1"));
             }
-            check_operator(op, &at, &mut paths, &mut folded_paths)?;
+            check_operator(op, &at, incremental, &mut paths, &mut folded_paths)?;
         }
         Ok(Manifest {
             version,
@@ -563,10 +624,11 @@ impl TryFrom<ManifestRaw> for Manifest {
     }
 }
 
-fn check_operator<'a>(
-    op: &'a OperatorEntry,
+fn check_operator(
+    op: &OperatorEntry,
     at: &str,
-    paths: &mut HashSet<&'a str>,
+    incremental: bool,
+    paths: &mut HashSet<String>,
     folded_paths: &mut HashSet<String>,
 ) -> Result<(), FormatError> {
     let mut names = HashSet::new();
@@ -583,20 +645,30 @@ fn check_operator<'a>(
         for (k, sh) in st.shards.iter().enumerate() {
             let at = format!("{at}.shards[{k}]");
             check_relative_path(&sh.path)?;
-            if !paths.insert(sh.path.as_str()) {
-                return Err(FormatError::invalid(
-                    &at,
-                    format!("path {:?} listed twice", sh.path),
-                ));
+            if let Some(sibling) = &sh.sibling {
+                check_sibling(sibling)?;
             }
-            // One file on a case-insensitive file system (macOS, Windows).
-            if !folded_paths.insert(sh.path.to_ascii_lowercase()) {
+            if (sh.sibling.is_some() || sh.is_delta()) && !incremental {
                 return Err(FormatError::invalid(
                     &at,
                     format!(
-                        "path {:?} differs from another shard's only in letter case",
-                        sh.path
+                        "a shard with a sibling or a layer needs the reader feature {:?}",
+                        crate::version::INCREMENTAL_CHECKPOINTS
                     ),
+                ));
+            }
+            let file = sh.file_key();
+            if !paths.insert(file.clone()) {
+                return Err(FormatError::invalid(
+                    &at,
+                    format!("path {file:?} listed twice"),
+                ));
+            }
+            // One file on a case-insensitive file system (macOS, Windows).
+            if !folded_paths.insert(file.to_ascii_lowercase()) {
+                return Err(FormatError::invalid(
+                    &at,
+                    format!("path {file:?} differs from another shard's only in letter case"),
                 ));
             }
             check_shard(st.kind, op.parallelism, sh).map_err(|m| FormatError::invalid(&at, m))?;
@@ -628,6 +700,12 @@ fn check_shard(kind: StateKind, parallelism: u32, sh: &ShardEntry) -> Result<(),
             sh.crc32c
         ));
     }
+    if sh.is_delta() && !kind.is_keyed() {
+        return Err(format!(
+            "layer {}: only keyed states have delta layers",
+            sh.layer
+        ));
+    }
     match (kind.is_keyed(), sh.hash_range, sh.subtask) {
         (true, Some(_), None) => Ok(()),
         (true, _, _) => Err("a keyed shard needs a hash_range and no subtask".into()),
@@ -637,6 +715,18 @@ fn check_shard(kind: StateKind, parallelism: u32, sh: &ShardEntry) -> Result<(),
         )),
         (false, _, _) => Err("an operator state shard needs a subtask and no hash_range".into()),
     }
+}
+
+/// A sibling folder name: one portable path segment (spec: "Incremental checkpoints").
+fn check_sibling(sibling: &str) -> Result<(), FormatError> {
+    check_relative_path(sibling)?;
+    if sibling.contains('/') || sibling == crate::path::MANIFEST_FILE {
+        return Err(FormatError::InvalidPath {
+            path: sibling.to_string(),
+            reason: "a sibling is one folder name",
+        });
+    }
+    Ok(())
 }
 
 fn parse_field(name: &str, text: &Option<String>) -> Result<Option<DataType>, String> {
@@ -703,6 +793,6 @@ mod limits;
 mod tests;
 
 pub use limits::{
-    MAX_ID_LEN, MAX_MANIFEST_BYTES, MAX_OPERATORS, MAX_SHARDS, MAX_SPLITS, MAX_STATES,
+    MAX_ID_LEN, MAX_LAYERS, MAX_MANIFEST_BYTES, MAX_OPERATORS, MAX_SHARDS, MAX_SPLITS, MAX_STATES,
 };
 use limits::{check_counts, check_id, check_json};

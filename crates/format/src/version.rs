@@ -64,12 +64,17 @@ impl FromStr for FormatVersion {
 /// cannot be read correctly by this build and is refused (see spec/FORMAT.md, "Features").
 ///
 /// This is the one registry of features: the spec's table and the tests read from it.
-pub const SUPPORTED_READER_FEATURES: &[&str] = &[LEAN_KEYED_SHARDS];
+pub const SUPPORTED_READER_FEATURES: &[&str] = &[LEAN_KEYED_SHARDS, INCREMENTAL_CHECKPOINTS];
 
 /// Reader feature of format 1.1: keyed shards may omit the `key_hash` column (readers
 /// compute it from the key) and record each row group's hash range in the footer instead
 /// (spec/FORMAT.md, "Lean keyed shards").
 pub const LEAN_KEYED_SHARDS: &str = "lean_keyed_shards";
+
+/// Reader feature of format 1.1: shards may live in a sibling folder (a checkpoint of the
+/// same job written earlier) and keyed states may have delta layers of upserts and deletes
+/// on top of their base shards (spec/FORMAT.md, "Incremental checkpoints").
+pub const INCREMENTAL_CHECKPOINTS: &str = "incremental_checkpoints";
 
 /// Writer features this build knows. Unknown writer features are allowed when reading
 /// (they only matter to a writer that would modify the savepoint in place, which Rewind never does).

@@ -213,8 +213,14 @@ pub async fn edit(source: &SavepointReader, dest: Location, edits: &[Edit]) -> R
     })?;
     for op in &ops {
         for st in &op.states {
+            // Edited rows of a layered state are read merged: its base shards are rewritten
+            // whole (deltas applied) and its delta shards dropped.
+            let merged = st.touched() && crate::layers::is_layered(&st.entry);
             for shard in &st.entry.shards {
-                if st.touched() && shard.hash_range.is_some_and(|r| st.affects(r)) {
+                if merged && shard.is_delta() {
+                    continue;
+                }
+                if merged || st.touched() && shard.hash_range.is_some_and(|r| st.affects(r)) {
                     rewrite_shard(source, &writer, op, st, shard).await?;
                 } else {
                     writer

@@ -29,6 +29,7 @@ mod edit;
 mod error;
 mod file_copy;
 mod generate;
+mod layers;
 mod lean;
 mod lineage;
 mod location;
@@ -55,6 +56,7 @@ pub use dispose::{Removal, delete_files, plan_removal, remove};
 pub use edit::{Edit, edit};
 pub use error::{Error, Result, ValueDoesNotFit};
 pub use generate::{GenerateOptions, generate};
+pub use layers::is_incremental;
 pub use lineage::{LineageEntry, Unreadable, find_savepoints, latest_completed};
 pub use location::Location;
 pub use migrate::{
@@ -63,7 +65,8 @@ pub use migrate::{
 pub use parquet_io::decoding_guarded;
 pub use reader::{ReadOptions, SavepointReader, list_files, read_manifest};
 pub use rescale::{
-    RescaleOptions, RescalePlan, RescaleStats, ShardAction, StatePlan, plan_rescale, rescale,
+    RescaleOptions, RescalePlan, RescaleStats, ShardAction, StatePlan, compact, plan_rescale,
+    rescale,
 };
 pub use shard_writer::{ShardWriter, WRITER_NAME, WRITER_VERSION, WriterOptions};
 pub use spec::{StateSpec, columns};

@@ -329,6 +329,56 @@ impl Location {
         Ok(out)
     }
 
+    /// The folder `name` next to this one (same parent): where a checkpoint finds the
+    /// files it shares with an earlier checkpoint of its job. `name` is one portable
+    /// segment, checked by the manifest rules.
+    pub fn sibling(&self, name: &str) -> Result<Location> {
+        if name.contains('/') {
+            return Err(Error::InvalidInput(format!(
+                "{}: a sibling folder name has no '/': {name:?}",
+                self.display
+            )));
+        }
+        self.parent()
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "{}: a savepoint at the top of its store has no sibling folder {name:?}",
+                    self.display
+                ))
+            })?
+            .join(name)
+    }
+
+    /// The folder holding this one; `None` at the top of the store.
+    pub fn parent(&self) -> Option<Location> {
+        let depth = self.root.parts().count();
+        if depth == 0 {
+            return None;
+        }
+        let mut out = self.clone();
+        out.root = self.root.parts().take(depth - 1).collect();
+        out.display = match self.display.rsplit_once('/') {
+            Some((up, _)) => up.to_string(),
+            None => String::new(),
+        };
+        out.local_root = self
+            .local_root
+            .as_ref()
+            .and_then(|r| r.parent())
+            .map(|p| p.to_path_buf());
+        Some(out)
+    }
+
+    /// The last folder name of the root ("" at the top of a store): what other
+    /// checkpoints of the job name this one by.
+    pub fn folder_name(&self) -> String {
+        self.root
+            .parts()
+            .next_back()
+            .map(|p| p.as_ref().to_string())
+            .unwrap_or_default()
+    }
+
     /// The path of `full` relative to the root, if it is inside it.
     pub fn relative(&self, full: &Path) -> Option<String> {
         full.prefix_match(&self.root).map(|parts| {

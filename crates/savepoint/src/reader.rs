@@ -107,9 +107,9 @@ impl SavepointReader {
         }
         let mut batches = Vec::new();
         for shard in &shards {
-            let described = self.location.describe(&shard.path);
+            let described = crate::layers::describe(&self.location, shard);
             let builder = open_shard(&self.location, shard, 8192).await?;
-            check_shard_schema(&described, state, &builder, false)?;
+            check_shard_schema(&described, state, shard, &builder, false)?;
             let stream = builder
                 .build()
                 .map_err(|e| parquet_error(described.clone(), "reading Parquet", e))?;
@@ -148,25 +148,89 @@ impl SavepointReader {
             ));
         }
         let filter = Arc::new(RowFilter::new(&state, &options)?);
+        let batch_size = options.batch_size.unwrap_or(8192);
+        let lean = crate::lean::allowed(&self.manifest);
+        if crate::layers::is_layered(&state) {
+            return Ok(self.read_layers(state, filter, batch_size, lean));
+        }
         let shards: Vec<ShardEntry> = state
             .shards
             .iter()
             .filter(|s| filter.may_hold(s.hash_range))
             .cloned()
             .collect();
-        let location = self.location.clone();
-        let batch_size = options.batch_size.unwrap_or(8192);
-        let lean = crate::lean::allowed(&self.manifest);
-        let stream = stream::iter(shards)
-            .then(move |shard| {
-                let location = location.clone();
-                let state = state.clone();
-                let filter = filter.clone();
-                async move { read_shard(location, state, shard, filter, batch_size, lean).await }
-            })
-            .try_flatten();
-        Ok(stream.boxed())
+        Ok(read_shards(
+            self.location.clone(),
+            state,
+            shards,
+            filter,
+            batch_size,
+            lean,
+        ))
     }
+
+    /// A layered state's rows: each layer's shards read in hash order, merged (spec:
+    /// "Incremental checkpoints").
+    fn read_layers(
+        &self,
+        state: StateEntry,
+        filter: Arc<RowFilter>,
+        batch_size: usize,
+        lean: bool,
+    ) -> BoxStream<'static, Result<RecordBatch>> {
+        let mut numbers: Vec<u32> = state.shards.iter().map(|s| s.layer).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let layers = numbers
+            .into_iter()
+            .map(|number| {
+                let mut shards: Vec<ShardEntry> = state
+                    .shards
+                    .iter()
+                    .filter(|s| s.layer == number && filter.may_hold(s.hash_range))
+                    .cloned()
+                    .collect();
+                shards.sort_by_key(|s| s.hash_range);
+                crate::layers::Layer {
+                    number,
+                    rows: read_shards(
+                        self.location.clone(),
+                        state.clone(),
+                        shards,
+                        filter.clone(),
+                        batch_size,
+                        lean,
+                    ),
+                }
+            })
+            .collect();
+        let described = format!(
+            "{} state {}",
+            self.location.describe(MANIFEST_FILE),
+            state.name
+        );
+        crate::layers::merge(described, layers, batch_size)
+    }
+}
+
+/// The rows of `shards`, one after the other.
+fn read_shards(
+    location: Location,
+    state: StateEntry,
+    shards: Vec<ShardEntry>,
+    filter: Arc<RowFilter>,
+    batch_size: usize,
+    lean: bool,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    stream::iter(shards)
+        .then(move |shard| {
+            let location = location.clone();
+            let state = state.clone();
+            let filter = filter.clone();
+            async move { read_shard(location, state, shard, filter, batch_size, lean).await }
+        })
+        .try_flatten()
+        .boxed()
 }
 
 impl SavepointReader {
@@ -240,6 +304,7 @@ pub(crate) async fn open_shard(
     shard: &ShardEntry,
     batch_size: usize,
 ) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
+    let location = &crate::layers::home(location, shard)?;
     let described = location.describe(&shard.path);
     let path: Path = location.child(&shard.path);
     let meta = match location.store().head(&path).await {
@@ -280,6 +345,7 @@ pub(crate) async fn open_shard(
 pub(crate) fn check_shard_schema<T>(
     described: &str,
     state: &StateEntry,
+    shard: &ShardEntry,
     builder: &parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
     lean_allowed: bool,
 ) -> Result<()> {
@@ -296,7 +362,13 @@ pub(crate) fn check_shard_schema<T>(
             ),
         ));
     }
-    check_schema(described, state, builder.schema(), lean_allowed)
+    check_schema(
+        described,
+        state,
+        builder.schema(),
+        lean_allowed,
+        shard.is_delta(),
+    )
 }
 
 /// The footer key holding the serialized Arrow schema.
@@ -308,6 +380,7 @@ fn check_schema(
     state: &StateEntry,
     schema: &arrow_schema::Schema,
     lean_allowed: bool,
+    delta: bool,
 ) -> Result<()> {
     let spec = crate::StateSpec::from_entry(state)?;
     let lean = state.kind.is_keyed() && crate::lean::is_lean(schema);
@@ -316,6 +389,12 @@ fn check_schema(
     } else {
         spec.shard_schema()
     };
+    // A delta shard ends with its delete marks (spec: "Incremental checkpoints").
+    let expected = if delta {
+        crate::layers::with_deleted(&expected)
+    } else {
+        expected
+    };
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let wanted: Vec<&str> = expected
         .fields()
@@ -323,7 +402,7 @@ fn check_schema(
         .map(|f| f.name().as_str())
         .collect();
     if names != wanted {
-        let hint = if lean && !lean_allowed && names == wanted[1..] {
+        let hint = if lean && !lean_allowed && names.get(..) == wanted.get(1..) {
             format!(
                 " (a lean shard, but the manifest does not list the reader feature {:?})",
                 rewind_format::LEAN_KEYED_SHARDS
@@ -364,9 +443,9 @@ async fn read_shard(
     batch_size: usize,
     lean_allowed: bool,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    let described = location.describe(&shard.path);
+    let described = crate::layers::describe(&location, &shard);
     let mut builder = open_shard(&location, &shard, batch_size).await?;
-    check_shard_schema(&described, &state, &builder, lean_allowed)?;
+    check_shard_schema(&described, &state, &shard, &builder, lean_allowed)?;
     // Every caller sees `key_hash` first, whatever the layout on disk.
     let lean = state.kind.is_keyed() && crate::lean::is_lean(builder.schema());
     if state.kind.is_keyed() && filter.is_active() {

@@ -87,6 +87,8 @@ pub struct ShardWriter {
     rows: u64,
     /// Set for a lean keyed shard: the row groups written and their hash ranges.
     lean: Option<LeanGroups>,
+    /// The delta layer (0 for a base shard): a delta's rows end with a `deleted` column.
+    layer: u32,
 }
 
 /// The row groups of a lean shard, cut by the writer itself so that each one's hash range
@@ -132,7 +134,35 @@ impl ShardWriter {
             last_hash: None,
             rows: 0,
             lean,
+            layer: 0,
         }
+    }
+
+    /// Makes this a delta shard of `layer` (spec: "Incremental checkpoints"): every batch
+    /// written carries a non-null boolean `deleted` column besides the state's columns.
+    pub(crate) fn into_delta(mut self, layer: u32) -> Self {
+        self.layer = layer;
+        self
+    }
+
+    /// The state's input columns of `batch`, and its delete marks for a delta shard.
+    fn input(&self, batch: &RecordBatch) -> Result<(Vec<ArrayRef>, Option<ArrayRef>)> {
+        if self.layer == 0 {
+            return Ok((self.spec.check_input(&self.uid, batch)?, None));
+        }
+        let at = batch
+            .schema()
+            .index_of(crate::layers::DELETED)
+            .map_err(|_| {
+                self.input_error("a delta shard's batches need a boolean deleted column")
+            })?;
+        let marks = batch.column(at).clone();
+        if marks.data_type() != &arrow_schema::DataType::Boolean || marks.null_count() > 0 {
+            return Err(self.input_error("the deleted column must be boolean without nulls"));
+        }
+        let mut rest = batch.clone();
+        rest.remove_column(at);
+        Ok((self.spec.check_input(&self.uid, &rest)?, Some(marks)))
     }
 
     /// The shard's path relative to the savepoint root.
@@ -145,11 +175,12 @@ impl ShardWriter {
     /// adds `key_hash`. Keyed rows must arrive in non-decreasing key-hash order (across
     /// batches too) and inside the shard's hash range, or the write fails.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let columns = self.spec.check_input(&self.uid, batch)?;
+        let (columns, marks) = self.input(batch)?;
         let batch = if self.spec.kind().is_keyed() {
             let hashes = hash_keys(columns[0].as_ref()).map_err(|e| self.input_error(e))?;
             let mut all = vec![Arc::new(UInt64Array::from(hashes)) as ArrayRef];
             all.extend(columns);
+            all.extend(marks);
             self.assemble(all)?
         } else {
             self.assemble(columns)?
@@ -170,9 +201,10 @@ impl ShardWriter {
                 self.spec.kind()
             )));
         }
-        let columns = self.spec.check_input(&self.uid, batch)?;
+        let (columns, marks) = self.input(batch)?;
         let mut all = vec![Arc::new(UInt64Array::from(hashes)) as ArrayRef];
         all.extend(columns);
+        all.extend(marks);
         let batch = self.assemble(all)?;
         self.write_with_hashes(batch).await
     }
@@ -291,7 +323,7 @@ impl ShardWriter {
 
     /// A batch with the canonical column names and the given arrays' exact types.
     fn assemble(&self, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
-        let canonical = self.spec.shard_schema();
+        let canonical = self.file_schema(self.spec.shard_schema());
         let fields: Vec<_> = canonical
             .fields()
             .iter()
@@ -300,6 +332,15 @@ impl ShardWriter {
             .collect();
         RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns)
             .map_err(|e| self.input_error(e))
+    }
+
+    /// `schema` with the delete marks of a delta shard.
+    fn file_schema(&self, schema: arrow_schema::SchemaRef) -> arrow_schema::SchemaRef {
+        if self.layer == 0 {
+            schema
+        } else {
+            crate::layers::with_deleted(&schema)
+        }
     }
 
     fn input_error(&self, e: impl std::fmt::Display) -> Error {
@@ -319,10 +360,10 @@ impl ShardWriter {
                 self.location.child(&self.path),
                 self.upload_concurrency,
             );
-            let schema = match self.lean {
+            let schema = self.file_schema(match self.lean {
                 Some(_) => self.spec.input_schema(),
                 None => self.spec.shard_schema(),
-            };
+            });
             let writer = AsyncArrowWriter::try_new(sink, schema, Some(self.properties.clone()))
                 .map_err(|e| self.parquet_error(e))?;
             self.writer = Some(writer);
@@ -369,6 +410,8 @@ impl ShardWriter {
             rows: self.rows,
             bytes,
             crc32c: format!("{crc:08x}"),
+            sibling: None,
+            layer: self.layer,
         };
         (self.on_finish)(
             &self.uid,

@@ -169,7 +169,12 @@ pub async fn validate(location: &Location, options: ValidateOptions) -> Result<V
         problems.extend(found);
     }
 
-    let listed: HashSet<&str> = manifest.shards().map(|(_, _, s)| s.path.as_str()).collect();
+    // Files of sibling folders are theirs: only this folder's own are checked for orphans.
+    let listed: HashSet<&str> = manifest
+        .shards()
+        .filter(|(_, _, s)| s.sibling.is_none())
+        .map(|(_, _, s)| s.path.as_str())
+        .collect();
     for (path, _) in list_files(location).await? {
         if path != MANIFEST_FILE && !listed.contains(path.as_str()) {
             problems.push(Problem {
@@ -199,11 +204,13 @@ async fn check_shard(
 ) -> Result<Vec<Problem>> {
     let problem = |kind, message: String| Problem {
         kind,
-        path: Some(shard.path.clone()),
+        path: Some(shard.file_key()),
         operator: Some(uid.to_string()),
         state: Some(state.name.clone()),
         message,
     };
+    // A shared file is read where it is: in its sibling folder.
+    let location = &crate::layers::home(location, shard)?;
     let path = location.child(&shard.path);
     let described = location.describe(&shard.path);
     location.check_inside(&shard.path)?;
@@ -252,7 +259,7 @@ async fn check_shard(
         Err(e) => return Err(e),
     };
     let mut found = Vec::new();
-    if let Err(e) = check_shard_schema(&described, state, &builder, lean_allowed) {
+    if let Err(e) = check_shard_schema(&described, state, shard, &builder, lean_allowed) {
         let message = match e {
             Error::Corrupt { message, .. } => message,
             other => other.to_string(),

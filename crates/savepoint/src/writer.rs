@@ -314,6 +314,74 @@ impl SavepointWriter {
         self.shard_writer(uid, spec, path, ShardTarget::Keyed(range))
     }
 
+    /// A writer for a delta shard of keyed state `uid/state` in layer `layer` (at least 1)
+    /// holding changes to the hashes in `range` (spec: "Incremental checkpoints"): each
+    /// batch has the state's columns and a boolean `deleted` column, true for a key (row
+    /// identity) removed since the layers below, false for one inserted or updated. The
+    /// savepoint then lists the reader feature `incremental_checkpoints`.
+    pub fn keyed_delta_shard(
+        &self,
+        uid: &str,
+        state: &str,
+        range: HashRange,
+        layer: u32,
+    ) -> Result<ShardWriter> {
+        if layer == 0 {
+            return Err(Error::InvalidInput(
+                "a delta shard's layer is at least 1 (layer 0 is the base)".into(),
+            ));
+        }
+        Ok(self.keyed_shard(uid, state, range)?.into_delta(layer))
+    }
+
+    /// Lists shards that another savepoint in the folder `sibling` next to this one holds
+    /// (a checkpoint of the same job written earlier), without copying them: the files
+    /// stay where they are and this savepoint reads them there. `shards` are entries of
+    /// the sibling's manifest; one that itself points to a sibling keeps pointing there.
+    /// The savepoint then lists the reader feature `incremental_checkpoints`, and stays
+    /// readable only as long as those files are kept (retention and `rewind rm` keep
+    /// every file a remaining manifest lists). `lean`: whether the sibling's manifest
+    /// allows lean keyed shards (then this one does too).
+    pub fn reuse_shards(
+        &self,
+        uid: &str,
+        state: &str,
+        sibling: &str,
+        shards: &[ShardEntry],
+        lean: bool,
+    ) -> Result<()> {
+        self.spec(uid, state)?;
+        let mut draft = self.draft()?;
+        for shard in shards {
+            let entry = ShardEntry {
+                sibling: Some(shard.sibling.clone().unwrap_or_else(|| sibling.to_string())),
+                ..shard.clone()
+            };
+            draft.add_shard(uid, state, entry, lean && shard.hash_range.is_some())?;
+        }
+        Ok(())
+    }
+
+    /// A writer for the shard that takes the place of `shard` (same range or subtask, same
+    /// layer) in a savepoint derived from the one listing it.
+    pub(crate) fn shard_like(
+        &self,
+        uid: &str,
+        state: &str,
+        shard: &ShardEntry,
+    ) -> Result<ShardWriter> {
+        match (shard.hash_range, shard.subtask) {
+            (Some(range), _) if shard.is_delta() => {
+                self.keyed_delta_shard(uid, state, range, shard.layer)
+            }
+            (Some(range), _) => self.keyed_shard(uid, state, range),
+            (None, Some(subtask)) => self.operator_shard(uid, state, subtask),
+            (None, None) => Err(Error::Internal(format!(
+                "{uid}/{state}: shard without range or subtask"
+            ))),
+        }
+    }
+
     /// A writer for subtask `subtask`'s shard of operator list state `uid/state`.
     pub fn operator_shard(&self, uid: &str, state: &str, subtask: u32) -> Result<ShardWriter> {
         let (spec, parallelism) = self.spec(uid, state)?;
@@ -378,13 +446,15 @@ impl SavepointWriter {
         shard: &ShardEntry,
     ) -> Result<()> {
         let path = self.shard_path(uid, state)?;
-        crate::file_copy::copy_file(from.location(), &shard.path, self.location(), &path).await?;
+        let home = crate::layers::home(from.location(), shard)?;
+        crate::file_copy::copy_file(&home, &shard.path, self.location(), &path).await?;
         let lean = shard.hash_range.is_some() && crate::lean::allowed(from.manifest());
         self.add_shard_entry(
             uid,
             state,
             ShardEntry {
                 path,
+                sibling: None,
                 ..shard.clone()
             },
             lean,
@@ -457,19 +527,27 @@ impl SavepointWriter {
                 || draft.operators.iter().any(|o| {
                     !o.extensions.is_empty() || o.states.iter().any(|s| !s.extensions.is_empty())
                 });
+            let incremental = draft
+                .operators
+                .iter()
+                .flat_map(|o| o.states.iter().flat_map(|s| s.shards.iter()))
+                .any(|s| s.sibling.is_some() || s.is_delta());
+            let mut reader_features = Vec::new();
+            if draft.lean {
+                reader_features.push(rewind_format::LEAN_KEYED_SHARDS.to_string());
+            }
+            if incremental {
+                reader_features.push(rewind_format::INCREMENTAL_CHECKPOINTS.to_string());
+            }
             Manifest {
                 // The oldest version that holds everything written, so that 1.0 readers
                 // see 1.0 savepoints unless a 1.1 member or feature is used.
-                version: if extended || draft.lean {
+                version: if extended || !reader_features.is_empty() {
                     draft.info.min_version.max(FormatVersion::V1_1)
                 } else {
                     draft.info.min_version
                 },
-                reader_features: if draft.lean {
-                    vec![rewind_format::LEAN_KEYED_SHARDS.to_string()]
-                } else {
-                    Vec::new()
-                },
+                reader_features,
                 writer_features: Vec::new(),
                 id: draft.id.clone(),
                 kind: draft.info.kind,
@@ -494,7 +572,9 @@ impl SavepointWriter {
             .iter_mut()
             .flat_map(|o| o.states.iter_mut())
         {
-            state.shards.sort_by_key(|s| (s.hash_range, s.subtask));
+            state
+                .shards
+                .sort_by_key(|s| (s.layer, s.hash_range, s.subtask));
         }
         let bytes = manifest.to_json();
         // Never write what a reader would refuse: parse our own output with the reader's rules.

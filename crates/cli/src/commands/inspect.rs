@@ -89,6 +89,19 @@ struct StateView {
     shards: usize,
     rows: u64,
     bytes: u64,
+    /// Delta layers over the base (incremental checkpoints; 0 otherwise).
+    #[serde(skip_serializing_if = "is_zero")]
+    delta_layers: u64,
+    /// Shards in delta layers.
+    #[serde(skip_serializing_if = "is_zero")]
+    delta_shards: u64,
+    /// Bytes of files that a sibling folder holds (shared with earlier checkpoints).
+    #[serde(skip_serializing_if = "is_zero")]
+    shared_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -119,6 +132,20 @@ impl From<&Manifest> for InspectView {
                         shards: s.shards.len(),
                         rows: s.rows(),
                         bytes: s.bytes(),
+                        delta_layers: s
+                            .shards
+                            .iter()
+                            .filter(|sh| sh.is_delta())
+                            .map(|sh| sh.layer)
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .len() as u64,
+                        delta_shards: s.shards.iter().filter(|sh| sh.is_delta()).count() as u64,
+                        shared_bytes: s
+                            .shards
+                            .iter()
+                            .filter(|sh| sh.sibling.is_some())
+                            .map(|sh| sh.bytes)
+                            .sum(),
                     })
                     .collect();
                 OperatorView {
@@ -233,6 +260,17 @@ fn print_tables(v: &InspectView, out: &mut dyn Write) -> Result<()> {
     let total_rows: u64 = v.operators.iter().map(|o| o.rows).sum();
     let total_bytes: u64 = v.operators.iter().map(|o| o.bytes).sum();
     writeln!(out, "State       {total_rows} rows, {}", bytes(total_bytes))?;
+    let states = || v.operators.iter().flat_map(|o| o.states.iter());
+    let shared: u64 = states().map(|s| s.shared_bytes).sum();
+    let layers = states().map(|s| s.delta_layers).max().unwrap_or(0);
+    if shared > 0 || layers > 0 {
+        writeln!(
+            out,
+            "Incremental {} in files of earlier checkpoints, {} of own files; up to {layers} delta layers over a state's base (rows count every layer's rows; `rewind compact` writes a self-contained copy)",
+            bytes(shared),
+            bytes(total_bytes - shared),
+        )?;
+    }
 
     writeln!(out, "\nOperators")?;
     let mut ops = table(&[
@@ -273,7 +311,15 @@ fn print_tables(v: &InspectView, out: &mut dyn Write) -> Result<()> {
                 s.name.clone(),
                 kind_label(s),
                 types_label(s),
-                s.shards.to_string(),
+                if s.delta_shards > 0 {
+                    format!(
+                        "{} + {} delta",
+                        s.shards as u64 - s.delta_shards,
+                        s.delta_shards
+                    )
+                } else {
+                    s.shards.to_string()
+                },
                 s.rows.to_string(),
                 bytes(s.bytes),
             ]);

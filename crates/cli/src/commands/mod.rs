@@ -2,6 +2,7 @@
 
 mod analyze;
 mod bootstrap;
+mod compact;
 mod demo;
 mod diff;
 mod edit;
@@ -31,6 +32,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Validate(args) => validate::run(args, out).await,
         Command::Generate(args) => generate::run(args, out).await,
         Command::Rescale(args) => rescale::run(args, out).await,
+        Command::Compact(args) => compact::run(args, out).await,
         Command::Diff(args) => diff::run(args, out).await,
         Command::Analyze(args) => analyze::run(args, out).await,
         Command::Edit(args) => edit::run(args, out).await,

@@ -32,14 +32,14 @@ pub async fn run(args: RescaleArgs, out: &mut dyn Write) -> Result<u8> {
                 let (mut copy, mut redeal) = ((0, 0u64), (0, 0u64));
                 // A source shard that straddles a new boundary feeds two new shards: count
                 // it once.
-                let mut read: std::collections::BTreeMap<&str, u64> = Default::default();
+                let mut read: std::collections::BTreeMap<String, u64> = Default::default();
                 let mut recut = 0;
                 for a in &st.actions {
                     match a {
                         ShardAction::Copy { .. } => copy = (copy.0 + 1, copy.1 + a.bytes()),
-                        ShardAction::Recut { sources, .. } => {
+                        ShardAction::Recut { sources, .. } | ShardAction::Merge { sources, .. } => {
                             recut += 1;
-                            read.extend(sources.iter().map(|s| (s.path.as_str(), s.bytes)));
+                            read.extend(sources.iter().map(|s| (s.file_key(), s.bytes)));
                         }
                         ShardAction::Redeal { shards, .. } => {
                             redeal = (redeal.0 + shards.len(), redeal.1 + a.bytes())

@@ -37,13 +37,27 @@ pub async fn run(args: RmArgs, out: &mut dyn Write) -> Result<u8> {
             }
         )?;
     }
+    for path in &plan.shared {
+        writeln!(
+            out,
+            "{} ../{path} (shared; its own checkpoint is gone and no other manifest lists it)",
+            if args.dry_run {
+                "would delete"
+            } else {
+                "delete"
+            }
+        )?;
+    }
+    for path in &plan.kept {
+        writeln!(out, "keep {path} (a checkpoint next to it lists it)")?;
+    }
     out.flush()?;
     if !args.dry_run {
         delete_files(&location, &plan).await?;
         writeln!(
             out,
             "removed {} files",
-            plan.listed.len() + plan.orphans.len()
+            plan.listed.len() + plan.orphans.len() + plan.shared.len()
         )?;
     }
     Ok(crate::EXIT_OK)

@@ -21,6 +21,10 @@ pub const MAX_STATES: usize = 1_000;
 /// Most shards one state may have.
 pub const MAX_SHARDS: usize = 1_000_000;
 
+/// Most distinct layers (the base and its deltas) one keyed state may have: each is a
+/// stream a reader merges at once.
+pub const MAX_LAYERS: usize = 256;
+
 /// Most splits one source may list.
 pub const MAX_SPLITS: usize = 1_000_000;
 
@@ -157,6 +161,11 @@ pub(super) fn check_counts(raw: &ManifestRaw) -> Result<(), FormatError> {
             if st.shards.len() > MAX_SHARDS {
                 let at = format!("operators[{i}].states[{j}]");
                 return over(at, "shards", st.shards.len(), MAX_SHARDS);
+            }
+            let layers: HashSet<u32> = st.shards.iter().map(|s| s.layer).collect();
+            if layers.len() > MAX_LAYERS {
+                let at = format!("operators[{i}].states[{j}]");
+                return over(at, "layers", layers.len(), MAX_LAYERS);
             }
         }
         if let Some(source) = &op.source {

@@ -367,3 +367,100 @@ fn lean_shards_are_read_by_this_build_and_refused_by_a_1_0_reader() {
     );
     assert!(err.to_string().contains("lean_keyed_shards"), "{err}");
 }
+
+/// The example as an incremental checkpoint: its count state's base in a sibling folder
+/// and `deltas` (path, start, end) as layer 1.
+fn incremental(deltas: &[(&str, &str, &str)]) -> Vec<u8> {
+    with(|v| {
+        v["version"] = "1.1".into();
+        v["reader_features"] = serde_json::json!(["incremental_checkpoints"]);
+        let shards = v["operators"][1]["states"][0]["shards"]
+            .as_array_mut()
+            .unwrap();
+        for s in shards.iter_mut() {
+            s["sibling"] = "chk-0000000006".into();
+        }
+        for (path, start, end) in deltas {
+            shards.push(serde_json::json!({
+                "path": path, "layer": 1, "rows": 1, "bytes": 10, "crc32c": "00000003",
+                "hash_range": {"start": start, "end": end}
+            }));
+        }
+    })
+}
+
+#[test]
+fn incremental_checkpoints_need_their_feature_and_keep_layers_apart() {
+    let ok = incremental(&[(
+        "state/counter/count/d0.parquet",
+        "0000000000000000",
+        "00000000000000ff",
+    )]);
+    let m = Manifest::from_json(&ok).unwrap();
+    // A delta layer may leave gaps; the base still tiles the hash space.
+    assert!(m.problems().is_empty(), "{:?}", m.problems());
+    let shard = &m.operator("counter").unwrap().states[0].shards[0];
+    assert_eq!(
+        shard.file_key(),
+        "chk-0000000006/state/counter/count/0.parquet"
+    );
+    assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
+
+    // The same path in the sibling and in this folder are two files.
+    let twin = incremental(&[(
+        "state/counter/count/0.parquet",
+        "0000000000000000",
+        "00000000000000ff",
+    )]);
+    assert!(Manifest::from_json(&twin).is_ok());
+
+    // Without the feature, a sibling or a layer is refused, naming the feature.
+    let mut plain: serde_json::Value = serde_json::from_slice(&ok).unwrap();
+    plain["reader_features"] = serde_json::json!([]);
+    let e = Manifest::from_json(&serde_json::to_vec(&plain).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("incremental_checkpoints"), "{e}");
+    // A 1.0 reader (no features) refuses the savepoint by the feature it lacks.
+    let e = Manifest::from_json_supporting(&ok, &[]).unwrap_err();
+    assert!(
+        matches!(&e, FormatError::Unsupported { missing_features, .. } if missing_features == &["incremental_checkpoints"]),
+        "{e}"
+    );
+
+    // Two shards of one delta layer may not overlap.
+    let overlap = incremental(&[
+        (
+            "state/counter/count/d0.parquet",
+            "0000000000000000",
+            "00000000000000ff",
+        ),
+        (
+            "state/counter/count/d1.parquet",
+            "0000000000000080",
+            "0000000000000fff",
+        ),
+    ]);
+    let problems = Manifest::from_json(&overlap).unwrap().problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].message.contains("of layer 1"), "{problems:?}");
+
+    // A sibling is one folder name; operator lists have no layers.
+    for bad in [
+        with(|v| {
+            v["version"] = "1.1".into();
+            v["reader_features"] = serde_json::json!(["incremental_checkpoints"]);
+            v["operators"][1]["states"][0]["shards"][0]["sibling"] = "a/b".into();
+        }),
+        with(|v| {
+            v["version"] = "1.1".into();
+            v["reader_features"] = serde_json::json!(["incremental_checkpoints"]);
+            v["operators"][1]["states"][0]["shards"][0]["sibling"] = "..".into();
+        }),
+        with(|v| {
+            v["version"] = "1.1".into();
+            v["reader_features"] = serde_json::json!(["incremental_checkpoints"]);
+            v["operators"][0]["states"][0]["shards"][0]["layer"] = 1.into();
+        }),
+    ] {
+        assert!(Manifest::from_json(&bad).is_err());
+    }
+}

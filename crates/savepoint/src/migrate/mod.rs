@@ -201,6 +201,14 @@ async fn run(
 ) -> Result<MigrationReport> {
     let manifest = source.manifest();
     let to_version = check_version(manifest.version, options.to_format_version)?;
+    if to_version < FormatVersion::V1_1 && crate::layers::is_incremental(manifest) {
+        return Err(Error::InvalidInput(format!(
+            "{} is an incremental checkpoint (delta layers or files shared with other \
+             checkpoints), which format 1.0 cannot hold; write a self-contained copy with \
+             `rewind compact` first and migrate that",
+            source.location()
+        )));
+    }
     // The keyed-shard layout written: lean when 1.1 is asked for, full for 1.0 (its readers
     // need `key_hash`), else the source's; shards in the other layout are re-encoded.
     let source_lean = crate::lean::allowed(manifest);
@@ -480,16 +488,9 @@ async fn migrate_shard(
     plan: &mut StatePlan,
     lossy: bool,
 ) -> Result<()> {
-    let mut out = match (writer, shard.hash_range, shard.subtask) {
-        (None, _, _) => None,
-        (Some(w), Some(range), _) => Some(w.keyed_shard(uid, &st.name, range)?),
-        (Some(w), None, Some(subtask)) => Some(w.operator_shard(uid, &st.name, subtask)?),
-        (Some(_), None, None) => {
-            return Err(Error::Internal(format!(
-                "{uid}/{}: shard without range or subtask",
-                st.name
-            )));
-        }
+    let mut out = match writer {
+        None => None,
+        Some(w) => Some(w.shard_like(uid, &st.name, shard)?),
     };
     let mut batches = source.read_whole_shard(uid, &st.name, shard).await?;
     while let Some(batch) = batches.try_next().await? {

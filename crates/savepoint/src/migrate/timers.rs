@@ -53,10 +53,7 @@ pub(super) async fn rewrite_keyed_shard(
     state: &StateEntry,
     shard: &ShardEntry,
 ) -> Result<()> {
-    let range = shard.hash_range.ok_or_else(|| {
-        Error::Internal(format!("{uid}/{}: keyed shard without range", state.name))
-    })?;
-    let mut out = writer.keyed_shard(uid, &state.name, range)?;
+    let mut out = writer.shard_like(uid, &state.name, shard)?;
     let mut batches = source.read_whole_shard(uid, &state.name, shard).await?;
     while let Some(batch) = batches.try_next().await? {
         out.write_with_hashes(repaired(&batch)?).await?;

@@ -38,6 +38,8 @@ pub(crate) struct RecutOutcome {
 /// An open source shard: its footer and Arrow schema.
 struct Source<'a> {
     shard: &'a ShardEntry,
+    /// Where the shard's file is (its sibling folder, for a shared file).
+    home: Location,
     metadata: Arc<ParquetMetaData>,
     arrow: ArrowReaderMetadata,
     described: String,
@@ -74,15 +76,17 @@ pub(crate) async fn recut(
 ) -> Result<RecutOutcome> {
     let mut opened = Vec::with_capacity(sources.len());
     for shard in sources {
-        let described = from.describe(&shard.path);
+        let home = crate::layers::home(from, shard)?;
+        let described = home.describe(&shard.path);
         let corrupt = |e: &dyn std::fmt::Display| Error::corrupt(&described, e.to_string());
-        let mut reader = ObjectReader::open(from, &shard.path, shard.bytes)?;
+        let mut reader = ObjectReader::open(&home, &shard.path, shard.bytes)?;
         let metadata: Arc<ParquetMetaData> =
             reader.get_metadata(None).await.map_err(|e| corrupt(&e))?;
         let arrow = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
             .map_err(|e| corrupt(&e))?;
         opened.push(Source {
             shard,
+            home,
             metadata,
             arrow,
             described,
@@ -112,7 +116,7 @@ pub(crate) async fn recut(
             _ => range.end(),
         };
         let piece = HashRange::new(start, end).unwrap_or(range);
-        let written = write_piece(from, writer, uid, spec, piece, group).await?;
+        let written = write_piece(writer, uid, spec, piece, group).await?;
         outcome.spliced += written.1;
         outcome.reencoded += written.2;
         outcome.entries.push(written.0);
@@ -122,7 +126,6 @@ pub(crate) async fn recut(
 
 /// Writes one new shard holding the rows of `group` inside `piece`.
 async fn write_piece(
-    from: &Location,
     writer: &SavepointWriter,
     uid: &str,
     spec: &StateSpec,
@@ -176,7 +179,7 @@ async fn write_piece(
             if !piece.intersects(&bounds) || group.num_rows() == 0 {
                 continue;
             }
-            let bytes = fetch_row_group(from, &source.shard.path, group).await?;
+            let bytes = fetch_row_group(&source.home, &source.shard.path, group).await?;
             let size = group.compressed_size() as u64;
             if piece.contains(bounds.start()) && piece.contains(bounds.end()) {
                 out.append_row_group(&bytes, group, bounds)
@@ -474,6 +477,8 @@ impl PieceWriter {
             rows: self.rows,
             bytes,
             crc32c: format!("{crc:08x}"),
+            sibling: None,
+            layer: 0,
         })
     }
 }

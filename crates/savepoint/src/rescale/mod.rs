@@ -54,6 +54,43 @@ pub async fn rescale(
     let mut info = SavepointInfo::derived_from(source, "rescale");
     info.kind = manifest.kind;
     info.lineage.parameters = Some(plan.parameters());
+    write_plan(source, dest, info, &plan, progress).await
+}
+
+/// Writes a self-contained savepoint (kind `savepoint`) with the state of `source`, which
+/// may be an incremental checkpoint: files shared with other checkpoints are copied in,
+/// delta layers are merged into plain shards, everything else is copied byte for byte.
+/// Parallelism and source positions are unchanged; the lineage operation is `compact`.
+pub async fn compact(
+    source: &SavepointReader,
+    dest: Location,
+    progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+) -> Result<(Manifest, RescaleStats)> {
+    // Every operator keeps its parallelism.
+    let same = RescaleOptions {
+        operators: source
+            .manifest()
+            .operators
+            .iter()
+            .map(|o| (o.uid.clone(), o.parallelism))
+            .collect(),
+        // Only a savepoint without operators needs this: it names none of them.
+        parallelism: Some(1),
+    };
+    let plan = plan_rescale(source.manifest(), &same)?;
+    let mut info = SavepointInfo::derived_from(source, "compact");
+    info.kind = rewind_format::SavepointKind::Savepoint;
+    write_plan(source, dest, info, &plan, progress).await
+}
+
+async fn write_plan(
+    source: &SavepointReader,
+    dest: Location,
+    info: SavepointInfo,
+    plan: &RescalePlan,
+    progress: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+) -> Result<(Manifest, RescaleStats)> {
+    let manifest = source.manifest();
     let writer =
         SavepointWriter::create_with_options(dest, info, WriterOptions::like(manifest)).await?;
     for op in &manifest.operators {
@@ -135,14 +172,15 @@ async fn run_action(
     match action {
         ShardAction::Copy { shard, subtask } => {
             let path = writer.shard_path(uid, &state.name)?;
-            crate::file_copy::copy_file(source.location(), &shard.path, writer.location(), &path)
-                .await?;
+            let home = crate::layers::home(source.location(), &shard)?;
+            crate::file_copy::copy_file(&home, &shard.path, writer.location(), &path).await?;
             stats.copied.fetch_add(shard.bytes, Ordering::Relaxed);
             let lean = shard.hash_range.is_some() && crate::lean::allowed(source.manifest());
             Ok(vec![(
                 ShardEntry {
                     path,
                     subtask: subtask.or(shard.subtask),
+                    sibling: None,
                     ..shard
                 },
                 lean,
@@ -157,6 +195,14 @@ async fn run_action(
                 .reencoded
                 .fetch_add(outcome.reencoded, Ordering::Relaxed);
             Ok(outcome.entries)
+        }
+        ShardAction::Merge { range, sources } => {
+            let bytes: u64 = sources.iter().map(|s| s.bytes).sum();
+            // The shard writer registers its shard itself.
+            merge_layers(source, writer, uid, &state.name, range).await?;
+            stats.reencoded.fetch_add(bytes, Ordering::Relaxed);
+            stats.shards.fetch_add(1, Ordering::Relaxed);
+            Ok(Vec::new())
         }
         ShardAction::Redeal {
             shards,
@@ -175,4 +221,25 @@ async fn run_action(
             Ok(Vec::new())
         }
     }
+}
+
+/// Writes the shard of `range` of a layered state: its base and delta layers merged
+/// (spec: "Incremental checkpoints"), so the new savepoint holds one plain layer.
+async fn merge_layers(
+    source: &SavepointReader,
+    writer: &SavepointWriter,
+    uid: &str,
+    state: &str,
+    range: rewind_format::HashRange,
+) -> Result<ShardEntry> {
+    let options = crate::ReadOptions {
+        hash_range: Some(range),
+        ..crate::ReadOptions::default()
+    };
+    let mut rows = source.read_state(uid, state, options).await?;
+    let mut shard = writer.keyed_shard(uid, state, range)?;
+    while let Some(batch) = rows.try_next().await? {
+        shard.write_with_hashes(batch).await?;
+    }
+    shard.finish().await
 }

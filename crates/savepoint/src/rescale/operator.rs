@@ -29,13 +29,13 @@ pub(crate) async fn redeal(
             .build()
             .map_err(|e| {
                 parquet_error(
-                    source.location().describe(&shard.path),
+                    crate::layers::describe(source.location(), shard),
                     "reading Parquet",
                     e,
                 )
             })?;
         let batches: Vec<RecordBatch> =
-            guarded_stream(source.location().describe(&shard.path), stream)
+            guarded_stream(crate::layers::describe(source.location(), shard), stream)
                 .try_collect()
                 .await?;
         elements.extend(batches);

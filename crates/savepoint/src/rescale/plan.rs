@@ -34,6 +34,15 @@ pub enum ShardAction {
         /// The source shards that hold hashes in it, in hash order.
         sources: Vec<ShardEntry>,
     },
+    /// One new shard for a new subtask's hash range of a state with delta layers (an
+    /// incremental checkpoint): the rows of all layers in the range, merged and written
+    /// as one plain shard.
+    Merge {
+        /// The new shard's hash range (a new subtask's).
+        range: HashRange,
+        /// The source shards of every layer that hold hashes in it.
+        sources: Vec<ShardEntry>,
+    },
     /// Operator state read whole and dealt out again to `parallelism` subtasks.
     Redeal {
         /// All source shards of the state, in subtask order.
@@ -49,7 +58,9 @@ impl ShardAction {
     pub fn bytes(&self) -> u64 {
         match self {
             ShardAction::Copy { shard, .. } => shard.bytes,
-            ShardAction::Recut { sources, .. } => sources.iter().map(|s| s.bytes).sum(),
+            ShardAction::Recut { sources, .. } | ShardAction::Merge { sources, .. } => {
+                sources.iter().map(|s| s.bytes).sum()
+            }
             ShardAction::Redeal { shards, .. } => shards.iter().map(|s| s.bytes).sum(),
         }
     }
@@ -168,7 +179,21 @@ fn plan_state(state: &StateEntry, from: u32, to: u32) -> StatePlan {
             })
             .collect()
     };
-    let actions = if from == to {
+    let actions = if state.shards.iter().any(|s| s.is_delta()) {
+        // Layers are merged, never copied: the new savepoint holds plain shards.
+        HashRange::split(to)
+            .into_iter()
+            .map(|range| ShardAction::Merge {
+                range,
+                sources: state
+                    .shards
+                    .iter()
+                    .filter(|s| s.hash_range.is_some_and(|r| r.intersects(&range)))
+                    .cloned()
+                    .collect(),
+            })
+            .collect()
+    } else if from == to {
         copy_all()
     } else if state.kind.is_keyed() {
         keyed_actions(state, to)

@@ -4,6 +4,7 @@ mod common;
 mod diff;
 mod edit;
 mod errors;
+mod incremental;
 mod lean;
 mod rescale;
 mod roundtrip;

@@ -1,0 +1,327 @@
+//! Incremental checkpoints (spec: "Incremental checkpoints"): shards that live in a sibling
+//! folder, and delta layers of upserts and deletes merged over a keyed state's base.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use rewind_format::{ShardEntry, StateEntry};
+
+use crate::spec::columns;
+use crate::{Error, Location, Result};
+
+/// The column that marks a delta row as a delete.
+pub(crate) const DELETED: &str = "deleted";
+
+/// The location that holds `shard`'s file: the savepoint's own, or its sibling folder.
+pub(crate) fn home(location: &Location, shard: &ShardEntry) -> Result<Location> {
+    match &shard.sibling {
+        None => Ok(location.clone()),
+        Some(sibling) => location.sibling(sibling),
+    }
+}
+
+/// How errors name `shard`'s file.
+pub(crate) fn describe(location: &Location, shard: &ShardEntry) -> String {
+    match home(location, shard) {
+        Ok(home) => home.describe(&shard.path),
+        Err(_) => location.describe(&shard.file_key()),
+    }
+}
+
+/// Whether reading the state means merging delta layers over its base.
+pub(crate) fn is_layered(state: &StateEntry) -> bool {
+    state.shards.iter().any(|s| s.is_delta())
+}
+
+/// Whether the savepoint uses shards of another folder or delta layers.
+pub fn is_incremental(manifest: &rewind_format::Manifest) -> bool {
+    manifest
+        .shards()
+        .any(|(_, _, s)| s.sibling.is_some() || s.is_delta())
+}
+
+/// The `deleted` field a delta shard has after the state's columns.
+pub(crate) fn deleted_field() -> Field {
+    Field::new(DELETED, DataType::Boolean, false)
+}
+
+/// `schema` with the `deleted` column appended: a delta shard's schema.
+pub(crate) fn with_deleted(schema: &Schema) -> Arc<Schema> {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(deleted_field());
+    Arc::new(Schema::new(fields))
+}
+
+/// One layer's rows, in key-hash order, with `key_hash` first; `deleted` last for a delta.
+pub(crate) struct Layer {
+    pub(crate) number: u32,
+    pub(crate) rows: BoxStream<'static, Result<RecordBatch>>,
+}
+
+/// The rows of a layered state: for each identity (the columns other than `key_hash` and
+/// `value`), the row of the highest layer holding it, unless that row is a delete. Output
+/// keeps key-hash order, and every batch has the base's columns.
+pub(crate) fn merge(
+    described: String,
+    layers: Vec<Layer>,
+    batch_size: usize,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let mut cursors: Vec<Cursor> = layers
+        .into_iter()
+        .map(|l| Cursor {
+            number: l.number,
+            rows: l.rows,
+            batch: None,
+            row: 0,
+            done: false,
+        })
+        .collect();
+    // Highest layer first: the first row of an identity seen in a group wins.
+    cursors.sort_by_key(|c| std::cmp::Reverse(c.number));
+    let merger = Merger {
+        described,
+        cursors,
+        batch_size: batch_size.max(1),
+    };
+    futures::stream::try_unfold(merger, |mut m| async move {
+        let out = m.next_batch().await?;
+        Ok(out.map(|b| (b, m)))
+    })
+    .try_filter(|b| futures::future::ready(b.num_rows() > 0))
+    .boxed()
+}
+
+/// A decoded batch of one layer, split into its columns and its delete marks.
+struct Part {
+    batch: RecordBatch,
+    hashes: arrow_array::UInt64Array,
+    deleted: Option<BooleanArray>,
+}
+
+struct Cursor {
+    number: u32,
+    rows: BoxStream<'static, Result<RecordBatch>>,
+    batch: Option<Arc<Part>>,
+    row: usize,
+    done: bool,
+}
+
+impl Cursor {
+    /// The key hash of the next row, fetching the next batch when this one is used up.
+    async fn head(&mut self, described: &str) -> Result<Option<u64>> {
+        loop {
+            if let Some(part) = &self.batch {
+                if self.row < part.batch.num_rows() {
+                    return Ok(Some(part.hashes.value(self.row)));
+                }
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.rows.try_next().await? {
+                Some(batch) => {
+                    self.batch = Some(Arc::new(split(described, batch)?));
+                    self.row = 0;
+                }
+                None => {
+                    self.done = true;
+                    self.batch = None;
+                }
+            }
+        }
+    }
+}
+
+fn split(described: &str, batch: RecordBatch) -> Result<Part> {
+    let hashes = batch
+        .column_by_name(columns::KEY_HASH)
+        .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned())
+        .ok_or_else(|| Error::Internal(format!("{described}: no key_hash column")))?;
+    let (batch, deleted) = match batch.schema().index_of(DELETED) {
+        Ok(i) => {
+            let marks =
+                batch.column(i).as_boolean_opt().cloned().ok_or_else(|| {
+                    Error::corrupt(described, "the deleted column is not boolean")
+                })?;
+            if marks.null_count() > 0 {
+                return Err(Error::corrupt(described, "the deleted column holds a null"));
+            }
+            let mut batch = batch;
+            batch.remove_column(i);
+            (batch, Some(marks))
+        }
+        Err(_) => (batch, None),
+    };
+    Ok(Part {
+        batch,
+        hashes,
+        deleted,
+    })
+}
+
+struct Merger {
+    described: String,
+    cursors: Vec<Cursor>,
+    batch_size: usize,
+}
+
+/// The rows chosen for one output batch: the batches they come from and (batch, row) pairs.
+#[derive(Default)]
+struct Chosen {
+    parts: Vec<Arc<Part>>,
+    rows: Vec<(usize, usize)>,
+}
+
+impl Chosen {
+    fn part_index(&mut self, part: &Arc<Part>) -> usize {
+        match self.parts.iter().rposition(|p| Arc::ptr_eq(p, part)) {
+            Some(at) => at,
+            None => {
+                self.parts.push(part.clone());
+                self.parts.len() - 1
+            }
+        }
+    }
+
+    /// Adds rows `from..to` of `part`, leaving out deletes.
+    fn take(&mut self, part: &Arc<Part>, from: usize, to: usize) {
+        let at = self.part_index(part);
+        match &part.deleted {
+            None => self.rows.extend((from..to).map(|r| (at, r))),
+            Some(d) => self
+                .rows
+                .extend((from..to).filter(|&r| !d.value(r)).map(|r| (at, r))),
+        }
+    }
+}
+
+impl Merger {
+    /// The next output batch, or `None` when every layer is used up.
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        let mut chosen = Chosen::default();
+        let mut group: Vec<(Arc<Part>, usize)> = Vec::new();
+        let mut heads: Vec<Option<u64>> = vec![None; self.cursors.len()];
+        while chosen.rows.len() < self.batch_size {
+            for (c, head) in self.cursors.iter_mut().zip(heads.iter_mut()) {
+                *head = c.head(&self.described).await?;
+            }
+            let Some(least) = heads.iter().flatten().min().copied() else {
+                break;
+            };
+            let holders: Vec<usize> = (0..heads.len())
+                .filter(|&i| heads[i] == Some(least))
+                .collect();
+            if let [only] = holders[..] {
+                // A run of one layer below every other layer's next hash: no row of it
+                // meets another layer's row, so it is taken as it is.
+                let bound = (0..heads.len())
+                    .filter(|&i| i != only)
+                    .filter_map(|i| heads[i])
+                    .min();
+                let c = &mut self.cursors[only];
+                let part = c
+                    .batch
+                    .clone()
+                    .ok_or_else(|| Error::Internal("a layer cursor lost its batch".into()))?;
+                let hashes = &part.hashes.values()[..];
+                let end = match bound {
+                    Some(b) => c.row + hashes[c.row..].partition_point(|&h| h < b),
+                    None => hashes.len(),
+                };
+                let end = end.min(c.row + (self.batch_size - chosen.rows.len()));
+                chosen.take(&part, c.row, end);
+                c.row = end;
+                continue;
+            }
+            // Rows of several layers with one key hash, highest layer first.
+            group.clear();
+            for &i in &holders {
+                let c = &mut self.cursors[i];
+                while c.head(&self.described).await? == Some(least) {
+                    let part = c
+                        .batch
+                        .clone()
+                        .ok_or_else(|| Error::Internal("a layer cursor lost its batch".into()))?;
+                    group.push((part, c.row));
+                    c.row += 1;
+                }
+            }
+            self.resolve(&group, &mut chosen)?;
+        }
+        if chosen.rows.is_empty() {
+            return Ok(None);
+        }
+        assemble(&chosen).map(Some)
+    }
+
+    /// Keeps, of rows with one key hash from several layers, the first row of each identity
+    /// (the highest layer's), unless it is a delete.
+    fn resolve(&self, group: &[(Arc<Part>, usize)], chosen: &mut Chosen) -> Result<()> {
+        let mut winners: Vec<&(Arc<Part>, usize)> = Vec::new();
+        for candidate in group {
+            let mut seen = false;
+            for w in &winners {
+                if same_identity(&w.0.batch, w.1, &candidate.0.batch, candidate.1)
+                    .map_err(|e| Error::corrupt(&self.described, e))?
+                {
+                    seen = true;
+                    break;
+                }
+            }
+            if !seen {
+                winners.push(candidate);
+            }
+        }
+        for (part, row) in winners {
+            chosen.take(part, *row, row + 1);
+        }
+        Ok(())
+    }
+}
+
+/// Whether two rows have equal identifying columns: every column but `key_hash` and
+/// `value`, compared by value (floats by their bits).
+fn same_identity(a: &RecordBatch, i: usize, b: &RecordBatch, j: usize) -> Result<bool, String> {
+    for (field, left) in a.schema().fields().iter().zip(a.columns()) {
+        let name = field.name().as_str();
+        if name == columns::KEY_HASH || name == columns::VALUE {
+            continue;
+        }
+        let right = b
+            .column_by_name(name)
+            .ok_or_else(|| format!("a layer has no {name} column"))?;
+        let cmp = arrow_ord::ord::make_comparator(
+            left.as_ref(),
+            right.as_ref(),
+            arrow_schema::SortOptions::default(),
+        )
+        .map_err(|e| format!("comparing {name}: {e}"))?;
+        if cmp(i, j) != std::cmp::Ordering::Equal {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// One batch of the chosen rows, with the base layer's columns.
+fn assemble(chosen: &Chosen) -> Result<RecordBatch> {
+    let schema = chosen.parts[0].batch.schema();
+    let mut out: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for c in 0..schema.fields().len() {
+        let arrays: Vec<&dyn Array> = chosen
+            .parts
+            .iter()
+            .map(|p| p.batch.column(c).as_ref())
+            .collect();
+        out.push(
+            arrow_select::interleave::interleave(&arrays, &chosen.rows)
+                .map_err(|e| Error::Internal(format!("merging layers: {e}")))?,
+        );
+    }
+    RecordBatch::try_new(schema, out).map_err(|e| Error::Internal(format!("merging layers: {e}")))
+}
