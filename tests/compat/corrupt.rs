@@ -273,6 +273,18 @@ const CASES: &[Case] = &[
         expected: "hash_range",
     },
     Case {
+        name: "incremental-without-feature",
+        command: &["inspect"],
+        code: 2,
+        expected: "rewind: error: [SAVEPOINT]/_manifest.json: invalid manifest: operators[0].states[0].shards[0]: a shard with a sibling or a layer needs the reader feature \"incremental_checkpoints\"\n",
+    },
+    Case {
+        name: "incremental-shared-missing",
+        command: &["validate"],
+        code: 1,
+        expected: "missing",
+    },
+    Case {
         name: "lineage-without-parent",
         command: &["validate"],
         code: 1,
@@ -429,6 +441,27 @@ pub async fn make_corrupt_fixtures(base: &Path) {
     for name in names {
         let sp: PathBuf = root.join(name).join("savepoint");
         if sp.exists() {
+            continue;
+        }
+        if name.starts_with("incremental-") {
+            // The golden chain, all three checkpoints: the last lists the others' files.
+            let chain = fixtures_dir().join("v1.1/incremental-chain");
+            for folder in ["chk-0000000001", "chk-0000000002", "savepoint"] {
+                copy_dir(&chain.join(folder), &root.join(name).join(folder));
+            }
+            match name {
+                "incremental-without-feature" => edit_manifest(&sp, |m| {
+                    m["reader_features"] = serde_json::json!(["lean_keyed_shards"])
+                }),
+                _ => {
+                    let manifest: Value =
+                        serde_json::from_slice(&std::fs::read(sp.join("_manifest.json")).unwrap())
+                            .unwrap();
+                    let (path, _) = first_shard(&manifest);
+                    std::fs::remove_file(root.join(name).join("chk-0000000001").join(path))
+                        .unwrap();
+                }
+            }
             continue;
         }
         let lean = name.starts_with("lean-");

@@ -123,10 +123,14 @@ fn every_state_reads_as_recorded() {
                     "{case} {uid}/{name}:\n{}\nrecorded:\n{recorded}",
                     rows.stdout
                 );
-                assert_eq!(
-                    rows.stdout.lines().count() as u64,
-                    st["rows"].as_u64().unwrap()
-                );
+                // Files' rows are the state's rows, except where delta layers update and
+                // delete rows of the layers below.
+                if st["delta_layers"].is_null() {
+                    assert_eq!(
+                        rows.stdout.lines().count() as u64,
+                        st["rows"].as_u64().unwrap()
+                    );
+                }
             }
         }
     }
@@ -168,6 +172,27 @@ fn every_fixture_diffs_rescales_and_migrates() {
         let rescaled = copy.join("rescaled");
         let migrated = copy.join("migrated");
         let down = copy.join("down");
+        // An incremental checkpoint is compacted into a self-contained savepoint (equal
+        // row for row) before it migrates: format 1.0 cannot hold its layers.
+        let compacted = copy.join("compacted");
+        let incremental = inspect["reader_features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "incremental_checkpoints");
+        let sp_owned;
+        let from = if incremental {
+            let run = rewind(&["compact", sp, compacted.to_str().unwrap()]);
+            assert_eq!(run.code, 0, "{case} compact: {}", run.stderr);
+            let valid = rewind(&["validate", compacted.to_str().unwrap(), "--deep"]);
+            assert_eq!(valid.code, 0, "{case} compact: {}", valid.stdout);
+            let diff = rewind(&["diff", sp, compacted.to_str().unwrap()]);
+            assert_eq!(diff.code, 0, "{case} compact: {}", diff.stdout);
+            sp_owned = compacted.to_str().unwrap().to_string();
+            sp_owned.as_str()
+        } else {
+            sp
+        };
         let runs = [
             (
                 rescaled.to_str().unwrap(),
@@ -177,7 +202,7 @@ fn every_fixture_diffs_rescales_and_migrates() {
                 migrated.to_str().unwrap(),
                 vec![
                     "migrate",
-                    sp,
+                    from,
                     migrated.to_str().unwrap(),
                     "--to-format-version",
                     // The newest this build writes: 1.0 savepoints go up (lean), 1.1
@@ -190,7 +215,7 @@ fn every_fixture_diffs_rescales_and_migrates() {
                 down.to_str().unwrap(),
                 vec![
                     "migrate",
-                    sp,
+                    from,
                     down.to_str().unwrap(),
                     "--to-format-version",
                     "1.0",

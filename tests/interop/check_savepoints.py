@@ -5,7 +5,9 @@ Reads savepoints with code no one on the project wrote: pyarrow for Parquet, the
 package for XXH3, `google-crc32c` for CRC-32C and `jsonschema` for the manifest schema.
 Nothing here imports or calls Rewind; the format knowledge is re-implemented from the spec.
 Format 1.0 and 1.1, including lean keyed shards (reader feature `lean_keyed_shards`), whose
-key hashes this checker computes from the keys.
+key hashes this checker computes from the keys, and incremental checkpoints (reader feature
+`incremental_checkpoints`): shards in sibling folders and delta layers, which it merges and,
+for a golden fixture, compares with the rows `rewind state` recorded.
 
 Usage:
     python check_savepoints.py DIR [DIR...]   check every savepoint in/under each DIR
@@ -47,7 +49,8 @@ FORMAT_MARKER = "rewind-savepoint"
 SUPPORTED_MAJOR = 1
 KEY_HASH_ALGORITHM = "xxh3_64"
 LEAN_KEYED_SHARDS = "lean_keyed_shards"  # format 1.1: keyed shards may omit key_hash
-KNOWN_READER_FEATURES: frozenset = frozenset({LEAN_KEYED_SHARDS})
+INCREMENTAL_CHECKPOINTS = "incremental_checkpoints"  # format 1.1: shared files, delta layers
+KNOWN_READER_FEATURES: frozenset = frozenset({LEAN_KEYED_SHARDS, INCREMENTAL_CHECKPOINTS})
 HASH_RANGES_KEY = b"rewind.key_hash_ranges"  # a lean shard's row-group ranges
 REQUIRED_PARQUET_METADATA = ("rewind.writer", "rewind.format_version", "ARROW:schema")
 TIMER_DOMAINS = ("event_time", "processing_time")
@@ -359,6 +362,7 @@ class StatePlan:
     shards: list  # raw shard dicts that passed the manifest rules
     rows: int = 0
     lean_allowed: bool = False  # the manifest lists lean_keyed_shards
+    layered: bool = False  # some shard is a delta (layer >= 1)
 
 
 def expected_columns(st: dict, types: dict) -> list:
@@ -501,7 +505,7 @@ def plan_manifest(m, fail) -> list:
                 continue
             plan = StatePlan(uid, name, kind, expected_columns(st, types), [],
                              lean_allowed=LEAN_KEYED_SHARDS in features)
-            ranges, subtasks = [], set()
+            ranges, subtasks = {}, set()  # ranges by layer
             for k, sh in enumerate(shards):
                 shat = f"{sat}.shards[{k}]"
                 if not isinstance(sh, dict):
@@ -511,10 +515,27 @@ def plan_manifest(m, fail) -> list:
                 if p:
                     fail(f"{shat}: path {sh.get('path')!r}: {p}")
                     continue
-                if sh["path"] in paths:
-                    fail(f"{shat}: path {sh['path']!r} listed twice")
+                sibling = sh.get("sibling")
+                layer = sh.get("layer")
+                layer = 0 if layer is None else layer
+                if sibling is not None and (not isinstance(sibling, str) or "/" in sibling or path_problem(sibling)):
+                    fail(f"{shat}: sibling {sibling!r} is not one portable folder name")
                     continue
-                paths.add(sh["path"])
+                if not isinstance(layer, int) or isinstance(layer, bool) or not 0 <= layer <= 0xFFFFFFFF:
+                    fail(f"{shat}: layer {layer!r} is not a u32")
+                    continue
+                if (sibling is not None or layer > 0) and INCREMENTAL_CHECKPOINTS not in features:
+                    fail(f"{shat}: a sibling or a layer needs the reader feature {INCREMENTAL_CHECKPOINTS}")
+                    continue
+                if layer > 0 and kind == "operator_list":
+                    fail(f"{shat}: only keyed states have delta layers")
+                    continue
+                sh["_sibling"], sh["_layer"] = sibling, layer
+                file_key = sh["path"] if sibling is None else f"{sibling}/{sh['path']}"
+                if file_key.lower() in paths:
+                    fail(f"{shat}: path {file_key!r} listed twice (or twice up to letter case)")
+                    continue
+                paths.add(file_key.lower())
                 bad = False
                 for numk in ("rows", "bytes"):
                     v = sh.get(numk)
@@ -532,7 +553,7 @@ def plan_manifest(m, fail) -> list:
                     else:
                         try:
                             sh["_range"] = parse_hash_range(sh["hash_range"])
-                            ranges.append(sh["_range"])
+                            ranges.setdefault(layer, []).append(sh["_range"])
                         except ValueError as e:
                             fail(f"{shat}: {e}")
                             bad = True
@@ -550,9 +571,15 @@ def plan_manifest(m, fail) -> list:
                 if not bad:
                     plan.shards.append(sh)
                     plan.rows += sh["rows"]
+                    plan.layered |= layer > 0
             if kind != "operator_list":
-                for p in coverage_problems(ranges):
+                # The base tiles the hash space; a delta layer may leave gaps, not overlap.
+                for p in coverage_problems(ranges.get(0, [])):
                     fail(f"{sat}: {p}")
+                for layer, rs in sorted(ranges.items()):
+                    for p in coverage_problems(rs):
+                        if layer and p.startswith("several"):
+                            fail(f"{sat}: layer {layer}: {p}")
             plans.append(plan)
         source = op.get("source")
         if source is not None:
@@ -604,8 +631,16 @@ class _FirstOf:
             fail(self.first + (f" (and {self.more} more rows)" if self.more else ""))
 
 
+def shard_home(root: str, sh: dict) -> str:
+    """The folder holding the shard's file: the root, or its sibling folder."""
+    if sh.get("_sibling") is None:
+        return root
+    return os.path.join(os.path.dirname(os.path.abspath(root)), sh["_sibling"])
+
+
 def check_shard(root: str, plan: StatePlan, sh: dict, fail) -> None:
     rel = sh["path"]
+    root = shard_home(root, sh)
     path = os.path.join(root, *rel.split("/"))
     real_root = os.path.realpath(root)
     if os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
@@ -633,7 +668,9 @@ def check_shard(root: str, plan: StatePlan, sh: dict, fail) -> None:
     if missing:
         fail(f"Parquet key-value metadata lacks {', '.join(missing)}")
     names = list(schema.names)
-    columns = plan.columns
+    columns = list(plan.columns)
+    if sh.get("_layer"):
+        columns.append(("deleted", pa.bool_()))  # a delta shard's delete marks
     lean = plan.kind != "operator_list" and plan.lean_allowed and names == [n for n, _ in columns[1:]]
     if lean:
         columns = columns[1:]
@@ -688,7 +725,7 @@ def check_rows(pf, plan: StatePlan, sh: dict, fail, group_ranges=None) -> None:
     keyed = plan.kind != "operator_list"
     lo, hi = sh["_range"] if keyed else (0, U64_MAX)
     columns = plan.columns[1:] if group_ranges is not None else plan.columns
-    non_null = [n for n, _ in columns if n != "value"]
+    non_null = [n for n, _ in columns if n != "value"] + (["deleted"] if sh.get("_layer") else [])
     wrong_hash, out_of_range, unsorted, nulls, domains = (_FirstOf() for _ in range(5))
     last = None
     row = 0
@@ -797,8 +834,14 @@ def check_savepoint(root: str, validator=None) -> Result:
     listed = set()
     for plan in plans:
         for sh in plan.shards:
-            listed.add(sh["path"])
-            check_shard(root, plan, sh, fail_at(os.path.join(root, *sh["path"].split("/"))))
+            if sh.get("_sibling") is None:
+                listed.add(sh["path"])
+            home = shard_home(root, sh)
+            check_shard(root, plan, sh, fail_at(os.path.join(home, *sh["path"].split("/"))))
+        if plan.layered and not res.problems:
+            merged = merge_layers(root, plan)
+            check_recorded_rows(root, plan, merged, fail_at(root))
+            plan.rows = len(merged)
         res.shards += len(plan.shards)
         res.rows += plan.rows
         res.states.append((plan.uid, plan.name, plan.kind, len(plan.shards), plan.rows))
@@ -817,8 +860,44 @@ def listed_paths(m: dict):
             for st in op["states"]:
                 if isinstance(st, dict) and isinstance(st.get("shards"), list):
                     for sh in st["shards"]:
-                        if isinstance(sh, dict) and isinstance(sh.get("path"), str):
+                        if isinstance(sh, dict) and isinstance(sh.get("path"), str) and sh.get("sibling") is None:
                             yield sh["path"]
+
+
+def merge_layers(root: str, plan: StatePlan) -> list:
+    """The rows of a layered state as dicts, in key-hash order: per identity (the columns
+    other than key_hash and value), the row of the highest layer, unless it is a delete
+    (spec: "Incremental checkpoints")."""
+    by_identity = {}
+    for sh in sorted(plan.shards, key=lambda s: s["_layer"]):
+        path = os.path.join(shard_home(root, sh), *sh["path"].split("/"))
+        table = pq.read_table(path)
+        rows = table.to_pylist()
+        hashes = key_hashes(table.column("key").combine_chunks())
+        for h, row in zip(hashes, rows):
+            row.pop("key_hash", None)
+            deleted = row.pop("deleted", False)
+            identity = json.dumps({k: v for k, v in row.items() if k != "value"}, sort_keys=True, default=str)
+            if deleted:
+                by_identity.pop(identity, None)
+            else:
+                by_identity[identity] = (h, row)
+    return sorted(by_identity.values(), key=lambda hr: (hr[0], json.dumps(hr[1], sort_keys=True, default=str)))
+
+
+def check_recorded_rows(root: str, plan: StatePlan, merged: list, fail) -> None:
+    """Where a golden fixture recorded the state's rows (`state-<uid>-<name>.jsonl` next to
+    its `savepoint`), the merged rows must be those, up to the order of equal hashes."""
+    recorded_path = os.path.join(os.path.dirname(os.path.abspath(root)), f"state-{plan.uid}-{plan.name}.jsonl")
+    if os.path.basename(os.path.abspath(root)) != "savepoint" or not os.path.exists(recorded_path):
+        return
+    with open(recorded_path, encoding="utf-8") as f:
+        recorded = [json.loads(line) for line in f if line.strip()]
+    mine = [dict(key_hash=h, **row) for h, row in merged]
+    canon = lambda rows: sorted(json.dumps(r, sort_keys=True) for r in rows)
+    if canon(mine) != canon(recorded):
+        fail(f"{plan.uid}/{plan.name}: the layers merged by this checker give {len(mine)} rows, "
+             f"{recorded_path} records {len(recorded)} (or other values)")
 
 
 def files_under(root: str):
