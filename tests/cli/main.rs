@@ -11,6 +11,7 @@ mod flink;
 mod generate;
 mod help;
 mod hostile;
+mod incremental;
 mod inspect;
 mod jobs;
 mod load;
