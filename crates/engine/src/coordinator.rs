@@ -132,6 +132,9 @@ pub(crate) struct Coordinator {
     /// The stop-with-savepoint that became the final savepoint, once the input was ending.
     stopped_at: Option<u64>,
     retained: Vec<Location>,
+    /// The newest checkpoint of this run in the checkpoint directory (its folder name and
+    /// manifest): the next checkpoint may be written as changes since it.
+    last_checkpoint: Option<(String, Manifest)>,
     written: Vec<Manifest>,
     stopping: bool,
     cancelled: bool,
@@ -163,6 +166,7 @@ impl Coordinator {
             finished: BTreeMap::new(),
             stopped_at: None,
             retained: Vec::new(),
+            last_checkpoint: None,
             written: Vec::new(),
             stopping: false,
             cancelled: false,
@@ -426,7 +430,10 @@ impl Coordinator {
             Ok(()) => match location {
                 Some(loc) => self
                     .record_listings(&loc, checkpoint_id)
-                    .and_then(|()| self.write(&loc, kind, checkpoint_id, &mut acks))
+                    .and_then(|()| {
+                        let incremental = matches!(done.target, Target::Checkpoint);
+                        self.write(&loc, kind, checkpoint_id, &mut acks, incremental)
+                    })
                     .map(Some),
                 None => Ok(None),
             },
@@ -515,8 +522,14 @@ impl Coordinator {
         let Some(dir) = &self.options.checkpoint_dir else {
             return;
         };
-        self.retained
-            .push(child(dir, &format!("chk-{:010}", manifest.checkpoint_id)));
+        let folder = format!("chk-{:010}", manifest.checkpoint_id);
+        self.retained.push(child(dir, &folder));
+        // Later checkpoints may build on this one; none on an older one, so the workers may
+        // forget what only those would need.
+        self.last_checkpoint = Some((folder, manifest.clone()));
+        self.counters
+            .committed_checkpoint
+            .store(manifest.checkpoint_id, std::sync::atomic::Ordering::Release);
         let keep = self.options.retain_checkpoints;
         while keep > 0 && self.retained.len() > keep {
             let old = self.retained.remove(0);
@@ -528,12 +541,43 @@ impl Coordinator {
         }
     }
 
+    /// The checkpoint a keyed state's delta builds on: its folder, the state's shards there,
+    /// the new layer's number and the barrier whose changes follow. `None` writes the
+    /// state whole: no checkpoint of this run yet, another layout, too many layers, or
+    /// layers grown to half the base's bytes (then the whole state is the new base).
+    fn delta_base(&self, uid: &str, state: &str, parallelism: u32) -> Option<DeltaBase> {
+        let max_layers = self
+            .options
+            .max_delta_layers
+            .unwrap_or(crate::options::DEFAULT_MAX_DELTA_LAYERS);
+        let (folder, manifest) = self.last_checkpoint.as_ref()?;
+        let op = manifest
+            .operator(uid)
+            .filter(|o| o.parallelism == parallelism)?;
+        let entry = op.state(state).filter(|s| s.kind.is_keyed())?;
+        let layers: std::collections::BTreeSet<u32> =
+            entry.shards.iter().map(|s| s.layer).collect();
+        let (base, deltas): (Vec<_>, Vec<_>) = entry.shards.iter().partition(|s| s.layer == 0);
+        let base_bytes: u64 = base.iter().map(|s| s.bytes).sum();
+        let delta_bytes: u64 = deltas.iter().map(|s| s.bytes).sum();
+        if layers.len() > max_layers || delta_bytes * 2 > base_bytes {
+            return None;
+        }
+        Some(DeltaBase {
+            folder: folder.clone(),
+            shards: entry.shards.clone(),
+            layer: layers.last().copied().unwrap_or(0) + 1,
+            since: manifest.checkpoint_id,
+        })
+    }
+
     fn write(
         &self,
         location: &Location,
         kind: SavepointKind,
         checkpoint_id: u64,
         acks: &mut [Ack],
+        incremental: bool,
     ) -> Result<Manifest> {
         let mut info = SavepointInfo::new(&self.job, "engine");
         info.kind = kind;
@@ -578,6 +622,18 @@ impl Coordinator {
                 }
                 for state in &stage.states {
                     let mut declared = false;
+                    // Changes only, over the last checkpoint, when every subtask's
+                    // snapshot of the state can tell them.
+                    let delta = incremental
+                        .then(|| self.delta_base(uid, state, stage.parallelism))
+                        .flatten()
+                        .filter(|_| {
+                            acks.iter()
+                                .filter(|a| a.stage == s)
+                                .flat_map(|a| a.snapshots.iter())
+                                .filter(|x| x.state() == state)
+                                .all(|x| x.has_deltas())
+                        });
                     for ack in acks.iter_mut().filter(|a| a.stage == s) {
                         let range = HashRange::for_subtask(ack.subtask, stage.parallelism)
                             .ok_or_else(|| {
@@ -593,6 +649,33 @@ impl Coordinator {
                             if !declared {
                                 writer.add_state(uid, spec)?;
                                 declared = true;
+                                if let Some(base) = &delta {
+                                    writer.reuse_shards(
+                                        uid,
+                                        state,
+                                        &base.folder,
+                                        &base.shards,
+                                        true,
+                                    )?;
+                                }
+                            }
+                            if let Some(base) = &delta {
+                                let (writer, uid, state) =
+                                    (writer.clone(), uid.clone(), state.clone());
+                                let (layer, since) = (base.layer, base.since);
+                                tasks.push(tokio::spawn(async move {
+                                    let (hashes, batch) =
+                                        snap.to_delta(range, since).map_err(internal)?;
+                                    // A subtask without changes adds no file to the layer.
+                                    if batch.num_rows() > 0 {
+                                        let mut shard =
+                                            writer.keyed_delta_shard(&uid, &state, range, layer)?;
+                                        shard.write_hashed(hashes, &batch).await?;
+                                        shard.finish().await?;
+                                    }
+                                    Ok::<_, rewind_savepoint::Error>(snap)
+                                }));
+                                continue;
                             }
                             let mut shard = if keyed {
                                 writer.keyed_shard(uid, state, range)?
@@ -660,6 +743,14 @@ impl Coordinator {
         })?
         .map_err(EngineError::from)
     }
+}
+
+/// What a keyed state's delta layer builds on (see `Coordinator::delta_base`).
+struct DeltaBase {
+    folder: String,
+    shards: Vec<rewind_savepoint::format::ShardEntry>,
+    layer: u32,
+    since: u64,
 }
 
 fn input_ended() -> EngineError {

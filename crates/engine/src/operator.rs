@@ -69,7 +69,7 @@ pub(crate) trait ErasedOp: Send {
     }
     /// After a restore: the watermark the restored job had reached.
     fn set_initial_watermark(&mut self, _watermark: i64) {}
-    fn snapshot(&self) -> Vec<Box<dyn StateSnapshot>> {
+    fn snapshot(&mut self, _at: SnapshotAt) -> Vec<Box<dyn StateSnapshot>> {
         Vec::new()
     }
     fn restore(&mut self, _state: &str, _batch: &RecordBatch) -> Result<()> {
@@ -104,6 +104,15 @@ pub(crate) trait ErasedReader: Send {
     }
 }
 
+/// Where a snapshot is taken: at barrier `id`. Checkpoints are written whole or as the
+/// changes since a completed checkpoint of this run; none will be asked for changes since
+/// a barrier before `needed_from`, so what only those need may be forgotten.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SnapshotAt {
+    pub id: u64,
+    pub needed_from: u64,
+}
+
 /// State captured at a barrier, converted to Arrow when the checkpoint is written.
 pub(crate) trait StateSnapshot: Send + Sync {
     fn state(&self) -> &str;
@@ -111,4 +120,18 @@ pub(crate) trait StateSnapshot: Send + Sync {
     /// The state's input columns (without `key_hash`), sorted by key hash, all inside
     /// `range`, and each row's key hash.
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)>;
+    /// Whether [`to_delta`](Self::to_delta) can tell what changed (else the state is
+    /// always written whole).
+    fn has_deltas(&self) -> bool {
+        false
+    }
+    /// The rows written since barrier `since` (`deleted` false) and the rows removed since
+    /// then (`deleted` true, value null), as [`to_batch`](Self::to_batch) with a `deleted`
+    /// column: a delta layer over the checkpoint of barrier `since` (format 1.1).
+    fn to_delta(&self, _range: HashRange, _since: u64) -> Result<(Vec<u64>, RecordBatch)> {
+        Err(crate::EngineError::Internal(format!(
+            "state {} is always written whole",
+            self.state()
+        )))
+    }
 }

@@ -60,7 +60,7 @@ impl<F: OperatorFunction> ErasedOp for OperatorOp<F> {
         Ok(())
     }
 
-    fn snapshot(&self) -> Vec<Box<dyn StateSnapshot>> {
+    fn snapshot(&mut self, _at: crate::operator::SnapshotAt) -> Vec<Box<dyn StateSnapshot>> {
         let elements = match &self.restored {
             Some(pending) => pending.clone(),
             None => self.f.snapshot(),

@@ -47,6 +47,13 @@ pub struct EngineOptions {
     /// produced, the rest at checkpoints [default: 4 MiB].
     #[arg(long, value_name = "BYTES")]
     pub sink_chunk_bytes: Option<usize>,
+    /// Incremental checkpoints: a checkpoint writes only the keys changed and removed since
+    /// the one before, as a delta layer over that checkpoint's files; after this many
+    /// layers, or once the layers reach half the bytes of the base, a state is written
+    /// whole again. 0 writes every checkpoint whole. Savepoints are always whole
+    /// [default: 8].
+    #[arg(long, value_name = "N")]
+    pub max_delta_layers: Option<usize>,
 }
 
 impl EngineOptions {
@@ -65,6 +72,7 @@ impl EngineOptions {
             retain_checkpoints: self.retain_checkpoints,
             savepoint_on_finish: parse(&self.savepoint_on_finish)?,
             sink_chunk_bytes: self.sink_chunk_bytes,
+            max_delta_layers: self.max_delta_layers,
         })
     }
 }
@@ -89,7 +97,15 @@ pub struct RunOptions {
     /// Each sink subtask stages its output in chunks of about this many bytes as it is
     /// produced (default [`DEFAULT_SINK_CHUNK_BYTES`]); the rest is staged at checkpoints.
     pub sink_chunk_bytes: Option<usize>,
+    /// Delta layers a checkpoint's keyed state may have over its last whole write (format
+    /// 1.1 incremental checkpoints; default [`DEFAULT_MAX_DELTA_LAYERS`]); 0 writes every
+    /// checkpoint whole. Savepoints are always whole.
+    pub max_delta_layers: Option<usize>,
 }
+
+/// Delta layers over a state's base before a checkpoint writes it whole again: each is a
+/// stream a restore merges.
+pub const DEFAULT_MAX_DELTA_LAYERS: usize = 8;
 
 /// Sink output a subtask buffers before staging it.
 pub const DEFAULT_SINK_CHUNK_BYTES: usize = 4 << 20;

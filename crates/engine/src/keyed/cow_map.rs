@@ -9,6 +9,11 @@
 //!   and sorting each small bucket yields the rows in key-hash order, the order shards need.
 //!
 //! Each entry keeps its key hash: snapshots and rehashing never hash a key again.
+//!
+//! For incremental checkpoints, each entry also keeps the checkpoint epoch of its last
+//! write (the id of the last barrier before it), each bucket the latest epoch written to
+//! it, and removals leave a record of the key: so a snapshot can tell which rows changed
+//! and which keys went since any earlier barrier, without comparing snapshots.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -31,7 +36,12 @@ struct Entry<R, V> {
     hash: u64,
     key: R,
     value: V,
+    /// The epoch of the entry's last write.
+    stamp: u64,
 }
+
+/// Keys removed in one epoch range: (epoch, key hash, key).
+type Removals<R> = Vec<(u64, u64, R)>;
 
 /// One bucket; shared with the snapshots taken since its last change.
 type Bucket<R, V> = Arc<HashTable<Entry<R, V>>>;
@@ -43,6 +53,14 @@ pub(crate) struct CowMap<K: Key, R: RowKey<K>, V: Clone> {
     start: u64,
     shift: u32,
     len: usize,
+    /// The epoch writes are stamped with: the id of the last barrier passed.
+    epoch: u64,
+    /// Per bucket, the latest epoch written to it (so unchanged buckets are skipped).
+    bucket_epochs: Vec<u64>,
+    /// Removals since the last snapshot, and those of earlier epochs still needed, in
+    /// chunks shared with the snapshots.
+    removed: Removals<R>,
+    removed_before: Vec<Arc<Removals<R>>>,
     _k: PhantomData<fn() -> K>,
 }
 
@@ -53,6 +71,10 @@ impl<K: Key, R: RowKey<K>, V: Clone> Clone for CowMap<K, R, V> {
             start: self.start,
             shift: self.shift,
             len: self.len,
+            epoch: self.epoch,
+            bucket_epochs: self.bucket_epochs.clone(),
+            removed: self.removed.clone(),
+            removed_before: self.removed_before.clone(),
             _k: PhantomData,
         }
     }
@@ -85,8 +107,27 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
             start: range.start(),
             shift: (range.end() - range.start()).leading_zeros(),
             len: 0,
+            epoch: 0,
+            bucket_epochs: vec![0; 1 << BUCKET_BITS],
+            removed: Vec::new(),
+            removed_before: Vec::new(),
             _k: PhantomData,
         }
+    }
+
+    /// The map as it stands at barrier `epoch` (the synchronous part of a checkpoint):
+    /// later writes are stamped `epoch`. Removals before `needed_from` are forgotten: no
+    /// checkpoint will be written as changes since an earlier barrier.
+    pub(crate) fn snapshot_at(&mut self, epoch: u64, needed_from: u64) -> Self {
+        if !self.removed.is_empty() {
+            self.removed_before
+                .push(Arc::new(std::mem::take(&mut self.removed)));
+        }
+        self.removed_before
+            .retain(|chunk| chunk.iter().any(|(e, _, _)| *e >= needed_from));
+        let snapshot = self.clone();
+        self.epoch = epoch;
+        snapshot
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -120,6 +161,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     fn holding(&mut self, key: &R) -> Option<(&mut HashTable<Entry<R, V>>, u64)> {
         let (_, bucket, th) = self.locate(key);
         self.buckets[bucket].as_ref()?.find(th, |e| e.key == *key)?;
+        self.bucket_epochs[bucket] = self.epoch;
         Some((Self::bucket_mut(&mut self.buckets, bucket), th))
     }
 
@@ -135,18 +177,33 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
 
     /// The key's value for changing it; a shared bucket is copied only when the key is in it.
     pub(crate) fn get_mut(&mut self, key: &R) -> Option<&mut V> {
+        let epoch = self.epoch;
         let (table, th) = self.holding(key)?;
-        table.find_mut(th, |e| e.key == *key).map(|e| &mut e.value)
+        table.find_mut(th, |e| e.key == *key).map(|e| {
+            e.stamp = epoch;
+            &mut e.value
+        })
     }
 
     /// Sets the key's value, returning the one it replaces.
     pub(crate) fn insert(&mut self, key: R, value: V) -> Option<V> {
         let (hash, bucket, th) = self.locate(&key);
+        let stamp = self.epoch;
+        self.bucket_epochs[bucket] = stamp;
         let table = Self::bucket_mut(&mut self.buckets, bucket);
         match table.find_mut(th, |e| e.key == key) {
-            Some(e) => Some(std::mem::replace(&mut e.value, value)),
+            Some(e) => {
+                e.stamp = stamp;
+                Some(std::mem::replace(&mut e.value, value))
+            }
             None => {
-                table.insert_unique(th, Entry { hash, key, value }, rehash);
+                let entry = Entry {
+                    hash,
+                    key,
+                    value,
+                    stamp,
+                };
+                table.insert_unique(th, entry, rehash);
                 self.len += 1;
                 None
             }
@@ -164,17 +221,23 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     /// The key's value, inserting `make()` first if it has none.
     pub(crate) fn get_or_insert_with(&mut self, key: R, make: impl FnOnce() -> V) -> &mut V {
         let (hash, bucket, th) = self.locate(&key);
+        let stamp = self.epoch;
+        self.bucket_epochs[bucket] = stamp;
         let table = Self::bucket_mut(&mut self.buckets, bucket);
         let entry = table.entry(th, |e| e.key == key, rehash);
         if matches!(entry, hashbrown::hash_table::Entry::Vacant(_)) {
             self.len += 1;
         }
-        let entry = entry.or_insert_with(|| Entry {
-            hash,
-            key,
-            value: make(),
-        });
-        &mut entry.into_mut().value
+        let entry = entry
+            .or_insert_with(|| Entry {
+                hash,
+                key,
+                value: make(),
+                stamp,
+            })
+            .into_mut();
+        entry.stamp = stamp;
+        &mut entry.value
     }
 
     /// Every key, in no particular order.
@@ -191,7 +254,44 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         let (table, th) = self.holding(key)?;
         let (entry, _) = table.find_entry(th, |e| e.key == *key).ok()?.remove();
         self.len -= 1;
+        self.removed.push((self.epoch, entry.hash, entry.key));
         Some(entry.value)
+    }
+
+    /// What changed since barrier `since` (the epochs from `since` on), in key-hash order
+    /// when every hash lies in the map's range: each key written since then with its value,
+    /// and each key removed since then and absent now with `None`.
+    pub(crate) fn changes_since(&self, since: u64) -> Vec<(u64, &R, Option<&V>)> {
+        let mut out: Vec<(u64, &R, Option<&V>)> = Vec::new();
+        for (table, _) in self
+            .buckets
+            .iter()
+            .zip(&self.bucket_epochs)
+            .filter(|(_, e)| **e >= since)
+        {
+            if let Some(table) = table {
+                out.extend(
+                    table
+                        .iter()
+                        .filter(|e| e.stamp >= since)
+                        .map(|e| (e.hash, &e.key, Some(&e.value))),
+                );
+            }
+        }
+        let mut gone: Vec<(u64, &R)> = self
+            .removed_before
+            .iter()
+            .flat_map(|chunk| chunk.iter())
+            .chain(&self.removed)
+            .filter(|(e, _, key)| *e >= since && !self.contains_key(key))
+            .map(|(_, hash, key)| (*hash, key))
+            .collect();
+        // A key removed twice (with a write between) is one delete.
+        let mut seen = std::collections::HashSet::new();
+        gone.retain(|(_, key)| seen.insert(*key));
+        out.extend(gone.into_iter().map(|(h, k)| (h, k, None)));
+        out.sort_by_key(|(h, _, _)| self.offset(*h));
+        out
     }
 
     /// Calls `f` with every entry and its key hash, in key-hash order when every hash lies
@@ -319,6 +419,49 @@ mod tests {
             }
             for (snapshot, expected) in snapshots {
                 prop_assert_eq!(contents(&snapshot), expected);
+            }
+        }
+
+        /// A snapshot's changes since the one before (its writes, and its removals of keys
+        /// now absent), applied to the one before, give it exactly; in key-hash order.
+        #[test]
+        fn changes_since_the_last_snapshot_rebuild_the_next(
+            ops in proptest::collection::vec(op(), 1..400),
+        ) {
+            let mut map = CowMap::<i64, i64, u64>::new(HashRange::FULL);
+            let mut epoch = 0;
+            let mut previous = map.snapshot_at(epoch, 0);
+            for op in ops {
+                match op {
+                    Op::Insert(k, v) => {
+                        map.insert(k, v.into());
+                    }
+                    Op::Add(k, v) => *map.get_or_insert_default(k) += u64::from(v),
+                    Op::Remove(k) => {
+                        map.remove(&k);
+                    }
+                    Op::Snapshot => {
+                        // The previous snapshot is the newest checkpoint: changes before it
+                        // are not needed any more.
+                        let since = epoch;
+                        epoch += 1;
+                        let next = map.snapshot_at(epoch, since);
+                        let changes = next.changes_since(since);
+                        let hashes: Vec<u64> = changes.iter().map(|(h, _, _)| *h).collect();
+                        prop_assert!(hashes.windows(2).all(|w| w[0] <= w[1]));
+                        let mut rebuilt = contents(&previous);
+                        let mut keys = std::collections::HashSet::new();
+                        for (_, k, v) in changes {
+                            prop_assert!(keys.insert(*k), "key {} twice", k);
+                            match v {
+                                Some(v) => rebuilt.insert(*k, *v),
+                                None => rebuilt.remove(k),
+                            };
+                        }
+                        prop_assert_eq!(rebuilt, contents(&next));
+                        previous = next;
+                    }
+                }
             }
         }
 

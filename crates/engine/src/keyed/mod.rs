@@ -120,8 +120,14 @@ impl<K: Key> Tables<K> {
             .and_then(|(_, t)| t.as_any_mut().downcast_mut::<T>())
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<Box<dyn StateSnapshot>> {
-        self.tables.iter().map(|(_, t)| t.snapshot()).collect()
+    pub(crate) fn snapshot(
+        &mut self,
+        at: crate::operator::SnapshotAt,
+    ) -> Vec<Box<dyn StateSnapshot>> {
+        self.tables
+            .iter_mut()
+            .map(|(_, t)| t.snapshot(at))
+            .collect()
     }
 
     pub(crate) fn restore(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
@@ -498,8 +504,8 @@ impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
         self.watermark = watermark;
     }
 
-    fn snapshot(&self) -> Vec<Box<dyn StateSnapshot>> {
-        let mut all = self.tables.snapshot();
+    fn snapshot(&mut self, at: crate::operator::SnapshotAt) -> Vec<Box<dyn StateSnapshot>> {
+        let mut all = self.tables.snapshot(at);
         if self.f.uses_timers() {
             all.push(Box::new(self.timers.clone()));
         }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, FieldRef, Schema};
 use rewind_savepoint::StateSpec;
 use rewind_savepoint::format::{HashRange, sort_by_hash};
@@ -14,7 +14,7 @@ use super::StateValue;
 use super::cow_map::CowMap;
 use super::row_key::RowKey;
 use crate::key::Key;
-use crate::operator::StateSnapshot;
+use crate::operator::{SnapshotAt, StateSnapshot};
 use crate::{EngineError, Result};
 
 #[derive(Serialize, Deserialize)]
@@ -105,7 +105,7 @@ fn name(t: &DataType) -> String {
 pub(crate) trait Table<K: Key>: Send + 'static {
     fn as_any(&self) -> &dyn std::any::Any;
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
-    fn snapshot(&self) -> Box<dyn StateSnapshot>;
+    fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot>;
     fn restore(&mut self, batch: &RecordBatch) -> Result<()>;
 }
 
@@ -274,11 +274,11 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
         self
     }
 
-    fn snapshot(&self) -> Box<dyn StateSnapshot> {
+    fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot> {
         Box::new(ValueSnapshot::<K, R, V> {
             name: self.name.clone(),
             kind: self.kind,
-            map: self.map.clone(),
+            map: self.map.snapshot_at(at.id, at.needed_from),
         })
     }
 
@@ -319,6 +319,57 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
         columns.push(values_to_array::<V>(&rows.values)?);
         Ok((rows.hashes, batch(fields, columns)?))
     }
+
+    fn has_deltas(&self) -> bool {
+        true
+    }
+
+    fn to_delta(&self, range: HashRange, since: u64) -> Result<(Vec<u64>, RecordBatch)> {
+        let changes = self.map.changes_since(since);
+        let n = changes.len();
+        let mut hashes = Vec::with_capacity(n);
+        let mut keys = Vec::with_capacity(n);
+        let mut namespaces = R::namespace_type().map(|_| Vec::with_capacity(n));
+        let mut values: Vec<&V> = Vec::new();
+        // Where each row's value is in `values`; none for a removed key.
+        let mut at: Vec<Option<u32>> = Vec::with_capacity(n);
+        for (h, r, v) in changes {
+            if !range.contains(h) {
+                return Err(EngineError::Internal(format!(
+                    "state {}: key {:?} (hash {h:016x}) in the wrong subtask",
+                    self.name,
+                    r.key()
+                )));
+            }
+            hashes.push(h);
+            keys.push(r.key().clone());
+            if let Some(ns) = &mut namespaces {
+                ns.push(r.namespace().unwrap_or_default());
+            }
+            at.push(v.map(|v| {
+                values.push(v);
+                (values.len() - 1) as u32
+            }));
+        }
+        let deleted = BooleanArray::from(at.iter().map(Option::is_none).collect::<Vec<_>>());
+        let values = arrow_select::take::take(
+            values_to_array::<V>(&values)?.as_ref(),
+            &arrow_array::UInt32Array::from(at),
+            None,
+        )
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+        let mut fields = vec![Field::new("key", K::data_type(), false)];
+        let mut columns = vec![K::into_array(keys)];
+        if let Some(ns) = namespaces {
+            fields.push(Field::new("namespace", DataType::Int64, false));
+            columns.push(Arc::new(Int64Array::from(ns)));
+        }
+        fields.push(value_field::<V>()?.as_ref().clone().with_nullable(true));
+        columns.push(values);
+        fields.push(Field::new("deleted", DataType::Boolean, false));
+        columns.push(Arc::new(deleted));
+        Ok((hashes, batch(fields, columns)?))
+    }
 }
 
 /// Map state: per row key, a map of user keys to values; one row per entry.
@@ -345,10 +396,12 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
         self
     }
 
-    fn snapshot(&self) -> Box<dyn StateSnapshot> {
+    fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot> {
+        // Map state is written whole: a changed key's map does not tell which of its
+        // entries went.
         Box::new(MapSnapshot::<K, UK, V> {
             name: self.name.clone(),
-            map: self.map.clone(),
+            map: self.map.snapshot_at(at.id, at.needed_from),
         })
     }
 
@@ -473,7 +526,7 @@ impl<K: Key> Table<K> for Timers<K> {
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
-    fn snapshot(&self) -> Box<dyn StateSnapshot> {
+    fn snapshot(&mut self, _at: SnapshotAt) -> Box<dyn StateSnapshot> {
         Box::new(self.clone())
     }
     fn restore(&mut self, batch: &RecordBatch) -> Result<()> {

@@ -47,4 +47,7 @@ pub(crate) struct Counters {
     pub(crate) stats: Mutex<JobStats>,
     pub(crate) late: Arc<AtomicU64>,
     pub(crate) read: AtomicU64,
+    /// The newest checkpoint of this run written to the checkpoint directory (0: none):
+    /// later checkpoints may be written as changes since it, never since an older one.
+    pub(crate) committed_checkpoint: AtomicU64,
 }

@@ -292,10 +292,17 @@ impl Worker {
     fn ack(&mut self, id: u64, splits: Vec<SplitEntry>) -> Result<()> {
         let waited_before = runqueue_wait();
         let started = std::time::Instant::now();
+        let at = crate::operator::SnapshotAt {
+            id,
+            needed_from: self
+                .counters
+                .committed_checkpoint
+                .load(std::sync::atomic::Ordering::Acquire),
+        };
         let snapshots: Vec<std::sync::Arc<dyn StateSnapshot>> = self
             .ops
-            .iter()
-            .flat_map(|o| o.snapshot())
+            .iter_mut()
+            .flat_map(|o| o.snapshot(at))
             .map(std::sync::Arc::from)
             .collect();
         let sync_pause = started.elapsed();

@@ -272,8 +272,11 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
         self.watermark = watermark;
     }
 
-    fn snapshot(&self) -> Vec<Box<dyn StateSnapshot>> {
-        vec![self.table.snapshot(), Table::snapshot(&self.timers)]
+    fn snapshot(&mut self, at: crate::operator::SnapshotAt) -> Vec<Box<dyn StateSnapshot>> {
+        vec![
+            self.table.snapshot(at),
+            Table::snapshot(&mut self.timers, at),
+        ]
     }
 
     fn restore(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
