@@ -74,7 +74,12 @@ fn sigkill_during_checkpoints_then_restore_is_exactly_once() {
     let expected = committed(&dir.path().join("expected"));
     assert_eq!(expected.len(), 40_000);
 
-    for (round, after_ms) in [350u64, 600, 900].into_iter().enumerate() {
+    // Incremental checkpoints: the default of 8 delta layers, then 1 and 2, so that many
+    // checkpoints write a state whole again (compaction) and the kill meets those too.
+    for (round, (after_ms, layers)) in [(350u64, "8"), (600, "1"), (900, "2")]
+        .into_iter()
+        .enumerate()
+    {
         let (ck, out, end) = (
             d(&format!("ck{round}")),
             d(&format!("out{round}")),
@@ -91,6 +96,8 @@ fn sigkill_during_checkpoints_then_restore_is_exactly_once() {
                 "40ms",
                 "--retain-checkpoints",
                 "3",
+                "--max-delta-layers",
+                layers,
                 // Output staged as it accumulates, between checkpoints: a kill leaves
                 // chunks that no checkpoint lists.
                 "--sink-chunk-bytes",
@@ -117,11 +124,18 @@ fn sigkill_during_checkpoints_then_restore_is_exactly_once() {
             !found.is_empty(),
             "round {round}: no checkpoint completed before the kill"
         );
+        let mut layered = 0;
         for c in found {
             let path = Path::new(&ck).join(c["path"].as_str().unwrap());
             let run = rewind(&["validate", path.to_str().unwrap()]);
             assert_eq!(run.code, 0, "round {round}: {}", run.stdout);
+            let manifest = std::fs::read_to_string(path.join("_manifest.json")).unwrap();
+            layered += usize::from(manifest.contains("\"layer\""));
         }
+        assert!(
+            layered > 0 || found.len() < 2,
+            "round {round}: no checkpoint was written as changes"
+        );
         // The newest by checkpoint id (`chk-<id>`, zero-padded): `log` orders by creation
         // time, and a wall clock may step back.
         let newest = found
