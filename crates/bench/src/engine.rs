@@ -88,6 +88,7 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
         vec![1_000_000, 10_000_000]
     } {
         let sp = at(work, &format!("engine-sp-{keys}"))?;
+        std::fs::remove_dir_all(work.join(format!("engine-sp-{keys}"))).ok();
         let options = RunOptions {
             savepoint_on_finish: Some(sp.clone()),
             ..Default::default()
@@ -113,6 +114,9 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
         let handle = run(counting_job(keys, 0, 4, by_seq), restore)?;
         let restore_secs = started.elapsed().as_secs_f64();
         handle.wait()?;
+        if keys == 10_000_000 || quick {
+            delta_bytes(report, work, at(work, &format!("engine-sp-{keys}"))?, keys)?;
+        }
         report.add(
             &format!("engine savepoint of {}M keys", keys / 1_000_000),
             stats.last_write.as_secs_f64(),
@@ -144,29 +148,105 @@ fn checkpoint_cost(
     let started = Instant::now();
     run(job(keys, events, 2), RunOptions::default())?.wait()?;
     let no_ckpt = started.elapsed().as_secs_f64();
+    // Incremental checkpoints (the default), then every checkpoint whole.
+    for (layers, how) in [(None, "incremental"), (Some(0), "whole")] {
+        let dir = format!("engine-checkpoints-{keys}-{how}");
+        let options = RunOptions {
+            checkpoint_dir: Some(at(work, &dir)?),
+            checkpoint_interval: Some(Duration::from_secs(1)),
+            retain_checkpoints: 0,
+            max_delta_layers: layers,
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let (_, stats) = run(job(keys, events, 2), options)?.wait_with_stats()?;
+        let with_ckpt = started.elapsed().as_secs_f64();
+        let written = written_per_checkpoint(&work.join(&dir));
+        report.add(
+            &format!("engine keyed count{label}, {how} checkpoint every 1 s"),
+            events as f64 / with_ckpt / 1e6,
+            "no checkpoints",
+            events as f64 / no_ckpt / 1e6,
+            "M events/s",
+            format!(
+                "{} checkpoints writing {} MB each (median); max synchronous pause {:.3} ms ({:.3} ms of it running)",
+                stats.checkpoints_written,
+                median(&written) / 1e6,
+                stats.max_sync_pause.as_secs_f64() * 1e3,
+                stats.max_sync_pause_running.as_secs_f64() * 1e3
+            ),
+        );
+        std::fs::remove_dir_all(work.join(&dir)).ok();
+    }
+    Ok(no_ckpt)
+}
+
+/// Bytes each checkpoint under `dir` wrote itself (not the files it lists of earlier
+/// checkpoints), in checkpoint order.
+fn written_per_checkpoint(dir: &Path) -> Vec<f64> {
+    let mut found: Vec<(u64, f64)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path().join("_manifest.json")).ok()?;
+            let m = rewind_savepoint::format::Manifest::from_json(&bytes).ok()?;
+            let own: u64 = m
+                .shards()
+                .filter(|(_, _, s)| s.sibling.is_none())
+                .map(|(_, _, s)| s.bytes)
+                .sum();
+            Some((m.checkpoint_id, own as f64))
+        })
+        .collect();
+    found.sort_by_key(|(id, _)| *id);
+    found.into_iter().map(|(_, b)| b).collect()
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// A state of `keys` keys (restored from the savepoint at `sp`) of which 1% change between
+/// checkpoints: the bytes each incremental checkpoint writes against the first, whole one.
+fn delta_bytes(report: &mut Report, work: &Path, sp: Location, keys: u64) -> Result<()> {
+    let changing = keys / 100;
+    let dir = format!("engine-delta-checkpoints-{keys}");
+    std::fs::remove_dir_all(work.join(&dir)).ok();
     let options = RunOptions {
-        checkpoint_dir: Some(at(work, &format!("engine-checkpoints-{keys}"))?),
+        from_savepoint: Some(sp),
+        checkpoint_dir: Some(at(work, &dir)?),
         checkpoint_interval: Some(Duration::from_secs(1)),
-        retain_checkpoints: 2,
+        retain_checkpoints: 0,
         ..Default::default()
     };
-    let started = Instant::now();
-    let (_, stats) = run(job(keys, events, 2), options)?.wait_with_stats()?;
-    let with_ckpt = started.elapsed().as_secs_f64();
+    // Keys 0..changing, each part of the restored state: about 3 M events a second
+    // touch every one of them between two checkpoints.
+    run(job(changing, 12_000_000, 2), options)?.wait()?;
+    let written = written_per_checkpoint(&work.join(&dir));
+    let (first, rest) = written.split_first().unwrap_or((&0.0, &[]));
     report.add(
-        &format!("engine keyed count{label}, checkpoint every 1 s"),
-        events as f64 / with_ckpt / 1e6,
-        "no checkpoints",
-        events as f64 / no_ckpt / 1e6,
-        "M events/s",
+        &format!(
+            "engine incremental checkpoint of {}M keys, 1% changed",
+            keys / 1_000_000
+        ),
+        median(rest) / 1e6,
+        "the first checkpoint (whole)",
+        first / 1e6,
+        "MB",
         format!(
-            "{} checkpoints; max synchronous pause {:.3} ms ({:.3} ms of it running)",
-            stats.checkpoints_written,
-            stats.max_sync_pause.as_secs_f64() * 1e3,
-            stats.max_sync_pause_running.as_secs_f64() * 1e3
+            "{} checkpoints after the whole one: {}",
+            rest.len(),
+            rest.iter()
+                .map(|b| format!("{:.2}", b / 1e6))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     );
-    Ok(no_ckpt)
+    std::fs::remove_dir_all(work.join(&dir)).ok();
+    Ok(())
 }
 
 /// A tumbling 1-minute window count; event time runs 10 µs per event, so a window holds
