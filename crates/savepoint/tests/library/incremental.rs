@@ -507,3 +507,30 @@ proptest! {
         });
     }
 }
+
+/// On every store (local, memory, and the S3 server of scripts/test.sh): siblings resolve
+/// next to the root, and removing the chain oldest first leaves nothing behind.
+#[tokio::test]
+async fn chains_read_and_dispose_alike_on_every_store() {
+    for (_guard, dir) in crate::storage::stores("incremental") {
+        let models = chain(&dir, true).await;
+        let chk = |id| dir.join(&checkpoint_name(id)).unwrap();
+        assert_eq!(
+            read_model(&chk(3), ReadOptions::default()).await,
+            models[2],
+            "{dir}"
+        );
+        assert_valid(&chk(3)).await;
+        for id in [1, 2] {
+            remove(&chk(id), false).await.unwrap();
+        }
+        assert_eq!(
+            read_model(&chk(3), ReadOptions::default()).await,
+            models[2],
+            "{dir}"
+        );
+        remove(&chk(3), false).await.unwrap();
+        let left = rewind_savepoint::list_files(&dir).await.unwrap();
+        assert_eq!(left, Vec::<(String, u64)>::new(), "{dir}");
+    }
+}

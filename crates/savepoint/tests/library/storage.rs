@@ -16,7 +16,7 @@ use rewind_savepoint::{
 use crate::common::*;
 
 /// A fresh, unique location on each store under test.
-fn stores(test: &str) -> Vec<(tempfile::TempDir, Location)> {
+pub(crate) fn stores(test: &str) -> Vec<(tempfile::TempDir, Location)> {
     let unique = format!("{test}-{}", uuid_like());
     let mut out = Vec::new();
     let dir = tempfile::tempdir().unwrap();
