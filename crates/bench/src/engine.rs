@@ -135,6 +135,26 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// The engine section's checkpoint figures at 10M keys alone.
+pub fn checkpoints(report: &mut Report, work: &Path) -> Result<()> {
+    checkpoint_cost(report, work, 10_000_000, 30_000_000, ", 10M keys").map(|_| ())
+}
+
+/// The engine section's figures for a chain of delta layers over 10M keys alone.
+pub fn chain(report: &mut Report, work: &Path) -> Result<()> {
+    let keys = 10_000_000;
+    let dir = work.join("engine-chain-sp");
+    let options = RunOptions {
+        savepoint_on_finish: Some(at(work, "engine-chain-sp")?),
+        ..Default::default()
+    };
+    let by_seq = |e: &GeneratedEvent| e.seq as i64;
+    run(counting_job(keys, keys, 2, by_seq), options)?.wait()?;
+    delta_bytes(report, work, at(work, "engine-chain-sp")?, keys)?;
+    std::fs::remove_dir_all(dir).ok();
+    Ok(())
+}
+
 /// Runs the keyed count of `events` over `keys` possible keys without and with a
 /// checkpoint every second; reports the second against the first and returns the first's
 /// time in seconds.
@@ -210,21 +230,25 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// A state of `keys` keys (restored from the savepoint at `sp`) of which 1% change between
-/// checkpoints: the bytes each incremental checkpoint writes against the first, whole one.
+/// checkpoints: the bytes each incremental checkpoint writes against the first, whole one;
+/// then a restore at parallelism 4 from the checkpoint with the longest chain of delta
+/// layers against a restore from the same state compacted into one savepoint.
 fn delta_bytes(report: &mut Report, work: &Path, sp: Location, keys: u64) -> Result<()> {
+    const LAYERS: usize = 10;
     let changing = keys / 100;
     let dir = format!("engine-delta-checkpoints-{keys}");
     std::fs::remove_dir_all(work.join(&dir)).ok();
     let options = RunOptions {
         from_savepoint: Some(sp),
         checkpoint_dir: Some(at(work, &dir)?),
-        checkpoint_interval: Some(Duration::from_secs(1)),
+        // Short enough for a chain of LAYERS deltas within the run, long enough that the
+        // 1% of keys (about 3 M events a second over them) all change between checkpoints.
+        checkpoint_interval: Some(Duration::from_millis(300)),
         retain_checkpoints: 0,
+        max_delta_layers: Some(LAYERS),
         ..Default::default()
     };
-    // Keys 0..changing, each part of the restored state: about 3 M events a second
-    // touch every one of them between two checkpoints.
-    run(job(changing, 12_000_000, 2), options)?.wait()?;
+    run(job(changing, 30_000_000, 2), options)?.wait()?;
     let written = written_per_checkpoint(&work.join(&dir));
     let (first, rest) = written.split_first().unwrap_or((&0.0, &[]));
     report.add(
@@ -245,8 +269,71 @@ fn delta_bytes(report: &mut Report, work: &Path, sp: Location, keys: u64) -> Res
                 .join(", ")
         ),
     );
+    restore_from_chain(report, work, &dir, keys)?;
     std::fs::remove_dir_all(work.join(&dir)).ok();
     Ok(())
+}
+
+/// Restores at parallelism 4 from the checkpoint under `dir` with the most delta layers,
+/// and from the same state compacted; five runs each, alternating.
+fn restore_from_chain(report: &mut Report, work: &Path, dir: &str, keys: u64) -> Result<()> {
+    let Some((folder, layers)) = longest_chain(&work.join(dir)) else {
+        anyhow::bail!("no checkpoint under {dir}");
+    };
+    let chain = at(work, &format!("{dir}/{folder}"))?;
+    let compacted = at(work, "engine-chain-compacted")?;
+    std::fs::remove_dir_all(work.join("engine-chain-compacted")).ok();
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async {
+            let reader = rewind_savepoint::SavepointReader::open(chain.clone()).await?;
+            rewind_savepoint::compact(&reader, compacted.clone(), None).await?;
+            anyhow::Ok(())
+        })
+    })?;
+    let by_seq = |e: &GeneratedEvent| e.seq as i64;
+    let restore = |from: &Location| -> Result<f64> {
+        let options = RunOptions {
+            from_savepoint: Some(from.clone()),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let handle = run(counting_job(keys, 0, 4, by_seq), options)?;
+        let secs = started.elapsed().as_secs_f64();
+        handle.wait()?;
+        Ok(secs)
+    };
+    let (mut from_chain, mut from_whole) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        from_chain.push(restore(&chain)?);
+        from_whole.push(restore(&compacted)?);
+    }
+    report.add(
+        &format!(
+            "engine restore at p4 of {}M keys, {layers} delta layers",
+            keys / 1_000_000
+        ),
+        median(&from_chain),
+        "the same state compacted",
+        median(&from_whole),
+        "s",
+        format!("median of 5 each, alternating; {folder}"),
+    );
+    std::fs::remove_dir_all(work.join("engine-chain-compacted")).ok();
+    Ok(())
+}
+
+/// The checkpoint folder under `dir` whose shards reach the highest delta layer.
+fn longest_chain(dir: &Path) -> Option<(String, u32)> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path().join("_manifest.json")).ok()?;
+            let m = rewind_savepoint::format::Manifest::from_json(&bytes).ok()?;
+            let layers = m.shards().map(|(_, _, s)| s.layer).max()?;
+            Some((e.file_name().to_string_lossy().into_owned(), layers))
+        })
+        .max_by_key(|(folder, layers)| (*layers, folder.clone()))
 }
 
 /// A tumbling 1-minute window count; event time runs 10 µs per event, so a window holds

@@ -31,7 +31,8 @@ fn main() -> Result<()> {
         .build()?;
     let mut report = Report::default();
     // `--only NAME` runs one section: write, inspect, validate, s3, diff, engine, windows,
-    // flink, rescale, analyze.
+    // flink, rescale, analyze; or one part of engine for profiling: checkpoints (10M keys
+    // with and without checkpoints), chain (restore from a chain of delta layers).
     let args: Vec<String> = std::env::args().collect();
     let only = args
         .iter()
@@ -66,6 +67,12 @@ fn main() -> Result<()> {
         }
         if on("engine") {
             engine::engine(&mut report, work.path(), quick)?;
+        }
+        if only.as_deref() == Some("checkpoints") {
+            engine::checkpoints(&mut report, work.path())?;
+        }
+        if only.as_deref() == Some("chain") {
+            engine::chain(&mut report, work.path())?;
         }
         if on("windows") {
             engine::windows(&mut report, work.path(), quick)?;

@@ -87,6 +87,8 @@ pub(crate) fn merge(
         described,
         cursors,
         batch_size: batch_size.max(1),
+        parts_seen: 0,
+        comparators: std::collections::HashMap::new(),
     };
     futures::stream::try_unfold(merger, |mut m| async move {
         let out = m.next_batch().await?;
@@ -98,6 +100,8 @@ pub(crate) fn merge(
 
 /// A decoded batch of one layer, split into its columns and its delete marks.
 struct Part {
+    /// Unique within a merge: names the batch in the comparator cache.
+    id: u64,
     batch: RecordBatch,
     hashes: arrow_array::UInt64Array,
     deleted: Option<BooleanArray>,
@@ -113,7 +117,7 @@ struct Cursor {
 
 impl Cursor {
     /// The key hash of the next row, fetching the next batch when this one is used up.
-    async fn head(&mut self, described: &str) -> Result<Option<u64>> {
+    async fn head(&mut self, described: &str, parts_seen: &mut u64) -> Result<Option<u64>> {
         loop {
             if let Some(part) = &self.batch {
                 if self.row < part.batch.num_rows() {
@@ -125,7 +129,8 @@ impl Cursor {
             }
             match self.rows.try_next().await? {
                 Some(batch) => {
-                    self.batch = Some(Arc::new(split(described, batch)?));
+                    *parts_seen += 1;
+                    self.batch = Some(Arc::new(split(described, batch, *parts_seen)?));
                     self.row = 0;
                 }
                 None => {
@@ -137,7 +142,7 @@ impl Cursor {
     }
 }
 
-fn split(described: &str, batch: RecordBatch) -> Result<Part> {
+fn split(described: &str, batch: RecordBatch, id: u64) -> Result<Part> {
     let hashes = batch
         .column_by_name(columns::KEY_HASH)
         .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned())
@@ -158,6 +163,7 @@ fn split(described: &str, batch: RecordBatch) -> Result<Part> {
         Err(_) => (batch, None),
     };
     Ok(Part {
+        id,
         batch,
         hashes,
         deleted,
@@ -168,7 +174,16 @@ struct Merger {
     described: String,
     cursors: Vec<Cursor>,
     batch_size: usize,
+    /// Batches read so far, over all layers (their ids).
+    parts_seen: u64,
+    /// The identity comparators of pairs of batches, by their ids: rows of one key in
+    /// several layers are compared many times over the same pair of batches.
+    comparators: std::collections::HashMap<(u64, u64), Vec<arrow_ord::ord::DynComparator>>,
 }
+
+/// Comparator cache entries kept before the cache is emptied: batches move on, and the
+/// cache must not keep every batch of the merge alive.
+const MAX_CACHED_PAIRS: usize = 256;
 
 /// The rows chosen for one output batch: the batches they come from and (batch, row) pairs.
 #[derive(Default)]
@@ -206,16 +221,16 @@ impl Merger {
         let mut chosen = Chosen::default();
         let mut group: Vec<(Arc<Part>, usize)> = Vec::new();
         let mut heads: Vec<Option<u64>> = vec![None; self.cursors.len()];
+        let mut holders: Vec<usize> = Vec::with_capacity(self.cursors.len());
         while chosen.rows.len() < self.batch_size {
             for (c, head) in self.cursors.iter_mut().zip(heads.iter_mut()) {
-                *head = c.head(&self.described).await?;
+                *head = c.head(&self.described, &mut self.parts_seen).await?;
             }
             let Some(least) = heads.iter().flatten().min().copied() else {
                 break;
             };
-            let holders: Vec<usize> = (0..heads.len())
-                .filter(|&i| heads[i] == Some(least))
-                .collect();
+            holders.clear();
+            holders.extend((0..heads.len()).filter(|&i| heads[i] == Some(least)));
             if let [only] = holders[..] {
                 // A run of one layer below every other layer's next hash: no row of it
                 // meets another layer's row, so it is taken as it is.
@@ -242,7 +257,7 @@ impl Merger {
             group.clear();
             for &i in &holders {
                 let c = &mut self.cursors[i];
-                while c.head(&self.described).await? == Some(least) {
+                while c.head(&self.described, &mut self.parts_seen).await? == Some(least) {
                     let part = c
                         .batch
                         .clone()
@@ -261,14 +276,12 @@ impl Merger {
 
     /// Keeps, of rows with one key hash from several layers, the first row of each identity
     /// (the highest layer's), unless it is a delete.
-    fn resolve(&self, group: &[(Arc<Part>, usize)], chosen: &mut Chosen) -> Result<()> {
+    fn resolve(&mut self, group: &[(Arc<Part>, usize)], chosen: &mut Chosen) -> Result<()> {
         let mut winners: Vec<&(Arc<Part>, usize)> = Vec::new();
         for candidate in group {
             let mut seen = false;
             for w in &winners {
-                if same_identity(&w.0.batch, w.1, &candidate.0.batch, candidate.1)
-                    .map_err(|e| Error::corrupt(&self.described, e))?
-                {
+                if self.same_identity(&w.0, w.1, &candidate.0, candidate.1)? {
                     seen = true;
                     break;
                 }
@@ -282,11 +295,33 @@ impl Merger {
         }
         Ok(())
     }
+
+    /// Whether two rows have equal identifying columns: every column but `key_hash` and
+    /// `value`, compared by value (floats by their bits).
+    fn same_identity(&mut self, a: &Part, i: usize, b: &Part, j: usize) -> Result<bool> {
+        if self.comparators.len() >= MAX_CACHED_PAIRS {
+            self.comparators.clear();
+        }
+        let comparators = match self.comparators.entry((a.id, b.id)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                identity_comparators(&a.batch, &b.batch)
+                    .map_err(|m| Error::corrupt(&self.described, m))?,
+            ),
+        };
+        Ok(comparators
+            .iter()
+            .all(|cmp| cmp(i, j) == std::cmp::Ordering::Equal))
+    }
 }
 
-/// Whether two rows have equal identifying columns: every column but `key_hash` and
-/// `value`, compared by value (floats by their bits).
-fn same_identity(a: &RecordBatch, i: usize, b: &RecordBatch, j: usize) -> Result<bool, String> {
+/// Comparators of the identifying columns of two batches (every column but `key_hash`
+/// and `value`).
+fn identity_comparators(
+    a: &RecordBatch,
+    b: &RecordBatch,
+) -> Result<Vec<arrow_ord::ord::DynComparator>, String> {
+    let mut out = Vec::new();
     for (field, left) in a.schema().fields().iter().zip(a.columns()) {
         let name = field.name().as_str();
         if name == columns::KEY_HASH || name == columns::VALUE {
@@ -295,17 +330,16 @@ fn same_identity(a: &RecordBatch, i: usize, b: &RecordBatch, j: usize) -> Result
         let right = b
             .column_by_name(name)
             .ok_or_else(|| format!("a layer has no {name} column"))?;
-        let cmp = arrow_ord::ord::make_comparator(
-            left.as_ref(),
-            right.as_ref(),
-            arrow_schema::SortOptions::default(),
-        )
-        .map_err(|e| format!("comparing {name}: {e}"))?;
-        if cmp(i, j) != std::cmp::Ordering::Equal {
-            return Ok(false);
-        }
+        out.push(
+            arrow_ord::ord::make_comparator(
+                left.as_ref(),
+                right.as_ref(),
+                arrow_schema::SortOptions::default(),
+            )
+            .map_err(|e| format!("comparing {name}: {e}"))?,
+        );
     }
-    Ok(true)
+    Ok(out)
 }
 
 /// One batch of the chosen rows, with the base layer's columns.

@@ -270,12 +270,16 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
             .filter(|(_, e)| **e >= since)
         {
             if let Some(table) = table {
+                let from = out.len();
                 out.extend(
                     table
                         .iter()
                         .filter(|e| e.stamp >= since)
                         .map(|e| (e.hash, &e.key, Some(&e.value))),
                 );
+                // Buckets follow in hash order: sorting each (small, cache-resident) one
+                // leaves one sorted run for the final sort to confirm in a single pass.
+                out[from..].sort_unstable_by_key(|(h, _, _)| self.offset(*h));
             }
         }
         let mut gone: Vec<(u64, &R)> = self
@@ -289,7 +293,9 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         // A key removed twice (with a write between) is one delete.
         let mut seen = std::collections::HashSet::new();
         gone.retain(|(_, key)| seen.insert(*key));
+        gone.sort_unstable_by_key(|(h, _)| self.offset(*h));
         out.extend(gone.into_iter().map(|(h, k)| (h, k, None)));
+        // Two sorted runs (writes, deletes): a stable sort merges them in linear time.
         out.sort_by_key(|(h, _, _)| self.offset(*h));
         out
     }
