@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::key::Key;
 use crate::keyed::{KeyedOp, KeyedProcessFunction, Tables, Timers};
 use crate::operator::{
-    ErasedOp, ErasedReader, ErasedSource, HashFn, KeyFn, OpFactory, Rec, RenderFn,
+    ErasedOp, ErasedReader, ErasedSource, HashFn, KeyFn, NewBatch, OpFactory, Rec, RenderFn,
 };
 use crate::sink::Sink;
 use crate::source::{Source, SplitReader};
@@ -49,8 +49,10 @@ impl<T: Send + 'static> ErasedReader for ReaderAdapter<T> {
 /// How records reach a stage from the one before.
 pub(crate) enum StageInput {
     Source(Arc<dyn ErasedSource>),
-    Rebalance,
-    Hash(HashFn),
+    /// Records dealt round-robin, carried in batches `NewBatch` makes.
+    Rebalance(NewBatch),
+    /// Records sent to the subtask owning their key's hash.
+    Hash(HashFn, NewBatch),
 }
 
 /// A chain of operators that runs in one thread per subtask.
@@ -280,7 +282,7 @@ impl<T: Send + 'static> DataStream<T> {
     pub fn rebalance(self, name: &str) -> DataStream<T> {
         self.job.then(StageDef::new(
             name,
-            StageInput::Rebalance,
+            StageInput::Rebalance(crate::operator::batch_of::<T>()),
             Vec::new(),
             Vec::new(),
         ))
@@ -301,7 +303,8 @@ impl<T: Send + 'static> DataStream<T> {
                 restored: None,
             }) as Box<dyn ErasedOp>
         });
-        let stage = StageDef::new(name, StageInput::Rebalance, vec![factory], vec![state]);
+        let input = StageInput::Rebalance(crate::operator::batch_of::<T>());
+        let stage = StageDef::new(name, input, vec![factory], vec![state]);
         self.job.then(stage)
     }
 
@@ -373,7 +376,8 @@ impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
     ) -> DataStream<U> {
         let key = self.key.clone();
         let hash: HashFn = Arc::new(move |r: &Rec| Ok(key(r.downcast_ref::<T>()?).key_hash()));
-        let stage = StageDef::new(name, StageInput::Hash(hash), vec![factory], states);
+        let input = StageInput::Hash(hash, crate::operator::batch_of::<T>());
+        let stage = StageDef::new(name, input, vec![factory], states);
         self.job.then(stage)
     }
 

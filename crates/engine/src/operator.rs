@@ -53,6 +53,49 @@ impl Rec {
     }
 }
 
+/// Records of one type on their way to another thread, unboxed: a record is boxed and
+/// unboxed on the thread that made or uses it, so each allocation is freed by the thread
+/// that made it, which the allocator serves from its thread cache (a box freed on another
+/// thread costs several times more and contends for the allocating thread's arena).
+pub(crate) trait Batch: Send {
+    fn push(&mut self, rec: Rec) -> Result<()>;
+    fn len(&self) -> usize;
+    /// Hands every record to `f`, in order; stops at the first error.
+    fn drain_into(self: Box<Self>, f: &mut dyn FnMut(Rec) -> Result<()>) -> Result<()>;
+}
+
+/// Makes an empty [`Batch`] of the records entering a stage.
+pub(crate) type NewBatch = Arc<dyn Fn() -> Box<dyn Batch> + Send + Sync>;
+
+/// [`NewBatch`] for records of type `T`.
+pub(crate) fn batch_of<T: Send + 'static>() -> NewBatch {
+    Arc::new(|| Box::new(Typed::<T>(Vec::new())) as Box<dyn Batch>)
+}
+
+struct Typed<T>(Vec<(i64, T)>);
+
+impl<T: Send + 'static> Batch for Typed<T> {
+    fn push(&mut self, rec: Rec) -> Result<()> {
+        let ts = rec.ts;
+        self.0.push((ts, rec.downcast::<T>()?));
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn drain_into(self: Box<Self>, f: &mut dyn FnMut(Rec) -> Result<()>) -> Result<()> {
+        for (ts, value) in self.0 {
+            f(Rec {
+                ts,
+                value: Box::new(value),
+            })?;
+        }
+        Ok(())
+    }
+}
+
 pub(crate) trait ErasedOp: Send {
     fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()>;
     /// The operator's input watermark advanced to `watermark`: fire what is due.

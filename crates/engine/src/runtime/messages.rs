@@ -3,7 +3,7 @@
 //! ([`SourceControl`]). The bottom of the runtime: workers, the coordinator and the run
 //! loop are built on it.
 
-use crate::operator::Rec;
+use crate::operator::Batch;
 
 pub(crate) const DOWNSTREAM_STOPPED: &str = "downstream stopped";
 pub(crate) const UPSTREAM_VANISHED: &str = "upstream vanished";
@@ -13,7 +13,7 @@ pub(crate) const FINAL: u64 = u64::MAX;
 
 pub(crate) enum Msg {
     /// Records in order; batched to keep the per-record cost of channels low.
-    Recs(Vec<Rec>),
+    Recs(Box<dyn Batch>),
     Barrier(u64),
     /// The sender's event time will not go below this again.
     Watermark(i64),

@@ -251,13 +251,18 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                 .map(|(uid, sink, _)| (uid.clone(), sink.clone())),
         });
         let outputs = || {
-            job.stages.get(s + 1).map(|next| Output {
-                senders: senders[s + 1].clone(),
-                buffers: (0..senders[s + 1].len()).map(|_| Vec::new()).collect(),
-                route: match &next.input {
-                    StageInput::Hash(f) => Route::Hash(f.clone()),
-                    _ => Route::RoundRobin(0),
-                },
+            job.stages.get(s + 1).and_then(|next| {
+                let (route, new_batch) = match &next.input {
+                    StageInput::Hash(f, new_batch) => (Route::Hash(f.clone()), new_batch),
+                    StageInput::Rebalance(new_batch) => (Route::RoundRobin(0), new_batch),
+                    StageInput::Source(_) => return None,
+                };
+                Some(Output {
+                    senders: senders[s + 1].clone(),
+                    buffers: (0..senders[s + 1].len()).map(|_| new_batch()).collect(),
+                    new_batch: new_batch.clone(),
+                    route,
+                })
             })
         };
         let upstream = if s == 0 {

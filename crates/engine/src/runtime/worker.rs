@@ -12,7 +12,9 @@ use super::messages::{DOWNSTREAM_STOPPED, Envelope, FINAL, Msg, SourceControl, U
 use super::stats::Counters;
 use crate::coordinator::{Ack, CoordinatorMsg};
 use crate::operator::StateSnapshot;
-use crate::operator::{ErasedOp, ErasedReader, ErasedSource, HashFn, Rec, RenderFn};
+use crate::operator::{
+    Batch, ErasedOp, ErasedReader, ErasedSource, HashFn, NewBatch, Rec, RenderFn,
+};
 use crate::sink::Sink;
 use crate::sink::pending::SubtaskOutput;
 use crate::time::{Change, InputWatermarks};
@@ -32,7 +34,9 @@ const MAX_BUFFER_DELAY: Duration = Duration::from_millis(20);
 
 pub(super) struct Output {
     pub(super) senders: Vec<SyncSender<Envelope>>,
-    pub(super) buffers: Vec<Vec<Rec>>,
+    /// Records not yet sent, per downstream subtask.
+    pub(super) buffers: Vec<Box<dyn Batch>>,
+    pub(super) new_batch: NewBatch,
     pub(super) route: Route,
 }
 
@@ -196,10 +200,9 @@ impl Worker {
                 }
                 Route::Hash(f) => subtask_for_hash(f(&r)?, out.senders.len() as u32) as usize,
             };
-            out.buffers[target].push(r);
+            out.buffers[target].push(r)?;
             if out.buffers[target].len() >= BATCH {
-                let records =
-                    std::mem::replace(&mut out.buffers[target], Vec::with_capacity(BATCH));
+                let records = std::mem::replace(&mut out.buffers[target], (out.new_batch)());
                 out.senders[target]
                     .send(Envelope {
                         from: self.subtask as usize,
@@ -253,10 +256,10 @@ impl Worker {
         self.last_flush = std::time::Instant::now();
         if let Some(out) = &mut self.output {
             for (target, buffer) in out.buffers.iter_mut().enumerate() {
-                if buffer.is_empty() {
+                if buffer.len() == 0 {
                     continue;
                 }
-                let records = std::mem::take(buffer);
+                let records = std::mem::replace(buffer, (out.new_batch)());
                 if out.senders[target]
                     .send(Envelope {
                         from: self.subtask as usize,
@@ -536,11 +539,7 @@ impl Worker {
                 continue;
             }
             match env.msg {
-                Msg::Recs(records) => {
-                    for r in records {
-                        self.push(r)?;
-                    }
-                }
+                Msg::Recs(records) => records.drain_into(&mut |r| self.push(r))?,
                 Msg::Barrier(FINAL) => finished[env.from] = true,
                 Msg::Barrier(id) => match barrier {
                     Some(b) if b != id => {
