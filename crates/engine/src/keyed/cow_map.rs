@@ -220,12 +220,18 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
 
     /// The key's value, inserting `make()` first if it has none.
     pub(crate) fn get_or_insert_with(&mut self, key: R, make: impl FnOnce() -> V) -> &mut V {
+        self.entry_with(key, make).0
+    }
+
+    /// The key's value, inserting `make()` first if it has none, and whether it did.
+    pub(crate) fn entry_with(&mut self, key: R, make: impl FnOnce() -> V) -> (&mut V, bool) {
         let (hash, bucket, th) = self.locate(&key);
         let stamp = self.epoch;
         self.bucket_epochs[bucket] = stamp;
         let table = Self::bucket_mut(&mut self.buckets, bucket);
         let entry = table.entry(th, |e| e.key == key, rehash);
-        if matches!(entry, hashbrown::hash_table::Entry::Vacant(_)) {
+        let inserted = matches!(entry, hashbrown::hash_table::Entry::Vacant(_));
+        if inserted {
             self.len += 1;
         }
         let entry = entry
@@ -237,7 +243,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
             })
             .into_mut();
         entry.stamp = stamp;
-        &mut entry.value
+        (&mut entry.value, inserted)
     }
 
     /// Every key, in no particular order.

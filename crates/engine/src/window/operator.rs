@@ -42,6 +42,8 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     watermark: i64,
     late: Arc<AtomicU64>,
     pass_late: bool,
+    /// The windows of the record being processed (kept to reuse its allocation).
+    assigned: Vec<Window>,
 }
 
 impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
@@ -66,6 +68,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             watermark: i64::MIN,
             late,
             pass_late,
+            assigned: Vec::new(),
         }
     }
 
@@ -74,19 +77,20 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         end.saturating_sub(1).saturating_add(self.lateness)
     }
 
-    /// The fixed-size windows `ts` belongs to.
-    fn assign(&self, ts: i64) -> Vec<Window> {
+    /// Puts the windows `ts` belongs to in `out` (cleared first).
+    fn assign(&self, ts: i64, out: &mut Vec<Window>) {
+        out.clear();
         let (size, slide) = match self.windows {
             Windows::Tumbling { size } => (millis(size), millis(size)),
             Windows::Sliding { size, slide } => (millis(size), millis(slide)),
             Windows::Session { gap } => {
-                return vec![Window {
+                out.push(Window {
                     start: ts,
                     end: ts.saturating_add(millis(gap)),
-                }];
+                });
+                return;
             }
         };
-        let mut out = Vec::new();
         let mut start = ts - ts.rem_euclid(slide);
         while start > ts - size {
             out.push(Window {
@@ -95,7 +99,6 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             });
             start -= slide;
         }
-        out
     }
 
     fn register(&mut self, key: &K, w: Window) {
@@ -136,8 +139,9 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
 
     /// Adds `input` to window `w` of `key` (merging session windows first).
     fn add(&mut self, key: &K, mut w: Window, input: &T, out: &mut Vec<Rec>) {
-        let mut acc = self.logic.create();
+        let mut merged = None;
         if matches!(self.windows, Windows::Session { .. }) {
+            let mut acc = self.logic.create();
             let starts: Vec<i64> = self
                 .sessions
                 .get(key)
@@ -170,17 +174,18 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
                 .entry(key.clone())
                 .or_default()
                 .insert(w.start);
+            merged = Some(acc);
         }
         let ns = NsKey {
             key: key.clone(),
             ns: w.start,
         };
-        let fresh = !self.table.map.contains_key(&ns);
-        let slot = self
-            .table
-            .map
-            .get_or_insert_with(ns, || Slot { end: w.end, acc });
-        self.logic.add(&mut slot.acc, input);
+        let logic = &self.logic;
+        let (slot, fresh) = self.table.map.entry_with(ns, || Slot {
+            end: w.end,
+            acc: merged.unwrap_or_else(|| logic.create()),
+        });
+        logic.add(&mut slot.acc, input);
         if fresh {
             self.register(key, w);
         }
@@ -222,12 +227,11 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
         })?;
         let input = rec.downcast::<T>()?;
         let key = (self.key)(&input);
-        let live: Vec<Window> = self
-            .assign(ts)
-            .into_iter()
-            .filter(|w| self.cleanup_time(w.end) > self.watermark)
-            .collect();
+        let mut live = std::mem::take(&mut self.assigned);
+        self.assign(ts, &mut live);
+        live.retain(|w| self.cleanup_time(w.end) > self.watermark);
         if live.is_empty() {
+            self.assigned = live;
             if self.pass_late {
                 out.push(Rec::new(Windowed::<L::Out, T>::Late(input), Some(ts)));
             } else {
@@ -235,9 +239,10 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
             }
             return Ok(());
         }
-        for w in live {
+        for &w in &live {
             self.add(&key, w, &input, out);
         }
+        self.assigned = live;
         Ok(())
     }
 
