@@ -26,10 +26,12 @@ use crate::key::Key;
 
 /// log2 of the number of buckets. A snapshot bumps every bucket's reference count (each a
 /// likely cache miss while a checkpoint streams through memory), so fewer buckets mean a
-/// shorter pause: 0.01-0.05 ms with 1024 at 1M-10M keys. A bucket holds about a thousand
-/// entries per million keys of a subtask, which is what the first write to it after a
-/// snapshot copies.
-const BUCKET_BITS: u32 = 10;
+/// shorter pause: 0.1-0.3 ms with 4096 at 10M keys (0.01-0.05 ms with 1024). But a bucket
+/// is what the first write to it after a snapshot copies, about 250 entries per million
+/// keys of a subtask: at 1024 buckets a 5M-key subtask's buckets passed glibc's mmap
+/// threshold (128 KiB), so every copy faulted in fresh zeroed pages (6% of the keyed
+/// count's CPU with a checkpoint every second); at 4096 they come from the heap.
+const BUCKET_BITS: u32 = 12;
 
 #[derive(Clone)]
 struct Entry<R, V> {
