@@ -5,6 +5,7 @@ mod cow_map;
 mod evolve;
 mod row_key;
 mod tables;
+mod timer_set;
 
 use std::sync::Arc;
 
@@ -183,14 +184,12 @@ impl<K: Key, O: Send + 'static> Context<'_, K, O> {
         }
         self.timers
             .set(domain)
-            .insert((timestamp, self.key.clone(), 0));
+            .insert(timestamp, self.key.clone(), 0);
     }
 
     /// Removes a timer of the current key, if set.
     pub fn delete_timer(&mut self, domain: TimeDomain, timestamp: i64) {
-        self.timers
-            .set(domain)
-            .remove(&(timestamp, self.key.clone(), 0));
+        self.timers.set(domain).remove(timestamp, self.key, 0);
     }
 
     /// The wall clock in milliseconds since the Unix epoch, for processing-time timers.
@@ -493,7 +492,7 @@ impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
     }
 
     fn next_processing_timer(&self) -> Option<i64> {
-        self.timers.processing.get_min().map(|t| t.0)
+        self.timers.processing.next_time()
     }
 
     fn on_processing_time(&mut self, now: i64, out: &mut Vec<Rec>) -> Result<()> {

@@ -13,6 +13,7 @@ use serde_arrow::schema::{SchemaLike, TracingOptions};
 use super::StateValue;
 use super::cow_map::CowMap;
 use super::row_key::RowKey;
+use super::timer_set::TimerSet;
 use crate::key::Key;
 use crate::operator::{SnapshotAt, StateSnapshot};
 use crate::{EngineError, Result};
@@ -485,8 +486,8 @@ impl TimeDomain {
 #[derive(Clone)]
 pub(crate) struct Timers<K: Key> {
     pub namespaced: bool,
-    pub event: imbl::OrdSet<(i64, K, i64)>,
-    pub processing: imbl::OrdSet<(i64, K, i64)>,
+    pub event: TimerSet<K>,
+    pub processing: TimerSet<K>,
 }
 
 /// The name of the timer state of every keyed operator that has timers.
@@ -496,12 +497,12 @@ impl<K: Key> Timers<K> {
     pub(crate) fn new(namespaced: bool) -> Self {
         Timers {
             namespaced,
-            event: imbl::OrdSet::new(),
-            processing: imbl::OrdSet::new(),
+            event: TimerSet::default(),
+            processing: TimerSet::default(),
         }
     }
 
-    pub(crate) fn set(&mut self, domain: TimeDomain) -> &mut imbl::OrdSet<(i64, K, i64)> {
+    pub(crate) fn set(&mut self, domain: TimeDomain) -> &mut TimerSet<K> {
         match domain {
             TimeDomain::EventTime => &mut self.event,
             TimeDomain::ProcessingTime => &mut self.processing,
@@ -510,12 +511,7 @@ impl<K: Key> Timers<K> {
 
     /// Removes and returns the earliest timer due at `now` in `domain`.
     pub(crate) fn pop_due(&mut self, domain: TimeDomain, now: i64) -> Option<(i64, K, i64)> {
-        let set = self.set(domain);
-        if set.get_min().is_some_and(|(t, _, _)| *t <= now) {
-            set.remove_min()
-        } else {
-            None
-        }
+        self.set(domain).pop_due(now)
     }
 }
 
@@ -551,7 +547,7 @@ impl<K: Key> Table<K> for Timers<K> {
                 }
             };
             self.set(domain)
-                .insert((timestamps.value(i), key, namespaces[i].unwrap_or(0)));
+                .insert(timestamps.value(i), key, namespaces[i].unwrap_or(0));
         }
         Ok(())
     }
@@ -575,8 +571,9 @@ impl<K: Key> StateSnapshot for Timers<K> {
                 .iter()
                 .map(|t| (TimeDomain::ProcessingTime, t)),
         );
-        let mut rows: Vec<(u64, TimeDomain, &(i64, K, i64))> =
-            all.map(|(d, t)| (t.1.key_hash(), d, t)).collect();
+        let mut rows: Vec<(u64, TimeDomain, (i64, &K, i64))> =
+            Vec::with_capacity(self.event.len() + self.processing.len());
+        rows.extend(all.map(|(d, t)| (t.1.key_hash(), d, t)));
         if let Some((h, _, t)) = rows.iter().find(|(h, _, _)| !range.contains(*h)) {
             return Err(EngineError::Internal(format!(
                 "timer of key {:?} (hash {h:016x}) in the wrong subtask",

@@ -102,11 +102,10 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
     }
 
     fn register(&mut self, key: &K, w: Window) {
-        self.timers.event.insert((w.end - 1, key.clone(), w.start));
+        self.timers.event.insert(w.end - 1, key.clone(), w.start);
         if self.lateness > 0 {
-            self.timers
-                .event
-                .insert((self.cleanup_time(w.end), key.clone(), w.start));
+            let cleanup = self.cleanup_time(w.end);
+            self.timers.event.insert(cleanup, key.clone(), w.start);
         }
     }
 
@@ -115,10 +114,9 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             key: key.clone(),
             ns: w.start,
         });
-        self.timers.event.remove(&(w.end - 1, key.clone(), w.start));
-        self.timers
-            .event
-            .remove(&(self.cleanup_time(w.end), key.clone(), w.start));
+        self.timers.event.remove(w.end - 1, key, w.start);
+        let cleanup = self.cleanup_time(w.end);
+        self.timers.event.remove(cleanup, key, w.start);
         if let Some(starts) = self.sessions.get_mut(key) {
             starts.remove(&w.start);
             if starts.is_empty() {
