@@ -87,17 +87,8 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
     } else {
         vec![1_000_000, 10_000_000]
     } {
-        let sp = at(work, &format!("engine-sp-{keys}"))?;
-        std::fs::remove_dir_all(work.join(format!("engine-sp-{keys}"))).ok();
-        let options = RunOptions {
-            savepoint_on_finish: Some(sp.clone()),
-            ..Default::default()
-        };
-        // Every event its own key: the state holds `keys` entries when the savepoint is
-        // taken.
-        let by_seq = |e: &GeneratedEvent| e.seq as i64;
         let started = Instant::now();
-        let (_, stats) = run(counting_job(keys, keys, 2, by_seq), options)?.wait_with_stats()?;
+        let (sp, stats) = count_savepoint(work, &format!("engine-sp-{keys}"), keys)?;
         let total = started.elapsed().as_secs_f64();
         let bytes = crate::savepoint_io::dir_size(&work.join(format!("engine-sp-{keys}")));
         let columns: Vec<String> =
@@ -105,17 +96,9 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
                 .into_iter()
                 .map(|(c, b)| format!("{c} {:.2}", b as f64 / keys as f64))
                 .collect();
-        // Restore at parallelism 4: a job with no new events, timed until it has loaded the state.
-        let restore = RunOptions {
-            from_savepoint: Some(sp),
-            ..Default::default()
-        };
-        let started = Instant::now();
-        let handle = run(counting_job(keys, 0, 4, by_seq), restore)?;
-        let restore_secs = started.elapsed().as_secs_f64();
-        handle.wait()?;
+        let restore_secs = restore_secs(&sp, keys)?;
         if keys == 10_000_000 || quick {
-            delta_bytes(report, work, at(work, &format!("engine-sp-{keys}"))?, keys)?;
+            delta_bytes(report, work, sp, keys)?;
         }
         report.add(
             &format!("engine savepoint of {}M keys", keys / 1_000_000),
@@ -135,6 +118,39 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// Every event its own key: a savepoint of the keyed count holding `keys` entries,
+/// written to `work/name` when the input ends.
+fn count_savepoint(
+    work: &Path,
+    name: &str,
+    keys: u64,
+) -> Result<(Location, rewind_engine::JobStats)> {
+    std::fs::remove_dir_all(work.join(name)).ok();
+    let sp = at(work, name)?;
+    let options = RunOptions {
+        savepoint_on_finish: Some(sp.clone()),
+        ..Default::default()
+    };
+    let by_seq = |e: &GeneratedEvent| e.seq as i64;
+    let (_, stats) = run(counting_job(keys, keys, 2, by_seq), options)?.wait_with_stats()?;
+    Ok((sp, stats))
+}
+
+/// Seconds a restore at parallelism 4 from `from` takes: a job with no new events, timed
+/// until it has loaded the state.
+fn restore_secs(from: &Location, keys: u64) -> Result<f64> {
+    let options = RunOptions {
+        from_savepoint: Some(from.clone()),
+        ..Default::default()
+    };
+    let by_seq = |e: &GeneratedEvent| e.seq as i64;
+    let started = Instant::now();
+    let handle = run(counting_job(keys, 0, 4, by_seq), options)?;
+    let secs = started.elapsed().as_secs_f64();
+    handle.wait()?;
+    Ok(secs)
+}
+
 /// The engine section's checkpoint figures at 10M keys alone.
 pub fn checkpoints(report: &mut Report, work: &Path) -> Result<()> {
     checkpoint_cost(report, work, 10_000_000, 30_000_000, ", 10M keys").map(|_| ())
@@ -143,15 +159,9 @@ pub fn checkpoints(report: &mut Report, work: &Path) -> Result<()> {
 /// The engine section's figures for a chain of delta layers over 10M keys alone.
 pub fn chain(report: &mut Report, work: &Path) -> Result<()> {
     let keys = 10_000_000;
-    let dir = work.join("engine-chain-sp");
-    let options = RunOptions {
-        savepoint_on_finish: Some(at(work, "engine-chain-sp")?),
-        ..Default::default()
-    };
-    let by_seq = |e: &GeneratedEvent| e.seq as i64;
-    run(counting_job(keys, keys, 2, by_seq), options)?.wait()?;
-    delta_bytes(report, work, at(work, "engine-chain-sp")?, keys)?;
-    std::fs::remove_dir_all(dir).ok();
+    let (sp, _) = count_savepoint(work, "engine-chain-sp", keys)?;
+    delta_bytes(report, work, sp, keys)?;
+    std::fs::remove_dir_all(work.join("engine-chain-sp")).ok();
     Ok(())
 }
 
@@ -290,18 +300,7 @@ fn restore_from_chain(report: &mut Report, work: &Path, dir: &str, keys: u64) ->
             anyhow::Ok(())
         })
     })?;
-    let by_seq = |e: &GeneratedEvent| e.seq as i64;
-    let restore = |from: &Location| -> Result<f64> {
-        let options = RunOptions {
-            from_savepoint: Some(from.clone()),
-            ..Default::default()
-        };
-        let started = Instant::now();
-        let handle = run(counting_job(keys, 0, 4, by_seq), options)?;
-        let secs = started.elapsed().as_secs_f64();
-        handle.wait()?;
-        Ok(secs)
-    };
+    let restore = |from: &Location| restore_secs(from, keys);
     let (mut from_chain, mut from_whole) = (Vec::new(), Vec::new());
     // Each restore follows the other as often as it precedes it: the one that runs
     // second reuses memory the first just freed.

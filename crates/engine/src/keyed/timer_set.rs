@@ -74,11 +74,12 @@ impl<K: Key> TimerSet<K> {
             return false;
         };
         // Look before copying a group a snapshot shares.
-        if !group.contains(&(key.clone(), namespace)) {
+        let timer = (key.clone(), namespace);
+        if !group.contains(&timer) {
             return false;
         }
         let group = Arc::make_mut(group);
-        group.remove(&(key.clone(), namespace));
+        group.remove(&timer);
         self.len -= 1;
         if group.is_empty() {
             self.groups.remove(&timestamp);
