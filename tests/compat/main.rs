@@ -2,6 +2,7 @@
 //! every corrupt one fails with exactly the recorded error.
 
 mod corrupt;
+mod engine_windows;
 mod golden;
 mod make;
 mod make_edge;

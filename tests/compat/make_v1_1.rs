@@ -14,11 +14,12 @@ use rewind_tests::{fixture_copy, rewind};
 use crate::make::{batch, record_expected};
 
 /// The cases, each a folder of fixtures/v1.1.
-pub const CASES: [&str; 4] = [
+pub const CASES: [&str; 5] = [
     "flink-import",
     "lean-upgrade",
     "lean-row-groups",
     "incremental-chain",
+    "engine-windows",
 ];
 
 pub async fn make(dir: &Path, name: &str) {
@@ -27,6 +28,13 @@ pub async fn make(dir: &Path, name: &str) {
         "lean-upgrade" => lean_upgrade(dir),
         "lean-row-groups" => lean_row_groups(dir).await,
         "incremental-chain" => incremental_chain(dir).await,
+        // The engine runs its own threads and runtime: off this test's runtime.
+        "engine-windows" => {
+            let dir = dir.to_path_buf();
+            std::thread::spawn(move || crate::engine_windows::make(&dir))
+                .join()
+                .unwrap()
+        }
         other => panic!("no recipe for fixture {other}"),
     }
     record_expected(dir);

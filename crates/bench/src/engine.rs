@@ -342,9 +342,10 @@ fn longest_chain(dir: &Path) -> Option<(String, u32)> {
         .max_by_key(|(folder, layers)| (*layers, folder.clone()))
 }
 
-/// A tumbling 1-minute window count; event time runs 10 µs per event, so a window holds
-/// 6M events and, at 1M keys, every key has an open window most of the time.
-fn windowed_job(keys: u64, events: u64) -> Job {
+/// A tumbling 1-minute window count; event time runs 1 ms per `per_ms` events, so a window
+/// holds `60_000 * per_ms` events (at 100 a window holds 6M and, at 1M keys, every key has
+/// an open window most of the time).
+fn windowed_job(keys: u64, events: u64, per_ms: u64) -> Job {
     let source = GeneratorSource {
         keys,
         events,
@@ -355,7 +356,7 @@ fn windowed_job(keys: u64, events: u64) -> Job {
     JobBuilder::new("windowed-count")
         .source("Generator", source)
         .assign_timestamps(
-            |e: &GeneratedEvent| (e.seq / 100) as i64,
+            move |e: &GeneratedEvent| (e.seq / per_ms) as i64,
             Duration::from_secs(1),
         )
         .uid("events")
@@ -376,7 +377,7 @@ pub fn windows(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
     run(job(keys, events, 2), RunOptions::default())?.wait()?;
     let plain = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    run(windowed_job(keys, events), RunOptions::default())?.wait()?;
+    run(windowed_job(keys, events, 100), RunOptions::default())?.wait()?;
     let windowed = started.elapsed().as_secs_f64();
     report.add(
         "engine tumbling-window count",
@@ -387,14 +388,28 @@ pub fn windows(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
         "1-minute windows, 1M keys, parallelism 2".into(),
     );
 
-    // Savepoints while windows are open (mid-run), against the keyed count's state.
-    let handle = run(windowed_job(keys, events * 4), RunOptions::default())?;
+    // A savepoint while windows are open (mid-run), against the keyed count's state. Event
+    // time runs slowly enough that the first window is still open when the savepoint is
+    // taken, after some `events` events: every key has one open window and one timer.
+    let handle = run(windowed_job(keys, events * 4, 1_000), RunOptions::default())?;
     std::thread::sleep(Duration::from_secs_f64(windowed));
     let sp = at(work, "windows-sp")?;
     let manifest = handle.savepoint(sp)?;
     let stats = handle.stats();
     handle.wait()?;
     let bytes = crate::savepoint_io::dir_size(&work.join("windows-sp"));
+    // Where the bytes go, per state folder.
+    for dir in walk_dirs(&work.join("windows-sp")) {
+        let leaf = std::fs::read_dir(&dir)
+            .is_ok_and(|mut e| e.all(|e| e.is_ok_and(|e| !e.path().is_dir())));
+        let columns = crate::savepoint_io::column_bytes(&dir);
+        if leaf && !columns.is_empty() {
+            eprintln!(
+                "  {}: {columns:?}",
+                dir.strip_prefix(work).unwrap_or(&dir).display()
+            );
+        }
+    }
     let op = manifest
         .operator("windows")
         .ok_or_else(|| anyhow::anyhow!("no window operator in the savepoint"))?;
@@ -422,4 +437,17 @@ pub fn windows(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
         ),
     );
     Ok(())
+}
+
+/// Every folder under `dir`, `dir` first.
+fn walk_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(entries) = std::fs::read_dir(&out[i]) {
+            out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        i += 1;
+    }
+    out
 }
