@@ -51,9 +51,9 @@ fn open_windows_and_timers_read_offline() {
         .collect();
     assert_eq!(rows.len(), 5, "one open window per key: {}", run.stdout);
     for row in &rows {
+        // A tumbling window stores its accumulator alone: its end is start + size.
         assert_eq!(row["namespace"], 0, "{row}");
-        assert_eq!(row["value"]["end"], 60_000, "{row}");
-        assert!(row["value"]["acc"].as_u64().unwrap() > 0, "{row}");
+        assert!(row["value"].as_u64().unwrap() > 0, "{row}");
     }
 
     let run = rewind(&["state", sp, "per-minute", "timers", "--format", "json"]);

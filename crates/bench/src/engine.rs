@@ -388,54 +388,63 @@ pub fn windows(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
         "1-minute windows, 1M keys, parallelism 2".into(),
     );
 
-    // A savepoint while windows are open (mid-run), against the keyed count's state. Event
+    // A savepoint while windows are open (mid-run), against a savepoint of the keyed count
+    // taken the same way (mid-run, so both share the cores with their running job). Event
     // time runs slowly enough that the first window is still open when the savepoint is
     // taken, after some `events` events: every key has one open window and one timer.
-    let handle = run(windowed_job(keys, events * 4, 1_000), RunOptions::default())?;
-    std::thread::sleep(Duration::from_secs_f64(windowed));
-    let sp = at(work, "windows-sp")?;
-    let manifest = handle.savepoint(sp)?;
-    let stats = handle.stats();
-    handle.wait()?;
-    let bytes = crate::savepoint_io::dir_size(&work.join("windows-sp"));
-    // Where the bytes go, per state folder.
-    for dir in walk_dirs(&work.join("windows-sp")) {
-        let leaf = std::fs::read_dir(&dir)
-            .is_ok_and(|mut e| e.all(|e| e.is_ok_and(|e| !e.path().is_dir())));
-        let columns = crate::savepoint_io::column_bytes(&dir);
-        if leaf && !columns.is_empty() {
-            eprintln!(
-                "  {}: {columns:?}",
-                dir.strip_prefix(work).unwrap_or(&dir).display()
-            );
+    let wait = Duration::from_secs_f64(windowed);
+    for stop in [false, true] {
+        let (manifest, stats) = savepoint_after(
+            windowed_job(keys, events * 4, 1_000),
+            wait,
+            stop,
+            work,
+            "windows-sp",
+        )?;
+        let bytes = crate::savepoint_io::dir_size(&work.join("windows-sp"));
+        if stop {
+            // Where the bytes go, per state folder.
+            for dir in walk_dirs(&work.join("windows-sp")) {
+                let leaf = std::fs::read_dir(&dir)
+                    .is_ok_and(|mut e| e.all(|e| e.is_ok_and(|e| !e.path().is_dir())));
+                let columns = crate::savepoint_io::column_bytes(&dir);
+                if leaf && !columns.is_empty() {
+                    let dir = dir.strip_prefix(work).unwrap_or(&dir);
+                    eprintln!("  {}: {columns:?}", dir.display());
+                }
+            }
         }
-    }
-    let op = manifest
-        .operator("windows")
-        .ok_or_else(|| anyhow::anyhow!("no window operator in the savepoint"))?;
-    let open = op.state("windows").map(|s| s.rows()).unwrap_or_default();
-    let timers = op.state("timers").map(|s| s.rows()).unwrap_or_default();
+        let op = manifest
+            .operator("windows")
+            .ok_or_else(|| anyhow::anyhow!("no window operator in the savepoint"))?;
+        let open = op.state("windows").map(|s| s.rows()).unwrap_or_default();
+        let timers = op.state("timers").map(|s| s.rows()).unwrap_or_default();
 
-    let base = at(work, "windows-base-sp")?;
-    let options = RunOptions {
-        savepoint_on_finish: Some(base),
-        ..Default::default()
-    };
-    let (_, base_stats) = run(job(keys, keys, 2), options)?.wait_with_stats()?;
-    let base_bytes = crate::savepoint_io::dir_size(&work.join("windows-base-sp"));
-    report.add(
-        "engine savepoint with open windows",
-        stats.last_write.as_secs_f64(),
-        "keyed-count savepoint of 1M keys",
-        base_stats.last_write.as_secs_f64(),
-        "s",
-        format!(
-            "{open} open windows + {timers} timers: {:.1} MB vs {:.1} MB; synchronous pause {:.3} ms",
-            bytes as f64 / 1e6,
-            base_bytes as f64 / 1e6,
-            stats.max_sync_pause.as_secs_f64() * 1e3
-        ),
-    );
+        let base = "windows-base-sp";
+        let (base_manifest, base_stats) =
+            savepoint_after(job(keys, events * 4, 2), wait, stop, work, base)?;
+        let base_keys: u64 = base_manifest
+            .operators
+            .iter()
+            .flat_map(|o| o.state("count"))
+            .map(|s| s.rows())
+            .sum();
+        let base_bytes = crate::savepoint_io::dir_size(&work.join(base));
+        let how = if stop { "stop" } else { "mid-run" };
+        report.add(
+            &format!("engine savepoint with open windows ({how})"),
+            stats.last_write.as_secs_f64(),
+            "keyed-count savepoint of 1M keys",
+            base_stats.last_write.as_secs_f64(),
+            "s",
+            format!(
+                "both {how}; {open} open windows + {timers} timers vs {base_keys} keys: {:.1} MB vs {:.1} MB; synchronous pause {:.3} ms",
+                bytes as f64 / 1e6,
+                base_bytes as f64 / 1e6,
+                stats.max_sync_pause.as_secs_f64() * 1e3
+            ),
+        );
+    }
     Ok(())
 }
 
@@ -450,4 +459,32 @@ fn walk_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
         i += 1;
     }
     out
+}
+
+/// Runs `job` and takes a savepoint into `work/name` after `wait`, mid-run (the job goes
+/// on meanwhile, then is cancelled) or as a stop (the sources pause until it is written):
+/// the savepoint's manifest and the job's statistics (`last_write` is the savepoint's).
+fn savepoint_after(
+    job: Job,
+    wait: Duration,
+    stop: bool,
+    work: &Path,
+    name: &str,
+) -> Result<(rewind_savepoint::format::Manifest, rewind_engine::JobStats)> {
+    std::fs::remove_dir_all(work.join(name)).ok();
+    let handle = run(job, RunOptions::default())?;
+    std::thread::sleep(wait);
+    let control = handle.control();
+    let manifest = if stop {
+        control.stop(at(work, name)?, false)?
+    } else {
+        control.savepoint(at(work, name)?)?
+    };
+    let stats = control.stats();
+    if stop {
+        handle.wait()?;
+    } else {
+        handle.cancel()?;
+    }
+    Ok((manifest, stats))
 }

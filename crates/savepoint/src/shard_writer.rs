@@ -457,8 +457,14 @@ pub(crate) fn shard_properties(
     ];
     let hash_column = ColumnPath::from(columns::KEY_HASH);
     let mut builder = WriterProperties::builder();
-    if matches!(spec.kind(), StateKind::Value | StateKind::List) {
-        // One row per key: a dictionary of the keys would be as long as the column.
+    if matches!(
+        spec.kind(),
+        StateKind::Value | StateKind::List | StateKind::Timers
+    ) {
+        // One row per key (timers: mostly one or two per key, as windows set them): a
+        // dictionary of the keys would be as long as the column, and building it costs more
+        // than the rest of the shard (1M window timers: 5.5 B/row and a hash per row,
+        // against 2.7 B/row as deltas, `rewind-bench --only windows`).
         let key = ColumnPath::from(columns::KEY);
         builder = builder.set_column_dictionary_enabled(key.clone(), false);
         if spec.key_type().is_some_and(is_plain_integer) {

@@ -313,19 +313,23 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     /// come in no particular order.
     pub(crate) fn for_each_sorted<'a>(&'a self, mut f: impl FnMut(u64, &'a R, &'a V)) {
         // Within a bucket, a counting sort on the next bits of the offset, then a sort of
-        // each (tiny) run.
-        const DIGIT_BITS: u32 = 10;
-        let digit_shift = 64 - BUCKET_BITS - DIGIT_BITS;
+        // each (tiny) run. About one digit per entry: the counts cost as much as the
+        // entries (a subtask of 500k keys holds ~120 a bucket; 1024 digits doubled the time).
+        const MAX_DIGIT_BITS: u32 = 10;
         let mut entries: Vec<(u64, &Entry<R, V>)> = Vec::new();
         let mut sorted: Vec<(u64, &Entry<R, V>)> = Vec::new();
+        let (mut starts, mut next) = (Vec::new(), Vec::new());
         for table in self.buckets.iter().flatten() {
             entries.clear();
             entries.extend(table.iter().map(|e| (self.offset(e.hash), e)));
             let Some(&first) = entries.first() else {
                 continue;
             };
-            let digit = |offset: u64| ((offset >> digit_shift) & ((1 << DIGIT_BITS) - 1)) as usize;
-            let mut starts = [0usize; (1 << DIGIT_BITS) + 1];
+            let bits = (usize::BITS - entries.len().leading_zeros()).clamp(1, MAX_DIGIT_BITS);
+            let digit_shift = 64 - BUCKET_BITS - bits;
+            let digit = |offset: u64| ((offset >> digit_shift) & ((1 << bits) - 1)) as usize;
+            starts.clear();
+            starts.resize((1 << bits) + 1, 0usize);
             for (offset, _) in &entries {
                 starts[digit(*offset) + 1] += 1;
             }
@@ -334,7 +338,8 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
             }
             sorted.clear();
             sorted.resize(entries.len(), first);
-            let mut next = starts;
+            next.clear();
+            next.extend_from_slice(&starts);
             for item in &entries {
                 let d = digit(item.0);
                 sorted[next[d]] = *item;

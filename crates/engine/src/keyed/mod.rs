@@ -15,8 +15,8 @@ use rewind_savepoint::format::HashRange;
 pub(crate) use row_key::NsKey;
 pub use tables::TimeDomain;
 pub(crate) use tables::{
-    TIMERS, Table, Timers, ValueKind, ValueTable, evolve_column, value_field, values_from_array,
-    values_to_array,
+    TIMERS, Table, Timers, ValueCodec, ValueKind, ValueTable, evolve_column, value_field,
+    values_from_array, values_to_array,
 };
 
 use crate::key::Key;

@@ -117,20 +117,58 @@ pub(crate) enum ValueKind {
     List,
 }
 
+/// How a value table's values become its stored `value` column and back.
+pub(crate) trait ValueCodec<R, V>: Send + Sync + 'static {
+    /// The stored field `value`.
+    fn field(&self) -> Result<FieldRef>;
+    /// The column of `values`, of [`field`](Self::field)'s type.
+    fn encode(&self, values: &[&V]) -> Result<ArrayRef>;
+    /// The values of a stored column, one per row key in `rows`.
+    fn decode(&self, rows: &[R], column: &ArrayRef) -> Result<Vec<V>>;
+}
+
+/// Values stored as their type traces ([`value_field`]).
+struct Traced;
+
+impl<R, V: StateValue> ValueCodec<R, V> for Traced {
+    fn field(&self) -> Result<FieldRef> {
+        value_field::<V>()
+    }
+    fn encode(&self, values: &[&V]) -> Result<ArrayRef> {
+        values_to_array(values)
+    }
+    fn decode(&self, _: &[R], column: &ArrayRef) -> Result<Vec<V>> {
+        let column = evolve_column("value", column, value_field::<V>()?.data_type())?;
+        values_from_array(&column)
+    }
+}
+
 /// Value and list state: one value (or whole list) per row key.
 pub(crate) struct ValueTable<K: Key, R: RowKey<K>, V: StateValue> {
     pub name: Arc<str>,
     pub kind: ValueKind,
     pub map: CowMap<K, R, V>,
+    codec: Arc<dyn ValueCodec<R, V>>,
 }
 
 impl<K: Key, R: RowKey<K>, V: StateValue> ValueTable<K, R, V> {
     /// An empty table of the subtask that owns `range`.
     pub(crate) fn new(name: &str, kind: ValueKind, range: HashRange) -> Self {
+        Self::with_codec(name, kind, range, Arc::new(Traced))
+    }
+
+    /// An empty table whose values are stored by `codec`.
+    pub(crate) fn with_codec(
+        name: &str,
+        kind: ValueKind,
+        range: HashRange,
+        codec: Arc<dyn ValueCodec<R, V>>,
+    ) -> Self {
         ValueTable {
             name: name.into(),
             kind,
             map: CowMap::new(range),
+            codec,
         }
     }
 }
@@ -247,11 +285,12 @@ fn batch(fields: Vec<Field>, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
         .map_err(|e| EngineError::Internal(e.to_string()))
 }
 
-fn value_spec<K: Key, R: RowKey<K>, V: StateValue>(
+fn value_spec<K: Key, R: RowKey<K>>(
     name: &str,
     kind: ValueKind,
+    value: &Field,
 ) -> Result<StateSpec> {
-    let value = value_field::<V>()?.data_type().clone();
+    let value = value.data_type().clone();
     let spec = match (kind, &value) {
         (ValueKind::List, DataType::List(item) | DataType::LargeList(item)) => {
             StateSpec::list(name, K::data_type(), item.data_type().clone())
@@ -280,17 +319,14 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
             name: self.name.clone(),
             kind: self.kind,
             map: self.map.snapshot_at(at.id, at.needed_from),
+            codec: self.codec.clone(),
         })
     }
 
     fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
         let keys = row_keys::<K, R>(batch)?;
-        let value = evolve_column(
-            "value",
-            column(batch, "value")?,
-            value_field::<V>()?.data_type(),
-        )?;
-        for (k, v) in keys.into_iter().zip(values_from_array::<V>(&value)?) {
+        let values = self.codec.decode(&keys, column(batch, "value")?)?;
+        for (k, v) in keys.into_iter().zip(values) {
             self.map.insert(k, v);
         }
         Ok(())
@@ -301,6 +337,7 @@ struct ValueSnapshot<K: Key, R: RowKey<K>, V: StateValue> {
     name: Arc<str>,
     kind: ValueKind,
     map: CowMap<K, R, V>,
+    codec: Arc<dyn ValueCodec<R, V>>,
 }
 
 impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, V> {
@@ -308,7 +345,7 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
         &self.name
     }
     fn spec(&self) -> Result<StateSpec> {
-        value_spec::<K, R, V>(&self.name, self.kind)
+        value_spec::<K, R>(&self.name, self.kind, self.codec.field()?.as_ref())
     }
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
         let mut rows = SortedColumns::collect(&self.name, &self.map, range, |v, values| {
@@ -316,8 +353,8 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
             1
         })?;
         let (mut fields, mut columns) = rows.key_columns();
-        fields.push(value_field::<V>()?.as_ref().clone());
-        columns.push(values_to_array::<V>(&rows.values)?);
+        fields.push(self.codec.field()?.as_ref().clone());
+        columns.push(self.codec.encode(&rows.values)?);
         Ok((rows.hashes, batch(fields, columns)?))
     }
 
@@ -354,7 +391,7 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
         }
         let deleted = BooleanArray::from(at.iter().map(Option::is_none).collect::<Vec<_>>());
         let values = arrow_select::take::take(
-            values_to_array::<V>(&values)?.as_ref(),
+            self.codec.encode(&values)?.as_ref(),
             &arrow_array::UInt32Array::from(at),
             None,
         )
@@ -365,7 +402,7 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
             fields.push(Field::new("namespace", DataType::Int64, false));
             columns.push(Arc::new(Int64Array::from(ns)));
         }
-        fields.push(value_field::<V>()?.as_ref().clone().with_nullable(true));
+        fields.push(self.codec.field()?.as_ref().clone().with_nullable(true));
         columns.push(values);
         fields.push(Field::new("deleted", DataType::Boolean, false));
         columns.push(Arc::new(deleted));

@@ -4,6 +4,7 @@
 //! (`windows`), their triggers are event-time timers (`timers`), so both are in savepoints.
 
 mod operator;
+mod stored;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

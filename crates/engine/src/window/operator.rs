@@ -7,23 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow_array::RecordBatch;
 use rewind_savepoint::format::HashRange;
-use serde::{Deserialize, Serialize};
 
+use super::stored::{FixedWindows, SessionWindows, Slot};
 use super::{Window, WindowLogic, Windowed, Windows};
 use crate::key::Key;
-use crate::keyed::{NsKey, TIMERS, Table, TimeDomain, Timers, ValueKind, ValueTable};
+use crate::keyed::{NsKey, TIMERS, Table, TimeDomain, Timers, ValueCodec, ValueKind, ValueTable};
 use crate::operator::{ErasedOp, KeyFn, Rec, StateSnapshot};
 use crate::{EngineError, Result};
 
 /// The state holding window contents: namespace = the window's start.
 pub(crate) const WINDOWS: &str = "windows";
-
-/// A window's state: its end and its accumulator.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Slot<A> {
-    end: i64,
-    acc: A,
-}
 
 fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4).max(1)
@@ -56,12 +49,19 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         late: Arc<AtomicU64>,
         pass_late: bool,
     ) -> Self {
+        let codec: Arc<dyn ValueCodec<NsKey<K>, Slot<L::Acc>>> = match windows {
+            Windows::Tumbling { size } | Windows::Sliding { size, .. } => Arc::new(FixedWindows {
+                size: millis(size),
+                acc: std::marker::PhantomData,
+            }),
+            Windows::Session { .. } => Arc::new(SessionWindows::default()),
+        };
         WindowOp {
             logic,
             key,
             windows,
             lateness,
-            table: ValueTable::new(WINDOWS, ValueKind::Value, range),
+            table: ValueTable::with_codec(WINDOWS, ValueKind::Value, range, codec),
             timers: Timers::new(true),
             sessions: HashMap::new(),
             sessions_stale: false,
