@@ -26,17 +26,7 @@ fn event_time(seq: u64) -> i64 {
 const BOUND: Duration = Duration::from_millis(250);
 
 fn windowed_count(source: GeneratorSource, windows: Windows, p: u32, sink: CollectSink) -> Job {
-    JobBuilder::new("windowed-count")
-        .source("Generator", source)
-        .assign_timestamps(|e: &GeneratedEvent| event_time(e.seq), BOUND)
-        .uid("events")
-        .parallelism(2)
-        .key_by(|e: &GeneratedEvent| e.key)
-        .window(windows)
-        .aggregate("Windowed count", CountAggregate::new())
-        .uid("windows")
-        .parallelism(p)
-        .sink("output", sink)
+    late_windowed_count(source, windows, Duration::ZERO, p, sink)
 }
 
 /// What a windowed count must emit, computed without the engine.
@@ -213,7 +203,9 @@ fn windows_exactly_once(
     }
     let op = run.manifest.operator("windows").unwrap();
     assert_eq!(op.state("windows").unwrap().kind, StateKind::Value);
-    assert_eq!(op.state("timers").unwrap().kind, StateKind::Timers);
+    // Without allowed lateness every window in the state is yet to fire, so its timers
+    // are derived on restore, not stored.
+    assert!(op.state("timers").is_none());
     let report = block_on(validate(&run.location, ValidateOptions::default())).unwrap();
     assert!(report.is_valid(), "{report:?}");
 }
@@ -239,6 +231,85 @@ proptest! {
         first_p in 1u32..4, second_p in 1u32..9, stop in 5u64..60,
     ) {
         windows_exactly_once(events, keys, windows, first_p, second_p, stop);
+    }
+}
+
+/// A windowed count whose windows stay `lateness` after they fire.
+fn late_windowed_count(
+    source: GeneratorSource,
+    windows: Windows,
+    lateness: Duration,
+    p: u32,
+    sink: CollectSink,
+) -> Job {
+    JobBuilder::new("windowed-count")
+        .source("Generator", source)
+        .assign_timestamps(|e: &GeneratedEvent| event_time(e.seq), BOUND)
+        .uid("events")
+        .parallelism(2)
+        .key_by(|e: &GeneratedEvent| e.key)
+        .window(windows)
+        .allowed_lateness(lateness)
+        .aggregate("Windowed count", CountAggregate::new())
+        .uid("windows")
+        .parallelism(p)
+        .sink("output", sink)
+}
+
+/// Three runs of one job, each stopped with a savepoint and restored by the next with
+/// another allowed lateness: with lateness the timers are stored (fired windows are kept),
+/// without they are derived from the windows, and a job that drops its lateness purges the
+/// windows that already fired instead of firing them again. Every window is emitted once.
+#[test]
+fn windows_are_exactly_once_when_allowed_lateness_changes_across_savepoints() {
+    let windows = Windows::tumbling(Duration::from_millis(500));
+    for latenesses in [[300, 0, 0], [0, 300, 0], [300, 300, 300]] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = GeneratorSource {
+            keys: 25,
+            events: 6000,
+            seed: 5,
+            splits: 3,
+            rate_per_split: Some(10_000),
+        };
+        let mut lines = Vec::new();
+        let mut from: Option<Location> = None;
+        for (round, lateness) in latenesses.into_iter().enumerate() {
+            let lateness = Duration::from_millis(lateness);
+            let sink = CollectSink::default();
+            let last = round == latenesses.len() - 1;
+            let src = GeneratorSource {
+                rate_per_split: (!last).then_some(10_000),
+                ..source.clone()
+            };
+            let options = RunOptions {
+                from_savepoint: from.clone(),
+                ..Default::default()
+            };
+            let job = late_windowed_count(src, windows, lateness, 2 + round as u32, sink.clone());
+            let handle = run(job, options).unwrap();
+            if last {
+                handle.wait().unwrap();
+            } else {
+                std::thread::sleep(Duration::from_millis(60));
+                let at = loc(dir.path(), &format!("round-{round}"));
+                let manifest = handle.stop_with_savepoint(at.clone()).unwrap();
+                assert!(records_read(&manifest, "events") < source.events);
+                let op = manifest.operator("windows").unwrap();
+                assert_eq!(
+                    op.state("timers").is_some(),
+                    !lateness.is_zero(),
+                    "timers are stored only with allowed lateness"
+                );
+                from = Some(at);
+            }
+            lines.extend(sink.lines());
+        }
+        assert_eq!(
+            sorted(lines),
+            expected_windows(&source, windows),
+            "latenesses {latenesses:?}"
+        );
     }
 }
 
@@ -601,7 +672,9 @@ fn drain_fires_every_window_before_the_final_savepoint() {
         0,
         "no window left open"
     );
-    assert_eq!(op.state("timers").unwrap().rows(), 0, "no timer left");
+    // Without allowed lateness the window timers are not stored: they follow from the
+    // windows.
+    assert!(op.state("timers").is_none(), "no timers state");
     // Every window of the records read so far fired: the last window of each key is in
     // the output although its end was never reached by the input.
     let read = records_read(&manifest, "events");

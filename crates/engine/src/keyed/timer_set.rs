@@ -87,6 +87,13 @@ impl<K: Key> TimerSet<K> {
         true
     }
 
+    /// Whether the timer is set.
+    pub(crate) fn contains(&self, timestamp: i64, key: &K, namespace: i64) -> bool {
+        self.groups
+            .get(&timestamp)
+            .is_some_and(|g| g.contains(&(key.clone(), namespace)))
+    }
+
     /// The earliest timestamp a timer is set for.
     pub(crate) fn next_time(&self) -> Option<i64> {
         self.groups.first_key_value().map(|(t, _)| *t)

@@ -1,7 +1,8 @@
 //! Event-time windows over a keyed stream: tumbling, sliding and session windows with an
 //! aggregate, reduce or process function, allowed lateness, and late records dropped (and
 //! counted) or passed on. Window contents are keyed state namespaced by the window's start
-//! (`windows`), their triggers are event-time timers (`timers`), so both are in savepoints.
+//! (`windows`, see `stored`), their triggers event-time timers (`timers`): stored with
+//! allowed lateness, derived from the windows without it.
 
 mod operator;
 mod stored;

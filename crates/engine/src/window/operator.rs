@@ -32,6 +32,9 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     /// Session windows: each key's open window starts (derived, rebuilt after a restore).
     sessions: HashMap<K, BTreeSet<i64>>,
     sessions_stale: bool,
+    /// What a restore loaded: windows without timers get their timers derived.
+    restored_windows: bool,
+    restored_timers: bool,
     watermark: i64,
     late: Arc<AtomicU64>,
     pass_late: bool,
@@ -65,6 +68,8 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             timers: Timers::new(true),
             sessions: HashMap::new(),
             sessions_stale: false,
+            restored_windows: false,
+            restored_timers: false,
             watermark: i64::MIN,
             late,
             pass_late,
@@ -199,6 +204,49 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         }
     }
 
+    /// Without allowed lateness a window is purged when it fires, so every window in the
+    /// state is still to fire and its timers follow from it: they are not stored (see
+    /// [`ErasedOp::snapshot`]) and are derived here after a restore. A savepoint that has
+    /// timers (allowed lateness, or written by release 0.1.0) restores them as stored.
+    fn derive_timers(&mut self) {
+        let restored = std::mem::take(&mut self.restored_windows);
+        let with_timers = std::mem::take(&mut self.restored_timers);
+        if !restored || (with_timers && self.lateness > 0) {
+            return;
+        }
+        for (key, w) in self.windows() {
+            if !with_timers {
+                self.register(&key, w);
+            } else if !self.timers.event.contains(w.end - 1, &key, w.start) {
+                // Stored by a job with allowed lateness: a window it kept after it fired
+                // (no firing timer left) goes, as this job would have purged it.
+                self.remove(&key, w);
+            }
+        }
+    }
+
+    /// Every window in the state.
+    fn windows(&self) -> Vec<(K, Window)> {
+        self.table
+            .map
+            .keys()
+            .filter_map(|ns| {
+                let slot = self.table.map.get(ns)?;
+                let w = Window {
+                    start: ns.ns,
+                    end: slot.end,
+                };
+                Some((ns.key.clone(), w))
+            })
+            .collect()
+    }
+
+    /// Brings derived structures up to date after a restore.
+    fn settle(&mut self) {
+        self.derive_timers();
+        self.rebuild_sessions();
+    }
+
     fn rebuild_sessions(&mut self) {
         if !std::mem::take(&mut self.sessions_stale) {
             return;
@@ -217,7 +265,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
 
 impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for WindowOp<K, T, L> {
     fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()> {
-        self.rebuild_sessions();
+        self.settle();
         let ts = rec.timestamp().ok_or_else(|| {
             EngineError::InvalidJob(
                 "windows need event time: call assign_timestamps on the source".into(),
@@ -245,7 +293,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<()> {
-        self.rebuild_sessions();
+        self.settle();
         self.watermark = self.watermark.max(watermark);
         while let Some((ts, key, start)) =
             self.timers.pop_due(TimeDomain::EventTime, self.watermark)
@@ -276,17 +324,28 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
     }
 
     fn snapshot(&mut self, at: crate::operator::SnapshotAt) -> Vec<Box<dyn StateSnapshot>> {
-        vec![
-            self.table.snapshot(at),
-            Table::snapshot(&mut self.timers, at),
-        ]
+        self.settle();
+        let mut states = vec![self.table.snapshot(at)];
+        // With allowed lateness, a window kept after it fired has no firing timer any more:
+        // which windows fired is told by the timers alone. Without, they follow from the
+        // windows (see `derive_timers`).
+        if self.lateness > 0 {
+            states.push(Table::snapshot(&mut self.timers, at));
+        }
+        states
     }
 
     fn restore(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
         self.sessions_stale = true;
         match state {
-            WINDOWS => self.table.restore(batch),
-            TIMERS => self.timers.restore(batch),
+            WINDOWS => {
+                self.restored_windows = true;
+                self.table.restore(batch)
+            }
+            TIMERS => {
+                self.restored_timers = true;
+                self.timers.restore(batch)
+            }
             other => Err(EngineError::Restore(format!(
                 "no state {other:?} in a window operator"
             ))),
