@@ -6,14 +6,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use rewind_engine::{GeneratedEvent, GeneratorSource, Job, JobBuilder, RunOptions, Sink, run};
+use rewind_engine::{GeneratedEvent, GeneratorSource, Job, RunOptions, Sink, run};
 use rewind_savepoint::Location;
 use rewind_test_support::{Count, keyed_count_with};
 
 use crate::report::Report;
 
 /// Discards output (the benchmark measures state, not output).
-struct Discard;
+pub(crate) struct Discard;
 impl Sink for Discard {
     fn stage(&self, _: u32, _: u64, _: &[u8]) -> rewind_engine::Result<String> {
         Ok(String::new())
@@ -23,7 +23,7 @@ impl Sink for Discard {
     }
 }
 
-fn job(keys: u64, events: u64, parallelism: u32) -> Job {
+pub(crate) fn job(keys: u64, events: u64, parallelism: u32) -> Job {
     counting_job(keys, events, parallelism, |e| e.key)
 }
 
@@ -40,7 +40,7 @@ fn counting_job(keys: u64, events: u64, parallelism: u32, key: fn(&GeneratedEven
     keyed_count_with(source, parallelism, Count::<u64>::silent(), key, Discard)
 }
 
-fn at(work: &Path, name: &str) -> Result<Location> {
+pub(crate) fn at(work: &Path, name: &str) -> Result<Location> {
     Ok(Location::parse(
         work.join(name).to_str().unwrap_or_default(),
     )?)
@@ -340,168 +340,4 @@ fn longest_chain(dir: &Path) -> Option<(String, u32)> {
             Some((e.file_name().to_string_lossy().into_owned(), layers))
         })
         .max_by_key(|(folder, layers)| (*layers, folder.clone()))
-}
-
-/// A tumbling 1-minute window count; event time runs 1 ms per `per_ms` events, so a window
-/// holds `60_000 * per_ms` events (at 100 a window holds 6M and, at 1M keys, every key has
-/// an open window most of the time).
-fn windowed_job(keys: u64, events: u64, per_ms: u64, lateness: Duration) -> Job {
-    let source = GeneratorSource {
-        keys,
-        events,
-        seed: 7,
-        splits: 2,
-        rate_per_split: None,
-    };
-    JobBuilder::new("windowed-count")
-        .source("Generator", source)
-        .assign_timestamps(
-            move |e: &GeneratedEvent| (e.seq / per_ms) as i64,
-            Duration::from_secs(1),
-        )
-        .uid("events")
-        .parallelism(2)
-        .key_by(|e: &GeneratedEvent| e.key)
-        .window(rewind_engine::Windows::tumbling(Duration::from_secs(60)))
-        .allowed_lateness(lateness)
-        .aggregate("Windowed count", rewind_engine::CountAggregate::new())
-        .uid("windows")
-        .parallelism(2)
-        .sink("output", Discard)
-}
-
-pub fn windows(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
-    let events = if quick { 2_000_000 } else { 10_000_000 };
-    let keys = 1_000_000;
-    eprintln!("windows: tumbling 1-minute count, {keys} keys, {events} events, parallelism 2");
-    let started = Instant::now();
-    run(job(keys, events, 2), RunOptions::default())?.wait()?;
-    let plain = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    run(
-        windowed_job(keys, events, 100, Duration::ZERO),
-        RunOptions::default(),
-    )?
-    .wait()?;
-    let windowed = started.elapsed().as_secs_f64();
-    report.add(
-        "engine tumbling-window count",
-        events as f64 / windowed / 1e6,
-        "keyed count without windows",
-        events as f64 / plain / 1e6,
-        "M events/s",
-        "1-minute windows, 1M keys, parallelism 2".into(),
-    );
-
-    // A savepoint while windows are open (mid-run), against a savepoint of the keyed count
-    // taken the same way (mid-run, so both share the cores with their running job). Event
-    // time runs slowly enough that the first window is still open when the savepoint is
-    // taken, after some `events` events: every key has one open window and one timer.
-    let wait = Duration::from_secs_f64(windowed);
-    // Without allowed lateness the window timers are not stored (they follow from the
-    // windows); with it they are, one firing and one cleanup timer per window.
-    let modes = [
-        (false, Duration::ZERO),
-        (true, Duration::ZERO),
-        (true, Duration::from_secs(10)),
-    ];
-    for (stop, lateness) in modes {
-        let (manifest, stats) = savepoint_after(
-            windowed_job(keys, events * 4, 1_000, lateness),
-            wait,
-            stop,
-            work,
-            "windows-sp",
-        )?;
-        let bytes = crate::savepoint_io::dir_size(&work.join("windows-sp"));
-        if stop && lateness.is_zero() {
-            // Where the bytes go, per state folder.
-            for dir in walk_dirs(&work.join("windows-sp")) {
-                let leaf = std::fs::read_dir(&dir)
-                    .is_ok_and(|mut e| e.all(|e| e.is_ok_and(|e| !e.path().is_dir())));
-                let columns = crate::savepoint_io::column_bytes(&dir);
-                if leaf && !columns.is_empty() {
-                    let dir = dir.strip_prefix(work).unwrap_or(&dir);
-                    eprintln!("  {}: {columns:?}", dir.display());
-                }
-            }
-        }
-        let op = manifest
-            .operator("windows")
-            .ok_or_else(|| anyhow::anyhow!("no window operator in the savepoint"))?;
-        let open = op.state("windows").map(|s| s.rows()).unwrap_or_default();
-        let timers = op.state("timers").map(|s| s.rows()).unwrap_or_default();
-
-        let base = "windows-base-sp";
-        let (base_manifest, base_stats) =
-            savepoint_after(job(keys, events * 4, 2), wait, stop, work, base)?;
-        let base_keys: u64 = base_manifest
-            .operators
-            .iter()
-            .flat_map(|o| o.state("count"))
-            .map(|s| s.rows())
-            .sum();
-        let base_bytes = crate::savepoint_io::dir_size(&work.join(base));
-        let how = if stop { "stop" } else { "mid-run" };
-        let late = if lateness.is_zero() {
-            String::new()
-        } else {
-            format!(", {}s allowed lateness", lateness.as_secs())
-        };
-        report.add(
-            &format!("engine savepoint with open windows ({how}{late})"),
-            stats.last_write.as_secs_f64(),
-            "keyed-count savepoint of 1M keys",
-            base_stats.last_write.as_secs_f64(),
-            "s",
-            format!(
-                "both {how}; {open} open windows + {timers} timers vs {base_keys} keys: {:.1} MB vs {:.1} MB; synchronous pause {:.3} ms",
-                bytes as f64 / 1e6,
-                base_bytes as f64 / 1e6,
-                stats.max_sync_pause.as_secs_f64() * 1e3
-            ),
-        );
-    }
-    Ok(())
-}
-
-/// Every folder under `dir`, `dir` first.
-fn walk_dirs(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![dir.to_path_buf()];
-    let mut i = 0;
-    while i < out.len() {
-        if let Ok(entries) = std::fs::read_dir(&out[i]) {
-            out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
-        }
-        i += 1;
-    }
-    out
-}
-
-/// Runs `job` and takes a savepoint into `work/name` after `wait`, mid-run (the job goes
-/// on meanwhile, then is cancelled) or as a stop (the sources pause until it is written):
-/// the savepoint's manifest and the job's statistics (`last_write` is the savepoint's).
-fn savepoint_after(
-    job: Job,
-    wait: Duration,
-    stop: bool,
-    work: &Path,
-    name: &str,
-) -> Result<(rewind_savepoint::format::Manifest, rewind_engine::JobStats)> {
-    std::fs::remove_dir_all(work.join(name)).ok();
-    let handle = run(job, RunOptions::default())?;
-    std::thread::sleep(wait);
-    let control = handle.control();
-    let manifest = if stop {
-        control.stop(at(work, name)?, false)?
-    } else {
-        control.savepoint(at(work, name)?)?
-    };
-    let stats = control.stats();
-    if stop {
-        handle.wait()?;
-    } else {
-        handle.cancel()?;
-    }
-    Ok((manifest, stats))
 }

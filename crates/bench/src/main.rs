@@ -11,6 +11,7 @@ mod object_storage;
 mod report;
 mod rescale;
 mod savepoint_io;
+mod windows;
 
 use anyhow::Result;
 
@@ -75,7 +76,7 @@ fn main() -> Result<()> {
             engine::chain(&mut report, work.path())?;
         }
         if on("windows") {
-            engine::windows(&mut report, work.path(), quick)?;
+            windows::windows(&mut report, work.path(), quick)?;
         }
         if on("flink") {
             flink::import_vs_read(&mut report, work.path()).await?;

@@ -3,6 +3,7 @@
 
 mod cow_map;
 mod evolve;
+mod flat_struct;
 mod row_key;
 mod tables;
 mod timer_set;

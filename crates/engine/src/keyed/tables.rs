@@ -43,6 +43,9 @@ pub(crate) fn values_to_array<V: StateValue>(values: &[&V]) -> Result<ArrayRef> 
         return Ok(array);
     }
     let field = value_field::<V>()?;
+    if let Some(array) = super::flat_struct::to_array(values, &field) {
+        return Ok(array);
+    }
     let rows: Vec<Row<&V>> = values.iter().map(|v| Row { value: *v }).collect();
     let batch = serde_arrow::to_record_batch(std::slice::from_ref(&field), &rows)
         .map_err(|e| EngineError::Internal(format!("state value to Arrow: {e}")))?;
