@@ -344,3 +344,46 @@ async fn the_html_report_is_self_contained_and_renders_in_a_real_browser() {
         bytes.len()
     );
 }
+
+/// An incremental checkpoint is analyzed as the state it holds: its delta layers merged
+/// (deleted keys gone, a key's newest row counted once), so every figure but the stored
+/// bytes equals that of the same checkpoint compacted into a self-contained savepoint.
+#[test]
+fn an_incremental_checkpoint_is_analyzed_as_its_merged_state() {
+    let (_guard, copy) = fixture_copy("v1.1/incremental-chain");
+    let chain = copy.join("savepoint");
+    let compacted = copy.join("compacted");
+    let run = rewind(&[
+        "compact",
+        chain.to_str().unwrap(),
+        compacted.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let figures = |sp: &Path| -> Vec<serde_json::Value> {
+        let v = analyze_json(&[sp.to_str().unwrap()]);
+        v["states"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let subtask_rows: Vec<&serde_json::Value> = s["subtasks"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| &t["rows"])
+                    .collect();
+                serde_json::json!({
+                    "state": s["state"], "rows": s["rows"], "keys": s["keys"],
+                    "mean_size": s["mean_size"], "sizes": s["sizes"],
+                    "top_keys": s["top_keys"], "fields": s["fields"],
+                    "subtask_rows": subtask_rows,
+                })
+            })
+            .collect()
+    };
+    let merged = figures(&chain);
+    assert_eq!(merged, figures(&compacted));
+    let rows: Vec<u64> = merged.iter().map(|s| s["rows"].as_u64().unwrap()).collect();
+    // As `rewind state` reads them (fixtures/v1.1/incremental-chain/state-*.jsonl).
+    assert_eq!(rows, [11, 11]);
+}

@@ -345,3 +345,29 @@ fn pojo_keys_keep_their_key_groups_and_refuse_another_max_parallelism() {
     assert_eq!(run.stderr.lines().count(), 1);
     assert!(!wide.join("_metadata").exists());
 }
+
+/// An incremental checkpoint exports as the state it holds: the Flink savepoint of a chain
+/// of delta layers is byte for byte the one of the same checkpoint compacted first.
+#[test]
+fn an_incremental_checkpoint_exports_as_its_compacted_state() {
+    let (_guard, copy) = fixture_copy("v1.1/incremental-chain");
+    let chain = copy.join("savepoint");
+    let compacted = copy.join("compacted");
+    ok(&["compact", s(&chain), s(&compacted)]);
+    let (from_chain, from_compacted) = (copy.join("flink-chain"), copy.join("flink-compacted"));
+    ok(&["export-flink", s(&chain), s(&from_chain)]);
+    ok(&["export-flink", s(&compacted), s(&from_compacted)]);
+    let mut files: Vec<String> = std::fs::read_dir(&from_chain)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["_metadata", "counts-keyed-0", "counts-keyed-1"]);
+    for file in files {
+        assert_eq!(
+            std::fs::read(from_chain.join(&file)).unwrap(),
+            std::fs::read(from_compacted.join(&file)).unwrap(),
+            "{file}"
+        );
+    }
+}

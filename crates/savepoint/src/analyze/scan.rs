@@ -258,11 +258,15 @@ pub(crate) async fn scan(
         watermark: reader.manifest().least_watermark(),
         behind_watermark: 0,
     };
+    // Rows as read: an incremental checkpoint's layers merged (the manifest counts every
+    // layer's rows, deletes too).
+    let mut read_rows = 0u64;
     if st.kind.is_keyed() {
         let mut stream = reader
             .read_state(&op.uid, &st.name, ReadOptions::default())
             .await?;
         while let Some(batch) = stream.try_next().await? {
+            read_rows += batch.num_rows() as u64;
             let hashes = batch
                 .column_by_name(columns::KEY_HASH)
                 .and_then(|c| c.as_primitive_opt::<UInt64Type>())
@@ -348,7 +352,11 @@ pub(crate) async fn scan(
             }
         }
     }
-    let rows = st.rows();
+    let rows = if st.kind.is_keyed() {
+        read_rows
+    } else {
+        st.rows()
+    };
     let bytes = st.bytes();
     let per_row = if rows > 0 {
         bytes as f64 / rows as f64
