@@ -82,8 +82,15 @@ fn main() -> Result<()> {
             flink::import_vs_read(&mut report, work.path()).await?;
         }
         if on("rescale") {
-            let rescale_keys = if quick { 5_000_000 } else { 50_000_000 };
-            rescale::rescale_vs_copy(&mut report, work.path(), rescale_keys).await?;
+            // 20M keys: the ~280 MB savepoint issue #19 names; 50M: ~0.7 GiB.
+            let sizes: &[u64] = if quick {
+                &[5_000_000]
+            } else {
+                &[20_000_000, 50_000_000]
+            };
+            for &keys in sizes {
+                rescale::rescale_vs_copy(&mut report, work.path(), keys).await?;
+            }
         }
         anyhow::Ok(())
     })?;
