@@ -301,6 +301,10 @@ fn windows_are_exactly_once_when_allowed_lateness_changes_across_savepoints() {
                     !lateness.is_zero(),
                     "timers are stored only with allowed lateness"
                 );
+                // Only firing timers: at most one per window (cleanup timers are derived).
+                if let Some(timers) = op.state("timers") {
+                    assert!(timers.rows() <= op.state("windows").unwrap().rows());
+                }
                 from = Some(at);
             }
             lines.extend(sink.lines());
@@ -311,6 +315,86 @@ fn windows_are_exactly_once_when_allowed_lateness_changes_across_savepoints() {
             "latenesses {latenesses:?}"
         );
     }
+}
+
+/// The start of every window in the `windows` state of operator `windows`.
+fn window_starts(location: &Location) -> Vec<i64> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use futures::TryStreamExt;
+    let batches: Vec<arrow_array::RecordBatch> = block_on(async {
+        let reader = rewind_savepoint::SavepointReader::open(location.clone())
+            .await
+            .unwrap();
+        let options = rewind_savepoint::ReadOptions::default();
+        let stream = reader
+            .read_state("windows", "windows", options)
+            .await
+            .unwrap();
+        stream.try_collect().await.unwrap()
+    });
+    batches
+        .iter()
+        .flat_map(|b| {
+            let ns = b.column_by_name("namespace").unwrap();
+            ns.as_primitive::<Int64Type>().values().to_vec()
+        })
+        .collect()
+}
+
+/// With allowed lateness only the firing timers are stored; a restored job derives each
+/// window's cleanup timer, so the windows the first run kept after they fired are purged
+/// once the restored job's watermark passes their cleanup time.
+#[test]
+fn restored_windows_with_allowed_lateness_are_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (size, lateness) = (500, 300);
+    let windows = Windows::tumbling(Duration::from_millis(size));
+    let source = GeneratorSource {
+        keys: 25,
+        events: 8000,
+        seed: 9,
+        splits: 3,
+        rate_per_split: Some(10_000),
+    };
+    let lateness = Duration::from_millis(lateness);
+    let mut from = None;
+    let mut watermarks = Vec::new();
+    let mut starts = Vec::new();
+    for round in 0..2 {
+        let options = RunOptions {
+            from_savepoint: from.clone(),
+            ..Default::default()
+        };
+        let sink = CollectSink::default();
+        let job = late_windowed_count(source.clone(), windows, lateness, 2, sink);
+        let handle = run(job, options).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        let at = loc(dir.path(), &format!("round-{round}"));
+        let manifest = handle.stop_with_savepoint(at.clone()).unwrap();
+        assert!(records_read(&manifest, "events") < source.events);
+        watermarks.push(manifest.least_watermark().unwrap());
+        starts.push(window_starts(&at));
+        from = Some(at);
+    }
+    // Some window of the first savepoint had fired (it waited for cleanup), and the
+    // second run's watermark passed its cleanup time: none of those is left.
+    let cleanup = |start: i64| start + size as i64 - 1 + lateness.as_millis() as i64;
+    let fired = starts[0].iter().filter(|s| cleanup(**s) <= watermarks[1]);
+    assert!(
+        fired.count() > 0,
+        "the first savepoint held windows to clean up"
+    );
+    let left: Vec<i64> = starts[1]
+        .iter()
+        .copied()
+        .filter(|s| cleanup(*s) < watermarks[0])
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<i64>::new(),
+        "windows restored past their cleanup"
+    );
 }
 
 #[test]

@@ -528,7 +528,13 @@ pub(crate) struct Timers<K: Key> {
     pub namespaced: bool,
     pub event: TimerSet<K>,
     pub processing: TimerSet<K>,
+    /// Which event-time timers (timestamp, namespace) a snapshot stores; `None`: all. An
+    /// operator that derives the others on restore leaves them out.
+    pub stored: Option<StoredTimers>,
 }
+
+/// See [`Timers::stored`].
+pub(crate) type StoredTimers = Arc<dyn Fn(i64, i64) -> bool + Send + Sync>;
 
 /// The name of the timer state of every keyed operator that has timers.
 pub(crate) const TIMERS: &str = "timers";
@@ -539,6 +545,7 @@ impl<K: Key> Timers<K> {
             namespaced,
             event: TimerSet::default(),
             processing: TimerSet::default(),
+            stored: None,
         }
     }
 
@@ -606,7 +613,9 @@ impl<K: Key> StateSnapshot for Timers<K> {
         })
     }
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        let all = self.event.iter().map(|t| (TimeDomain::EventTime, t)).chain(
+        let stored = |t: &(i64, &K, i64)| self.stored.as_ref().is_none_or(|keep| keep(t.0, t.2));
+        let event = self.event.iter().filter(stored);
+        let all = event.map(|t| (TimeDomain::EventTime, t)).chain(
             self.processing
                 .iter()
                 .map(|t| (TimeDomain::ProcessingTime, t)),

@@ -59,13 +59,21 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             }),
             Windows::Session { .. } => Arc::new(SessionWindows::default()),
         };
+        let mut timers = Timers::new(true);
+        if let (Windows::Tumbling { size } | Windows::Sliding { size, .. }, true) =
+            (windows, lateness > 0)
+        {
+            // The firing timer of window [ns, ns + size) is at ns + size - 1.
+            let size = millis(size);
+            timers.stored = Some(Arc::new(move |ts, ns| ts == ns.saturating_add(size) - 1));
+        }
         WindowOp {
             logic,
             key,
             windows,
             lateness,
             table: ValueTable::with_codec(WINDOWS, ValueKind::Value, range, codec),
-            timers: Timers::new(true),
+            timers,
             sessions: HashMap::new(),
             sessions_stale: false,
             restored_windows: false,
@@ -206,17 +214,23 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
 
     /// Without allowed lateness a window is purged when it fires, so every window in the
     /// state is still to fire and its timers follow from it: they are not stored (see
-    /// [`ErasedOp::snapshot`]) and are derived here after a restore. A savepoint that has
-    /// timers (allowed lateness, or written by release 0.1.0) restores them as stored.
+    /// [`ErasedOp::snapshot`]) and are derived here after a restore. With allowed lateness
+    /// the firing timers tell which windows fired and are stored; the cleanup timers (one
+    /// per window) are derived (windows of a fixed size store only their firing timers).
+    /// A savepoint written by release 0.1.0 has every timer and restores as stored.
     fn derive_timers(&mut self) {
         let restored = std::mem::take(&mut self.restored_windows);
         let with_timers = std::mem::take(&mut self.restored_timers);
-        if !restored || (with_timers && self.lateness > 0) {
+        if !restored {
             return;
         }
         for (key, w) in self.windows() {
             if !with_timers {
                 self.register(&key, w);
+            } else if self.lateness > 0 {
+                // Cleanup timers follow from the windows (stored ones are set already).
+                let cleanup = self.cleanup_time(w.end);
+                self.timers.event.insert(cleanup, key, w.start);
             } else if !self.timers.event.contains(w.end - 1, &key, w.start) {
                 // Stored by a job with allowed lateness: a window it kept after it fired
                 // (no firing timer left) goes, as this job would have purged it.
