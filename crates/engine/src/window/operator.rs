@@ -123,13 +123,19 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
     }
 
     fn remove(&mut self, key: &K, w: Window) {
+        self.timers.event.remove(w.end - 1, key, w.start);
+        let cleanup = self.cleanup_time(w.end);
+        self.timers.event.remove(cleanup, key, w.start);
+        self.purge(key, w);
+    }
+
+    /// Drops the window's state; its timers are gone already (its cleanup timer just
+    /// fired, and the firing timer, never later, fired before or is the same one).
+    fn purge(&mut self, key: &K, w: Window) {
         self.table.map.remove(&NsKey {
             key: key.clone(),
             ns: w.start,
         });
-        self.timers.event.remove(w.end - 1, key, w.start);
-        let cleanup = self.cleanup_time(w.end);
-        self.timers.event.remove(cleanup, key, w.start);
         if let Some(starts) = self.sessions.get_mut(key) {
             starts.remove(&w.start);
             if starts.is_empty() {
@@ -327,7 +333,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
                 self.emit(&key, w, &slot.acc, out);
             }
             if ts == self.cleanup_time(w.end) {
-                self.remove(&key, w);
+                self.purge(&key, w);
             }
         }
         Ok(())
