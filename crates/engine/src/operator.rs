@@ -98,6 +98,10 @@ impl<T: Send + 'static> Batch for Typed<T> {
 
 pub(crate) trait ErasedOp: Send {
     fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()>;
+    /// Called with a batch of records before they are processed one by one: an operator
+    /// may look up their state first, so the cache misses of the whole batch overlap
+    /// instead of stalling each record in turn.
+    fn warm(&mut self, _batch: &[Rec]) {}
     /// The operator's input watermark advanced to `watermark`: fire what is due.
     fn on_watermark(&mut self, _watermark: i64, _out: &mut Vec<Rec>) -> Result<()> {
         Ok(())

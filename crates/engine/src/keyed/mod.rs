@@ -122,6 +122,13 @@ impl<K: Key> Tables<K> {
             .and_then(|(_, t)| t.as_any_mut().downcast_mut::<T>())
     }
 
+    /// Looks `key` up in every table (see [`crate::operator::ErasedOp::warm`]).
+    fn touch(&self, key: &K) {
+        for (_, table) in &self.tables {
+            table.touch(key);
+        }
+    }
+
     pub(crate) fn snapshot(
         &mut self,
         at: crate::operator::SnapshotAt,
@@ -467,6 +474,14 @@ impl<F: KeyedProcessFunction> KeyedOp<F> {
 }
 
 impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
+    fn warm(&mut self, batch: &[Rec]) {
+        for rec in batch {
+            if let Ok(input) = rec.downcast_ref::<F::In>() {
+                self.tables.touch(&(self.key)(input));
+            }
+        }
+    }
+
     fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()> {
         let timestamp = rec.timestamp();
         let input = rec.downcast::<F::In>()?;

@@ -111,6 +111,8 @@ pub(crate) trait Table<K: Key>: Send + 'static {
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
     fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot>;
     fn restore(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Looks `key` up, to bring its entry into the cache before it is used.
+    fn touch(&self, _key: &K) {}
 }
 
 /// Whether a value table holds plain values or whole lists (`V` is then a `Vec`).
@@ -317,6 +319,13 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
         self
     }
 
+    fn touch(&self, key: &K) {
+        // Tables whose row key is the key alone (not namespaced).
+        if let Some(key) = (key as &dyn std::any::Any).downcast_ref::<R>() {
+            std::hint::black_box(self.map.get(key));
+        }
+    }
+
     fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot> {
         Box::new(ValueSnapshot::<K, R, V> {
             name: self.name.clone(),
@@ -435,6 +444,10 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
     }
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+
+    fn touch(&self, key: &K) {
+        std::hint::black_box(self.map.get(key));
     }
 
     fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot> {

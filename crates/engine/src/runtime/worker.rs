@@ -161,6 +161,30 @@ impl Worker {
         self.run_from(0, rec)
     }
 
+    /// Runs a channel batch through the chain, a few records at a time: the first
+    /// operator looks up the state of the next few first ([`ErasedOp::warm`]), so their
+    /// cache misses overlap.
+    fn push_batch(&mut self, records: Box<dyn crate::operator::Batch>) -> Result<()> {
+        const AHEAD: usize = 32;
+        let mut pending: Vec<Rec> = Vec::with_capacity(records.len());
+        records.drain_into(&mut |r| {
+            pending.push(r);
+            Ok(())
+        })?;
+        let mut pending = pending.into_iter().peekable();
+        let mut chunk: Vec<Rec> = Vec::with_capacity(AHEAD);
+        while pending.peek().is_some() {
+            chunk.extend(pending.by_ref().take(AHEAD));
+            if let Some(op) = self.ops.first_mut() {
+                op.warm(&chunk);
+            }
+            for r in chunk.drain(..) {
+                self.push(r)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Runs records through the chain from operator `from` on and sends what comes out.
     fn run_chain(&mut self, from: usize, batch: Vec<Rec>) -> Result<()> {
         for r in batch {
@@ -539,7 +563,7 @@ impl Worker {
                 continue;
             }
             match env.msg {
-                Msg::Recs(records) => records.drain_into(&mut |r| self.push(r))?,
+                Msg::Recs(records) => self.push_batch(records)?,
                 Msg::Barrier(FINAL) => finished[env.from] = true,
                 Msg::Barrier(id) => match barrier {
                     Some(b) if b != id => {
