@@ -541,13 +541,15 @@ pub(crate) struct Timers<K: Key> {
     pub namespaced: bool,
     pub event: TimerSet<K>,
     pub processing: TimerSet<K>,
-    /// Which event-time timers (timestamp, namespace) a snapshot stores; `None`: all. An
-    /// operator that derives the others on restore leaves them out.
-    pub stored: Option<StoredTimers>,
+    /// A window operator's timers (namespace = window start): the time a window fires. A
+    /// window still to fire has its timers derived from it on restore, so a snapshot
+    /// stores only the timers of windows that fired (their cleanup timers). `None`: every
+    /// timer is stored.
+    pub firing: Option<FiringTime>,
 }
 
-/// See [`Timers::stored`].
-pub(crate) type StoredTimers = Arc<dyn Fn(i64, i64) -> bool + Send + Sync>;
+/// See [`Timers::firing`].
+pub(crate) type FiringTime = Arc<dyn Fn(i64) -> i64 + Send + Sync>;
 
 /// The name of the timer state of every keyed operator that has timers.
 pub(crate) const TIMERS: &str = "timers";
@@ -558,7 +560,7 @@ impl<K: Key> Timers<K> {
             namespaced,
             event: TimerSet::default(),
             processing: TimerSet::default(),
-            stored: None,
+            firing: None,
         }
     }
 
@@ -626,7 +628,12 @@ impl<K: Key> StateSnapshot for Timers<K> {
         })
     }
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        let stored = |t: &(i64, &K, i64)| self.stored.as_ref().is_none_or(|keep| keep(t.0, t.2));
+        let stored = |&(ts, key, ns): &(i64, &K, i64)| {
+            self.firing.as_ref().is_none_or(|firing| {
+                let fires = firing(ns);
+                ts != fires && !self.event.contains(fires, key, ns)
+            })
+        };
         let event = self.event.iter().filter(stored);
         let all = event.map(|t| (TimeDomain::EventTime, t)).chain(
             self.processing

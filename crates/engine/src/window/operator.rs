@@ -1,7 +1,7 @@
 //! The window operator: assigns records to windows, keeps one accumulator per (key, window)
 //! and fires windows from event-time timers.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,9 +32,8 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     /// Session windows: each key's open window starts (derived, rebuilt after a restore).
     sessions: HashMap<K, BTreeSet<i64>>,
     sessions_stale: bool,
-    /// What a restore loaded: windows without timers get their timers derived.
+    /// Whether a restore loaded windows: their timers are derived (`derive_timers`).
     restored_windows: bool,
-    restored_timers: bool,
     watermark: i64,
     late: Arc<AtomicU64>,
     pass_late: bool,
@@ -60,12 +59,10 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             Windows::Session { .. } => Arc::new(SessionWindows::default()),
         };
         let mut timers = Timers::new(true);
-        if let (Windows::Tumbling { size } | Windows::Sliding { size, .. }, true) =
-            (windows, lateness > 0)
-        {
-            // The firing timer of window [ns, ns + size) is at ns + size - 1.
+        if let Windows::Tumbling { size } | Windows::Sliding { size, .. } = windows {
+            // Window [ns, ns + size) fires at ns + size - 1.
             let size = millis(size);
-            timers.stored = Some(Arc::new(move |ts, ns| ts == ns.saturating_add(size) - 1));
+            timers.firing = Some(Arc::new(move |ns| ns.saturating_add(size) - 1));
         }
         WindowOp {
             logic,
@@ -77,7 +74,6 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             sessions: HashMap::new(),
             sessions_stale: false,
             restored_windows: false,
-            restored_timers: false,
             watermark: i64::MIN,
             late,
             pass_late,
@@ -218,29 +214,41 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         }
     }
 
-    /// Without allowed lateness a window is purged when it fires, so every window in the
-    /// state is still to fire and its timers follow from it: they are not stored (see
-    /// [`ErasedOp::snapshot`]) and are derived here after a restore. With allowed lateness
-    /// the firing timers tell which windows fired and are stored; the cleanup timers (one
-    /// per window) are derived (windows of a fixed size store only their firing timers).
-    /// A savepoint written by release 0.1.0 has every timer and restores as stored.
+    /// The timers of a window still to fire follow from it: without allowed lateness every
+    /// window in the state is one (it is purged when it fires), so no timers are stored
+    /// (see [`ErasedOp::snapshot`]); with lateness, a fixed-size window's snapshot stores
+    /// only the cleanup timers of windows that fired (session windows store every timer).
+    /// After a restore every timer is derived again under this job's lateness: a window
+    /// fired iff a timer of it was restored but not its firing timer. A job that has no
+    /// lateness purges the windows that fired. Savepoints of release 0.1.0 (every timer
+    /// stored) follow the same rule.
     fn derive_timers(&mut self) {
-        let restored = std::mem::take(&mut self.restored_windows);
-        let with_timers = std::mem::take(&mut self.restored_timers);
-        if !restored {
+        if !std::mem::take(&mut self.restored_windows) {
             return;
         }
-        for (key, w) in self.windows() {
-            if !with_timers {
+        let timed: HashSet<(K, i64)> = self
+            .timers
+            .event
+            .iter()
+            .map(|(_, key, ns)| (key.clone(), ns))
+            .collect();
+        let windows = self.windows();
+        let fired: Vec<bool> = windows
+            .iter()
+            .map(|(key, w)| {
+                !self.timers.event.contains(w.end - 1, key, w.start)
+                    && timed.contains(&(key.clone(), w.start))
+            })
+            .collect();
+        self.timers.event = Default::default();
+        for ((key, w), fired) in windows.into_iter().zip(fired) {
+            if !fired {
                 self.register(&key, w);
             } else if self.lateness > 0 {
-                // Cleanup timers follow from the windows (stored ones are set already).
                 let cleanup = self.cleanup_time(w.end);
                 self.timers.event.insert(cleanup, key, w.start);
-            } else if !self.timers.event.contains(w.end - 1, &key, w.start) {
-                // Stored by a job with allowed lateness: a window it kept after it fired
-                // (no firing timer left) goes, as this job would have purged it.
-                self.remove(&key, w);
+            } else {
+                self.purge(&key, w);
             }
         }
     }
@@ -346,9 +354,9 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
     fn snapshot(&mut self, at: crate::operator::SnapshotAt) -> Vec<Box<dyn StateSnapshot>> {
         self.settle();
         let mut states = vec![self.table.snapshot(at)];
-        // With allowed lateness, a window kept after it fired has no firing timer any more:
-        // which windows fired is told by the timers alone. Without, they follow from the
-        // windows (see `derive_timers`).
+        // With allowed lateness, the timers tell which windows fired (a fixed-size window's
+        // snapshot keeps only those); without, every window is still to fire and its timers
+        // follow from it (see `derive_timers`).
         if self.lateness > 0 {
             states.push(Table::snapshot(&mut self.timers, at));
         }
@@ -362,10 +370,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
                 self.restored_windows = true;
                 self.table.restore(batch)
             }
-            TIMERS => {
-                self.restored_timers = true;
-                self.timers.restore(batch)
-            }
+            TIMERS => self.timers.restore(batch),
             other => Err(EngineError::Restore(format!(
                 "no state {other:?} in a window operator"
             ))),
