@@ -615,6 +615,40 @@ impl<K: Key> Table<K> for Timers<K> {
     }
 }
 
+impl<K: Key> Timers<K> {
+    /// The event-time timers a snapshot stores (see [`Timers::firing`]).
+    fn stored_event_timers(&self) -> Vec<(i64, &K, i64)> {
+        let Some(firing) = &self.firing else {
+            return self.event.iter().collect();
+        };
+        let mut stored = Vec::new();
+        for (ts, group) in self.event.groups() {
+            // The cleanup timers of one window start whose firing timers are all still
+            // set: no window of them fired (a window that waits to fire has both), so the
+            // group is passed over without a lookup per timer.
+            if let Some(&(_, start)) = group.iter().next() {
+                let fires = firing(start);
+                if fires != ts && group.iter().all(|(_, ns)| *ns == start) {
+                    let waiting = self
+                        .event
+                        .group(fires)
+                        .map_or(0, |f| f.iter().filter(|(_, ns)| *ns == start).count());
+                    if waiting == group.len() {
+                        continue;
+                    }
+                }
+            }
+            for (key, ns) in group {
+                let fires = firing(*ns);
+                if ts != fires && !self.event.contains(fires, key, *ns) {
+                    stored.push((ts, key, *ns));
+                }
+            }
+        }
+        stored
+    }
+}
+
 impl<K: Key> StateSnapshot for Timers<K> {
     fn state(&self) -> &str {
         TIMERS
@@ -628,14 +662,8 @@ impl<K: Key> StateSnapshot for Timers<K> {
         })
     }
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        let stored = |&(ts, key, ns): &(i64, &K, i64)| {
-            self.firing.as_ref().is_none_or(|firing| {
-                let fires = firing(ns);
-                ts != fires && !self.event.contains(fires, key, ns)
-            })
-        };
-        let event = self.event.iter().filter(stored);
-        let all = event.map(|t| (TimeDomain::EventTime, t)).chain(
+        let event = self.stored_event_timers();
+        let all = event.into_iter().map(|t| (TimeDomain::EventTime, t)).chain(
             self.processing
                 .iter()
                 .map(|t| (TimeDomain::ProcessingTime, t)),

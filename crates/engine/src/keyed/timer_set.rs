@@ -126,6 +126,16 @@ impl<K: Key> TimerSet<K> {
         }
     }
 
+    /// Every timestamp with its timers as (key, namespace), earliest first.
+    pub(crate) fn groups(&self) -> impl Iterator<Item = (i64, &HashSet<(K, i64)>)> {
+        self.groups.iter().map(|(t, g)| (*t, g.as_ref()))
+    }
+
+    /// The timers at `timestamp`.
+    pub(crate) fn group(&self, timestamp: i64) -> Option<&HashSet<(K, i64)>> {
+        self.groups.get(&timestamp).map(|g| g.as_ref())
+    }
+
     /// Every timer as (timestamp, key, namespace), in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (i64, &K, i64)> {
         self.groups
