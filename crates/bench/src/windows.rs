@@ -111,14 +111,13 @@ pub fn windows(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
         "1-minute windows, 1M keys, parallelism 2".into(),
     );
 
-    // A savepoint while windows are open (mid-run), against a savepoint of the keyed count
-    // taken the same way (mid-run, so both share the cores with their running job). Event
-    // time runs slowly enough that the first window is still open when the savepoint is
-    // taken, after some `events` events: every key has one open window and one timer.
+    // A savepoint while windows are open, against a savepoint of the keyed count taken the
+    // same way (mid-run, both sharing the cores with their running job, or as a stop).
+    // Event time runs slowly enough that the first window is still open when the savepoint
+    // is taken, after some `events` events: every key has one open window, none fired, so
+    // no timer is stored (with or without lateness, they follow from the windows).
     let wait = Duration::from_secs_f64(windowed);
-    // Without allowed lateness the window timers are not stored (they follow from the
-    // windows); with it they are, one firing and one cleanup timer per window. (stop,
-    // lateness, struct accumulator):
+    // (stop, allowed lateness, struct accumulator):
     let modes = [
         (false, Duration::ZERO, false),
         (true, Duration::ZERO, false),
@@ -135,16 +134,7 @@ pub fn windows(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
         )?;
         let bytes = crate::savepoint_io::dir_size(&work.join("windows-sp"));
         if stop && lateness.is_zero() && !struct_acc {
-            // Where the bytes go, per state folder.
-            for dir in walk_dirs(&work.join("windows-sp")) {
-                let leaf = std::fs::read_dir(&dir)
-                    .is_ok_and(|mut e| e.all(|e| e.is_ok_and(|e| !e.path().is_dir())));
-                let columns = crate::savepoint_io::column_bytes(&dir);
-                if leaf && !columns.is_empty() {
-                    let dir = dir.strip_prefix(work).unwrap_or(&dir);
-                    eprintln!("  {}: {columns:?}", dir.display());
-                }
-            }
+            print_bytes_by_state(work, "windows-sp");
         }
         let op = manifest
             .operator("windows")
@@ -186,6 +176,19 @@ pub fn windows(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where a savepoint's bytes go: compressed bytes per column of every state folder.
+fn print_bytes_by_state(work: &Path, name: &str) {
+    for dir in walk_dirs(&work.join(name)) {
+        let leaf = std::fs::read_dir(&dir)
+            .is_ok_and(|mut e| e.all(|e| e.is_ok_and(|e| !e.path().is_dir())));
+        let columns = crate::savepoint_io::column_bytes(&dir);
+        if leaf && !columns.is_empty() {
+            let dir = dir.strip_prefix(work).unwrap_or(&dir);
+            eprintln!("  {}: {columns:?}", dir.display());
+        }
+    }
 }
 
 /// Every folder under `dir`, `dir` first.

@@ -166,21 +166,24 @@ impl Worker {
     /// cache misses overlap.
     fn push_batch(&mut self, records: Box<dyn crate::operator::Batch>) -> Result<()> {
         const AHEAD: usize = 32;
-        let mut pending: Vec<Rec> = Vec::with_capacity(records.len());
+        let mut chunk: Vec<Rec> = Vec::with_capacity(AHEAD);
         records.drain_into(&mut |r| {
-            pending.push(r);
+            chunk.push(r);
+            if chunk.len() == AHEAD {
+                self.push_warmed(&mut chunk)?;
+            }
             Ok(())
         })?;
-        let mut pending = pending.into_iter().peekable();
-        let mut chunk: Vec<Rec> = Vec::with_capacity(AHEAD);
-        while pending.peek().is_some() {
-            chunk.extend(pending.by_ref().take(AHEAD));
-            if let Some(op) = self.ops.first_mut() {
-                op.warm(&chunk);
-            }
-            for r in chunk.drain(..) {
-                self.push(r)?;
-            }
+        self.push_warmed(&mut chunk)
+    }
+
+    /// Warms the first operator with `chunk`, then runs its records through the chain.
+    fn push_warmed(&mut self, chunk: &mut Vec<Rec>) -> Result<()> {
+        if let Some(op) = self.ops.first_mut() {
+            op.warm(chunk);
+        }
+        for r in chunk.drain(..) {
+            self.push(r)?;
         }
         Ok(())
     }

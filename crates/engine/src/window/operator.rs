@@ -51,19 +51,19 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         late: Arc<AtomicU64>,
         pass_late: bool,
     ) -> Self {
+        let mut timers = Timers::new(true);
         let codec: Arc<dyn ValueCodec<NsKey<K>, Slot<L::Acc>>> = match windows {
-            Windows::Tumbling { size } | Windows::Sliding { size, .. } => Arc::new(FixedWindows {
-                size: millis(size),
-                acc: std::marker::PhantomData,
-            }),
+            Windows::Tumbling { size } | Windows::Sliding { size, .. } => {
+                let size = millis(size);
+                // Window [ns, ns + size) fires at ns + size - 1.
+                timers.firing = Some(Arc::new(move |ns| ns.saturating_add(size) - 1));
+                Arc::new(FixedWindows {
+                    size,
+                    acc: std::marker::PhantomData,
+                })
+            }
             Windows::Session { .. } => Arc::new(SessionWindows::default()),
         };
-        let mut timers = Timers::new(true);
-        if let Windows::Tumbling { size } | Windows::Sliding { size, .. } = windows {
-            // Window [ns, ns + size) fires at ns + size - 1.
-            let size = millis(size);
-            timers.firing = Some(Arc::new(move |ns| ns.saturating_add(size) - 1));
-        }
         WindowOp {
             logic,
             key,
