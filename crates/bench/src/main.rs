@@ -83,12 +83,18 @@ fn main() -> Result<()> {
         }
         if on("rescale") {
             // 20M keys: the ~280 MB savepoint issue #19 names; 50M: ~0.7 GiB.
-            let sizes: &[u64] = if quick {
-                &[5_000_000]
-            } else {
-                &[20_000_000, 50_000_000]
+            // `--keys N` measures one size only.
+            let one: Option<u64> = args
+                .iter()
+                .position(|a| a == "--keys")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|k| k.parse().ok());
+            let sizes: Vec<u64> = match one {
+                Some(keys) => vec![keys],
+                None if quick => vec![5_000_000],
+                None => vec![20_000_000, 50_000_000],
             };
-            for &keys in sizes {
+            for keys in sizes {
                 rescale::rescale_vs_copy(&mut report, work.path(), keys).await?;
             }
         }

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
@@ -11,6 +10,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{BackoffConfig, ClientConfigKey, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt};
 use url::Url;
 
 use crate::{Error, Result};
@@ -45,6 +45,18 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.display)
     }
+}
+
+/// Up to `range.end - range.start` bytes of a local file from `range.start`, read into
+/// spare capacity (no zero-filling first).
+fn read_local(file: &std::path::Path, range: std::ops::Range<u64>) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let length = range.end.saturating_sub(range.start);
+    let mut opened = std::fs::File::open(file)?;
+    opened.seek(SeekFrom::Start(range.start))?;
+    let mut data = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+    opened.take(length).read_to_end(&mut data)?;
+    Ok(data)
 }
 
 /// The one in-memory store of this process, so that `memory://` URLs opened twice see the
@@ -287,6 +299,52 @@ impl Location {
         }
     }
 
+    /// Bytes `range` of a file. On local disk read straight into a new buffer (the
+    /// store's own read zero-fills its buffer first: a tenth of a rescale's CPU).
+    pub(crate) async fn get_range(
+        &self,
+        relative: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<bytes::Bytes> {
+        let Some(root) = &self.local_root else {
+            return self
+                .store
+                .get_range(&self.child(relative), range)
+                .await
+                .map_err(|e| Error::storage(self.describe(relative), e));
+        };
+        let file = root.join(relative);
+        let described = self.describe(relative);
+        let wanted = range.clone();
+        let read = tokio::task::spawn_blocking(move || read_local(&file, wanted))
+            .await
+            .map_err(|e| Error::Internal(format!("a read of {described} stopped: {e}")))?;
+        match read {
+            Ok(data) if data.len() as u64 == range.end - range.start => Ok(data.into()),
+            Ok(_) => Err(Error::corrupt(
+                described,
+                format!(
+                    "bytes {}..{} are past the end of the file",
+                    range.start, range.end
+                ),
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::storage(
+                described.clone(),
+                object_store::Error::NotFound {
+                    path: described,
+                    source: Box::new(e),
+                },
+            )),
+            Err(e) => Err(Error::storage(
+                described,
+                object_store::Error::Generic {
+                    store: "LocalFileSystem",
+                    source: Box::new(e),
+                },
+            )),
+        }
+    }
+
     /// The root folder on local disk, for a local location.
     pub(crate) fn local_root(&self) -> Option<&std::path::Path> {
         self.local_root.as_deref()
@@ -393,6 +451,31 @@ impl Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn local_range_reads_match_the_store_and_name_a_short_or_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.bin"), b"0123456789").unwrap();
+        let l = Location::parse(dir.path().to_str().unwrap()).unwrap();
+        let ours = l.get_range("f.bin", 2..5).await.unwrap();
+        let store = l.store().get_range(&l.child("f.bin"), 2..5).await.unwrap();
+        assert_eq!((&ours[..], &store[..]), (&b"234"[..], &b"234"[..]));
+        let short = l.get_range("f.bin", 8..12).await.unwrap_err();
+        assert!(matches!(short, Error::Corrupt { .. }), "{short}");
+        let text = short.to_string();
+        assert!(text.contains("f.bin") && text.contains("past the end"), "{text}");
+        let missing = l.get_range("g.bin", 0..1).await.unwrap_err();
+        assert!(
+            matches!(
+                missing,
+                Error::Storage {
+                    error: object_store::Error::NotFound { .. },
+                    ..
+                }
+            ),
+            "{missing}"
+        );
+    }
 
     #[test]
     fn parses_local_and_memory() {

@@ -1,27 +1,21 @@
 //! Cutting a keyed shard at new subtask boundaries: whole row groups are copied as encoded
 //! bytes, only row groups that straddle a boundary are decoded, filtered and re-encoded.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
-use object_store::ObjectStoreExt;
-use parquet::arrow::ArrowSchemaConverter;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
-use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::async_reader::AsyncFileReader;
-use parquet::arrow::async_writer::AsyncFileWriter;
-use parquet::column::writer::ColumnCloseResult;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, RowGroupMetaData};
 use parquet::file::reader::{ChunkReader, Length};
-use parquet::file::writer::SerializedFileWriter;
 use rewind_format::{HashRange, ShardEntry};
 
-use crate::parquet_io::{ChecksumWriter, ObjectReader, guarded, parquet_error};
+use super::piece::PieceWriter;
+use crate::parquet_io::{ObjectReader, guarded};
 use crate::shard_writer::shard_properties;
 use crate::spec::StateSpec;
 use crate::{Error, Location, Result, SavepointWriter};
@@ -65,7 +59,8 @@ impl Source<'_> {
 /// Writes the shard of `range` from the parts of `sources` (in hash order, together
 /// covering `range`) that fall in it: one file, unless the sources were written with
 /// different Parquet layouts (then one file per run of sources that share one, since row
-/// groups can be concatenated only within a layout).
+/// groups can be concatenated only within a layout). A piece is cut holding a permit of
+/// `cutting`, and completes its upload after giving it back.
 pub(crate) async fn recut(
     from: &Location,
     writer: &SavepointWriter,
@@ -73,6 +68,7 @@ pub(crate) async fn recut(
     spec: &StateSpec,
     range: HashRange,
     sources: &[ShardEntry],
+    cutting: &tokio::sync::Semaphore,
 ) -> Result<RecutOutcome> {
     let mut opened = Vec::with_capacity(sources.len());
     for shard in sources {
@@ -116,7 +112,7 @@ pub(crate) async fn recut(
             _ => range.end(),
         };
         let piece = HashRange::new(start, end).unwrap_or(range);
-        let written = write_piece(writer, uid, spec, piece, group).await?;
+        let written = write_piece(writer, uid, spec, piece, group, cutting).await?;
         outcome.spliced += written.1;
         outcome.reencoded += written.2;
         outcome.entries.push(written.0);
@@ -131,10 +127,15 @@ async fn write_piece(
     spec: &StateSpec,
     piece: HashRange,
     group: &[Source<'_>],
+    cutting: &tokio::sync::Semaphore,
 ) -> Result<((ShardEntry, bool), u64, u64)> {
     let Some(first) = group.first() else {
         return Err(Error::Internal("a shard cut from no source".into()));
     };
+    let turn = cutting
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("the rescale's cutting turns were closed".into()))?;
     let schema = first.arrow.schema().clone();
     // Carry the source's footer metadata (ARROW:schema above all) so readers see the same
     // Arrow types; the rewind.* keys are this savepoint's (its writer encodes the file).
@@ -164,8 +165,9 @@ async fn write_piece(
         piece,
         &schema,
         Arc::new(properties),
-    )?;
-    let lean = out.lean.is_some();
+    )
+    .await?;
+    let lean = out.is_lean();
     let (mut spliced, mut reencoded) = (0u64, 0u64);
     for source in group {
         let described = &source.described;
@@ -182,35 +184,40 @@ async fn write_piece(
             let bytes = fetch_row_group(&source.home, &source.shard.path, group).await?;
             let size = group.compressed_size() as u64;
             if piece.contains(bounds.start()) && piece.contains(bounds.end()) {
-                out.append_row_group(&bytes, group, bounds)
-                    .map_err(|e| corrupt(&e))?;
+                out.append_row_group(bytes.data, bytes.start, group, bounds)
+                    .await?;
                 spliced += size;
             } else {
                 let builder =
                     ParquetRecordBatchReaderBuilder::new_with_metadata(bytes, source.arrow.clone())
                         .with_row_groups(vec![index])
                         .with_batch_size(group.num_rows().max(1) as usize);
-                guarded(described, || {
+                let parts = guarded(described, || {
+                    let mut parts = Vec::new();
                     for batch in builder.build().map_err(|e| corrupt(&e))? {
                         let batch = batch.map_err(|e| corrupt(&e))?;
                         let (part, hashes) =
                             filter_range(&batch, piece).map_err(|e| corrupt(&e))?;
                         if part.num_rows() > 0 {
-                            out.append_batch(&part, &hashes).map_err(|e| corrupt(&e))?;
+                            parts.push((part, hashes));
                         }
                     }
-                    Ok(())
+                    Ok(parts)
                 })?;
+                for (part, hashes) in parts {
+                    out.append_batch(&part, &hashes).await?;
+                }
                 // A boundary row group is decoded by the shards on both sides; count its
                 // bytes once, on the side where it starts.
                 if piece.contains(bounds.start()) {
                     reencoded += size;
                 }
             }
-            out.drain().await?;
         }
     }
-    Ok(((out.finish().await?, lean), spliced, reencoded))
+    let sealed = out.seal().await?;
+    drop(turn);
+    Ok(((sealed.complete().await?, lean), spliced, reencoded))
 }
 
 /// Min and max key hash of every row group; a row group without statistics counts as
@@ -261,11 +268,7 @@ async fn fetch_row_group(
             data: Bytes::new(),
         });
     }
-    let data = from
-        .store()
-        .get_range(&from.child(path), start..end)
-        .await
-        .map_err(|e| Error::storage(from.describe(path), e))?;
+    let data = from.get_range(path, start..end).await?;
     Ok(RangeBytes { start, data })
 }
 
@@ -303,182 +306,5 @@ impl ChunkReader for RangeBytes {
                 ))
             })?;
         Ok(self.data.slice(offset..offset + length))
-    }
-}
-
-/// An in-memory sink the synchronous Parquet writer fills; drained to the upload after
-/// every row group, so memory holds at most one row group per piece.
-#[derive(Clone, Default)]
-struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl SharedBuffer {
-    /// Makes room for `additional` bytes at once, so appending a row group does not copy
-    /// the buffer again each time it grows (a profile showed ~5% of a rescale there).
-    fn reserve(&self, additional: usize) {
-        if let Ok(mut b) = self.0.lock() {
-            b.reserve(additional);
-        }
-    }
-
-    fn take(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .map(|mut b| std::mem::take(&mut *b))
-            .unwrap_or_default()
-    }
-}
-
-struct PieceWriter {
-    path: String,
-    range: HashRange,
-    buffer: SharedBuffer,
-    writer: SerializedFileWriter<SharedBuffer>,
-    factory: ArrowRowGroupWriterFactory,
-    sink: ChecksumWriter,
-    described: String,
-    rows: u64,
-    /// For a lean shard: the hash range of every row group written, for its footer.
-    lean: Option<Vec<Option<(u64, u64)>>>,
-}
-
-impl PieceWriter {
-    fn new(
-        to: &Location,
-        path: String,
-        range: HashRange,
-        schema: &SchemaRef,
-        properties: Arc<parquet::file::properties::WriterProperties>,
-    ) -> Result<PieceWriter> {
-        let described = to.describe(&path);
-        let parquet_schema = ArrowSchemaConverter::new()
-            .with_coerce_types(properties.coerce_types())
-            .convert(schema)
-            .map_err(|e| Error::corrupt(&described, e.to_string()))?;
-        let buffer = SharedBuffer::default();
-        let writer =
-            SerializedFileWriter::new(buffer.clone(), parquet_schema.root_schema_ptr(), properties)
-                .map_err(|e| Error::corrupt(&described, e.to_string()))?;
-        let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
-        let sink = ChecksumWriter::new(to.store().clone(), to.child(&path), 8);
-        let lean = crate::lean::is_lean(schema).then(Vec::new);
-        Ok(PieceWriter {
-            path,
-            range,
-            buffer,
-            writer,
-            factory,
-            sink,
-            described,
-            rows: 0,
-            lean,
-        })
-    }
-
-    /// Copies a source row group's encoded column chunks as they are.
-    fn append_row_group(
-        &mut self,
-        source: &RangeBytes,
-        group: &RowGroupMetaData,
-        bounds: HashRange,
-    ) -> parquet::errors::Result<()> {
-        if let Some(ranges) = self.lean.as_mut() {
-            ranges.push(Some((bounds.start(), bounds.end())));
-        }
-        self.buffer
-            .reserve(usize::try_from(group.compressed_size()).unwrap_or(0));
-        let mut out = self.writer.next_row_group()?;
-        for column in group.columns() {
-            let close = ColumnCloseResult {
-                bytes_written: column.compressed_size() as u64,
-                rows_written: group.num_rows() as u64,
-                metadata: column.clone(),
-                bloom_filter: None,
-                column_index: None,
-                offset_index: None,
-            };
-            out.append_column(source, close)?;
-        }
-        out.close()?;
-        self.rows += group.num_rows() as u64;
-        Ok(())
-    }
-
-    /// Encodes a batch as a new row group; `hashes` are its rows' key hashes, in order.
-    fn append_batch(&mut self, batch: &RecordBatch, hashes: &[u64]) -> parquet::errors::Result<()> {
-        if let Some(ranges) = self.lean.as_mut() {
-            ranges.push(hashes.first().zip(hashes.last()).map(|(lo, hi)| (*lo, *hi)));
-        }
-        let index = self.writer.flushed_row_groups().len();
-        let mut writers = self.factory.create_column_writers(index)?;
-        let mut next = writers.iter_mut();
-        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-            for leaf in compute_leaves(field, column)? {
-                next.next()
-                    .ok_or_else(|| {
-                        parquet::errors::ParquetError::General("more leaves than columns".into())
-                    })?
-                    .write(&leaf)?;
-            }
-        }
-        let mut out = self.writer.next_row_group()?;
-        for w in writers {
-            w.close()?.append_to_row_group(&mut out)?;
-        }
-        out.close()?;
-        self.rows += batch.num_rows() as u64;
-        Ok(())
-    }
-
-    async fn drain(&mut self) -> Result<()> {
-        let bytes = self.buffer.take();
-        if !bytes.is_empty() {
-            self.sink
-                .write(Bytes::from(bytes))
-                .await
-                .map_err(|e| parquet_error(&self.described, "upload failed", e))?;
-        }
-        Ok(())
-    }
-
-    async fn finish(mut self) -> Result<ShardEntry> {
-        if let Some(ranges) = &self.lean {
-            self.writer.append_key_value_metadata(KeyValue::new(
-                crate::lean::HASH_RANGES_KEY.to_string(),
-                crate::lean::format_ranges(ranges),
-            ));
-        }
-        self.writer
-            .finish()
-            .map_err(|e| Error::corrupt(&self.described, e.to_string()))?;
-        self.drain().await?;
-        self.sink
-            .complete()
-            .await
-            .map_err(|e| parquet_error(&self.described, "upload failed", e))?;
-        let (crc, bytes) = self.sink.summary();
-        Ok(ShardEntry {
-            path: self.path,
-            hash_range: Some(self.range),
-            subtask: None,
-            rows: self.rows,
-            bytes,
-            crc32c: format!("{crc:08x}"),
-            sibling: None,
-            layer: 0,
-        })
     }
 }
