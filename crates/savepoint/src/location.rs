@@ -463,7 +463,10 @@ mod tests {
         let short = l.get_range("f.bin", 8..12).await.unwrap_err();
         assert!(matches!(short, Error::Corrupt { .. }), "{short}");
         let text = short.to_string();
-        assert!(text.contains("f.bin") && text.contains("past the end"), "{text}");
+        assert!(
+            text.contains("f.bin") && text.contains("past the end"),
+            "{text}"
+        );
         let missing = l.get_range("g.bin", 0..1).await.unwrap_err();
         assert!(
             matches!(

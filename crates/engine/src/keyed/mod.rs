@@ -21,7 +21,7 @@ pub(crate) use tables::{
 };
 
 use crate::key::Key;
-use crate::operator::{ErasedOp, Rec, StateSnapshot};
+use crate::operator::{Batch, ErasedOp, Rec, StateSnapshot};
 use crate::{EngineError, Result};
 
 /// A state value type: anything serde can write to Arrow (a struct becomes a struct column).
@@ -473,18 +473,13 @@ impl<F: KeyedProcessFunction> KeyedOp<F> {
     }
 }
 
-impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
-    fn warm(&mut self, batch: &[Rec]) {
-        for rec in batch {
-            if let Ok(input) = rec.downcast_ref::<F::In>() {
-                self.tables.touch(&(self.key)(input));
-            }
-        }
-    }
-
-    fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()> {
-        let timestamp = rec.timestamp();
-        let input = rec.downcast::<F::In>()?;
+impl<F: KeyedProcessFunction> KeyedOp<F> {
+    fn process_input(
+        &mut self,
+        input: F::In,
+        timestamp: Option<i64>,
+        out: &mut Vec<Rec>,
+    ) -> Result<()> {
         let key = (self.key)(&input);
         let mut error = None;
         let mut ctx = Context {
@@ -500,6 +495,38 @@ impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
         };
         self.f.process(input, &mut ctx);
         error.map_or(Ok(()), Err)
+    }
+}
+
+impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
+    fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()> {
+        let timestamp = rec.timestamp();
+        let input = rec.downcast::<F::In>()?;
+        self.process_input(input, timestamp, out)
+    }
+
+    /// Takes the batch unboxed and looks up the state of the next few records before
+    /// processing them, so their cache misses overlap instead of stalling each record.
+    fn process_batch(&mut self, batch: Box<dyn Batch>, out: &mut Vec<Rec>) -> Result<()> {
+        const AHEAD: usize = 32;
+        let records = match crate::operator::unboxed::<F::In>(batch) {
+            Ok(records) => records,
+            Err(batch) => return batch.drain_into(&mut |r| self.process(r, out)),
+        };
+        let mut rest = records.into_iter();
+        let mut chunk = Vec::with_capacity(AHEAD);
+        loop {
+            chunk.extend(rest.by_ref().take(AHEAD));
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            for (_, input) in &chunk {
+                self.tables.touch(&(self.key)(input));
+            }
+            for (ts, input) in chunk.drain(..) {
+                self.process_input(input, crate::operator::timestamp_of(ts), out)?;
+            }
+        }
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<()> {

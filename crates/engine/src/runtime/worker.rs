@@ -161,31 +161,21 @@ impl Worker {
         self.run_from(0, rec)
     }
 
-    /// Runs a channel batch through the chain, a few records at a time: the first
-    /// operator looks up the state of the next few first ([`ErasedOp::warm`]), so their
-    /// cache misses overlap.
+    /// Runs a channel batch through the chain: the first operator takes it whole
+    /// ([`ErasedOp::process_batch`]), then what it gave runs through the rest.
     fn push_batch(&mut self, records: Box<dyn crate::operator::Batch>) -> Result<()> {
-        const AHEAD: usize = 32;
-        let mut chunk: Vec<Rec> = Vec::with_capacity(AHEAD);
-        records.drain_into(&mut |r| {
-            chunk.push(r);
-            if chunk.len() == AHEAD {
-                self.push_warmed(&mut chunk)?;
+        let Some(op) = self.ops.first_mut() else {
+            return records.drain_into(&mut |r| self.emit(r));
+        };
+        let mut out = std::mem::take(&mut self.scratch[0]);
+        let mut result = op.process_batch(records, &mut out);
+        for r in out.drain(..) {
+            if result.is_ok() {
+                result = self.run_from(1, r);
             }
-            Ok(())
-        })?;
-        self.push_warmed(&mut chunk)
-    }
-
-    /// Warms the first operator with `chunk`, then runs its records through the chain.
-    fn push_warmed(&mut self, chunk: &mut Vec<Rec>) -> Result<()> {
-        if let Some(op) = self.ops.first_mut() {
-            op.warm(chunk);
         }
-        for r in chunk.drain(..) {
-            self.push(r)?;
-        }
-        Ok(())
+        self.scratch[0] = out;
+        result
     }
 
     /// Runs records through the chain from operator `from` on and sends what comes out.
@@ -375,33 +365,44 @@ impl Worker {
         let mut clock = SourceClock::new(readers.len(), self.idle_timeout);
         let mut quiet = 0usize;
         let mut next = 0usize;
+        // Records to read before looking at the control channel again: a look per record
+        // was a quarter of a fast source's time; a barrier waits at most this many records.
+        const CONTROL_EVERY: u32 = 64;
+        let mut unpolled = 0u32;
         loop {
-            match control.try_recv() {
-                Ok(SourceControl::Cancel) => {
-                    self.broadcast(|| Msg::End)?;
-                    return Ok(());
-                }
-                Ok(SourceControl::Trigger {
-                    id,
-                    stop,
-                    drain,
-                    pause,
-                }) => {
-                    if drain {
-                        self.advance_watermark(i64::MAX)?;
-                    }
-                    self.publish_read(&mut clock);
-                    self.ack(id, positions(&readers))?;
-                    self.broadcast(|| Msg::Barrier(id))?;
-                    if stop && !(pause && self.paused_until_written(&control)?) {
+            if unpolled > 0 {
+                unpolled -= 1;
+            } else {
+                unpolled = CONTROL_EVERY;
+                match control.try_recv() {
+                    Ok(SourceControl::Cancel) => {
                         self.broadcast(|| Msg::End)?;
                         return Ok(());
                     }
-                    continue;
+                    Ok(SourceControl::Trigger {
+                        id,
+                        stop,
+                        drain,
+                        pause,
+                    }) => {
+                        if drain {
+                            self.advance_watermark(i64::MAX)?;
+                        }
+                        self.publish_read(&mut clock);
+                        self.ack(id, positions(&readers))?;
+                        self.broadcast(|| Msg::Barrier(id))?;
+                        if stop && !(pause && self.paused_until_written(&control)?) {
+                            self.broadcast(|| Msg::End)?;
+                            return Ok(());
+                        }
+                        // Another message may wait: look again at once.
+                        unpolled = 0;
+                        continue;
+                    }
+                    // Only meaningful while paused after a stop barrier.
+                    Ok(SourceControl::Finish) | Ok(SourceControl::Resume) => {}
+                    Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {}
                 }
-                // Only meaningful while paused after a stop barrier.
-                Ok(SourceControl::Finish) | Ok(SourceControl::Resume) => {}
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {}
             }
             if let Some(d) = &mut discovery {
                 for (split, reader) in d.new_splits()? {
@@ -424,6 +425,7 @@ impl Worker {
                 // hold back downstream event time meanwhile.
                 self.source_watermark(&mut clock, None)?;
                 std::thread::sleep(Duration::from_millis(1));
+                unpolled = 0;
                 continue;
             }
             next = (next + 1) % readers.len();
@@ -445,10 +447,14 @@ impl Worker {
                         self.source_watermark(&mut clock, wm)?;
                     }
                 }
-                None if readers[next].1.finished() => live[next] = false,
+                None if readers[next].1.finished() => {
+                    live[next] = false;
+                    unpolled = 0;
+                }
                 // A followed split with nothing new: send what is buffered, so records do
                 // not wait for the next barrier, and see whether the split went idle.
                 None => {
+                    unpolled = 0;
                     self.flush()?;
                     clock.nothing_new(next);
                     // A whole round without records: rest briefly instead of spinning.
