@@ -10,7 +10,7 @@ use rewind_engine::{GeneratedEvent, GeneratorSource, Job, RunOptions, Sink, run}
 use rewind_savepoint::Location;
 use rewind_test_support::{Count, keyed_count_with};
 
-use crate::report::Report;
+use crate::report::{Report, median};
 
 /// Discards output (the benchmark measures state, not output).
 pub(crate) struct Discard;
@@ -166,8 +166,9 @@ pub fn chain(report: &mut Report, work: &Path) -> Result<()> {
 }
 
 /// Runs the keyed count of `events` over `keys` possible keys without and with a
-/// checkpoint every second; reports the second against the first and returns the first's
-/// time in seconds.
+/// checkpoint every second, in three rounds (this machine's speed moves from minute to
+/// minute, so each round runs the three jobs back to back); reports the medians and each
+/// round's ratio, and returns the median time without checkpoints in seconds.
 fn checkpoint_cost(
     report: &mut Report,
     work: &Path,
@@ -175,40 +176,65 @@ fn checkpoint_cost(
     events: u64,
     label: &str,
 ) -> Result<f64> {
-    let started = Instant::now();
-    run(job(keys, events, 2), RunOptions::default())?.wait()?;
-    let no_ckpt = started.elapsed().as_secs_f64();
+    const ROUNDS: usize = 3;
+    let mut no_ckpt = Vec::new();
     // Incremental checkpoints (the default), then every checkpoint whole.
-    for (layers, how) in [(None, "incremental"), (Some(0), "whole")] {
-        let dir = format!("engine-checkpoints-{keys}-{how}");
-        let options = RunOptions {
-            checkpoint_dir: Some(at(work, &dir)?),
-            checkpoint_interval: Some(Duration::from_secs(1)),
-            retain_checkpoints: 0,
-            max_delta_layers: layers,
-            ..Default::default()
-        };
+    let kinds = [(None, "incremental"), (Some(0), "whole")];
+    let mut with_ckpt: Vec<Vec<(f64, u64, Vec<f64>, Duration, Duration)>> = vec![Vec::new(); 2];
+    for _ in 0..ROUNDS {
         let started = Instant::now();
-        let (_, stats) = run(job(keys, events, 2), options)?.wait_with_stats()?;
-        let with_ckpt = started.elapsed().as_secs_f64();
-        let written = written_per_checkpoint(&work.join(&dir));
+        run(job(keys, events, 2), RunOptions::default())?.wait()?;
+        no_ckpt.push(started.elapsed().as_secs_f64());
+        for (k, (layers, how)) in kinds.iter().enumerate() {
+            let dir = format!("engine-checkpoints-{keys}-{how}");
+            let options = RunOptions {
+                checkpoint_dir: Some(at(work, &dir)?),
+                checkpoint_interval: Some(Duration::from_secs(1)),
+                retain_checkpoints: 0,
+                max_delta_layers: *layers,
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let (_, stats) = run(job(keys, events, 2), options)?.wait_with_stats()?;
+            let secs = started.elapsed().as_secs_f64();
+            let written = written_per_checkpoint(&work.join(&dir));
+            with_ckpt[k].push((
+                secs,
+                stats.checkpoints_written,
+                written,
+                stats.max_sync_pause,
+                stats.max_sync_pause_running,
+            ));
+            std::fs::remove_dir_all(work.join(&dir)).ok();
+        }
+    }
+    let base = median(no_ckpt.clone());
+    for (k, (_, how)) in kinds.iter().enumerate() {
+        let runs = &with_ckpt[k];
+        let ratios: Vec<String> = runs
+            .iter()
+            .zip(&no_ckpt)
+            .map(|(r, b)| format!("{:.2}", b / r.0))
+            .collect();
+        let secs = median(runs.iter().map(|r| r.0).collect());
+        let last = runs.last().cloned().unwrap_or_default();
         report.add(
             &format!("engine keyed count{label}, {how} checkpoint every 1 s"),
-            events as f64 / with_ckpt / 1e6,
+            events as f64 / secs / 1e6,
             "no checkpoints",
-            events as f64 / no_ckpt / 1e6,
+            events as f64 / base / 1e6,
             "M events/s",
             format!(
-                "{} checkpoints writing {} MB each (median); max synchronous pause {:.3} ms ({:.3} ms of it running)",
-                stats.checkpoints_written,
-                median(&written) / 1e6,
-                stats.max_sync_pause.as_secs_f64() * 1e3,
-                stats.max_sync_pause_running.as_secs_f64() * 1e3
+                "medians of {ROUNDS} rounds, ratio by round {}; last round: {} checkpoints writing {} MB each (median); max synchronous pause {:.3} ms ({:.3} ms of it running)",
+                ratios.join("/"),
+                last.1,
+                median(last.2.clone()) / 1e6,
+                last.3.as_secs_f64() * 1e3,
+                last.4.as_secs_f64() * 1e3
             ),
         );
-        std::fs::remove_dir_all(work.join(&dir)).ok();
     }
-    Ok(no_ckpt)
+    Ok(base)
 }
 
 /// Bytes each checkpoint under `dir` wrote itself (not the files it lists of earlier
@@ -231,12 +257,6 @@ fn written_per_checkpoint(dir: &Path) -> Vec<f64> {
         .collect();
     found.sort_by_key(|(id, _)| *id);
     found.into_iter().map(|(_, b)| b).collect()
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// A state of `keys` keys (restored from the savepoint at `sp`) of which 1% change between
@@ -266,7 +286,7 @@ fn delta_bytes(report: &mut Report, work: &Path, sp: Location, keys: u64) -> Res
             "engine incremental checkpoint of {}M keys, 1% changed",
             keys / 1_000_000
         ),
-        median(rest) / 1e6,
+        median(rest.to_vec()) / 1e6,
         "the first checkpoint (whole)",
         first / 1e6,
         "MB",
@@ -318,9 +338,9 @@ fn restore_from_chain(report: &mut Report, work: &Path, dir: &str, keys: u64) ->
             "engine restore at p4 of {}M keys, {layers} delta layers",
             keys / 1_000_000
         ),
-        median(&from_chain),
+        median(from_chain.clone()),
         "the same state compacted",
-        median(&from_whole),
+        median(from_whole.clone()),
         "s",
         format!("median of 6 each, in turn, each first half the time; {folder}"),
     );

@@ -52,8 +52,8 @@ impl Report {
     }
 }
 
-/// Median of a few timings, in seconds.
+/// Median of a few samples (0 for none).
 pub fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(|a, b| a.total_cmp(b));
-    samples[samples.len() / 2]
+    samples.get(samples.len() / 2).copied().unwrap_or(0.0)
 }

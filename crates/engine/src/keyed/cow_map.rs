@@ -341,9 +341,11 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         let mut seen = std::collections::HashSet::new();
         gone.retain(|(_, key)| seen.insert(*key));
         gone.sort_unstable_by_key(|(h, _)| self.offset(*h));
-        out.extend(gone.into_iter().map(|(h, k)| (h, k, None)));
-        // Two sorted runs (writes, deletes): a stable sort merges them in linear time.
-        out.sort_by_key(|(h, _, _)| self.offset(*h));
+        if !gone.is_empty() {
+            out.extend(gone.into_iter().map(|(h, k)| (h, k, None)));
+            // Two sorted runs (writes, deletes): a stable sort merges them in linear time.
+            out.sort_by_key(|(h, _, _)| self.offset(*h));
+        }
         out
     }
 
