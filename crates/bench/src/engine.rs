@@ -180,7 +180,7 @@ fn checkpoint_cost(
     let mut no_ckpt = Vec::new();
     // Incremental checkpoints (the default), then every checkpoint whole.
     let kinds = [(None, "incremental"), (Some(0), "whole")];
-    let mut with_ckpt: Vec<Vec<(f64, u64, Vec<f64>, Duration, Duration)>> = vec![Vec::new(); 2];
+    let mut with_ckpt: Vec<Vec<CheckpointedRun>> = vec![Vec::new(); 2];
     for _ in 0..ROUNDS {
         let started = Instant::now();
         run(job(keys, events, 2), RunOptions::default())?.wait()?;
@@ -198,13 +198,13 @@ fn checkpoint_cost(
             let (_, stats) = run(job(keys, events, 2), options)?.wait_with_stats()?;
             let secs = started.elapsed().as_secs_f64();
             let written = written_per_checkpoint(&work.join(&dir));
-            with_ckpt[k].push((
+            with_ckpt[k].push(CheckpointedRun {
                 secs,
-                stats.checkpoints_written,
+                checkpoints: stats.checkpoints_written,
                 written,
-                stats.max_sync_pause,
-                stats.max_sync_pause_running,
-            ));
+                pause: stats.max_sync_pause,
+                pause_running: stats.max_sync_pause_running,
+            });
             std::fs::remove_dir_all(work.join(&dir)).ok();
         }
     }
@@ -214,9 +214,9 @@ fn checkpoint_cost(
         let ratios: Vec<String> = runs
             .iter()
             .zip(&no_ckpt)
-            .map(|(r, b)| format!("{:.2}", b / r.0))
+            .map(|(r, b)| format!("{:.2}", b / r.secs))
             .collect();
-        let secs = median(runs.iter().map(|r| r.0).collect());
+        let secs = median(runs.iter().map(|r| r.secs).collect());
         let last = runs.last().cloned().unwrap_or_default();
         report.add(
             &format!("engine keyed count{label}, {how} checkpoint every 1 s"),
@@ -227,14 +227,25 @@ fn checkpoint_cost(
             format!(
                 "medians of {ROUNDS} rounds, ratio by round {}; last round: {} checkpoints writing {} MB each (median); max synchronous pause {:.3} ms ({:.3} ms of it running)",
                 ratios.join("/"),
-                last.1,
-                median(last.2.clone()) / 1e6,
-                last.3.as_secs_f64() * 1e3,
-                last.4.as_secs_f64() * 1e3
+                last.checkpoints,
+                median(last.written.clone()) / 1e6,
+                last.pause.as_secs_f64() * 1e3,
+                last.pause_running.as_secs_f64() * 1e3
             ),
         );
     }
     Ok(base)
+}
+
+/// One run of the keyed count with checkpoints.
+#[derive(Clone, Default)]
+struct CheckpointedRun {
+    secs: f64,
+    checkpoints: u64,
+    /// Bytes each checkpoint wrote itself.
+    written: Vec<f64>,
+    pause: Duration,
+    pause_running: Duration,
 }
 
 /// Bytes each checkpoint under `dir` wrote itself (not the files it lists of earlier

@@ -307,28 +307,15 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         Some(entry.value)
     }
 
-    /// What changed since barrier `since` (the epochs from `since` on), in key-hash order
-    /// when every hash lies in the map's range: each key written since then with its value,
-    /// and each key removed since then and absent now with `None`.
-    pub(crate) fn changes_since(&self, since: u64) -> Vec<(u64, &R, Option<&V>)> {
-        let mut out: Vec<(u64, &R, Option<&V>)> = Vec::new();
-        for (slot, _) in self
-            .buckets
-            .iter()
-            .zip(&self.bucket_epochs)
-            .filter(|(_, e)| **e >= since)
-        {
-            let from = out.len();
-            out.extend(
-                slot.table()
-                    .iter()
-                    .filter(|e| e.stamp >= since)
-                    .map(|e| (e.hash, &e.key, Some(&e.value))),
-            );
-            // Buckets follow in hash order: sorting each (small, cache-resident) one
-            // leaves one sorted run for the final sort to confirm in a single pass.
-            out[from..].sort_unstable_by_key(|(h, _, _)| self.offset(*h));
-        }
+    /// Calls `f` with what changed since barrier `since` (the epochs from `since` on), in
+    /// key-hash order when every hash lies in the map's range: each key written since then
+    /// with its value, and each key removed since then and absent now with `None`. Each
+    /// bucket's rows go to `f` while they are in cache.
+    pub(crate) fn for_each_change_since<'a>(
+        &'a self,
+        since: u64,
+        mut f: impl FnMut(u64, &'a R, Option<&'a V>),
+    ) {
         let mut gone: Vec<(u64, &R)> = self
             .removed_before
             .iter()
@@ -341,11 +328,40 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         let mut seen = std::collections::HashSet::new();
         gone.retain(|(_, key)| seen.insert(*key));
         gone.sort_unstable_by_key(|(h, _)| self.offset(*h));
-        if !gone.is_empty() {
-            out.extend(gone.into_iter().map(|(h, k)| (h, k, None)));
-            // Two sorted runs (writes, deletes): a stable sort merges them in linear time.
-            out.sort_by_key(|(h, _, _)| self.offset(*h));
+        let mut gone = gone.into_iter().peekable();
+        let mut written: Vec<(u64, &Entry<R, V>)> = Vec::new();
+        for (slot, _) in self
+            .buckets
+            .iter()
+            .zip(&self.bucket_epochs)
+            .filter(|(_, e)| **e >= since)
+        {
+            written.clear();
+            written.extend(
+                slot.table()
+                    .iter()
+                    .filter(|e| e.stamp >= since)
+                    .map(|e| (self.offset(e.hash), e)),
+            );
+            written.sort_unstable_by_key(|(offset, _)| *offset);
+            for (offset, e) in &written {
+                // Deletes merge in by hash (a key is never both written and gone).
+                while let Some((h, key)) = gone.next_if(|(h, _)| self.offset(*h) < *offset) {
+                    f(h, key, None);
+                }
+                f(e.hash, &e.key, Some(&e.value));
+            }
         }
+        for (h, key) in gone {
+            f(h, key, None);
+        }
+    }
+
+    /// [`CowMap::for_each_change_since`] collected.
+    #[cfg(test)]
+    pub(crate) fn changes_since(&self, since: u64) -> Vec<(u64, &R, Option<&V>)> {
+        let mut out = Vec::new();
+        self.for_each_change_since(since, |h, r, v| out.push((h, r, v)));
         out
     }
 
