@@ -191,6 +191,9 @@ pub(crate) trait ErasedReader: Send {
 pub(crate) struct SnapshotAt {
     pub id: u64,
     pub needed_from: u64,
+    /// Whether later checkpoints may be written as changes since this one: only then do
+    /// keyed states keep a record of the keys they remove (else it would grow for ever).
+    pub track_removals: bool,
 }
 
 /// State captured at a barrier, converted to Arrow when the checkpoint is written.

@@ -108,6 +108,8 @@ pub(crate) struct CowMap<K: Key, R: RowKey<K>, V: Clone> {
     /// chunks shared with the snapshots.
     removed: Removals<R>,
     removed_before: Vec<Arc<Removals<R>>>,
+    /// Whether removals are recorded (see [`CowMap::snapshot_at`]).
+    track_removals: bool,
     _k: PhantomData<fn() -> K>,
 }
 
@@ -142,14 +144,27 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
             bucket_epochs: vec![0; 1 << BUCKET_BITS],
             removed: Vec::new(),
             removed_before: Vec::new(),
+            track_removals: false,
             _k: PhantomData,
         }
     }
 
     /// The map as it stands at barrier `epoch` (the synchronous part of a checkpoint):
     /// later writes are stamped `epoch`. Removals before `needed_from` are forgotten: no
-    /// checkpoint will be written as changes since an earlier barrier.
-    pub(crate) fn snapshot_at(&mut self, epoch: u64, needed_from: u64) -> Self {
+    /// checkpoint will be written as changes since an earlier barrier. Removals are
+    /// recorded from here on only when `track_removals` (later checkpoints may be written
+    /// as changes); a map never snapshotted records none.
+    pub(crate) fn snapshot_at(
+        &mut self,
+        epoch: u64,
+        needed_from: u64,
+        track_removals: bool,
+    ) -> Self {
+        self.track_removals = track_removals;
+        if !track_removals {
+            self.removed.clear();
+            self.removed_before.clear();
+        }
         if !self.removed.is_empty() {
             self.removed_before
                 .push(Arc::new(std::mem::take(&mut self.removed)));
@@ -172,6 +187,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
             bucket_epochs: self.bucket_epochs.clone(),
             removed: self.removed.clone(),
             removed_before: self.removed_before.clone(),
+            track_removals: self.track_removals,
             _k: PhantomData,
         }
     }
@@ -303,7 +319,9 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         let (table, th) = self.holding(key)?;
         let (entry, _) = table.find_entry(th, |e| e.key == *key).ok()?.remove();
         self.len -= 1;
-        self.removed.push((self.epoch, entry.hash, entry.key));
+        if self.track_removals {
+            self.removed.push((self.epoch, entry.hash, entry.key));
+        }
         Some(entry.value)
     }
 
@@ -506,7 +524,7 @@ mod tests {
         ) {
             let mut map = CowMap::<i64, i64, u64>::new(HashRange::FULL);
             let mut epoch = 0;
-            let mut previous = map.snapshot_at(epoch, 0);
+            let mut previous = map.snapshot_at(epoch, 0, true);
             for op in ops {
                 match op {
                     Op::Insert(k, v) => {
@@ -521,7 +539,7 @@ mod tests {
                         // are not needed any more.
                         let since = epoch;
                         epoch += 1;
-                        let next = map.snapshot_at(epoch, since);
+                        let next = map.snapshot_at(epoch, since, true);
                         let changes = next.changes_since(since);
                         let hashes: Vec<u64> = changes.iter().map(|(h, _, _)| *h).collect();
                         prop_assert!(hashes.windows(2).all(|w| w[0] <= w[1]));
@@ -562,6 +580,29 @@ mod tests {
                 prop_assert_eq!(hashes, expected);
             }
         }
+    }
+
+    /// A job without incremental checkpoints keeps no record of removed keys (it would grow
+    /// for as long as the job runs); one with them keeps removals until a snapshot no
+    /// longer needs them.
+    #[test]
+    fn removals_are_recorded_only_while_deltas_may_need_them() {
+        let mut map = CowMap::<i64, i64, u64>::new(HashRange::FULL);
+        for k in 0..100 {
+            map.insert(k, 1);
+        }
+        for k in 0..50 {
+            map.remove(&k);
+        }
+        assert!(map.removed.is_empty(), "recorded before any snapshot");
+        let _savepoint = map.snapshot_at(1, 0, false);
+        map.remove(&50);
+        assert!(map.removed.is_empty(), "recorded without incremental checkpoints");
+        let _checkpoint = map.snapshot_at(2, 0, true);
+        map.remove(&51);
+        assert_eq!(map.changes_since(2).len(), 1);
+        let _next = map.snapshot_at(3, 3, true);
+        assert!(map.removed.is_empty() && map.removed_before.is_empty(), "kept past need");
     }
 
     #[test]

@@ -399,7 +399,9 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
         Box::new(ValueSnapshot::<K, R, V> {
             name: self.name.clone(),
             kind: self.kind,
-            map: self.map.snapshot_at(at.id, at.needed_from),
+            map: self
+                .map
+                .snapshot_at(at.id, at.needed_from, at.track_removals),
             codec: self.codec.clone(),
         })
     }
@@ -538,7 +540,9 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
         // entries went.
         Box::new(MapSnapshot::<K, UK, V> {
             name: self.name.clone(),
-            map: self.map.snapshot_at(at.id, at.needed_from),
+            map: self
+                .map
+                .snapshot_at(at.id, at.needed_from, at.track_removals),
         })
     }
 
@@ -811,6 +815,7 @@ mod tests {
         let first = table.snapshot(SnapshotAt {
             id: 1,
             needed_from: 0,
+            track_removals: true,
         });
         let (hashes, whole) = first.to_batch(range).unwrap();
         assert_eq!(whole.num_rows(), n as usize);
@@ -832,6 +837,7 @@ mod tests {
         let second = table.snapshot(SnapshotAt {
             id: 2,
             needed_from: 1,
+            track_removals: true,
         });
         let (hashes, delta) = second.to_delta(range, 1).unwrap();
         let expected = (0..n).filter(|k| k % 2 == 0 || k % 7 == 0).count();

@@ -216,6 +216,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     let (to_coordinator, coordinator_rx) = channel::<CoordinatorMsg>();
     let counters = Arc::new(Counters {
         late: job.late.clone(),
+        incremental: options.checkpoint_dir.is_some() && options.max_delta_layers != Some(0),
         ..Counters::default()
     });
     let total_subtasks: usize = parallelism.iter().map(|p| *p as usize).sum();

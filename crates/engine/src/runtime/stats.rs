@@ -50,4 +50,7 @@ pub(crate) struct Counters {
     /// The newest checkpoint of this run written to the checkpoint directory (0: none):
     /// later checkpoints may be written as changes since it, never since an older one.
     pub(crate) committed_checkpoint: AtomicU64,
+    /// Whether checkpoints of this run may be written as changes since an earlier one
+    /// (else keyed state keeps no record of removed keys).
+    pub(crate) incremental: bool,
 }

@@ -318,6 +318,7 @@ impl Worker {
                 .counters
                 .committed_checkpoint
                 .load(std::sync::atomic::Ordering::Acquire),
+            track_removals: self.counters.incremental,
         };
         let snapshots: Vec<std::sync::Arc<dyn StateSnapshot>> = self
             .ops

@@ -12,7 +12,7 @@ use super::stored::{FixedWindows, SessionWindows, Slot};
 use super::{Window, WindowLogic, Windowed, Windows};
 use crate::key::Key;
 use crate::keyed::{NsKey, TIMERS, Table, TimeDomain, Timers, ValueCodec, ValueKind, ValueTable};
-use crate::operator::{ErasedOp, KeyFn, Rec, StateSnapshot};
+use crate::operator::{Batch, ErasedOp, KeyFn, Rec, StateSnapshot};
 use crate::{EngineError, Result};
 
 /// The state holding window contents: namespace = the window's start.
@@ -269,6 +269,52 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             .collect()
     }
 
+    /// Adds a record to its windows (settled first: see [`WindowOp::settle`]).
+    fn process_input(&mut self, input: T, ts: Option<i64>, out: &mut Vec<Rec>) -> Result<()> {
+        let ts = ts.ok_or_else(|| {
+            EngineError::InvalidJob(
+                "windows need event time: call assign_timestamps on the source".into(),
+            )
+        })?;
+        let key = (self.key)(&input);
+        let mut live = std::mem::take(&mut self.assigned);
+        self.assign(ts, &mut live);
+        live.retain(|w| self.cleanup_time(w.end) > self.watermark);
+        if live.is_empty() {
+            self.assigned = live;
+            if self.pass_late {
+                out.push(Rec::new(Windowed::<L::Out, T>::Late(input), Some(ts)));
+            } else {
+                self.late.fetch_add(1, Ordering::Relaxed);
+            }
+            return Ok(());
+        }
+        for &w in &live {
+            self.add(&key, w, &input, out);
+        }
+        self.assigned = live;
+        Ok(())
+    }
+
+    /// Looks up the state of the windows a record (with batch timestamp `ts`) goes to, to
+    /// bring it into the cache; `windows` is scratch space.
+    fn touch(&self, ts: i64, input: &T, windows: &mut Vec<Window>) {
+        let Some(ts) = crate::operator::timestamp_of(ts) else {
+            return;
+        };
+        if matches!(self.windows, Windows::Session { .. }) {
+            return;
+        }
+        let key = (self.key)(input);
+        self.assign(ts, windows);
+        for w in windows.iter() {
+            std::hint::black_box(self.table.map.get(&NsKey {
+                key: key.clone(),
+                ns: w.start,
+            }));
+        }
+    }
+
     /// Brings derived structures up to date after a restore.
     fn settle(&mut self) {
         self.derive_timers();
@@ -294,30 +340,35 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
 impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for WindowOp<K, T, L> {
     fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()> {
         self.settle();
-        let ts = rec.timestamp().ok_or_else(|| {
-            EngineError::InvalidJob(
-                "windows need event time: call assign_timestamps on the source".into(),
-            )
-        })?;
+        let ts = rec.timestamp();
         let input = rec.downcast::<T>()?;
-        let key = (self.key)(&input);
-        let mut live = std::mem::take(&mut self.assigned);
-        self.assign(ts, &mut live);
-        live.retain(|w| self.cleanup_time(w.end) > self.watermark);
-        if live.is_empty() {
-            self.assigned = live;
-            if self.pass_late {
-                out.push(Rec::new(Windowed::<L::Out, T>::Late(input), Some(ts)));
-            } else {
-                self.late.fetch_add(1, Ordering::Relaxed);
+        self.process_input(input, ts, out)
+    }
+
+    /// Takes the batch unboxed and looks up the windows of the next few records before
+    /// processing them, so their cache misses overlap instead of stalling each record.
+    fn process_batch(&mut self, batch: Box<dyn Batch>, out: &mut Vec<Rec>) -> Result<()> {
+        const AHEAD: usize = 32;
+        let records = match crate::operator::unboxed::<T>(batch) {
+            Ok(records) => records,
+            Err(batch) => return batch.drain_into(&mut |r| self.process(r, out)),
+        };
+        self.settle();
+        let mut rest = records.into_iter();
+        let mut chunk = Vec::with_capacity(AHEAD);
+        let mut windows = Vec::new();
+        loop {
+            chunk.extend(rest.by_ref().take(AHEAD));
+            if chunk.is_empty() {
+                return Ok(());
             }
-            return Ok(());
+            for (ts, input) in &chunk {
+                self.touch(*ts, input, &mut windows);
+            }
+            for (ts, input) in chunk.drain(..) {
+                self.process_input(input, crate::operator::timestamp_of(ts), out)?;
+            }
         }
-        for &w in &live {
-            self.add(&key, w, &input, out);
-        }
-        self.assigned = live;
-        Ok(())
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<()> {
