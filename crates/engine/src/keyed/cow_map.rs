@@ -230,6 +230,34 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         table.find(th, |e| e.key == *key).map(|e| &e.value)
     }
 
+    /// Looks the keys up, to bring their entries into the cache before they are used:
+    /// their hashes first, then the probes, so the probes' cache misses overlap (a probe
+    /// after each hash left room for only a few in flight).
+    pub(crate) fn warm<'k>(&self, keys: impl Iterator<Item = &'k R>)
+    where
+        R: 'k,
+    {
+        const AT_ONCE: usize = 32;
+        let mut located = [(0usize, 0u64); AT_ONCE];
+        let mut keys = keys.peekable();
+        while keys.peek().is_some() {
+            let mut n = 0;
+            let mut chunk = [None; AT_ONCE];
+            for key in keys.by_ref().take(AT_ONCE) {
+                let (_, bucket, th) = self.locate(key);
+                located[n] = (bucket, th);
+                chunk[n] = Some(key);
+                n += 1;
+            }
+            for (&(bucket, th), key) in located[..n].iter().zip(&chunk[..n]) {
+                if let Some(key) = key {
+                    let table = self.buckets[bucket].table();
+                    std::hint::black_box(table.find(th, |e| e.key == **key));
+                }
+            }
+        }
+    }
+
     pub(crate) fn contains_key(&self, key: &R) -> bool {
         self.get(key).is_some()
     }
@@ -597,12 +625,18 @@ mod tests {
         assert!(map.removed.is_empty(), "recorded before any snapshot");
         let _savepoint = map.snapshot_at(1, 0, false);
         map.remove(&50);
-        assert!(map.removed.is_empty(), "recorded without incremental checkpoints");
+        assert!(
+            map.removed.is_empty(),
+            "recorded without incremental checkpoints"
+        );
         let _checkpoint = map.snapshot_at(2, 0, true);
         map.remove(&51);
         assert_eq!(map.changes_since(2).len(), 1);
         let _next = map.snapshot_at(3, 3, true);
-        assert!(map.removed.is_empty() && map.removed_before.is_empty(), "kept past need");
+        assert!(
+            map.removed.is_empty() && map.removed_before.is_empty(),
+            "kept past need"
+        );
     }
 
     #[test]

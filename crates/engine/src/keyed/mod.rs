@@ -122,10 +122,10 @@ impl<K: Key> Tables<K> {
             .and_then(|(_, t)| t.as_any_mut().downcast_mut::<T>())
     }
 
-    /// Looks `key` up in every table (see [`crate::operator::ErasedOp::warm`]).
-    fn touch(&self, key: &K) {
+    /// Looks `keys` up in every table, to bring their entries into the cache.
+    fn touch(&self, keys: &[K]) {
         for (_, table) in &self.tables {
-            table.touch(key);
+            table.touch(keys);
         }
     }
 
@@ -515,14 +515,15 @@ impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
         };
         let mut rest = records.into_iter();
         let mut chunk = Vec::with_capacity(AHEAD);
+        let mut keys = Vec::with_capacity(AHEAD);
         loop {
             chunk.extend(rest.by_ref().take(AHEAD));
             if chunk.is_empty() {
                 return Ok(());
             }
-            for (_, input) in &chunk {
-                self.tables.touch(&(self.key)(input));
-            }
+            keys.clear();
+            keys.extend(chunk.iter().map(|(_, input)| (self.key)(input)));
+            self.tables.touch(&keys);
             for (ts, input) in chunk.drain(..) {
                 self.process_input(input, crate::operator::timestamp_of(ts), out)?;
             }

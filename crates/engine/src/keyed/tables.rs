@@ -114,8 +114,8 @@ pub(crate) trait Table<K: Key>: Send + 'static {
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
     fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot>;
     fn restore(&mut self, batch: &RecordBatch) -> Result<()>;
-    /// Looks `key` up, to bring its entry into the cache before it is used.
-    fn touch(&self, _key: &K) {}
+    /// Looks `keys` up, to bring their entries into the cache before they are used.
+    fn touch(&self, _keys: &[K]) {}
 }
 
 /// Whether a value table holds plain values or whole lists (`V` is then a `Vec`).
@@ -388,11 +388,12 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
         self
     }
 
-    fn touch(&self, key: &K) {
+    fn touch(&self, keys: &[K]) {
         // Tables whose row key is the key alone (not namespaced).
-        if let Some(key) = (key as &dyn std::any::Any).downcast_ref::<R>() {
-            std::hint::black_box(self.map.get(key));
-        }
+        self.map.warm(
+            keys.iter()
+                .filter_map(|k| (k as &dyn std::any::Any).downcast_ref::<R>()),
+        );
     }
 
     fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot> {
@@ -531,8 +532,8 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
         self
     }
 
-    fn touch(&self, key: &K) {
-        std::hint::black_box(self.map.get(key));
+    fn touch(&self, keys: &[K]) {
+        self.map.warm(keys.iter());
     }
 
     fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot> {

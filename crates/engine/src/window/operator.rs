@@ -296,23 +296,26 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         Ok(())
     }
 
-    /// Looks up the state of the windows a record (with batch timestamp `ts`) goes to, to
-    /// bring it into the cache; `windows` is scratch space.
-    fn touch(&self, ts: i64, input: &T, windows: &mut Vec<Window>) {
-        let Some(ts) = crate::operator::timestamp_of(ts) else {
-            return;
-        };
+    /// Looks up the state of the windows of `records` (with batch timestamps), to bring
+    /// it into the cache; `windows` is scratch space.
+    fn touch(&self, records: &[(i64, T)], windows: &mut Vec<NsKey<K>>) {
         if matches!(self.windows, Windows::Session { .. }) {
             return;
         }
-        let key = (self.key)(input);
-        self.assign(ts, windows);
-        for w in windows.iter() {
-            std::hint::black_box(self.table.map.get(&NsKey {
+        windows.clear();
+        let mut assigned = Vec::new();
+        for (ts, input) in records {
+            let Some(ts) = crate::operator::timestamp_of(*ts) else {
+                continue;
+            };
+            let key = (self.key)(input);
+            self.assign(ts, &mut assigned);
+            windows.extend(assigned.iter().map(|w| NsKey {
                 key: key.clone(),
                 ns: w.start,
             }));
         }
+        self.table.map.warm(windows.iter());
     }
 
     /// Brings derived structures up to date after a restore.
@@ -362,9 +365,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
             if chunk.is_empty() {
                 return Ok(());
             }
-            for (ts, input) in &chunk {
-                self.touch(*ts, input, &mut windows);
-            }
+            self.touch(&chunk, &mut windows);
             for (ts, input) in chunk.drain(..) {
                 self.process_input(input, crate::operator::timestamp_of(ts), out)?;
             }
