@@ -39,6 +39,9 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     pass_late: bool,
     /// The windows of the record being processed (kept to reuse its allocation).
     assigned: Vec<Window>,
+    /// `windows`' lengths in milliseconds: (size, slide) of fixed-size windows, (gap, 0)
+    /// of sessions (converted once, not per record).
+    spans: (i64, i64),
 }
 
 impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
@@ -78,6 +81,11 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             late,
             pass_late,
             assigned: Vec::new(),
+            spans: match windows {
+                Windows::Tumbling { size } => (millis(size), millis(size)),
+                Windows::Sliding { size, slide } => (millis(size), millis(slide)),
+                Windows::Session { gap } => (millis(gap), 0),
+            },
         }
     }
 
@@ -89,17 +97,14 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
     /// Puts the windows `ts` belongs to in `out` (cleared first).
     fn assign(&self, ts: i64, out: &mut Vec<Window>) {
         out.clear();
-        let (size, slide) = match self.windows {
-            Windows::Tumbling { size } => (millis(size), millis(size)),
-            Windows::Sliding { size, slide } => (millis(size), millis(slide)),
-            Windows::Session { gap } => {
-                out.push(Window {
-                    start: ts,
-                    end: ts.saturating_add(millis(gap)),
-                });
-                return;
-            }
-        };
+        let (size, slide) = self.spans;
+        if let Windows::Session { .. } = self.windows {
+            out.push(Window {
+                start: ts,
+                end: ts.saturating_add(size),
+            });
+            return;
+        }
         let mut start = ts - ts.rem_euclid(slide);
         while start > ts - size {
             out.push(Window {
