@@ -8,9 +8,11 @@
 //!   distinct timestamp, and the first change to a group after a clone copies that group;
 //! - a group that comes due is sorted once by (key, namespace) and fired in that order, so
 //!   firing is deterministic whatever the hash sets' layout (a restored job fires as an
-//!   uninterrupted one does).
+//!   uninterrupted one does). Fired timers leave their group together when the group is
+//!   through (a removal per timer, each a cache miss in a large group, was a tenth of a
+//!   window count's time); until then the sorted queue tells which fired.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hashbrown::HashSet;
@@ -24,18 +26,58 @@ type Group<K> = Arc<HashSet<(K, i64)>>;
 pub(crate) struct TimerSet<K: Key> {
     groups: BTreeMap<i64, Group<K>>,
     len: usize,
-    /// The due group being fired: its timestamp and its timers in firing order (a timer
-    /// deleted meanwhile is skipped: the group is the truth).
-    firing: Option<(i64, VecDeque<(K, i64)>)>,
+    firing: Option<Firing<K>>,
+}
+
+/// The due group being fired.
+struct Firing<K> {
+    time: i64,
+    /// Its timers in firing order; those before `next` fired but are still in the group
+    /// (so the fired ones are always in the group), the rest are all in it too.
+    queue: Vec<(K, i64)>,
+    next: usize,
+}
+
+impl<K: Key> Firing<K> {
+    fn fired(&self) -> &[(K, i64)] {
+        &self.queue[..self.next]
+    }
 }
 
 impl<K: Key> Clone for TimerSet<K> {
     fn clone(&self) -> Self {
+        let mut groups = self.groups.clone();
+        if let Some(f) = &self.firing {
+            remove_fired(&mut groups, f);
+        }
         TimerSet {
-            groups: self.groups.clone(),
+            groups,
             len: self.len,
             firing: None,
         }
+    }
+}
+
+/// Takes `firing`'s fired timers out of its group: the whole group at once when nothing
+/// else is left in it.
+fn remove_fired<K: Key>(groups: &mut BTreeMap<i64, Group<K>>, firing: &Firing<K>) {
+    let fired = firing.fired();
+    if fired.is_empty() {
+        return;
+    }
+    let Some(group) = groups.get_mut(&firing.time) else {
+        return;
+    };
+    if group.len() == fired.len() {
+        groups.remove(&firing.time);
+        return;
+    }
+    let group = Arc::make_mut(group);
+    for timer in fired {
+        group.remove(timer);
+    }
+    if group.is_empty() {
+        groups.remove(&firing.time);
     }
 }
 
@@ -56,12 +98,13 @@ impl<K: Key> TimerSet<K> {
 
     /// Sets the timer; returns whether it was not set yet.
     pub(crate) fn insert(&mut self, timestamp: i64, key: K, namespace: i64) -> bool {
+        self.settle_firing(timestamp);
         let group = Arc::make_mut(self.groups.entry(timestamp).or_default());
         let added = group.insert((key, namespace));
         if added {
             self.len += 1;
             // A timer set at the time being fired fires in this round too.
-            if self.firing.as_ref().is_some_and(|(t, _)| *t == timestamp) {
+            if self.firing.as_ref().is_some_and(|f| f.time == timestamp) {
                 self.firing = None;
             }
         }
@@ -70,6 +113,7 @@ impl<K: Key> TimerSet<K> {
 
     /// Deletes the timer; returns whether it was set.
     pub(crate) fn remove(&mut self, timestamp: i64, key: &K, namespace: i64) -> bool {
+        self.settle_firing(timestamp);
         let Some(group) = self.groups.get_mut(&timestamp) else {
             return false;
         };
@@ -84,14 +128,37 @@ impl<K: Key> TimerSet<K> {
         if group.is_empty() {
             self.groups.remove(&timestamp);
         }
+        // Not fired yet (fired ones left the group above): it leaves the queue too.
+        if let Some(f) = self.firing.as_mut().filter(|f| f.time == timestamp)
+            && let Ok(at) = f.queue.binary_search(&timer)
+        {
+            f.queue.remove(at);
+        }
         true
+    }
+
+    /// Before a change at `timestamp` while its group fires: the fired timers leave it.
+    fn settle_firing(&mut self, timestamp: i64) {
+        if let Some(f) = self.firing.as_mut().filter(|f| f.time == timestamp) {
+            remove_fired(&mut self.groups, f);
+            f.queue.drain(..f.next);
+            f.next = 0;
+        }
     }
 
     /// Whether the timer is set.
     pub(crate) fn contains(&self, timestamp: i64, key: &K, namespace: i64) -> bool {
-        self.groups
-            .get(&timestamp)
-            .is_some_and(|g| g.contains(&(key.clone(), namespace)))
+        let timer = (key.clone(), namespace);
+        let fired = self
+            .firing
+            .as_ref()
+            .filter(|f| f.time == timestamp)
+            .is_some_and(|f| f.fired().binary_search(&timer).is_ok());
+        !fired
+            && self
+                .groups
+                .get(&timestamp)
+                .is_some_and(|g| g.contains(&timer))
     }
 
     /// The earliest timestamp a timer is set for.
@@ -103,26 +170,47 @@ impl<K: Key> TimerSet<K> {
     /// within one timestamp by (key, namespace).
     pub(crate) fn pop_due(&mut self, now: i64) -> Option<(i64, K, i64)> {
         loop {
-            let (&time, group) = self.groups.first_key_value()?;
+            let (&time, _) = self.groups.first_key_value()?;
             if time > now {
                 return None;
             }
-            let queue = match &mut self.firing {
-                Some((t, queue)) if *t == time => queue,
+            // An earlier timer was set while a later group fired: that group's fired
+            // timers leave it first.
+            if self.firing.as_ref().is_some_and(|f| f.time != time) {
+                self.finish_firing();
+                continue;
+            }
+            let group = self.groups.get(&time)?;
+            let firing = match &mut self.firing {
+                Some(f) if f.time == time => f,
                 _ => {
-                    let mut sorted: Vec<(K, i64)> = group.iter().cloned().collect();
-                    sorted.sort_unstable();
-                    &mut self.firing.insert((time, sorted.into())).1
+                    let mut queue: Vec<(K, i64)> = group.iter().cloned().collect();
+                    queue.sort_unstable();
+                    self.firing.insert(Firing {
+                        time,
+                        queue,
+                        next: 0,
+                    })
                 }
             };
-            let Some((key, namespace)) = queue.pop_front() else {
-                // Fired through, yet timers remain (set while firing): sort them again.
-                self.firing = None;
-                continue;
-            };
-            if self.remove(time, &key, namespace) {
+            if let Some(timer) = firing.queue.get(firing.next) {
+                firing.next += 1;
+                let (key, namespace) = timer.clone();
+                self.len -= 1;
+                if firing.next == firing.queue.len() {
+                    self.finish_firing();
+                }
                 return Some((time, key, namespace));
             }
+            // Fired through (timers set meanwhile start a new round, sorted again).
+            self.finish_firing();
+        }
+    }
+
+    /// The group fired through: its fired timers leave it.
+    fn finish_firing(&mut self) {
+        if let Some(f) = self.firing.take() {
+            remove_fired(&mut self.groups, &f);
         }
     }
 
@@ -182,9 +270,11 @@ mod tests {
             for s in steps {
                 match s {
                     Step::Insert(t, k, n) => {
+                        prop_assert_eq!(set.contains(t, &k, n), model.contains(&(t, k, n)));
                         prop_assert_eq!(set.insert(t, k, n), model.insert((t, k, n)));
                     }
                     Step::Remove(t, k, n) => {
+                        prop_assert_eq!(set.contains(t, &k, n), model.contains(&(t, k, n)));
                         prop_assert_eq!(set.remove(t, &k, n), model.remove(&(t, k, n)));
                     }
                     Step::Pop(now) => {
