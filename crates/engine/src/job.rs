@@ -362,6 +362,7 @@ impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
                 tables: Tables::new(&decls, range),
                 timers: Timers::new(false),
                 watermark: i64::MIN,
+                warming: Vec::new(),
             }) as Box<dyn ErasedOp>
         });
         self.stage(name, factory, states)

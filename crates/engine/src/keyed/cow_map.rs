@@ -92,6 +92,70 @@ impl<R: Clone, V: Clone> Slot<R, V> {
     }
 }
 
+/// Puts one bucket's entries in offset order (so in key-hash order), reusing its buffers
+/// from bucket to bucket: a counting sort on the next bits of the offset, then a sort of
+/// each (tiny) run. About one digit per entry: the counts cost as much as the entries (a
+/// subtask of 500k keys holds ~120 a bucket; 1024 digits doubled the time).
+struct BucketSorter<'a, R, V> {
+    entries: Vec<(u64, &'a Entry<R, V>)>,
+    sorted: Vec<(u64, &'a Entry<R, V>)>,
+    starts: Vec<usize>,
+    next: Vec<usize>,
+}
+
+impl<R, V> Default for BucketSorter<'_, R, V> {
+    fn default() -> Self {
+        BucketSorter {
+            entries: Vec::new(),
+            sorted: Vec::new(),
+            starts: Vec::new(),
+            next: Vec::new(),
+        }
+    }
+}
+
+impl<'a, R, V> BucketSorter<'a, R, V> {
+    const MAX_DIGIT_BITS: u32 = 10;
+
+    /// `rows` (offset, entry) of one bucket, sorted by offset.
+    fn sort(
+        &mut self,
+        rows: impl Iterator<Item = (u64, &'a Entry<R, V>)>,
+    ) -> &[(u64, &'a Entry<R, V>)] {
+        self.entries.clear();
+        self.entries.extend(rows);
+        self.sorted.clear();
+        let Some(&first) = self.entries.first() else {
+            return &self.sorted;
+        };
+        let bits =
+            (usize::BITS - self.entries.len().leading_zeros()).clamp(1, Self::MAX_DIGIT_BITS);
+        let digit_shift = 64 - BUCKET_BITS - bits;
+        let digit = |offset: u64| ((offset >> digit_shift) & ((1 << bits) - 1)) as usize;
+        self.starts.clear();
+        self.starts.resize((1 << bits) + 1, 0usize);
+        for (offset, _) in &self.entries {
+            self.starts[digit(*offset) + 1] += 1;
+        }
+        for d in 1..self.starts.len() {
+            self.starts[d] += self.starts[d - 1];
+        }
+        self.sorted.resize(self.entries.len(), first);
+        self.next.clear();
+        self.next.extend_from_slice(&self.starts);
+        for item in &self.entries {
+            let d = digit(item.0);
+            self.sorted[self.next[d]] = *item;
+            self.next[d] += 1;
+        }
+        for run in self.starts.windows(2) {
+            // For hashes in the range, offsets order exactly as hashes do.
+            self.sorted[run[0]..run[1]].sort_unstable_by_key(|(offset, _)| *offset);
+        }
+        &self.sorted
+    }
+}
+
 pub(crate) struct CowMap<K: Key, R: RowKey<K>, V: Clone> {
     /// Empty tables allocate nothing until a bucket gets its first entry, so a small state
     /// stays small.
@@ -238,21 +302,19 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         R: 'k,
     {
         const AT_ONCE: usize = 32;
-        let mut located = [(0usize, 0u64); AT_ONCE];
+        let mut located = [(0usize, 0u64, None); AT_ONCE];
         let mut keys = keys.peekable();
         while keys.peek().is_some() {
             let mut n = 0;
-            let mut chunk = [None; AT_ONCE];
             for key in keys.by_ref().take(AT_ONCE) {
                 let (_, bucket, th) = self.locate(key);
-                located[n] = (bucket, th);
-                chunk[n] = Some(key);
+                located[n] = (bucket, th, Some(key));
                 n += 1;
             }
-            for (&(bucket, th), key) in located[..n].iter().zip(&chunk[..n]) {
+            for &(bucket, th, key) in &located[..n] {
                 if let Some(key) = key {
                     let table = self.buckets[bucket].table();
-                    std::hint::black_box(table.find(th, |e| e.key == **key));
+                    std::hint::black_box(table.find(th, |e| e.key == *key));
                 }
             }
         }
@@ -375,22 +437,19 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         gone.retain(|(_, key)| seen.insert(*key));
         gone.sort_unstable_by_key(|(h, _)| self.offset(*h));
         let mut gone = gone.into_iter().peekable();
-        let mut written: Vec<(u64, &Entry<R, V>)> = Vec::new();
+        let mut sorter = BucketSorter::default();
         for (slot, _) in self
             .buckets
             .iter()
             .zip(&self.bucket_epochs)
             .filter(|(_, e)| **e >= since)
         {
-            written.clear();
-            written.extend(
-                slot.table()
-                    .iter()
-                    .filter(|e| e.stamp >= since)
-                    .map(|e| (self.offset(e.hash), e)),
-            );
-            written.sort_unstable_by_key(|(offset, _)| *offset);
-            for (offset, e) in &written {
+            let written = slot
+                .table()
+                .iter()
+                .filter(|e| e.stamp >= since)
+                .map(|e| (self.offset(e.hash), e));
+            for (offset, e) in sorter.sort(written) {
                 // Deletes merge in by hash (a key is never both written and gone).
                 while let Some((h, key)) = gone.next_if(|(h, _)| self.offset(*h) < *offset) {
                     f(h, key, None);
@@ -415,44 +474,10 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     /// in the map's range (the caller checks; see [`CowMap::new`]). Rows with equal hashes
     /// come in no particular order.
     pub(crate) fn for_each_sorted<'a>(&'a self, mut f: impl FnMut(u64, &'a R, &'a V)) {
-        // Within a bucket, a counting sort on the next bits of the offset, then a sort of
-        // each (tiny) run. About one digit per entry: the counts cost as much as the
-        // entries (a subtask of 500k keys holds ~120 a bucket; 1024 digits doubled the time).
-        const MAX_DIGIT_BITS: u32 = 10;
-        let mut entries: Vec<(u64, &Entry<R, V>)> = Vec::new();
-        let mut sorted: Vec<(u64, &Entry<R, V>)> = Vec::new();
-        let (mut starts, mut next) = (Vec::new(), Vec::new());
+        let mut sorter = BucketSorter::default();
         for table in self.buckets.iter().map(Slot::table) {
-            entries.clear();
-            entries.extend(table.iter().map(|e| (self.offset(e.hash), e)));
-            let Some(&first) = entries.first() else {
-                continue;
-            };
-            let bits = (usize::BITS - entries.len().leading_zeros()).clamp(1, MAX_DIGIT_BITS);
-            let digit_shift = 64 - BUCKET_BITS - bits;
-            let digit = |offset: u64| ((offset >> digit_shift) & ((1 << bits) - 1)) as usize;
-            starts.clear();
-            starts.resize((1 << bits) + 1, 0usize);
-            for (offset, _) in &entries {
-                starts[digit(*offset) + 1] += 1;
-            }
-            for d in 1..starts.len() {
-                starts[d] += starts[d - 1];
-            }
-            sorted.clear();
-            sorted.resize(entries.len(), first);
-            next.clear();
-            next.extend_from_slice(&starts);
-            for item in &entries {
-                let d = digit(item.0);
-                sorted[next[d]] = *item;
-                next[d] += 1;
-            }
-            for run in starts.windows(2) {
-                // For hashes in the range, offsets order exactly as hashes do.
-                sorted[run[0]..run[1]].sort_unstable_by_key(|(offset, _)| *offset);
-            }
-            for (_, e) in &sorted {
+            let rows = sorter.sort(table.iter().map(|e| (self.offset(e.hash), e)));
+            for (_, e) in rows {
                 f(e.hash, &e.key, &e.value);
             }
         }

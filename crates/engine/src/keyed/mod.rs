@@ -447,6 +447,8 @@ pub(crate) struct KeyedOp<F: KeyedProcessFunction> {
     pub tables: Tables<F::Key>,
     pub timers: Timers<F::Key>,
     pub watermark: i64,
+    /// The keys of the chunk being warmed (kept to reuse its allocation).
+    pub warming: Vec<F::Key>,
 }
 
 impl<F: KeyedProcessFunction> KeyedOp<F> {
@@ -473,7 +475,16 @@ impl<F: KeyedProcessFunction> KeyedOp<F> {
     }
 }
 
-impl<F: KeyedProcessFunction> KeyedOp<F> {
+impl<F: KeyedProcessFunction> crate::operator::TypedInput for KeyedOp<F> {
+    type In = F::In;
+
+    fn warm(&mut self, chunk: &[(i64, F::In)]) {
+        self.warming.clear();
+        self.warming
+            .extend(chunk.iter().map(|(_, input)| (self.key)(input)));
+        self.tables.touch(&self.warming);
+    }
+
     fn process_input(
         &mut self,
         input: F::In,
@@ -500,34 +511,11 @@ impl<F: KeyedProcessFunction> KeyedOp<F> {
 
 impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
     fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()> {
-        let timestamp = rec.timestamp();
-        let input = rec.downcast::<F::In>()?;
-        self.process_input(input, timestamp, out)
+        crate::operator::process_typed(self, rec, out)
     }
 
-    /// Takes the batch unboxed and looks up the state of the next few records before
-    /// processing them, so their cache misses overlap instead of stalling each record.
     fn process_batch(&mut self, batch: Box<dyn Batch>, out: &mut Vec<Rec>) -> Result<()> {
-        const AHEAD: usize = 32;
-        let records = match crate::operator::unboxed::<F::In>(batch) {
-            Ok(records) => records,
-            Err(batch) => return batch.drain_into(&mut |r| self.process(r, out)),
-        };
-        let mut rest = records.into_iter();
-        let mut chunk = Vec::with_capacity(AHEAD);
-        let mut keys = Vec::with_capacity(AHEAD);
-        loop {
-            chunk.extend(rest.by_ref().take(AHEAD));
-            if chunk.is_empty() {
-                return Ok(());
-            }
-            keys.clear();
-            keys.extend(chunk.iter().map(|(_, input)| (self.key)(input)));
-            self.tables.touch(&keys);
-            for (ts, input) in chunk.drain(..) {
-                self.process_input(input, crate::operator::timestamp_of(ts), out)?;
-            }
-        }
+        crate::operator::process_typed_batch(self, batch, out)
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<()> {

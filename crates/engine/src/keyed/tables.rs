@@ -243,54 +243,66 @@ impl<'a, 'e, V> ChunkedValues<'a, 'e, V> {
     }
 }
 
-/// The columns of a snapshot's rows, filled in key-hash order.
+/// The key columns of a snapshot's rows (hash, key and, when namespaced, namespace),
+/// filled in key-hash order.
 struct SortedColumns<K> {
     hashes: Vec<u64>,
     keys: Vec<K>,
     namespaces: Option<Vec<i64>>,
-    values: ArrayRef,
+    /// The first row outside the subtask's range, if any.
+    stray: Option<(u64, K)>,
 }
 
 impl<K: Key> SortedColumns<K> {
-    /// Every row of `map`, in key-hash order; every hash must be in `range`. `each`
-    /// takes a row's value and pushes its values (one for value state, one per entry
-    /// for map state), returning how many; `encode` makes the value column.
+    fn with_capacity<R: RowKey<K>>(n: usize) -> Self {
+        SortedColumns {
+            hashes: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n),
+            namespaces: R::namespace_type().map(|_| Vec::with_capacity(n)),
+            stray: None,
+        }
+    }
+
+    /// Adds the row of `r` (key hash `h`), noting it if it lies outside `range`.
+    fn push<R: RowKey<K>>(&mut self, range: HashRange, h: u64, r: &R) {
+        if !range.contains(h) {
+            self.stray.get_or_insert_with(|| (h, r.key().clone()));
+        }
+        self.hashes.push(h);
+        self.keys.push(r.key().clone());
+        if let Some(ns) = &mut self.namespaces {
+            ns.push(r.namespace().unwrap_or_default());
+        }
+    }
+
+    /// The columns, unless a row lay outside the subtask's range.
+    fn checked(self, state: &str) -> Result<Self> {
+        match &self.stray {
+            Some((h, key)) => Err(EngineError::Internal(format!(
+                "state {state}: key {key:?} (hash {h:016x}) in the wrong subtask"
+            ))),
+            None => Ok(self),
+        }
+    }
+
+    /// Every row of `map`, in key-hash order, and the value column; every hash must be in
+    /// `range`. `each` takes a row's value and pushes its values (one for value state, one
+    /// per entry for map state), returning how many; `encode` makes the value column.
     fn collect<'a, R: RowKey<K>, T: Clone, V: 'a>(
         state: &str,
         map: &'a CowMap<K, R, T>,
         range: HashRange,
         encode: Encode<'_, V>,
         mut each: impl FnMut(&'a T, &mut ChunkedValues<'a, '_, V>) -> usize,
-    ) -> Result<Self> {
-        let n = map.len();
-        let mut hashes = Vec::with_capacity(n);
-        let mut keys = Vec::with_capacity(n);
-        let mut namespaces = R::namespace_type().map(|_| Vec::with_capacity(n));
+    ) -> Result<(Self, ArrayRef)> {
+        let mut rows = SortedColumns::with_capacity::<R>(map.len());
         let mut values = ChunkedValues::new(encode);
-        let mut stray = None;
         map.for_each_sorted(|h, r, t| {
-            if !range.contains(h) {
-                stray.get_or_insert_with(|| (h, r.key().clone()));
-            }
             for _ in 0..each(t, &mut values) {
-                hashes.push(h);
-                keys.push(r.key().clone());
-                if let Some(ns) = &mut namespaces {
-                    ns.push(r.namespace().unwrap_or_default());
-                }
+                rows.push(range, h, r);
             }
         });
-        if let Some((h, key)) = stray {
-            return Err(EngineError::Internal(format!(
-                "state {state}: key {key:?} (hash {h:016x}) in the wrong subtask"
-            )));
-        }
-        Ok(SortedColumns {
-            hashes,
-            keys,
-            namespaces,
-            values: values.finish()?,
-        })
+        Ok((rows.checked(state)?, values.finish()?))
     }
 
     /// The `key` and, when namespaced, `namespace` fields and columns.
@@ -433,14 +445,14 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
     }
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
         let encode = |values: &[&V]| self.codec.encode(values);
-        let mut rows =
+        let (mut rows, values) =
             SortedColumns::collect(&self.name, &self.map, range, &encode, |v, values| {
                 values.push(v);
                 1
             })?;
         let (mut fields, mut columns) = rows.key_columns();
         fields.push(self.codec.field()?.as_ref().clone());
-        columns.push(rows.values);
+        columns.push(values);
         Ok((rows.hashes, batch(fields, columns)?))
     }
 
@@ -449,36 +461,21 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
     }
 
     fn to_delta(&self, range: HashRange, since: u64) -> Result<(Vec<u64>, RecordBatch)> {
-        let mut hashes = Vec::new();
-        let mut keys = Vec::new();
-        let mut namespaces = R::namespace_type().map(|_| Vec::new());
+        let mut rows = SortedColumns::with_capacity::<R>(0);
         let encode = |values: &[&V]| self.codec.encode(values);
         let mut values = ChunkedValues::new(&encode);
         let mut written = 0u32;
         // Where each row's value is in `values`; none for a removed key.
         let mut at: Vec<Option<u32>> = Vec::new();
-        let mut stray = None;
         self.map.for_each_change_since(since, |h, r, v| {
-            if !range.contains(h) {
-                stray.get_or_insert_with(|| (h, r.key().clone()));
-            }
-            hashes.push(h);
-            keys.push(r.key().clone());
-            if let Some(ns) = &mut namespaces {
-                ns.push(r.namespace().unwrap_or_default());
-            }
+            rows.push(range, h, r);
             at.push(v.map(|v| {
                 values.push(v);
                 written += 1;
                 written - 1
             }));
         });
-        if let Some((h, key)) = stray {
-            return Err(EngineError::Internal(format!(
-                "state {}: key {key:?} (hash {h:016x}) in the wrong subtask",
-                self.name
-            )));
-        }
+        let mut rows = rows.checked(&self.name)?;
         let n = at.len();
         let values = values.finish()?;
         let (deleted, values) = if written as usize == n {
@@ -494,17 +491,12 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
             .map_err(|e| EngineError::Internal(e.to_string()))?;
             (deleted, values)
         };
-        let mut fields = vec![Field::new("key", K::data_type(), false)];
-        let mut columns = vec![K::into_array(keys)];
-        if let Some(ns) = namespaces {
-            fields.push(Field::new("namespace", DataType::Int64, false));
-            columns.push(Arc::new(Int64Array::from(ns)));
-        }
+        let (mut fields, mut columns) = rows.key_columns();
         fields.push(self.codec.field()?.as_ref().clone().with_nullable(true));
         columns.push(values);
         fields.push(Field::new("deleted", DataType::Boolean, false));
         columns.push(Arc::new(deleted));
-        Ok((hashes, batch(fields, columns)?))
+        Ok((rows.hashes, batch(fields, columns)?))
     }
 }
 
@@ -590,7 +582,7 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
     fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
         let mut user_keys = Vec::new();
         let encode = |values: &[&V]| values_to_array::<V>(values);
-        let mut rows =
+        let (mut rows, values) =
             SortedColumns::collect(&self.name, &self.map, range, &encode, |entries, values| {
                 for (uk, v) in entries.iter() {
                     user_keys.push(uk.clone());
@@ -602,7 +594,7 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
         fields.push(Field::new("user_key", UK::data_type(), false));
         columns.push(UK::into_array(user_keys));
         fields.push(value_field::<V>()?.as_ref().clone());
-        columns.push(rows.values);
+        columns.push(values);
         Ok((rows.hashes, batch(fields, columns)?))
     }
 }

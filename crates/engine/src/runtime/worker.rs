@@ -164,18 +164,10 @@ impl Worker {
     /// Runs a channel batch through the chain: the first operator takes it whole
     /// ([`ErasedOp::process_batch`]), then what it gave runs through the rest.
     fn push_batch(&mut self, records: Box<dyn crate::operator::Batch>) -> Result<()> {
-        let Some(op) = self.ops.first_mut() else {
+        if self.ops.is_empty() {
             return records.drain_into(&mut |r| self.emit(r));
-        };
-        let mut out = std::mem::take(&mut self.scratch[0]);
-        let mut result = op.process_batch(records, &mut out);
-        for r in out.drain(..) {
-            if result.is_ok() {
-                result = self.run_from(1, r);
-            }
         }
-        self.scratch[0] = out;
-        result
+        self.run_at(0, |op, out| op.process_batch(records, out))
     }
 
     /// Runs records through the chain from operator `from` on and sends what comes out.
@@ -187,20 +179,29 @@ impl Worker {
     }
 
     /// Runs one record through operators `from..`, depth first, and sends what comes out.
-    /// Each operator's output buffer is reused from record to record: nothing is
-    /// allocated per record here.
     fn run_from(&mut self, from: usize, rec: Rec) -> Result<()> {
-        let Some(op) = self.ops.get_mut(from) else {
+        if from >= self.ops.len() {
             return self.emit(rec);
-        };
-        let mut out = std::mem::take(&mut self.scratch[from]);
-        let mut result = op.process(rec, &mut out);
+        }
+        self.run_at(from, |op, out| op.process(rec, out))
+    }
+
+    /// Lets operator `at` (which exists) work with `step`, then runs what it gave through
+    /// the rest of the chain. Each operator's output buffer is reused from call to call:
+    /// nothing is allocated per record here.
+    fn run_at(
+        &mut self,
+        at: usize,
+        step: impl FnOnce(&mut dyn ErasedOp, &mut Vec<Rec>) -> Result<()>,
+    ) -> Result<()> {
+        let mut out = std::mem::take(&mut self.scratch[at]);
+        let mut result = step(self.ops[at].as_mut(), &mut out);
         for r in out.drain(..) {
             if result.is_ok() {
-                result = self.run_from(from + 1, r);
+                result = self.run_from(at + 1, r);
             }
         }
-        self.scratch[from] = out;
+        self.scratch[at] = out;
         result
     }
 

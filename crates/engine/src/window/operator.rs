@@ -39,6 +39,8 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     pass_late: bool,
     /// The windows of the record being processed (kept to reuse its allocation).
     assigned: Vec<Window>,
+    /// The windows of the chunk being warmed (kept to reuse its allocation).
+    warming: Vec<NsKey<K>>,
     /// `windows`' lengths in milliseconds: (size, slide) of fixed-size windows, (gap, 0)
     /// of sessions (converted once, not per record).
     spans: (i64, i64),
@@ -81,6 +83,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             late,
             pass_late,
             assigned: Vec::new(),
+            warming: Vec::new(),
             spans: match windows {
                 Windows::Tumbling { size } => (millis(size), millis(size)),
                 Windows::Sliding { size, slide } => (millis(size), millis(slide)),
@@ -274,8 +277,61 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             .collect()
     }
 
-    /// Adds a record to its windows (settled first: see [`WindowOp::settle`]).
+    /// Brings derived structures up to date after a restore.
+    fn settle(&mut self) {
+        self.derive_timers();
+        self.rebuild_sessions();
+    }
+
+    fn rebuild_sessions(&mut self) {
+        if !std::mem::take(&mut self.sessions_stale) {
+            return;
+        }
+        self.sessions.clear();
+        if matches!(self.windows, Windows::Session { .. }) {
+            for ns in self.table.map.keys() {
+                self.sessions
+                    .entry(ns.key.clone())
+                    .or_default()
+                    .insert(ns.ns);
+            }
+        }
+    }
+}
+
+impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> crate::operator::TypedInput
+    for WindowOp<K, T, L>
+{
+    type In = T;
+
+    /// Looks up the state of the windows of the chunk's records, to bring it into the
+    /// cache (session windows merge, so their lookups are not predicted).
+    fn warm(&mut self, chunk: &[(i64, T)]) {
+        if matches!(self.windows, Windows::Session { .. }) {
+            return;
+        }
+        let mut windows = std::mem::take(&mut self.warming);
+        let mut assigned = std::mem::take(&mut self.assigned);
+        windows.clear();
+        for (ts, input) in chunk {
+            let Some(ts) = crate::operator::timestamp_of(*ts) else {
+                continue;
+            };
+            let key = (self.key)(input);
+            self.assign(ts, &mut assigned);
+            windows.extend(assigned.iter().map(|w| NsKey {
+                key: key.clone(),
+                ns: w.start,
+            }));
+        }
+        self.table.map.warm(windows.iter());
+        self.warming = windows;
+        self.assigned = assigned;
+    }
+
+    /// Adds a record to its windows.
     fn process_input(&mut self, input: T, ts: Option<i64>, out: &mut Vec<Rec>) -> Result<()> {
+        self.settle();
         let ts = ts.ok_or_else(|| {
             EngineError::InvalidJob(
                 "windows need event time: call assign_timestamps on the source".into(),
@@ -300,81 +356,15 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         self.assigned = live;
         Ok(())
     }
-
-    /// Looks up the state of the windows of `records` (with batch timestamps), to bring
-    /// it into the cache; `windows` is scratch space.
-    fn touch(&self, records: &[(i64, T)], windows: &mut Vec<NsKey<K>>) {
-        if matches!(self.windows, Windows::Session { .. }) {
-            return;
-        }
-        windows.clear();
-        let mut assigned = Vec::new();
-        for (ts, input) in records {
-            let Some(ts) = crate::operator::timestamp_of(*ts) else {
-                continue;
-            };
-            let key = (self.key)(input);
-            self.assign(ts, &mut assigned);
-            windows.extend(assigned.iter().map(|w| NsKey {
-                key: key.clone(),
-                ns: w.start,
-            }));
-        }
-        self.table.map.warm(windows.iter());
-    }
-
-    /// Brings derived structures up to date after a restore.
-    fn settle(&mut self) {
-        self.derive_timers();
-        self.rebuild_sessions();
-    }
-
-    fn rebuild_sessions(&mut self) {
-        if !std::mem::take(&mut self.sessions_stale) {
-            return;
-        }
-        self.sessions.clear();
-        if matches!(self.windows, Windows::Session { .. }) {
-            for ns in self.table.map.keys() {
-                self.sessions
-                    .entry(ns.key.clone())
-                    .or_default()
-                    .insert(ns.ns);
-            }
-        }
-    }
 }
 
 impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for WindowOp<K, T, L> {
     fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()> {
-        self.settle();
-        let ts = rec.timestamp();
-        let input = rec.downcast::<T>()?;
-        self.process_input(input, ts, out)
+        crate::operator::process_typed(self, rec, out)
     }
 
-    /// Takes the batch unboxed and looks up the windows of the next few records before
-    /// processing them, so their cache misses overlap instead of stalling each record.
     fn process_batch(&mut self, batch: Box<dyn Batch>, out: &mut Vec<Rec>) -> Result<()> {
-        const AHEAD: usize = 32;
-        let records = match crate::operator::unboxed::<T>(batch) {
-            Ok(records) => records,
-            Err(batch) => return batch.drain_into(&mut |r| self.process(r, out)),
-        };
-        self.settle();
-        let mut rest = records.into_iter();
-        let mut chunk = Vec::with_capacity(AHEAD);
-        let mut windows = Vec::new();
-        loop {
-            chunk.extend(rest.by_ref().take(AHEAD));
-            if chunk.is_empty() {
-                return Ok(());
-            }
-            self.touch(&chunk, &mut windows);
-            for (ts, input) in chunk.drain(..) {
-                self.process_input(input, crate::operator::timestamp_of(ts), out)?;
-            }
-        }
+        crate::operator::process_typed_batch(self, batch, out)
     }
 
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<()> {
