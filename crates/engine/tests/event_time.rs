@@ -644,8 +644,10 @@ fn late_log(dir: &std::path::Path) -> Location {
     let log = dir.join("log");
     std::fs::create_dir_all(&log).unwrap();
     let mut text = String::new();
-    for i in 0..600 {
-        text.push_str(&format!("{{\"key\": 1, \"ts\": {}}}\n", i * 10));
+    // Enough records that the source passes a watermark on before the late one (it looks
+    // at its watermark every few thousand records while it reads without pause).
+    for i in 0..2400 {
+        text.push_str(&format!("{{\"key\": 1, \"ts\": {}}}\n", i / 4 * 10));
     }
     text.push_str("{\"key\": 1, \"ts\": 5}\n");
     std::fs::write(log.join("partition-0.jsonl"), text).unwrap();
@@ -680,7 +682,7 @@ fn late_records_are_dropped_and_counted_or_passed_on() {
         .wait_with_stats()
         .unwrap();
     assert_eq!(stats.late_records_dropped, 1);
-    let first = r#"{"key":1,"start":0,"end":1000,"value":100}"#;
+    let first = r#"{"key":1,"start":0,"end":1000,"value":400}"#;
     assert!(dropped.lines().contains(&first.to_string()));
     assert_eq!(dropped.lines().len(), 6);
 
@@ -715,7 +717,7 @@ fn late_records_are_dropped_and_counted_or_passed_on() {
     assert_eq!(stats.late_records_dropped, 0);
     let lines = updated.lines();
     assert!(lines.contains(&first.to_string()));
-    assert!(lines.contains(&r#"{"key":1,"start":0,"end":1000,"value":101}"#.to_string()));
+    assert!(lines.contains(&r#"{"key":1,"start":0,"end":1000,"value":401}"#.to_string()));
 }
 
 #[test]

@@ -443,6 +443,8 @@ impl Worker {
                     // waiting for full batches.
                     if clock.since_emit % 32 == 0 && self.last_flush.elapsed() >= MAX_BUFFER_DELAY {
                         self.flush()?;
+                        // Event time, too, moves on at least this often.
+                        clock.look_now = true;
                     }
                     if clock.due() {
                         let wm = clock.watermark(&readers, &live);
@@ -491,6 +493,7 @@ impl Worker {
     /// Adds the records read since the last look to the job's count.
     fn publish_read(&self, clock: &mut SourceClock) {
         let read = std::mem::take(&mut clock.since_emit) as u64;
+        clock.look_now = false;
         self.counters
             .read
             .fetch_add(read, std::sync::atomic::Ordering::Relaxed);
@@ -670,12 +673,19 @@ pub(super) struct SourceClock {
     idle: Vec<bool>,
     idle_timeout: Option<Duration>,
     since_emit: usize,
+    /// Whether the watermark is due whatever `since_emit` says.
+    look_now: bool,
     emitted: i64,
     idle_sent: bool,
 }
 
-/// Records between two looks at a source subtask's watermark.
-const WATERMARK_EVERY: usize = 256;
+/// Records between two looks at a source subtask's watermark while it reads without pause
+/// (a quiet split, and each time-bound flush, look at once). A watermark that advanced
+/// flushes the batches being filled, so it goes after the records before it: every 256
+/// records that halved the batches of a windowed job and doubled its channel messages, and
+/// the wake-ups cost its window threads a fifth of their time (`rewind-bench --only
+/// windows`).
+const WATERMARK_EVERY: usize = 2048;
 
 impl SourceClock {
     fn new(splits: usize, idle_timeout: Option<Duration>) -> Self {
@@ -684,6 +694,7 @@ impl SourceClock {
             idle: vec![false; splits],
             idle_timeout,
             since_emit: 0,
+            look_now: false,
             emitted: i64::MIN,
             idle_sent: false,
         }
@@ -703,7 +714,7 @@ impl SourceClock {
     }
 
     fn due(&self) -> bool {
-        self.since_emit >= WATERMARK_EVERY || self.idle_sent
+        self.since_emit >= WATERMARK_EVERY || self.idle_sent || self.look_now
     }
 
     fn nothing_new(&mut self, split: usize) {

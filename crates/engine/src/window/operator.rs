@@ -44,6 +44,9 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     /// `windows`' lengths in milliseconds: (size, slide) of fixed-size windows, (gap, 0)
     /// of sessions (converted once, not per record).
     spans: (i64, i64),
+    /// The slide-aligned start last computed: records of one stretch of event time share
+    /// it, so most need no division (two per record were an eighth of a window count).
+    last_base: i64,
 }
 
 impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
@@ -89,6 +92,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
                 Windows::Sliding { size, slide } => (millis(size), millis(slide)),
                 Windows::Session { gap } => (millis(gap), 0),
             },
+            last_base: i64::MIN,
         }
     }
 
@@ -98,7 +102,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
     }
 
     /// Puts the windows `ts` belongs to in `out` (cleared first).
-    fn assign(&self, ts: i64, out: &mut Vec<Window>) {
+    fn assign(&mut self, ts: i64, out: &mut Vec<Window>) {
         out.clear();
         let (size, slide) = self.spans;
         if let Windows::Session { .. } = self.windows {
@@ -108,7 +112,11 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             });
             return;
         }
-        let mut start = ts - ts.rem_euclid(slide);
+        // `ts` lies in [last_base, last_base + slide) (compared without overflow).
+        if (ts as i128 - self.last_base as i128) as u128 >= slide as u128 {
+            self.last_base = ts - ts.rem_euclid(slide);
+        }
+        let mut start = self.last_base;
         while start > ts - size {
             out.push(Window {
                 start,
@@ -133,10 +141,10 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         self.purge(key, w);
     }
 
-    /// Drops the window's state; its timers are gone already (its cleanup timer just
+    /// Drops the window's state, returning it; its timers are gone already (its cleanup timer just
     /// fired, and the firing timer, never later, fired before or is the same one).
-    fn purge(&mut self, key: &K, w: Window) {
-        self.table.map.remove(&NsKey {
+    fn purge(&mut self, key: &K, w: Window) -> Option<Slot<L::Acc>> {
+        let slot = self.table.map.remove(&NsKey {
             key: key.clone(),
             ns: w.start,
         });
@@ -146,6 +154,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
                 self.sessions.remove(key);
             }
         }
+        slot
     }
 
     fn emit(&self, key: &K, w: Window, acc: &L::Acc, out: &mut Vec<Rec>) {
@@ -373,22 +382,38 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
         while let Some((ts, key, start)) =
             self.timers.pop_due(TimeDomain::EventTime, self.watermark)
         {
-            let ns = NsKey {
-                key: key.clone(),
-                ns: start,
+            let end = match self.windows {
+                // A fixed-size window's end follows from its start: when the timer both
+                // fires and purges it, one removal finds it (a lookup first was a tenth of
+                // a window count's firing).
+                Windows::Tumbling { .. } | Windows::Sliding { .. } => {
+                    start.saturating_add(self.spans.0)
+                }
+                Windows::Session { .. } => {
+                    let ns = NsKey {
+                        key: key.clone(),
+                        ns: start,
+                    };
+                    let Some(slot) = self.table.map.get(&ns) else {
+                        continue;
+                    };
+                    slot.end
+                }
             };
-            let Some(slot) = self.table.map.get(&ns) else {
-                continue;
-            };
-            let w = Window {
-                start,
-                end: slot.end,
-            };
-            if ts == w.end - 1 {
-                self.emit(&key, w, &slot.acc, out);
-            }
+            let w = Window { start, end };
+            let fires = ts == w.end - 1;
             if ts == self.cleanup_time(w.end) {
-                self.purge(&key, w);
+                if let Some(slot) = self.purge(&key, w).filter(|_| fires) {
+                    self.emit(&key, w, &slot.acc, out);
+                }
+            } else if fires {
+                let ns = NsKey {
+                    key: key.clone(),
+                    ns: start,
+                };
+                if let Some(slot) = self.table.map.get(&ns) {
+                    self.emit(&key, w, &slot.acc, out);
+                }
             }
         }
         Ok(())
