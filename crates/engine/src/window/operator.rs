@@ -1,7 +1,7 @@
 //! The window operator: assigns records to windows, keeps one accumulator per (key, window)
 //! and fires windows from event-time timers.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -44,6 +44,12 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     /// `windows`' lengths in milliseconds: (size, slide) of fixed-size windows, (gap, 0)
     /// of sessions (converted once, not per record).
     spans: (i64, i64),
+    /// Fixed-size windows without allowed lateness: per firing time, the keys of the
+    /// windows that fire then, in the order they opened (`None`: windows have timers).
+    /// Such a window needs no timer: it fires and goes at one time, and a snapshot stores
+    /// no timer of it; a list push per window replaced a timer insert (a cache miss in a
+    /// hash set of up to every key) and a sort of the timers' group.
+    due: Option<BTreeMap<i64, Vec<K>>>,
     /// The slide-aligned start last computed: records of one stretch of event time share
     /// it, so most need no division (two per record were an eighth of a window count).
     last_base: i64,
@@ -93,6 +99,12 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
                 Windows::Session { gap } => (millis(gap), 0),
             },
             last_base: i64::MIN,
+            due: match windows {
+                Windows::Tumbling { .. } | Windows::Sliding { .. } if lateness == 0 => {
+                    Some(BTreeMap::new())
+                }
+                _ => None,
+            },
         }
     }
 
@@ -127,6 +139,10 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
     }
 
     fn register(&mut self, key: &K, w: Window) {
+        if let Some(due) = &mut self.due {
+            due.entry(w.end - 1).or_default().push(key.clone());
+            return;
+        }
         self.timers.event.insert(w.end - 1, key.clone(), w.start);
         if self.lateness > 0 {
             let cleanup = self.cleanup_time(w.end);
@@ -155,6 +171,36 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             }
         }
         slot
+    }
+
+    /// Fires and purges the listed windows due at the watermark: each firing time's
+    /// windows in key order, as timers fire (so a restored job fires as an uninterrupted
+    /// one does).
+    fn fire_listed(&mut self, out: &mut Vec<Rec>) {
+        let (size, watermark) = (self.spans.0, self.watermark);
+        loop {
+            let Some(due) = &mut self.due else {
+                return;
+            };
+            let Some((time, mut keys)) = due.pop_first() else {
+                return;
+            };
+            if time > watermark {
+                due.insert(time, keys);
+                return;
+            }
+            keys.sort_unstable();
+            let end = time.saturating_add(1);
+            let w = Window {
+                start: end.saturating_sub(size),
+                end,
+            };
+            for key in keys {
+                if let Some(slot) = self.purge(&key, w) {
+                    self.emit(&key, w, &slot.acc, out);
+                }
+            }
+        }
     }
 
     fn emit(&self, key: &K, w: Window, acc: &L::Acc, out: &mut Vec<Rec>) {
@@ -258,6 +304,9 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             })
             .collect();
         self.timers.event = Default::default();
+        if let Some(due) = &mut self.due {
+            due.clear();
+        }
         for ((key, w), fired) in windows.into_iter().zip(fired) {
             if !fired {
                 self.register(&key, w);
@@ -379,6 +428,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<()> {
         self.settle();
         self.watermark = self.watermark.max(watermark);
+        self.fire_listed(out);
         while let Some((ts, key, start)) =
             self.timers.pop_due(TimeDomain::EventTime, self.watermark)
         {
