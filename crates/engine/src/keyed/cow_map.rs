@@ -157,8 +157,9 @@ impl<'a, R, V> BucketSorter<'a, R, V> {
 }
 
 pub(crate) struct CowMap<K: Key, R: RowKey<K>, V: Clone> {
-    /// Empty tables allocate nothing until a bucket gets its first entry, so a small state
-    /// stays small.
+    /// None until the first write (a job has a map per state per subtask, and 4096 slots
+    /// are 160 KiB); empty tables allocate nothing until a bucket gets its first entry, so
+    /// a small state stays small.
     buckets: Vec<Slot<R, V>>,
     /// The subtask's range: a key hash `h` goes to the bucket of `(h - start) << shift`.
     start: u64,
@@ -166,7 +167,8 @@ pub(crate) struct CowMap<K: Key, R: RowKey<K>, V: Clone> {
     len: usize,
     /// The epoch writes are stamped with: the id of the last barrier passed.
     epoch: u64,
-    /// Per bucket, the latest epoch written to it (so unchanged buckets are skipped).
+    /// Per bucket, the latest epoch written to it (so unchanged buckets are skipped);
+    /// allocated with `buckets`.
     bucket_epochs: Vec<u64>,
     /// Removals since the last snapshot, and those of earlier epochs still needed, in
     /// chunks shared with the snapshots.
@@ -200,12 +202,12 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     /// An empty map for the keys of `range` (the subtask's hash range).
     pub(crate) fn new(range: HashRange) -> Self {
         CowMap {
-            buckets: (0..1 << BUCKET_BITS).map(|_| Slot::new()).collect(),
+            buckets: Vec::new(),
             start: range.start(),
             shift: (range.end() - range.start()).leading_zeros(),
             len: 0,
             epoch: 0,
-            bucket_epochs: vec![0; 1 << BUCKET_BITS],
+            bucket_epochs: Vec::new(),
             removed: Vec::new(),
             removed_before: Vec::new(),
             track_removals: false,
@@ -274,6 +276,14 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         )
     }
 
+    /// Allocates the buckets at the first write.
+    fn allocate(&mut self) {
+        if self.buckets.is_empty() {
+            self.buckets = (0..1 << BUCKET_BITS).map(|_| Slot::new()).collect();
+            self.bucket_epochs = vec![0; 1 << BUCKET_BITS];
+        }
+    }
+
     /// The bucket for writing: copied first if a snapshot still shares it.
     fn bucket_mut(buckets: &mut [Slot<R, V>], bucket: usize) -> &mut Table<R, V> {
         buckets[bucket].table_mut()
@@ -283,14 +293,17 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     /// no copy of a shared bucket) when the key is absent.
     fn holding(&mut self, key: &R) -> Option<(&mut HashTable<Entry<R, V>>, u64)> {
         let (_, bucket, th) = self.locate(key);
-        self.buckets[bucket].table().find(th, |e| e.key == *key)?;
+        self.buckets
+            .get(bucket)?
+            .table()
+            .find(th, |e| e.key == *key)?;
         self.bucket_epochs[bucket] = self.epoch;
         Some((Self::bucket_mut(&mut self.buckets, bucket), th))
     }
 
     pub(crate) fn get(&self, key: &R) -> Option<&V> {
         let (_, bucket, th) = self.locate(key);
-        let table = self.buckets[bucket].table();
+        let table = self.buckets.get(bucket)?.table();
         table.find(th, |e| e.key == *key).map(|e| &e.value)
     }
 
@@ -302,6 +315,9 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         R: 'k,
     {
         const AT_ONCE: usize = 32;
+        if self.buckets.is_empty() {
+            return;
+        }
         let mut located = [(0usize, 0u64, None); AT_ONCE];
         let mut keys = keys.peekable();
         while keys.peek().is_some() {
@@ -336,6 +352,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
 
     /// Sets the key's value, returning the one it replaces.
     pub(crate) fn insert(&mut self, key: R, value: V) -> Option<V> {
+        self.allocate();
         let (hash, bucket, th) = self.locate(&key);
         let stamp = self.epoch;
         self.bucket_epochs[bucket] = stamp;
@@ -374,6 +391,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
 
     /// The key's value, inserting `make()` first if it has none, and whether it did.
     pub(crate) fn entry_with(&mut self, key: R, make: impl FnOnce() -> V) -> (&mut V, bool) {
+        self.allocate();
         let (hash, bucket, th) = self.locate(&key);
         let stamp = self.epoch;
         self.bucket_epochs[bucket] = stamp;
@@ -687,6 +705,21 @@ mod tests {
         assert_eq!(map.remove(&NsKey { key: 7, ns: 0 }), Some(0));
         assert_eq!(map.get(&NsKey { key: 7, ns: 0 }), None);
         assert_eq!(map.len(), 99);
+    }
+
+    #[test]
+    fn a_map_allocates_its_buckets_at_the_first_write() {
+        let mut map = CowMap::<i64, i64, u64>::new(HashRange::FULL);
+        assert_eq!(map.get(&5), None);
+        assert_eq!(map.remove(&5), None);
+        map.warm([5i64].iter());
+        let snapshot = map.snapshot_at(1, 0, true);
+        assert!(map.buckets.is_empty() && snapshot.buckets.is_empty());
+        assert!(snapshot.sorted().is_empty() && snapshot.changes_since(0).is_empty());
+        map.insert(5, 1);
+        assert_eq!(map.buckets.len(), 1 << BUCKET_BITS);
+        assert_eq!(map.get(&5), Some(&1));
+        assert!(snapshot.sorted().is_empty());
     }
 
     #[test]
