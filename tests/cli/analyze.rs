@@ -383,6 +383,43 @@ fn an_incremental_checkpoint_is_analyzed_as_its_merged_state() {
     };
     let merged = figures(&chain);
     assert_eq!(merged, figures(&compacted));
+    // The layers as the manifest lists them: the base and the first delta in files of the
+    // earlier checkpoints, the second delta the checkpoint's own; none once compacted.
+    let layers = |sp: &Path| -> Vec<serde_json::Value> {
+        analyze_json(&[sp.to_str().unwrap(), "--state", "count"])["states"][0]["layers"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|l| {
+                        let shared = l["shared_bytes"].as_u64().unwrap();
+                        let all = l["bytes"].as_u64().unwrap();
+                        serde_json::json!([
+                            l["layer"],
+                            l["shards"],
+                            l["rows"],
+                            shared == all,
+                            shared == 0
+                        ])
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        layers(&chain),
+        [
+            serde_json::json!([0, 2, 12, true, false]),
+            serde_json::json!([1, 2, 3, true, false]),
+            serde_json::json!([2, 2, 3, false, true]),
+        ]
+    );
+    assert!(layers(&compacted).is_empty());
+    let text = rewind(&["analyze", chain.to_str().unwrap(), "--state", "count"]);
+    assert!(
+        text.stdout.contains("| delta 2 | 2      | 3           |"),
+        "{}",
+        text.stdout
+    );
     let rows: Vec<u64> = merged.iter().map(|s| s["rows"].as_u64().unwrap()).collect();
     // As `rewind state` reads them (fixtures/v1.1/incremental-chain/state-*.jsonl).
     assert_eq!(rows, [11, 11]);

@@ -392,7 +392,8 @@ pub struct ExportFlinkArgs {
 /// per key; rows and bytes per subtask and the skew (largest / mean), and rows in 64 slices
 /// of the hash space (whether more subtasks would spread the state); the largest keys (list
 /// length, map entries or value bytes) and the keys by size; value statistics per field;
-/// timers by domain, earliest, latest and how many are behind the recorded watermark. With
+/// timers by domain, earliest, latest and how many are behind the recorded watermark; an
+/// incremental checkpoint's layers (the other figures are of the merged state). With
 /// --baseline, growth per state and subtask and the keys that grew most. Findings first.
 /// Reads Flink savepoints directly too. Nothing is written.
 #[derive(Debug, Args)]

@@ -47,7 +47,7 @@ mod writer;
 
 pub use analyze::{
     Analysis, AnalyzeOptions, ColumnBytes, FieldStats, Finding, Growth, HASH_SLICES, KeySize,
-    Share, StateAnalysis, TimerStats, WindowRows, analyze,
+    Layer, Share, StateAnalysis, TimerStats, WindowRows, analyze,
 };
 pub use diff::{
     DiffOptions, DiffReport, RowChange, RowChangeKind, StateDiff, StructureChange, diff,

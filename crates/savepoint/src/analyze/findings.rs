@@ -16,16 +16,23 @@ const SKEW_ROWS: u64 = 100;
 const KEYS_GREW: f64 = 0.5;
 const GROWTH_FACTOR: f64 = 1.5;
 
+/// Delta layers holding at least this many times their base's rows, and at least
+/// `DELTA_ROWS`, are reported: a restore reads and merges them all. Rows, not bytes: a
+/// small layer's bytes are mostly its Parquet footer.
+const DELTAS_OVER_BASE: f64 = 1.0;
+const DELTA_ROWS: u64 = 100;
+
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
-    /// `growth`, `hot_key`, `skew` or `overdue_timers`.
+    /// `growth`, `hot_key`, `skew`, `overdue_timers` or `delta_layers`.
     pub kind: &'static str,
     /// Operator uid.
     pub operator: String,
     /// State name.
     pub state: String,
-    /// The number behind it (growth factor, key size, largest subtask's share, timers).
+    /// The number behind it (growth factor, key size, largest subtask's share, timers,
+    /// delta layers' rows over the base's).
     pub value: f64,
     /// What it is, in plain words.
     pub message: String,
@@ -151,6 +158,32 @@ pub(crate) fn findings(states: &[StateAnalysis], elapsed: Option<f64>) -> Vec<Fi
                 ),
             ));
         }
+        let base: u64 = s
+            .layers
+            .iter()
+            .filter(|l| l.layer == 0)
+            .map(|l| l.rows)
+            .sum();
+        let deltas = s.layers.iter().filter(|l| l.layer > 0).count();
+        let delta_rows: u64 = s
+            .layers
+            .iter()
+            .filter(|l| l.layer > 0)
+            .map(|l| l.rows)
+            .sum();
+        if base > 0
+            && delta_rows >= DELTA_ROWS
+            && delta_rows as f64 >= DELTAS_OVER_BASE * base as f64
+        {
+            let ratio = delta_rows as f64 / base as f64;
+            out.push(finding(
+                "delta_layers",
+                ratio,
+                format!(
+                    "{deltas} delta layers hold {ratio:.1}x the base's rows ({delta_rows} over {base}): a restore reads and merges them all (`rewind compact` writes one base; the engine compacts after `--max-delta-layers` layers or once they reach half the base's bytes)"
+                ),
+            ));
+        }
         if let Some(t) = &s.timers {
             if t.behind_watermark > 0 {
                 out.push(finding(
@@ -170,7 +203,61 @@ pub(crate) fn findings(states: &[StateAnalysis], elapsed: Option<f64>) -> Vec<Fi
 
 #[cfg(test)]
 mod tests {
-    use super::over;
+    use super::{findings, over};
+    use crate::analyze::{Layer, StateAnalysis};
+
+    fn layered(rows: &[u64]) -> StateAnalysis {
+        StateAnalysis {
+            operator: "counts".into(),
+            state: "count".into(),
+            kind: "value".into(),
+            rows: rows[0],
+            bytes: 0,
+            keys: None,
+            bytes_per_key: None,
+            columns: Vec::new(),
+            subtasks: Vec::new(),
+            skew: 1.0,
+            slices: Vec::new(),
+            slice_skew: 1.0,
+            size_unit: None,
+            mean_size: None,
+            sizes: Vec::new(),
+            top_keys: Vec::new(),
+            fields: Vec::new(),
+            timers: None,
+            windows: Vec::new(),
+            growth: None,
+            layers: rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| Layer {
+                    layer: i as u32,
+                    shards: 1,
+                    rows: *r,
+                    bytes: 1000,
+                    shared_bytes: 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn delta_layers_outgrowing_their_base_are_a_finding() {
+        let found = findings(&[layered(&[100, 50, 50, 50])], None);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].kind, found[0].value), ("delta_layers", 1.5));
+        assert!(
+            found[0].message.starts_with(
+                "`counts/count`: 3 delta layers hold 1.5x the base's rows (150 over 100)"
+            ),
+            "{}",
+            found[0].message
+        );
+        // Under the base's rows, or too few rows to matter (footers, not rows).
+        assert!(findings(&[layered(&[100, 40, 40])], None).is_empty());
+        assert!(findings(&[layered(&[10, 30, 30])], None).is_empty());
+    }
 
     #[test]
     fn growth_says_how_long_it_took() {

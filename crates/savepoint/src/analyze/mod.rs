@@ -99,6 +99,27 @@ pub struct StateAnalysis {
     pub windows: Vec<WindowRows>,
     /// Growth since the baseline.
     pub growth: Option<Growth>,
+    /// An incremental checkpoint's layers of the state, base first; empty when the state is
+    /// one self-contained base.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<Layer>,
+}
+
+/// One layer of a state in an incremental checkpoint: its base (layer 0) or a delta layer
+/// of upserted and deleted rows over the layers below it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layer {
+    /// 0 for the base.
+    pub layer: u32,
+    /// Shards in it.
+    pub shards: u64,
+    /// Rows stored (a delta layer's deletes included), from the manifest.
+    pub rows: u64,
+    /// Bytes on storage.
+    pub bytes: u64,
+    /// Of those, bytes in files that earlier checkpoints wrote (listed from a sibling
+    /// folder, shared with them).
+    pub shared_bytes: u64,
 }
 
 /// Bytes of one column.

@@ -428,6 +428,7 @@ pub(crate) async fn scan(
             .map(|(start, rows)| WindowRows { start, rows })
             .collect(),
         growth: None,
+        layers: layers(st),
     };
     Ok(Scanned {
         analysis,
@@ -461,6 +462,34 @@ fn largest(
 }
 
 /// The state's analysis, with its growth since `before`.
+/// The state's layers, when it has more than a self-contained base.
+fn layers(st: &StateEntry) -> Vec<super::Layer> {
+    let incremental = st
+        .shards
+        .iter()
+        .any(|sh| sh.is_delta() || sh.sibling.is_some());
+    if !incremental {
+        return Vec::new();
+    }
+    let mut layers: std::collections::BTreeMap<u32, super::Layer> = Default::default();
+    for sh in &st.shards {
+        let l = layers.entry(sh.layer).or_insert(super::Layer {
+            layer: sh.layer,
+            shards: 0,
+            rows: 0,
+            bytes: 0,
+            shared_bytes: 0,
+        });
+        l.shards += 1;
+        l.rows += sh.rows;
+        l.bytes += sh.bytes;
+        if sh.sibling.is_some() {
+            l.shared_bytes += sh.bytes;
+        }
+    }
+    layers.into_values().collect()
+}
+
 pub(crate) fn finish(now: Scanned, before: Option<Scanned>, top: usize) -> StateAnalysis {
     let mut a = now.analysis;
     let Some(before) = before else { return a };

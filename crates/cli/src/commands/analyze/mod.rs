@@ -6,7 +6,7 @@ mod html;
 use std::io::Write;
 
 use anyhow::Result;
-use rewind_savepoint::{Analysis, AnalyzeOptions, StateAnalysis, analyze};
+use rewind_savepoint::{Analysis, AnalyzeOptions, Layer, StateAnalysis, analyze};
 
 use super::open_savepoint;
 use crate::cli::AnalyzeArgs;
@@ -43,6 +43,14 @@ pub async fn run(args: AnalyzeArgs, out: &mut dyn Write) -> Result<u8> {
         print(&analysis, out)?;
     }
     Ok(crate::EXIT_OK)
+}
+
+/// `base` or `delta N`.
+fn layer_name(l: &Layer) -> String {
+    match l.layer {
+        0 => "base".into(),
+        n => format!("delta {n}"),
+    }
 }
 
 fn num(x: f64) -> String {
@@ -120,6 +128,28 @@ fn state(s: &StateAnalysis, out: &mut dyn Write) -> Result<()> {
         .map(|c| format!("{} {}", c.column, bytes(c.bytes)))
         .collect();
     writeln!(out, "Bytes by column  {}", columns.join(", "))?;
+    if !s.layers.is_empty() {
+        let mut t = table(&[
+            "layer",
+            "shards",
+            "rows stored",
+            "bytes",
+            "in earlier checkpoints",
+        ]);
+        for l in &s.layers {
+            t.add_row(vec![
+                layer_name(l),
+                l.shards.to_string(),
+                l.rows.to_string(),
+                bytes(l.bytes),
+                bytes(l.shared_bytes),
+            ]);
+        }
+        writeln!(
+            out,
+            "Layers (an incremental checkpoint; rows above are merged)\n{t}"
+        )?;
+    }
     let before = s.growth.as_ref().map(|g| &g.subtask_rows_before);
     let mut t = table(if before.is_some() {
         &["subtask", "rows", "bytes", "rows before"]
