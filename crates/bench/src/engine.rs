@@ -167,8 +167,9 @@ pub fn chain(report: &mut Report, work: &Path) -> Result<()> {
 
 /// Runs the keyed count of `events` over `keys` possible keys without and with a
 /// checkpoint every second, in three rounds (this machine's speed moves from minute to
-/// minute, so each round runs the three jobs back to back); reports the medians and each
-/// round's ratio, and returns the median time without checkpoints in seconds.
+/// minute, so each round runs the three jobs back to back); reports the medians and the
+/// median of the rounds' ratios, and returns the median time without checkpoints in
+/// seconds.
 fn checkpoint_cost(
     report: &mut Report,
     work: &Path,
@@ -209,24 +210,20 @@ fn checkpoint_cost(
         }
     }
     let base = median(no_ckpt.clone());
+    let throughput =
+        |secs: &[f64]| -> Vec<f64> { secs.iter().map(|s| events as f64 / s / 1e6).collect() };
     for (k, (_, how)) in kinds.iter().enumerate() {
         let runs = &with_ckpt[k];
-        let ratios: Vec<String> = runs
-            .iter()
-            .zip(&no_ckpt)
-            .map(|(r, b)| format!("{:.2}", b / r.secs))
-            .collect();
-        let secs = median(runs.iter().map(|r| r.secs).collect());
+        let secs: Vec<f64> = runs.iter().map(|r| r.secs).collect();
         let last = runs.last().cloned().unwrap_or_default();
-        report.add(
+        report.add_rounds(
             &format!("engine keyed count{label}, {how} checkpoint every 1 s"),
-            events as f64 / secs / 1e6,
+            &throughput(&secs),
             "no checkpoints",
-            events as f64 / base / 1e6,
+            &throughput(&no_ckpt),
             "M events/s",
             format!(
-                "medians of {ROUNDS} rounds, ratio by round {}; last round: {} checkpoints writing {} MB each (median); max synchronous pause {:.3} ms ({:.3} ms of it running)",
-                ratios.join("/"),
+                "last round: {} checkpoints writing {} MB each (median); max synchronous pause {:.3} ms ({:.3} ms of it running)",
                 last.checkpoints,
                 median(last.written.clone()) / 1e6,
                 last.pause.as_secs_f64() * 1e3,

@@ -40,6 +40,42 @@ impl Report {
         eprintln!("  {name}: {value:.3} {unit} vs {baseline_name} {baseline:.3} {unit}");
     }
 
+    /// Records rounds of a measurement, each next to its baseline measured in the same
+    /// round (this machine's speed drifts from minute to minute): the medians, and as the
+    /// ratio the median of the rounds' ratios, which the note lists.
+    pub fn add_rounds(
+        &mut self,
+        name: &str,
+        values: &[f64],
+        baseline_name: &str,
+        baselines: &[f64],
+        unit: &str,
+        note: String,
+    ) {
+        let ratios: Vec<f64> = values
+            .iter()
+            .zip(baselines)
+            .map(|(v, b)| if *b > 0.0 { v / b } else { f64::NAN })
+            .collect();
+        let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        let note = format!(
+            "ratio: median of {} rounds ({}); {note}",
+            ratios.len(),
+            listed.join("/")
+        );
+        self.add(
+            name,
+            median(values.to_vec()),
+            baseline_name,
+            median(baselines.to_vec()),
+            unit,
+            note,
+        );
+        if let Some(row) = self.rows.last_mut() {
+            row.ratio = median(ratios);
+        }
+    }
+
     pub fn print(&self) {
         println!("| benchmark | value | baseline | baseline value | ratio | notes |");
         println!("|---|---|---|---|---|---|");
