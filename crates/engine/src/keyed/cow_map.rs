@@ -433,6 +433,45 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         Some(entry.value)
     }
 
+    /// Removes every entry `pick` chooses and calls `f` with each (key hash, key, value)
+    /// in key-hash order (then key, then namespace). A scan of the whole map in memory
+    /// order, so meant for taking a large share of it at once: looking each key up missed
+    /// the cache on nearly every one, whatever their order. A shared bucket is copied only
+    /// when it holds an entry to take.
+    pub(crate) fn extract_sorted(
+        &mut self,
+        mut pick: impl FnMut(&R) -> bool,
+        mut f: impl FnMut(u64, R, V),
+    ) {
+        let mut taken: Vec<(u64, Entry<R, V>)> = Vec::new();
+        for b in 0..self.buckets.len() {
+            if !self.buckets[b].table().iter().any(|e| pick(&e.key)) {
+                continue;
+            }
+            let (start, shift) = (self.start, self.shift);
+            let offset = |h: u64| h.wrapping_sub(start).checked_shl(shift).unwrap_or(0);
+            let table = Self::bucket_mut(&mut self.buckets, b);
+            taken.extend(
+                table
+                    .extract_if(|e| pick(&e.key))
+                    .map(|e| (offset(e.hash), e)),
+            );
+            self.bucket_epochs[b] = self.epoch;
+            self.len -= taken.len();
+            taken.sort_unstable_by(|(a, x), (b, y)| {
+                a.cmp(b)
+                    .then_with(|| x.key.key().cmp(y.key.key()))
+                    .then_with(|| x.key.namespace().cmp(&y.key.namespace()))
+            });
+            for (_, e) in taken.drain(..) {
+                if self.track_removals {
+                    self.removed.push((self.epoch, e.hash, e.key.clone()));
+                }
+                f(e.hash, e.key, e.value);
+            }
+        }
+    }
+
     /// Calls `f` with what changed since barrier `since` (the epochs from `since` on), in
     /// key-hash order when every hash lies in the map's range: each key written since then
     /// with its value, and each key removed since then and absent now with `None`. Each
@@ -720,6 +759,31 @@ mod tests {
         assert_eq!(map.buckets.len(), 1 << BUCKET_BITS);
         assert_eq!(map.get(&5), Some(&1));
         assert!(snapshot.sorted().is_empty());
+    }
+
+    #[test]
+    fn extracted_entries_leave_in_key_hash_order_and_snapshots_keep_them() {
+        let mut map = CowMap::<i64, NsKey<i64>, u64>::new(HashRange::FULL);
+        for key in 0..2000i64 {
+            for ns in [0, 60] {
+                map.insert(NsKey { key, ns }, key as u64);
+            }
+        }
+        let before = map.snapshot_at(1, 0, true);
+        let mut out = Vec::new();
+        map.extract_sorted(|r| r.ns == 0, |h, r, v| out.push((h, r, v)));
+        let mut expected: Vec<(u64, NsKey<i64>, u64)> = (0..2000i64)
+            .map(|key| (key.key_hash(), NsKey { key, ns: 0 }, key as u64))
+            .collect();
+        expected.sort_by_key(|(h, r, _)| (*h, r.key));
+        assert_eq!(out, expected);
+        assert_eq!(map.len(), 2000);
+        assert!(map.sorted().iter().all(|(_, r, _)| r.ns == 60));
+        assert_eq!(before.sorted().len(), 4000);
+        // Removals are recorded for the next delta.
+        let gone = map.changes_since(1);
+        assert_eq!(gone.len(), 2000);
+        assert!(gone.iter().all(|(_, r, v)| r.ns == 0 && v.is_none()));
     }
 
     #[test]
