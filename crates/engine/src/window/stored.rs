@@ -42,17 +42,10 @@ impl<K: Key, A: StateValue> ValueCodec<NsKey<K>, Slot<A>> for FixedWindows<A> {
     fn decode(&self, rows: &[NsKey<K>], column: &ArrayRef) -> Result<Vec<Slot<A>>> {
         let acc_type = value_field::<A>()?.data_type().clone();
         if column.data_type() != &acc_type && is_end_and_acc(column.data_type()) {
-            // Written by release 0.1.0: every window as `{end, acc}`. The end follows from
-            // the start here too (the operator relies on it), as for windows stored since.
-            let slots = SessionWindows::<A>::default().decode(rows, column)?;
-            return Ok(rows
-                .iter()
-                .zip(slots)
-                .map(|(row, slot)| Slot {
-                    end: row.ns.saturating_add(self.size),
-                    acc: slot.acc,
-                })
-                .collect());
+            // Written by release 0.1.0: every window as `{end, acc}`, with its timers. The
+            // stored end tells which timer fires it; the operator then gives the window the
+            // job's size (`derive_timers`), as windows stored since get.
+            return SessionWindows::<A>::default().decode(rows, column);
         }
         let column = evolve_column("value", column, &acc_type)?;
         let accs = values_from_array::<A>(&column)?;

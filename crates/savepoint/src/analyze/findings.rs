@@ -171,16 +171,23 @@ pub(crate) fn findings(states: &[StateAnalysis], elapsed: Option<f64>) -> Vec<Fi
             .filter(|l| l.layer > 0)
             .map(|l| l.rows)
             .sum();
-        if base > 0
-            && delta_rows >= DELTA_ROWS
-            && delta_rows as f64 >= DELTAS_OVER_BASE * base as f64
-        {
-            let ratio = delta_rows as f64 / base as f64;
+        if delta_rows >= DELTA_ROWS && delta_rows as f64 >= DELTAS_OVER_BASE * base as f64 {
+            let ratio = delta_rows as f64 / base.max(1) as f64;
+            let layers = if deltas == 1 {
+                "1 delta layer holds".to_string()
+            } else {
+                format!("{deltas} delta layers hold")
+            };
+            let over = if base == 0 {
+                format!("{delta_rows} rows over an empty base")
+            } else {
+                format!("{ratio:.1}x the base's rows ({delta_rows} over {base})")
+            };
             out.push(finding(
                 "delta_layers",
                 ratio,
                 format!(
-                    "{deltas} delta layers hold {ratio:.1}x the base's rows ({delta_rows} over {base}): a restore reads and merges them all (`rewind compact` writes one base; the engine compacts after `--max-delta-layers` layers or once they reach half the base's bytes)"
+                    "{layers} {over}: a restore reads and merges them all (`rewind compact` writes one base; the engine compacts after `--max-delta-layers` layers or once they reach half the base's bytes)"
                 ),
             ));
         }
@@ -257,6 +264,14 @@ mod tests {
         // Under the base's rows, or too few rows to matter (footers, not rows).
         assert!(findings(&[layered(&[100, 40, 40])], None).is_empty());
         assert!(findings(&[layered(&[10, 30, 30])], None).is_empty());
+        let empty_base = findings(&[layered(&[0, 120])], None);
+        assert!(
+            empty_base[0]
+                .message
+                .starts_with("`counts/count`: 1 delta layer holds 120 rows over an empty base"),
+            "{}",
+            empty_base[0].message
+        );
     }
 
     #[test]

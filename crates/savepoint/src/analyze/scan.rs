@@ -461,7 +461,6 @@ fn largest(
     all.into_iter().map(|(_, h, e)| (h, e)).collect()
 }
 
-/// The state's analysis, with its growth since `before`.
 /// The state's layers, when it has more than a self-contained base.
 fn layers(st: &StateEntry) -> Vec<super::Layer> {
     let incremental = st
@@ -490,6 +489,7 @@ fn layers(st: &StateEntry) -> Vec<super::Layer> {
     layers.into_values().collect()
 }
 
+/// The state's analysis, with its growth since `before`.
 pub(crate) fn finish(now: Scanned, before: Option<Scanned>, top: usize) -> StateAnalysis {
     let mut a = now.analysis;
     let Some(before) = before else { return a };

@@ -22,7 +22,7 @@ h3 { font-size: 1em; margin: 1.2em 0 0.3em; }
 table { border-collapse: collapse; margin: 0.5em 0; } td, th { padding: 2px 10px; border-bottom: 1px solid #eee; text-align: right; }
 td:first-child, th:first-child { text-align: left; } code { background: #f4f4f4; padding: 0 3px; }
 .findings li { margin: 0.3em 0; } .finding-growth { color: #a33; } .finding-hot_key { color: #b60; }
-.finding-skew { color: #36a; } .finding-overdue_timers { color: #639; }
+.finding-skew { color: #36a; } .finding-overdue_timers { color: #639; } .finding-delta_layers { color: #266; }
 .charts { display: flex; flex-wrap: wrap; gap: 1.5em; } figure { margin: 0; } figcaption { font-size: 0.85em; color: #555; }
 svg text { font: 10px system-ui, sans-serif; fill: #444; }
 @media print { body { max-width: none; margin: 0; } h2 { page-break-before: auto; } .state { page-break-inside: avoid; } }
