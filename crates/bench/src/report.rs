@@ -14,6 +14,36 @@ struct Row {
     note: String,
 }
 
+impl Row {
+    /// A row, announced on stderr as it is measured.
+    fn new(
+        name: &str,
+        (value, baseline_name, baseline): (f64, &str, f64),
+        unit: &str,
+        ratio: f64,
+        note: String,
+    ) -> Row {
+        eprintln!("  {name}: {value:.3} {unit} vs {baseline_name} {baseline:.3} {unit}");
+        Row {
+            name: name.to_string(),
+            value: format!("{value:.3} {unit}"),
+            baseline_name: baseline_name.to_string(),
+            baseline: format!("{baseline:.3} {unit}"),
+            ratio,
+            note,
+        }
+    }
+}
+
+/// `value / baseline`, NaN without a baseline.
+fn ratio(value: f64, baseline: f64) -> f64 {
+    if baseline > 0.0 {
+        value / baseline
+    } else {
+        f64::NAN
+    }
+}
+
 impl Report {
     /// Records a measurement next to its baseline; `ratio` is value / baseline.
     pub fn add(
@@ -25,19 +55,9 @@ impl Report {
         unit: &str,
         note: String,
     ) {
-        self.rows.push(Row {
-            name: name.to_string(),
-            value: format!("{value:.3} {unit}"),
-            baseline_name: baseline_name.to_string(),
-            baseline: format!("{baseline:.3} {unit}"),
-            ratio: if baseline > 0.0 {
-                value / baseline
-            } else {
-                f64::NAN
-            },
-            note,
-        });
-        eprintln!("  {name}: {value:.3} {unit} vs {baseline_name} {baseline:.3} {unit}");
+        let measured = (value, baseline_name, baseline);
+        let ratio = ratio(value, baseline);
+        self.rows.push(Row::new(name, measured, unit, ratio, note));
     }
 
     /// Records rounds of a measurement, each next to its baseline measured in the same
@@ -55,7 +75,7 @@ impl Report {
         let ratios: Vec<f64> = values
             .iter()
             .zip(baselines)
-            .map(|(v, b)| if *b > 0.0 { v / b } else { f64::NAN })
+            .map(|(v, b)| ratio(*v, *b))
             .collect();
         let listed: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
         let note = format!(
@@ -63,17 +83,13 @@ impl Report {
             ratios.len(),
             listed.join("/")
         );
-        self.add(
-            name,
+        let measured = (
             median(values.to_vec()),
             baseline_name,
             median(baselines.to_vec()),
-            unit,
-            note,
         );
-        if let Some(row) = self.rows.last_mut() {
-            row.ratio = median(ratios);
-        }
+        self.rows
+            .push(Row::new(name, measured, unit, median(ratios), note));
     }
 
     pub fn print(&self) {

@@ -194,6 +194,11 @@ fn table_hash(hash: u64, namespace: Option<i64>) -> u64 {
     }
 }
 
+/// [`CowMap::offset`] of a map whose range starts at `start`, scaled by `shift`.
+fn offset_in(start: u64, shift: u32, hash: u64) -> u64 {
+    hash.wrapping_sub(start).checked_shl(shift).unwrap_or(0)
+}
+
 fn rehash<R: RowKey<K>, K: Key, V>(e: &Entry<R, V>) -> u64 {
     table_hash(e.hash, e.key.namespace())
 }
@@ -449,12 +454,11 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
                 continue;
             }
             let (start, shift) = (self.start, self.shift);
-            let offset = |h: u64| h.wrapping_sub(start).checked_shl(shift).unwrap_or(0);
             let table = Self::bucket_mut(&mut self.buckets, b);
             taken.extend(
                 table
                     .extract_if(|e| pick(&e.key))
-                    .map(|e| (offset(e.hash), e)),
+                    .map(|e| (offset_in(start, shift, e.hash), e)),
             );
             self.bucket_epochs[b] = self.epoch;
             self.len -= taken.len();
@@ -542,9 +546,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
 
     /// Where a hash lies in the map's range, scaled so the top bits name its bucket.
     fn offset(&self, hash: u64) -> u64 {
-        hash.wrapping_sub(self.start)
-            .checked_shl(self.shift)
-            .unwrap_or(0)
+        offset_in(self.start, self.shift, hash)
     }
 
     /// Every entry with its key hash, in key-hash order (see [`CowMap::for_each_sorted`]).

@@ -206,10 +206,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
                 let logic = &self.logic;
                 self.table.map.extract_sorted(
                     |r| r.ns == w.start,
-                    |_, r, slot| {
-                        logic.emit(&r.key, w, &slot.acc, &mut results);
-                        Self::wrap(w, results.drain(..), out);
-                    },
+                    |_, r, slot| Self::emit_with(logic, &r.key, w, &slot.acc, &mut results, out),
                 );
                 continue;
             }
@@ -217,22 +214,31 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             keys.sort_unstable();
             for (_, key) in keys {
                 if let Some(slot) = self.purge(&key, w) {
-                    self.logic.emit(&key, w, &slot.acc, &mut results);
-                    Self::wrap(w, results.drain(..), out);
+                    Self::emit_with(&self.logic, &key, w, &slot.acc, &mut results, out);
                 }
             }
         }
     }
 
     fn emit(&self, key: &K, w: Window, acc: &L::Acc, out: &mut Vec<Rec>) {
-        let mut results = Vec::new();
-        self.logic.emit(key, w, acc, &mut results);
-        Self::wrap(w, results.into_iter(), out);
+        Self::emit_with(&self.logic, key, w, acc, &mut Vec::new(), out);
     }
 
-    /// Window `w`'s results as records.
-    fn wrap(w: Window, results: impl Iterator<Item = L::Out>, out: &mut Vec<Rec>) {
-        out.extend(results.map(|r| Rec::new(Windowed::<L::Out, T>::Result(r), Some(w.end - 1))));
+    /// Window `w`'s results as records, made in `results` (left empty, to be reused).
+    fn emit_with(
+        logic: &L,
+        key: &K,
+        w: Window,
+        acc: &L::Acc,
+        results: &mut Vec<L::Out>,
+        out: &mut Vec<Rec>,
+    ) {
+        logic.emit(key, w, acc, results);
+        out.extend(
+            results
+                .drain(..)
+                .map(|r| Rec::new(Windowed::<L::Out, T>::Result(r), Some(w.end - 1))),
+        );
     }
 
     /// Adds `input` to window `w` of `key` (merging session windows first).

@@ -208,29 +208,7 @@ fn state(s: &StateAnalysis) -> String {
         .collect();
     out.push_str(&table(&["column", "bytes"], &columns));
     if !s.layers.is_empty() {
-        let rows: Vec<Vec<String>> = s
-            .layers
-            .iter()
-            .map(|l| {
-                vec![
-                    super::layer_name(l),
-                    l.shards.to_string(),
-                    l.rows.to_string(),
-                    bytes(l.bytes),
-                    bytes(l.shared_bytes),
-                ]
-            })
-            .collect();
-        out.push_str(&table(
-            &[
-                "layer",
-                "shards",
-                "rows stored",
-                "bytes",
-                "in earlier checkpoints",
-            ],
-            &rows,
-        ));
+        out.push_str(&table(&super::LAYER_HEADER, &super::layer_rows(&s.layers)));
     }
     if !s.top_keys.is_empty() {
         out.push_str(&table(

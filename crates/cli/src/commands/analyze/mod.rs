@@ -45,12 +45,32 @@ pub async fn run(args: AnalyzeArgs, out: &mut dyn Write) -> Result<u8> {
     Ok(crate::EXIT_OK)
 }
 
-/// `base` or `delta N`.
-fn layer_name(l: &Layer) -> String {
-    match l.layer {
-        0 => "base".into(),
-        n => format!("delta {n}"),
-    }
+/// The header of the layers table of an incremental checkpoint's state.
+const LAYER_HEADER: [&str; 5] = [
+    "layer",
+    "shards",
+    "rows stored",
+    "bytes",
+    "in earlier checkpoints",
+];
+
+/// The rows of the layers table (see [`LAYER_HEADER`]).
+fn layer_rows(layers: &[Layer]) -> Vec<Vec<String>> {
+    layers
+        .iter()
+        .map(|l| {
+            vec![
+                match l.layer {
+                    0 => "base".into(),
+                    n => format!("delta {n}"),
+                },
+                l.shards.to_string(),
+                l.rows.to_string(),
+                bytes(l.bytes),
+                bytes(l.shared_bytes),
+            ]
+        })
+        .collect()
 }
 
 fn num(x: f64) -> String {
@@ -129,21 +149,9 @@ fn state(s: &StateAnalysis, out: &mut dyn Write) -> Result<()> {
         .collect();
     writeln!(out, "Bytes by column  {}", columns.join(", "))?;
     if !s.layers.is_empty() {
-        let mut t = table(&[
-            "layer",
-            "shards",
-            "rows stored",
-            "bytes",
-            "in earlier checkpoints",
-        ]);
-        for l in &s.layers {
-            t.add_row(vec![
-                layer_name(l),
-                l.shards.to_string(),
-                l.rows.to_string(),
-                bytes(l.bytes),
-                bytes(l.shared_bytes),
-            ]);
+        let mut t = table(&LAYER_HEADER);
+        for row in layer_rows(&s.layers) {
+            t.add_row(row);
         }
         writeln!(
             out,
