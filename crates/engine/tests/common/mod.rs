@@ -4,6 +4,8 @@
 
 use rewind_savepoint::format::Manifest;
 
+pub mod event_time;
+
 pub use rewind_test_support::{Count, generator, keyed_count, loc, run_to_end};
 
 pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
