@@ -173,6 +173,19 @@ impl<T: Send + 'static> Batch for Typed<T> {
     }
 }
 
+/// Whether an operator fired all that was due ([`ErasedOp::on_watermark`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Firing {
+    Done,
+    /// It stopped after about [`FIRING_CHUNK`] records: call again with the same watermark.
+    More,
+}
+
+/// About how many records an operator fires per call. The worker runs them through the
+/// chain before asking for more, so they are used while still in cache: a million windows
+/// fired at once were a million boxed results written, then read back after the last.
+pub(crate) const FIRING_CHUNK: usize = 4096;
+
 pub(crate) trait ErasedOp: Send {
     fn process(&mut self, rec: Rec, out: &mut Vec<Rec>) -> Result<()>;
     /// Processes a channel batch, in order (all its records are this operator's input).
@@ -180,9 +193,10 @@ pub(crate) trait ErasedOp: Send {
     fn process_batch(&mut self, batch: Box<dyn Batch>, out: &mut Vec<Rec>) -> Result<()> {
         batch.drain_into(&mut |r| self.process(r, out))
     }
-    /// The operator's input watermark advanced to `watermark`: fire what is due.
-    fn on_watermark(&mut self, _watermark: i64, _out: &mut Vec<Rec>) -> Result<()> {
-        Ok(())
+    /// The operator's input watermark advanced to `watermark`: fire what is due, or about
+    /// [`FIRING_CHUNK`] records of it ([`Firing::More`]).
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Vec<Rec>) -> Result<Firing> {
+        Ok(Firing::Done)
     }
     /// The earliest processing-time timer, if any.
     fn next_processing_timer(&self) -> Option<i64> {

@@ -439,17 +439,24 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
     }
 
     /// Removes every entry `pick` chooses and calls `f` with each (key hash, key, value)
-    /// in key-hash order (then key, then namespace). A scan of the whole map in memory
-    /// order, so meant for taking a large share of it at once: looking each key up missed
-    /// the cache on nearly every one, whatever their order. A shared bucket is copied only
-    /// when it holds an entry to take.
+    /// in key-hash order (then key, then namespace). A scan of the map in memory order, so
+    /// meant for taking a large share of it at once: looking each key up missed the cache
+    /// on nearly every one, whatever their order. A shared bucket is copied only when it
+    /// holds an entry to take. Starts at bucket `from` and stops after the bucket where
+    /// `limit` entries were taken, returning the bucket to go on from (`None`: all done).
     pub(crate) fn extract_sorted(
         &mut self,
+        from: usize,
+        limit: usize,
         mut pick: impl FnMut(&R) -> bool,
         mut f: impl FnMut(u64, R, V),
-    ) {
+    ) -> Option<usize> {
         let mut taken: Vec<(u64, Entry<R, V>)> = Vec::new();
-        for b in 0..self.buckets.len() {
+        let mut count = 0;
+        for b in from..self.buckets.len() {
+            if count >= limit {
+                return Some(b);
+            }
             if !self.buckets[b].table().iter().any(|e| pick(&e.key)) {
                 continue;
             }
@@ -462,6 +469,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
             );
             self.bucket_epochs[b] = self.epoch;
             self.len -= taken.len();
+            count += taken.len();
             taken.sort_unstable_by(|(a, x), (b, y)| {
                 a.cmp(b)
                     .then_with(|| x.key.key().cmp(y.key.key()))
@@ -474,6 +482,7 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
                 f(e.hash, e.key, e.value);
             }
         }
+        None
     }
 
     /// Calls `f` with what changed since barrier `since` (the epochs from `since` on), in

@@ -21,7 +21,7 @@ pub(crate) use tables::{
 };
 
 use crate::key::Key;
-use crate::operator::{Batch, ErasedOp, Rec, StateSnapshot};
+use crate::operator::{Batch, ErasedOp, Firing, Rec, StateSnapshot};
 use crate::{EngineError, Result};
 
 /// A state value type: anything serde can write to Arrow (a struct becomes a struct column).
@@ -518,9 +518,10 @@ impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
         crate::operator::process_typed_batch(self, batch, out)
     }
 
-    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<()> {
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<Firing> {
         self.watermark = self.watermark.max(watermark);
-        self.fire(TimeDomain::EventTime, self.watermark, out)
+        self.fire(TimeDomain::EventTime, self.watermark, out)?;
+        Ok(Firing::Done)
     }
 
     fn next_processing_timer(&self) -> Option<i64> {

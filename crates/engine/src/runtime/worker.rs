@@ -13,7 +13,7 @@ use super::stats::Counters;
 use crate::coordinator::{Ack, CoordinatorMsg};
 use crate::operator::StateSnapshot;
 use crate::operator::{
-    Batch, ErasedOp, ErasedReader, ErasedSource, HashFn, NewBatch, Rec, RenderFn,
+    Batch, ErasedOp, ErasedReader, ErasedSource, Firing, HashFn, NewBatch, Rec, RenderFn,
 };
 use crate::sink::Sink;
 use crate::sink::pending::SubtaskOutput;
@@ -170,9 +170,10 @@ impl Worker {
         self.run_at(0, |op, out| op.process_batch(records, out))
     }
 
-    /// Runs records through the chain from operator `from` on and sends what comes out.
-    fn run_chain(&mut self, from: usize, batch: Vec<Rec>) -> Result<()> {
-        for r in batch {
+    /// Runs records (leaving `batch` empty) through the chain from operator `from` on and
+    /// sends what comes out.
+    fn run_chain(&mut self, from: usize, batch: &mut Vec<Rec>) -> Result<()> {
+        for r in batch.drain(..) {
             self.run_from(from, r)?;
         }
         Ok(())
@@ -235,12 +236,13 @@ impl Worker {
     /// Event time reached `watermark`: each operator fires what is due (its output runs
     /// through the rest of the chain), then the watermark goes downstream, after that output.
     fn advance_watermark(&mut self, watermark: i64) -> Result<()> {
+        let mut out = Vec::new();
         for j in 0..self.ops.len() {
-            let mut out = Vec::new();
-            self.ops[j].on_watermark(watermark, &mut out)?;
-            if !out.is_empty() {
-                self.run_chain(j + 1, out)?;
+            // In chunks: each runs through the chain before the operator fires more.
+            while self.ops[j].on_watermark(watermark, &mut out)? == Firing::More {
+                self.run_chain(j + 1, &mut out)?;
             }
+            self.run_chain(j + 1, &mut out)?;
         }
         self.broadcast(|| Msg::Watermark(watermark))
     }
@@ -258,12 +260,10 @@ impl Worker {
             let wait = Duration::from_millis((next - now) as u64);
             return Ok(Some(std::time::Instant::now() + wait));
         }
+        let mut out = Vec::new();
         for j in 0..self.ops.len() {
-            let mut out = Vec::new();
             self.ops[j].on_processing_time(now, &mut out)?;
-            if !out.is_empty() {
-                self.run_chain(j + 1, out)?;
-            }
+            self.run_chain(j + 1, &mut out)?;
         }
         self.flush()?;
         Ok(None)

@@ -268,8 +268,7 @@ impl<K: Key, T: Send + Sync + 'static> WindowedStream<K, T> {
         name: &str,
         function: A,
     ) -> DataStream<WindowResult<K, A::Out>> {
-        self.build(name, Aggregate(function), false)
-            .flat_map(results)
+        self.build(name, Aggregate(function))
     }
 
     /// [`aggregate`](Self::aggregate), passing late records on as [`Windowed::Late`]
@@ -279,7 +278,7 @@ impl<K: Key, T: Send + Sync + 'static> WindowedStream<K, T> {
         name: &str,
         function: A,
     ) -> DataStream<Windowed<WindowResult<K, A::Out>, T>> {
-        self.build(name, Aggregate(function), true)
+        self.stage(name, Aggregate(function), true)
     }
 
     /// Reduces each window's records to one with `f`.
@@ -291,7 +290,7 @@ impl<K: Key, T: Send + Sync + 'static> WindowedStream<K, T> {
     where
         T: StateValue,
     {
-        self.build(name, Reduce(f), false).flat_map(results)
+        self.build(name, Reduce(f))
     }
 
     /// Keeps every record of a window (as list state) and hands them all to `f` when it
@@ -304,16 +303,22 @@ impl<K: Key, T: Send + Sync + 'static> WindowedStream<K, T> {
     where
         T: StateValue,
     {
-        self.build(name, Process(f, std::marker::PhantomData), false)
-            .flat_map(results)
+        self.build(name, Process(f, std::marker::PhantomData))
     }
 
-    fn build<L: WindowLogic<K, T>>(
+    /// The window stage, dropping late records.
+    fn build<L: WindowLogic<K, T>>(self, name: &str, logic: L) -> DataStream<L::Out> {
+        self.stage(name, logic, false)
+    }
+
+    /// The window stage. Its records are `U`: `Windowed<L::Out, T>` when `pass_late`, else
+    /// `L::Out` (see `WindowOp::emit_with`); only `build` and `aggregate_with_late` choose.
+    fn stage<L: WindowLogic<K, T>, U>(
         self,
         name: &str,
         logic: L,
         pass_late: bool,
-    ) -> DataStream<Windowed<L::Out, T>> {
+    ) -> DataStream<U> {
         let key = self.keyed.key_fn();
         let late: Arc<AtomicU64> = self.keyed.late_counter();
         let logic = Arc::new(logic);
@@ -332,12 +337,5 @@ impl<K: Key, T: Send + Sync + 'static> WindowedStream<K, T> {
         });
         let states = vec![WINDOWS.to_string(), crate::keyed::TIMERS.to_string()];
         self.keyed.stage(name, factory, states)
-    }
-}
-
-fn results<R, T>(w: Windowed<R, T>) -> Option<R> {
-    match w {
-        Windowed::Result(r) => Some(r),
-        Windowed::Late(_) => None,
     }
 }

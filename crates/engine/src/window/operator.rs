@@ -12,7 +12,7 @@ use super::stored::{FixedWindows, SessionWindows, Slot};
 use super::{Window, WindowLogic, Windowed, Windows};
 use crate::key::Key;
 use crate::keyed::{NsKey, TIMERS, Table, TimeDomain, Timers, ValueCodec, ValueKind, ValueTable};
-use crate::operator::{Batch, ErasedOp, KeyFn, Rec, StateSnapshot};
+use crate::operator::{Batch, ErasedOp, FIRING_CHUNK, Firing, KeyFn, Rec, StateSnapshot};
 use crate::{EngineError, Result};
 
 /// The state holding window contents: namespace = the window's start.
@@ -53,6 +53,8 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     /// The slide-aligned start last computed: records of one stretch of event time share
     /// it, so most need no division (two per record were an eighth of a window count).
     last_base: i64,
+    /// The window whose firing scan stopped after a chunk, and the bucket it goes on from.
+    scanning: Option<(Window, usize)>,
 }
 
 impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
@@ -99,6 +101,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
                 Windows::Session { gap } => (millis(gap), 0),
             },
             last_base: i64::MIN,
+            scanning: None,
             due: match windows {
                 Windows::Tumbling { .. } | Windows::Sliding { .. } if lateness == 0 => {
                     Some(BTreeMap::new())
@@ -175,58 +178,81 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         slot
     }
 
-    /// Fires and purges the listed windows due at the watermark: each firing time's
-    /// windows in key-hash order (then key), so a restored job fires as an uninterrupted
-    /// one does. When they are a large share of the state, one scan takes them out (a
-    /// lookup per window missed the cache on nearly every one: a quarter of a window
-    /// count's firing).
-    fn fire_listed(&mut self, out: &mut Vec<Rec>) {
+    /// Fires and purges the listed windows due at the watermark, about [`FIRING_CHUNK`]
+    /// results a call: each firing time's windows in key-hash order (then key), so a
+    /// restored job fires as an uninterrupted one does. When they are a large share of the
+    /// state, one scan takes them out (a lookup per window missed the cache on nearly
+    /// every one: a quarter of a window count's firing).
+    fn fire_listed(&mut self, out: &mut Vec<Rec>) -> Firing {
         let (size, watermark) = (self.spans.0, self.watermark);
+        let mut results = Vec::new();
         loop {
+            let room = FIRING_CHUNK.saturating_sub(out.len());
+            if room == 0 {
+                return Firing::More;
+            }
+            if let Some((w, bucket)) = self.scanning.take() {
+                let emitter = (&*self.logic, self.pass_late);
+                self.scanning = self
+                    .table
+                    .map
+                    .extract_sorted(
+                        bucket,
+                        room,
+                        |r| r.ns == w.start,
+                        |_, r, slot| {
+                            Self::emit_with(emitter, &r.key, w, &slot.acc, &mut results, out)
+                        },
+                    )
+                    .map(|next| (w, next));
+                continue;
+            }
             let Some(due) = &mut self.due else {
-                return;
+                return Firing::Done;
             };
             let Some((time, mut keys)) = due.pop_first() else {
-                return;
+                return Firing::Done;
             };
             if time > watermark {
                 due.insert(time, keys);
-                return;
+                return Firing::Done;
             }
             let end = time.saturating_add(1);
             let w = Window {
                 start: end.saturating_sub(size),
                 end,
             };
-            let mut results = Vec::new();
-            // A result a window, usually: one allocation, not a doubling per million.
-            out.reserve(keys.len());
             if keys.len() * 4 >= self.table.map.len() {
                 // A large share of the state fires: one scan in memory order takes it.
-                let logic = &self.logic;
-                self.table.map.extract_sorted(
-                    |r| r.ns == w.start,
-                    |_, r, slot| Self::emit_with(logic, &r.key, w, &slot.acc, &mut results, out),
-                );
+                self.scanning = Some((w, 0));
                 continue;
             }
             // Equal hashes (rare) by key, so the order depends on the keys alone.
             keys.sort_unstable();
+            if keys.len() > room {
+                // The rest, still sorted, in the next chunk.
+                due.insert(time, keys.split_off(room));
+            }
+            out.reserve(keys.len());
             for (_, key) in keys {
                 if let Some(slot) = self.purge(&key, w) {
-                    Self::emit_with(&self.logic, &key, w, &slot.acc, &mut results, out);
+                    let emitter = (&*self.logic, self.pass_late);
+                    Self::emit_with(emitter, &key, w, &slot.acc, &mut results, out);
                 }
             }
         }
     }
 
     fn emit(&self, key: &K, w: Window, acc: &L::Acc, out: &mut Vec<Rec>) {
-        Self::emit_with(&self.logic, key, w, acc, &mut Vec::new(), out);
+        let emitter = (&*self.logic, self.pass_late);
+        Self::emit_with(emitter, key, w, acc, &mut Vec::new(), out);
     }
 
-    /// Window `w`'s results as records, made in `results` (left empty, to be reused).
+    /// Window `w`'s results as records, made in `results` (left empty, to be reused): as
+    /// [`Windowed::Result`] beside late records passed on, else the results themselves (a
+    /// stage unwrapping them was a second allocation per result).
     fn emit_with(
-        logic: &L,
+        (logic, pass_late): (&L, bool),
         key: &K,
         w: Window,
         acc: &L::Acc,
@@ -234,11 +260,16 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
         out: &mut Vec<Rec>,
     ) {
         logic.emit(key, w, acc, results);
-        out.extend(
-            results
-                .drain(..)
-                .map(|r| Rec::new(Windowed::<L::Out, T>::Result(r), Some(w.end - 1))),
-        );
+        let ts = Some(w.end - 1);
+        if pass_late {
+            out.extend(
+                results
+                    .drain(..)
+                    .map(|r| Rec::new(Windowed::<L::Out, T>::Result(r), ts)),
+            );
+        } else {
+            out.extend(results.drain(..).map(|r| Rec::new(r, ts)));
+        }
     }
 
     /// Adds `input` to window `w` of `key` (merging session windows first).
@@ -478,13 +509,20 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
         crate::operator::process_typed_batch(self, batch, out)
     }
 
-    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<()> {
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<Rec>) -> Result<Firing> {
         self.settle();
         self.watermark = self.watermark.max(watermark);
-        self.fire_listed(out);
-        while let Some((ts, key, start)) =
-            self.timers.pop_due(TimeDomain::EventTime, self.watermark)
-        {
+        if self.fire_listed(out) == Firing::More {
+            return Ok(Firing::More);
+        }
+        loop {
+            if out.len() >= FIRING_CHUNK {
+                return Ok(Firing::More);
+            }
+            let Some((ts, key, start)) = self.timers.pop_due(TimeDomain::EventTime, self.watermark)
+            else {
+                return Ok(Firing::Done);
+            };
             let end = match self.windows {
                 // A fixed-size window's end follows from its start: when the timer both
                 // fires and purges it, one removal finds it (a lookup first was a tenth of
@@ -519,7 +557,6 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
                 }
             }
         }
-        Ok(())
     }
 
     fn set_initial_watermark(&mut self, watermark: i64) {
@@ -613,15 +650,13 @@ mod tests {
             op.restore(WINDOWS, &windows).unwrap();
             op.restore(TIMERS, &timers).unwrap();
             let mut out = Vec::new();
-            op.on_watermark(i64::MAX, &mut out).unwrap();
+            assert_eq!(op.on_watermark(i64::MAX, &mut out).unwrap(), Firing::Done);
             let mut results: Vec<(i64, i64, i64, u64)> = out
                 .iter()
-                .map(
-                    |r| match r.downcast_ref::<Windowed<WindowResult<i64, u64>, i64>>() {
-                        Ok(Windowed::Result(r)) => (r.key, r.start, r.end, r.value),
-                        _ => panic!("not a window result"),
-                    },
-                )
+                .map(|r| match r.downcast_ref::<WindowResult<i64, u64>>() {
+                    Ok(r) => (r.key, r.start, r.end, r.value),
+                    _ => panic!("not a window result"),
+                })
                 .collect();
             results.sort();
             assert_eq!(

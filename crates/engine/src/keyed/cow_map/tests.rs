@@ -204,7 +204,7 @@ fn a_map_allocates_its_buckets_at_the_first_write() {
 }
 
 #[test]
-fn extracted_entries_leave_in_key_hash_order_and_snapshots_keep_them() {
+fn extracted_entries_leave_in_key_hash_order_in_chunks_and_snapshots_keep_them() {
     let mut map = CowMap::<i64, NsKey<i64>, u64>::new(HashRange::FULL);
     for key in 0..2000i64 {
         for ns in [0, 60] {
@@ -213,7 +213,21 @@ fn extracted_entries_leave_in_key_hash_order_and_snapshots_keep_them() {
     }
     let before = map.snapshot_at(1, 0, true);
     let mut out = Vec::new();
-    map.extract_sorted(|r| r.ns == 0, |h, r, v| out.push((h, r, v)));
+    // In chunks of at least 300 entries (whole buckets), resumed where each stopped.
+    let mut from = Some(0);
+    let mut chunks = 0;
+    while let Some(bucket) = from {
+        let before = out.len();
+        from = map.extract_sorted(bucket, 300, |r| r.ns == 0, |h, r, v| out.push((h, r, v)));
+        if from.is_some() {
+            assert!(
+                out.len() - before >= 300,
+                "a chunk stops only after its limit"
+            );
+        }
+        chunks += 1;
+    }
+    assert!((6..=7).contains(&chunks), "{chunks} chunks");
     let mut expected: Vec<(u64, NsKey<i64>, u64)> = (0..2000i64)
         .map(|key| (key.key_hash(), NsKey { key, ns: 0 }, key as u64))
         .collect();
