@@ -341,6 +341,46 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         }
     }
 
+    /// [`warm`](Self::warm) for keys about to be written: each key it lacks gets `make(key)`
+    /// (and `created(key)` is called), so its slot is written here, in a group of inserts
+    /// whose cache misses overlap, rather than by the write that follows (a new window's
+    /// insert stalled a window count on its slot's miss, one window at a time).
+    pub(crate) fn warm_inserting(
+        &mut self,
+        keys: impl Iterator<Item = R>,
+        mut make: impl FnMut(&R) -> V,
+        mut created: impl FnMut(&R),
+    ) {
+        const AT_ONCE: usize = 32;
+        self.allocate();
+        let mut located: Vec<(u64, usize, u64, R)> = Vec::with_capacity(AT_ONCE);
+        let mut keys = keys.peekable();
+        let stamp = self.epoch;
+        while keys.peek().is_some() {
+            located.extend(keys.by_ref().take(AT_ONCE).map(|key| {
+                let (hash, bucket, th) = self.locate(&key);
+                (hash, bucket, th, key)
+            }));
+            for (hash, bucket, th, key) in located.drain(..) {
+                let table = Self::bucket_mut(&mut self.buckets, bucket);
+                if let hashbrown::hash_table::Entry::Vacant(slot) =
+                    table.entry(th, |e| e.key == key, rehash)
+                {
+                    created(&key);
+                    let value = make(&key);
+                    slot.insert(Entry {
+                        hash,
+                        key,
+                        value,
+                        stamp,
+                    });
+                    self.bucket_epochs[bucket] = stamp;
+                    self.len += 1;
+                }
+            }
+        }
+    }
+
     pub(crate) fn contains_key(&self, key: &R) -> bool {
         self.get(key).is_some()
     }

@@ -39,8 +39,10 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     pass_late: bool,
     /// The windows of the record being processed (kept to reuse its allocation).
     assigned: Vec<Window>,
-    /// The windows of the chunk being warmed (kept to reuse its allocation).
+    /// The windows of the chunk being warmed, and those of them created (kept to reuse
+    /// their allocations).
     warming: Vec<NsKey<K>>,
+    created: Vec<NsKey<K>>,
     /// `windows`' lengths in milliseconds: (size, slide) of fixed-size windows, (gap, 0)
     /// of sessions (converted once, not per record).
     spans: (i64, i64),
@@ -95,6 +97,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             pass_late,
             assigned: Vec::new(),
             warming: Vec::new(),
+            created: Vec::new(),
             spans: match windows {
                 Windows::Tumbling { size } => (millis(size), millis(size)),
                 Windows::Sliding { size, slide } => (millis(size), millis(slide)),
@@ -446,12 +449,14 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> crate::operator::Ty
 {
     type In = T;
 
-    /// Looks up the state of the windows of the chunk's records, to bring it into the
-    /// cache (session windows merge, so their lookups are not predicted).
+    /// Creates the windows of the chunk's records that are new, and looks up the others,
+    /// to bring their state into the cache (session windows merge, so their lookups are
+    /// not predicted). A window created here is registered here: processing finds it.
     fn warm(&mut self, chunk: &[(i64, T)]) {
         if matches!(self.windows, Windows::Session { .. }) {
             return;
         }
+        self.settle();
         let mut windows = std::mem::take(&mut self.warming);
         let mut assigned = std::mem::take(&mut self.assigned);
         windows.clear();
@@ -461,12 +466,33 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> crate::operator::Ty
             };
             let key = (self.key)(input);
             self.assign(ts, &mut assigned);
-            windows.extend(assigned.iter().map(|w| NsKey {
-                key: key.clone(),
-                ns: w.start,
-            }));
+            // Late records create no window (processing drops or passes them on).
+            let watermark = self.watermark;
+            windows.extend(
+                assigned
+                    .iter()
+                    .filter(|w| self.cleanup_time(w.end) > watermark)
+                    .map(|w| NsKey {
+                        key: key.clone(),
+                        ns: w.start,
+                    }),
+            );
         }
-        self.table.map.warm(windows.iter());
+        let (logic, size) = (&self.logic, self.spans.0);
+        let mut created = std::mem::take(&mut self.created);
+        self.table.map.warm_inserting(
+            windows.drain(..),
+            |ns| Slot {
+                end: ns.ns.saturating_add(size),
+                acc: logic.create(),
+            },
+            |ns| created.push(ns.clone()),
+        );
+        for ns in created.drain(..) {
+            let end = ns.ns.saturating_add(size);
+            self.register(&ns.key, Window { start: ns.ns, end });
+        }
+        self.created = created;
         self.warming = windows;
         self.assigned = assigned;
     }

@@ -12,6 +12,8 @@ enum Op {
     Insert(i64, u32),
     Add(i64, u32),
     Remove(i64),
+    /// Inserts the value for each key it lacks, by `warm_inserting`.
+    Create(Vec<i64>, u32),
     Snapshot,
 }
 
@@ -21,6 +23,8 @@ fn op() -> impl Strategy<Value = Op> {
         (0i64..200, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
         (0i64..200, any::<u32>()).prop_map(|(k, v)| Op::Add(k, v)),
         (0i64..200).prop_map(Op::Remove),
+        (proptest::collection::vec(0i64..200, 0..40), any::<u32>())
+            .prop_map(|(ks, v)| Op::Create(ks, v)),
         Just(Op::Snapshot),
     ]
 }
@@ -55,6 +59,18 @@ proptest! {
                     *model.entry(k).or_default() += u64::from(v);
                 }
                 Op::Remove(k) => prop_assert_eq!(map.remove(&k), model.remove(&k)),
+                Op::Create(ks, v) => {
+                    let mut created = Vec::new();
+                    map.warm_inserting(ks.iter().copied(), |_| v.into(), |k| created.push(*k));
+                    let mut expected = Vec::new();
+                    for k in ks {
+                        if !model.contains_key(&k) {
+                            model.insert(k, v.into());
+                            expected.push(k);
+                        }
+                    }
+                    prop_assert_eq!(created, expected);
+                }
                 Op::Snapshot => snapshots.push((map.share(), model.clone())),
             }
             prop_assert_eq!(map.len(), model.len());
@@ -86,6 +102,7 @@ proptest! {
                 Op::Remove(k) => {
                     map.remove(&k);
                 }
+                Op::Create(ks, v) => map.warm_inserting(ks.into_iter(), |_| v.into(), |_| {}),
                 Op::Snapshot => {
                     // The previous snapshot is the newest checkpoint: changes before it
                     // are not needed any more.
