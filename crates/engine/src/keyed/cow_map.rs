@@ -281,12 +281,19 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         )
     }
 
-    /// Allocates the buckets at the first write.
+    /// Allocates the buckets at the first write (checked on every write: the check
+    /// inlines, the allocation not).
+    #[inline]
     fn allocate(&mut self) {
         if self.buckets.is_empty() {
-            self.buckets = (0..1 << BUCKET_BITS).map(|_| Slot::new()).collect();
-            self.bucket_epochs = vec![0; 1 << BUCKET_BITS];
+            self.allocate_buckets();
         }
+    }
+
+    #[cold]
+    fn allocate_buckets(&mut self) {
+        self.buckets = (0..1 << BUCKET_BITS).map(|_| Slot::new()).collect();
+        self.bucket_epochs = vec![0; 1 << BUCKET_BITS];
     }
 
     /// The bucket for writing: copied first if a snapshot still shares it.

@@ -422,10 +422,16 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             .collect()
     }
 
-    /// Brings derived structures up to date after a restore.
+    /// Brings derived structures up to date after a restore (checked per record: the
+    /// checks inline, the work not).
+    #[inline]
     fn settle(&mut self) {
-        self.derive_timers();
-        self.rebuild_sessions();
+        if self.restored_windows {
+            self.derive_timers();
+        }
+        if self.sessions_stale {
+            self.rebuild_sessions();
+        }
     }
 
     fn rebuild_sessions(&mut self) {
