@@ -64,8 +64,8 @@ proptest! {
                     map.warm_inserting(ks.iter().copied(), |_| v.into(), |k| created.push(*k));
                     let mut expected = Vec::new();
                     for k in ks {
-                        if !model.contains_key(&k) {
-                            model.insert(k, v.into());
+                        if let std::collections::btree_map::Entry::Vacant(e) = model.entry(k) {
+                            e.insert(v.into());
                             expected.push(k);
                         }
                     }
