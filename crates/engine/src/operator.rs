@@ -80,6 +80,20 @@ pub(crate) trait TypedInput {
         timestamp: Option<i64>,
         out: &mut Vec<Rec>,
     ) -> Result<()>;
+    /// Processes a chunk of records (with batch timestamps) in order, leaving it empty:
+    /// warms their state, then processes each. An operator that can write a chunk's
+    /// state in one pass does so instead.
+    fn process_chunk(
+        &mut self,
+        chunk: &mut Vec<(i64, Self::In)>,
+        out: &mut Vec<Rec>,
+    ) -> Result<()> {
+        self.warm(chunk);
+        for (ts, input) in chunk.drain(..) {
+            self.process_input(input, timestamp_of(ts), out)?;
+        }
+        Ok(())
+    }
 }
 
 /// [`ErasedOp::process`] of a [`TypedInput`] operator.
@@ -107,10 +121,7 @@ pub(crate) fn process_typed_batch<O: TypedInput>(
         if chunk.is_empty() {
             return Ok(());
         }
-        op.warm(&chunk);
-        for (ts, input) in chunk.drain(..) {
-            op.process_input(input, timestamp_of(ts), out)?;
-        }
+        op.process_chunk(&mut chunk, out)?;
     }
 }
 

@@ -362,45 +362,48 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         }
     }
 
-    /// [`warm`](Self::warm) for keys about to be written: each key it lacks gets `make(key)`
-    /// (and `created(key)` is called), so its slot is written here, in a group of inserts
-    /// whose cache misses overlap, rather than by the write that follows (a new window's
-    /// insert stalled a window count on its slot's miss, one window at a time).
-    pub(crate) fn warm_inserting(
+    /// Writes each item into its key's value with `update(value, item)`, the key's value
+    /// made by `make(key)` first when the map lacks it (then `created(key)` is called).
+    /// The keys of a group are located first, then probed and written: the group's cache
+    /// misses overlap (written one by one after a lookup, a new key's slot and the far end
+    /// of an existing entry each missed in turn).
+    pub(crate) fn upsert_all<X>(
         &mut self,
-        keys: impl Iterator<Item = R>,
+        items: impl Iterator<Item = (R, X)>,
         mut make: impl FnMut(&R) -> V,
+        mut update: impl FnMut(&mut V, X),
         mut created: impl FnMut(&R),
     ) {
         const AT_ONCE: usize = 32;
         self.allocate();
-        let mut located: Vec<(u64, usize, u64, R)> = Vec::with_capacity(AT_ONCE);
-        let mut keys = keys.peekable();
+        let mut located: Vec<(u64, usize, u64, R, X)> = Vec::with_capacity(AT_ONCE);
+        let mut items = items.peekable();
         let stamp = self.epoch;
-        while keys.peek().is_some() {
-            located.extend(keys.by_ref().take(AT_ONCE).map(|key| {
+        while items.peek().is_some() {
+            located.extend(items.by_ref().take(AT_ONCE).map(|(key, x)| {
                 let (hash, bucket, th) = self.locate(&key);
-                (hash, bucket, th, key)
+                (hash, bucket, th, key, x)
             }));
-            for (hash, bucket, th, key) in located.drain(..) {
-                let table = Self::bucket_mut(&mut self.buckets, bucket);
-                let slot = match table.entry(th, |e| e.key == key, rehash) {
-                    hashbrown::hash_table::Entry::Occupied(e) => {
-                        e.get().touch();
-                        continue;
-                    }
-                    hashbrown::hash_table::Entry::Vacant(slot) => slot,
-                };
-                created(&key);
-                let value = make(&key);
-                slot.insert(Entry {
-                    hash,
-                    key,
-                    value,
-                    stamp,
-                });
+            for (hash, bucket, th, key, x) in located.drain(..) {
                 self.bucket_epochs[bucket] = stamp;
-                self.len += 1;
+                let table = Self::bucket_mut(&mut self.buckets, bucket);
+                let entry = match table.entry(th, |e| e.key == key, rehash) {
+                    hashbrown::hash_table::Entry::Occupied(e) => e.into_mut(),
+                    hashbrown::hash_table::Entry::Vacant(slot) => {
+                        created(&key);
+                        let value = make(&key);
+                        self.len += 1;
+                        slot.insert(Entry {
+                            hash,
+                            key,
+                            value,
+                            stamp,
+                        })
+                        .into_mut()
+                    }
+                };
+                entry.stamp = stamp;
+                update(&mut entry.value, x);
             }
         }
     }

@@ -39,10 +39,12 @@ pub(crate) struct WindowOp<K: Key, T, L: WindowLogic<K, T>> {
     pass_late: bool,
     /// The windows of the record being processed (kept to reuse its allocation).
     assigned: Vec<Window>,
-    /// The windows of the chunk being warmed, and those of them created (kept to reuse
-    /// their allocations).
-    warming: Vec<NsKey<K>>,
+    /// The windows of the chunk being warmed (with their record's index), those of them
+    /// created, and the chunk's records without a window (kept to reuse their
+    /// allocations).
+    warming: Vec<(NsKey<K>, usize)>,
     created: Vec<NsKey<K>>,
+    rest: Vec<usize>,
     /// `windows`' lengths in milliseconds: (size, slide) of fixed-size windows, (gap, 0)
     /// of sessions (converted once, not per record).
     spans: (i64, i64),
@@ -98,6 +100,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
             assigned: Vec::new(),
             warming: Vec::new(),
             created: Vec::new(),
+            rest: Vec::new(),
             spans: match windows {
                 Windows::Tumbling { size } => (millis(size), millis(size)),
                 Windows::Sliding { size, slide } => (millis(size), millis(slide)),
@@ -112,6 +115,64 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> WindowOp<K, T, L> {
                 _ => None,
             },
         }
+    }
+
+    /// The live windows of `chunk`'s records as (window, record index), and the indices
+    /// of records with none (late, or without a timestamp), in buffers kept for reuse.
+    fn chunk_windows(&mut self, chunk: &[(i64, T)]) -> (Vec<(NsKey<K>, usize)>, Vec<usize>) {
+        let (mut windows, mut rest) = (
+            std::mem::take(&mut self.warming),
+            std::mem::take(&mut self.rest),
+        );
+        let mut assigned = std::mem::take(&mut self.assigned);
+        let watermark = self.watermark;
+        for (i, (ts, input)) in chunk.iter().enumerate() {
+            let Some(ts) = crate::operator::timestamp_of(*ts) else {
+                rest.push(i);
+                continue;
+            };
+            self.assign(ts, &mut assigned);
+            assigned.retain(|w| self.cleanup_time(w.end) > watermark);
+            if assigned.is_empty() {
+                rest.push(i);
+                continue;
+            }
+            let key = (self.key)(input);
+            windows.extend(assigned.iter().map(|w| {
+                let ns = NsKey {
+                    key: key.clone(),
+                    ns: w.start,
+                };
+                (ns, i)
+            }));
+        }
+        self.assigned = assigned;
+        (windows, rest)
+    }
+
+    /// Writes fixed-size windows with `update`, creating (and registering) those that
+    /// are new.
+    fn upsert_windows<X>(
+        &mut self,
+        items: impl Iterator<Item = (NsKey<K>, X)>,
+        mut update: impl FnMut(&L, &mut Slot<L::Acc>, X),
+    ) {
+        let (logic, size) = (&*self.logic, self.spans.0);
+        let mut created = std::mem::take(&mut self.created);
+        self.table.map.upsert_all(
+            items,
+            |ns| Slot {
+                end: ns.ns.saturating_add(size),
+                acc: logic.create(),
+            },
+            |slot, x| update(logic, slot, x),
+            |ns| created.push(ns.clone()),
+        );
+        for ns in created.drain(..) {
+            let end = ns.ns.saturating_add(size);
+            self.register(&ns.key, Window { start: ns.ns, end });
+        }
+        self.created = created;
     }
 
     /// The window's state is purged once the watermark reaches this.
@@ -463,44 +524,46 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> crate::operator::Ty
             return;
         }
         self.settle();
-        let mut windows = std::mem::take(&mut self.warming);
-        let mut assigned = std::mem::take(&mut self.assigned);
-        windows.clear();
-        for (ts, input) in chunk {
-            let Some(ts) = crate::operator::timestamp_of(*ts) else {
-                continue;
-            };
-            let key = (self.key)(input);
-            self.assign(ts, &mut assigned);
-            // Late records create no window (processing drops or passes them on).
-            let watermark = self.watermark;
-            windows.extend(
-                assigned
-                    .iter()
-                    .filter(|w| self.cleanup_time(w.end) > watermark)
-                    .map(|w| NsKey {
-                        key: key.clone(),
-                        ns: w.start,
-                    }),
-            );
+        let (mut windows, mut rest) = self.chunk_windows(chunk);
+        self.upsert_windows(windows.drain(..).map(|(ns, _)| (ns, ())), |_, _, ()| {});
+        rest.clear();
+        (self.warming, self.rest) = (windows, rest);
+    }
+
+    /// Fixed-size windows without allowed lateness add the chunk's records to their
+    /// windows in one pass (no record fires a window as it is added): one probe a window,
+    /// the group's cache misses overlapping. Records without a live window (late, or
+    /// without a timestamp) are processed one by one.
+    fn process_chunk(&mut self, chunk: &mut Vec<(i64, T)>, out: &mut Vec<Rec>) -> Result<()> {
+        if self.due.is_none() {
+            self.warm(chunk);
+            for (ts, input) in chunk.drain(..) {
+                self.process_input(input, crate::operator::timestamp_of(ts), out)?;
+            }
+            return Ok(());
         }
-        let (logic, size) = (&self.logic, self.spans.0);
-        let mut created = std::mem::take(&mut self.created);
-        self.table.map.warm_inserting(
-            windows.drain(..),
-            |ns| Slot {
-                end: ns.ns.saturating_add(size),
-                acc: logic.create(),
-            },
-            |ns| created.push(ns.clone()),
-        );
-        for ns in created.drain(..) {
-            let end = ns.ns.saturating_add(size);
-            self.register(&ns.key, Window { start: ns.ns, end });
-        }
-        self.created = created;
-        self.warming = windows;
-        self.assigned = assigned;
+        self.settle();
+        let (mut windows, mut rest) = self.chunk_windows(chunk);
+        let items = windows.drain(..).map(|(ns, i)| (ns, &chunk[i].1));
+        self.upsert_windows(items, |logic, slot, input| logic.add(&mut slot.acc, input));
+        let result = if rest.is_empty() {
+            chunk.clear();
+            Ok(())
+        } else {
+            let mut next = rest.iter().copied().peekable();
+            chunk
+                .drain(..)
+                .enumerate()
+                .try_for_each(|(i, (ts, input))| {
+                    if next.next_if_eq(&i).is_none() {
+                        return Ok(());
+                    }
+                    self.process_input(input, crate::operator::timestamp_of(ts), out)
+                })
+        };
+        rest.clear();
+        (self.warming, self.rest) = (windows, rest);
+        result
     }
 
     /// Adds a record to its windows.

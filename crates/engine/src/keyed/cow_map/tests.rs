@@ -12,8 +12,9 @@ enum Op {
     Insert(i64, u32),
     Add(i64, u32),
     Remove(i64),
-    /// Inserts the value for each key it lacks, by `warm_inserting`.
-    Create(Vec<i64>, u32),
+    /// Adds 1 to each key's value (in turn), a key it lacks starting at the value, by
+    /// `upsert_all`.
+    Upsert(Vec<i64>, u32),
     Snapshot,
 }
 
@@ -24,7 +25,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0i64..200, any::<u32>()).prop_map(|(k, v)| Op::Add(k, v)),
         (0i64..200).prop_map(Op::Remove),
         (proptest::collection::vec(0i64..200, 0..40), any::<u32>())
-            .prop_map(|(ks, v)| Op::Create(ks, v)),
+            .prop_map(|(ks, v)| Op::Upsert(ks, v)),
         Just(Op::Snapshot),
     ]
 }
@@ -59,15 +60,16 @@ proptest! {
                     *model.entry(k).or_default() += u64::from(v);
                 }
                 Op::Remove(k) => prop_assert_eq!(map.remove(&k), model.remove(&k)),
-                Op::Create(ks, v) => {
+                Op::Upsert(ks, v) => {
                     let mut created = Vec::new();
-                    map.warm_inserting(ks.iter().copied(), |_| v.into(), |k| created.push(*k));
+                    let items = ks.iter().map(|k| (*k, 1u64));
+                    map.upsert_all(items, |_| v.into(), |x, n| *x += n, |k| created.push(*k));
                     let mut expected = Vec::new();
                     for k in ks {
-                        if let std::collections::btree_map::Entry::Vacant(e) = model.entry(k) {
-                            e.insert(v.into());
+                        *model.entry(k).or_insert_with(|| {
                             expected.push(k);
-                        }
+                            v.into()
+                        }) += 1;
                     }
                     prop_assert_eq!(created, expected);
                 }
@@ -102,7 +104,10 @@ proptest! {
                 Op::Remove(k) => {
                     map.remove(&k);
                 }
-                Op::Create(ks, v) => map.warm_inserting(ks.into_iter(), |_| v.into(), |_| {}),
+                Op::Upsert(ks, v) => {
+                    let items = ks.into_iter().map(|k| (k, 1u64));
+                    map.upsert_all(items, |_| v.into(), |x, n| *x += n, |_| {});
+                }
                 Op::Snapshot => {
                     // The previous snapshot is the newest checkpoint: changes before it
                     // are not needed any more.
