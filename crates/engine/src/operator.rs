@@ -72,7 +72,9 @@ pub(crate) trait Batch: Send {
 /// each record. Its [`ErasedOp`] methods call [`process_typed`] and [`process_typed_batch`].
 pub(crate) trait TypedInput {
     type In: Send + 'static;
-    /// Brings the state of `chunk`'s records (with batch timestamps) into the cache.
+    /// Brings the state of `chunk`'s records (with batch timestamps) into the cache. It
+    /// may create state they are about to write (the window operator creates their new
+    /// windows): every record of a warmed chunk is processed next.
     fn warm(&mut self, chunk: &[(i64, Self::In)]);
     fn process_input(
         &mut self,

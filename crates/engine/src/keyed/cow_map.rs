@@ -375,9 +375,13 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         mut created: impl FnMut(&R),
     ) {
         const AT_ONCE: usize = 32;
+        let mut items = items.peekable();
+        if items.peek().is_none() {
+            // Nothing written: an empty map stays unallocated.
+            return;
+        }
         self.allocate();
         let mut located: Vec<(u64, usize, u64, R, X)> = Vec::with_capacity(AT_ONCE);
-        let mut items = items.peekable();
         let stamp = self.epoch;
         while items.peek().is_some() {
             located.extend(items.by_ref().take(AT_ONCE).map(|(key, x)| {

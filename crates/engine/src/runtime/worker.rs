@@ -240,6 +240,12 @@ impl Worker {
         for j in 0..self.ops.len() {
             // In chunks: each runs through the chain before the operator fires more.
             while self.ops[j].on_watermark(watermark, &mut out)? == Firing::More {
+                // `More` means a chunk is full: an operator saying it with nothing
+                // emitted would be called forever.
+                debug_assert!(
+                    !out.is_empty(),
+                    "an operator fired nothing but asked for more"
+                );
                 self.run_chain(j + 1, &mut out)?;
             }
             self.run_chain(j + 1, &mut out)?;

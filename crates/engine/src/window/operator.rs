@@ -533,7 +533,9 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> crate::operator::Ty
     /// Fixed-size windows without allowed lateness add the chunk's records to their
     /// windows in one pass (no record fires a window as it is added): one probe a window,
     /// the group's cache misses overlapping. Records without a live window (late, or
-    /// without a timestamp) are processed one by one.
+    /// without a timestamp) are processed one by one after it: a missing timestamp fails
+    /// the job after the chunk's other records were added (the job then restores from its
+    /// last checkpoint, as after any failure).
     fn process_chunk(&mut self, chunk: &mut Vec<(i64, T)>, out: &mut Vec<Rec>) -> Result<()> {
         if self.due.is_none() {
             self.warm(chunk);
