@@ -412,12 +412,7 @@ impl<UK: Key, V: StateValue> MapState<UK, V> {
     pub fn remove<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>, user_key: &UK) {
         let key = ctx.key;
         if let Some(t) = ctx.table_mut::<tables::MapTable<K, UK, V>>(&self.name) {
-            if let Some(m) = t.map.get_mut(key) {
-                m.remove(user_key);
-                if m.is_empty() {
-                    t.map.remove(key);
-                }
-            }
+            t.remove(key, user_key);
         }
     }
 
@@ -425,7 +420,7 @@ impl<UK: Key, V: StateValue> MapState<UK, V> {
     pub fn clear<K: Key, O: Send + 'static>(&self, ctx: &mut Context<'_, K, O>) {
         let key = ctx.key;
         if let Some(t) = ctx.table_mut::<tables::MapTable<K, UK, V>>(&self.name) {
-            t.map.remove(key);
+            t.clear(key);
         }
     }
 }

@@ -18,6 +18,9 @@ use crate::key::Key;
 use crate::operator::{SnapshotAt, StateSnapshot};
 use crate::{EngineError, Result};
 
+mod map;
+pub(crate) use map::MapTable;
+
 #[derive(Serialize, Deserialize)]
 struct Row<V> {
     value: V,
@@ -496,105 +499,6 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
         columns.push(values);
         fields.push(Field::new("deleted", DataType::Boolean, false));
         columns.push(Arc::new(deleted));
-        Ok((rows.hashes, batch(fields, columns)?))
-    }
-}
-
-/// Map state: per row key, a map of user keys to values; one row per entry.
-pub(crate) struct MapTable<K: Key, UK: Key, V: StateValue> {
-    pub name: Arc<str>,
-    pub map: CowMap<K, K, imbl::OrdMap<UK, V>>,
-}
-
-impl<K: Key, UK: Key, V: StateValue> MapTable<K, UK, V> {
-    /// An empty table of the subtask that owns `range`.
-    pub(crate) fn new(name: &str, range: HashRange) -> Self {
-        MapTable {
-            name: name.into(),
-            map: CowMap::new(range),
-        }
-    }
-}
-
-impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn touch(&self, keys: &[K]) {
-        self.map.warm(keys.iter());
-    }
-
-    fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot> {
-        // Map state is written whole: a changed key's map does not tell which of its
-        // entries went.
-        Box::new(MapSnapshot::<K, UK, V> {
-            name: self.name.clone(),
-            map: self
-                .map
-                .snapshot_at(at.id, at.needed_from, at.track_removals),
-        })
-    }
-
-    fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
-        let keys = row_keys::<K, K>(batch)?;
-        let user_key = column(batch, "user_key")?;
-        let user_keys = UK::from_array(user_key.as_ref()).ok_or_else(|| {
-            EngineError::Restore(format!(
-                "state type changed at field user_key: the savepoint has {}, the job has {}",
-                name(user_key.data_type()),
-                name(&UK::data_type())
-            ))
-        })?;
-        let value = evolve_column(
-            "value",
-            column(batch, "value")?,
-            value_field::<V>()?.data_type(),
-        )?;
-        let values = values_from_array::<V>(&value)?;
-        for ((k, uk), v) in keys.into_iter().zip(user_keys).zip(values) {
-            self.map.get_or_insert_default(k).insert(uk, v);
-        }
-        Ok(())
-    }
-}
-
-struct MapSnapshot<K: Key, UK: Key, V: StateValue> {
-    name: Arc<str>,
-    map: CowMap<K, K, imbl::OrdMap<UK, V>>,
-}
-
-impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
-    fn state(&self) -> &str {
-        &self.name
-    }
-    fn spec(&self) -> Result<StateSpec> {
-        Ok(StateSpec::map(
-            &self.name,
-            K::data_type(),
-            UK::data_type(),
-            value_field::<V>()?.data_type().clone(),
-        ))
-    }
-    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        let mut user_keys = Vec::new();
-        let encode = |values: &[&V]| values_to_array::<V>(values);
-        let (mut rows, values) =
-            SortedColumns::collect(&self.name, &self.map, range, &encode, |entries, values| {
-                for (uk, v) in entries.iter() {
-                    user_keys.push(uk.clone());
-                    values.push(v);
-                }
-                entries.len()
-            })?;
-        let (mut fields, mut columns) = rows.key_columns();
-        fields.push(Field::new("user_key", UK::data_type(), false));
-        columns.push(UK::into_array(user_keys));
-        fields.push(value_field::<V>()?.as_ref().clone());
-        columns.push(values);
         Ok((rows.hashes, batch(fields, columns)?))
     }
 }

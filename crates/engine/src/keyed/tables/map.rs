@@ -1,0 +1,383 @@
+//! Map state: per row key, an ordered map of user keys to values; one row per entry.
+//!
+//! For incremental checkpoints, a key's map tells which of its entries are there, not
+//! which went: the table keeps a log of removed user keys (with the epoch of their
+//! removal), as the key map keeps one of removed keys, for as long as a checkpoint may
+//! need it. A delta then holds, for every key written since the checkpoint it builds on,
+//! each entry of its map as an upsert and each user key logged as removed since then and
+//! absent now as a delete.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow_schema::{DataType, Field};
+use rewind_savepoint::StateSpec;
+use rewind_savepoint::format::HashRange;
+
+use super::{
+    ChunkedValues, SortedColumns, Table, batch, column, evolve_column, name, row_keys, value_field,
+    values_from_array, values_to_array,
+};
+use crate::key::Key;
+use crate::keyed::StateValue;
+use crate::keyed::cow_map::CowMap;
+use crate::operator::{SnapshotAt, StateSnapshot};
+use crate::{EngineError, Result};
+
+/// User keys removed: (epoch of the removal, key, user key).
+type Removed<K, UK> = Vec<(u64, K, UK)>;
+
+pub(crate) struct MapTable<K: Key, UK: Key, V: StateValue> {
+    pub name: Arc<str>,
+    pub map: CowMap<K, K, imbl::OrdMap<UK, V>>,
+    /// The epoch removals are logged with (the id of the last barrier passed).
+    epoch: u64,
+    /// Whether removals are logged (only while checkpoints may be written as changes).
+    track_removals: bool,
+    /// Removals since the last snapshot, and those before it still needed, in chunks a
+    /// snapshot shares (not copies).
+    removed: Removed<K, UK>,
+    removed_before: Vec<Arc<Removed<K, UK>>>,
+}
+
+impl<K: Key, UK: Key, V: StateValue> MapTable<K, UK, V> {
+    /// An empty table of the subtask that owns `range`.
+    pub(crate) fn new(name: &str, range: HashRange) -> Self {
+        MapTable {
+            name: name.into(),
+            map: CowMap::new(range),
+            epoch: 0,
+            track_removals: false,
+            removed: Vec::new(),
+            removed_before: Vec::new(),
+        }
+    }
+
+    /// Removes `user_key` from `key`'s map (and the key, with its last entry).
+    pub(crate) fn remove(&mut self, key: &K, user_key: &UK) {
+        let Some(m) = self.map.get_mut(key) else {
+            return;
+        };
+        if m.remove(user_key).is_some() && self.track_removals {
+            self.removed
+                .push((self.epoch, key.clone(), user_key.clone()));
+        }
+        if m.is_empty() {
+            self.map.remove(key);
+        }
+    }
+
+    /// Removes `key`'s whole map.
+    pub(crate) fn clear(&mut self, key: &K) {
+        let Some(m) = self.map.remove(key) else {
+            return;
+        };
+        if self.track_removals {
+            let epoch = self.epoch;
+            self.removed
+                .extend(m.keys().map(|uk| (epoch, key.clone(), uk.clone())));
+        }
+    }
+}
+
+impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn touch(&self, keys: &[K]) {
+        self.map.warm(keys.iter());
+    }
+
+    fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot> {
+        self.track_removals = at.track_removals;
+        if !self.removed.is_empty() {
+            self.removed_before
+                .push(Arc::new(std::mem::take(&mut self.removed)));
+        }
+        if at.track_removals {
+            self.removed_before
+                .retain(|chunk| chunk.iter().any(|(e, ..)| *e >= at.needed_from));
+        } else {
+            self.removed_before.clear();
+        }
+        let removed = self.removed_before.clone();
+        self.epoch = at.id;
+        Box::new(MapSnapshot::<K, UK, V> {
+            name: self.name.clone(),
+            map: self
+                .map
+                .snapshot_at(at.id, at.needed_from, at.track_removals),
+            removed,
+        })
+    }
+
+    fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
+        let keys = row_keys::<K, K>(batch)?;
+        let user_key = column(batch, "user_key")?;
+        let user_keys = UK::from_array(user_key.as_ref()).ok_or_else(|| {
+            EngineError::Restore(format!(
+                "state type changed at field user_key: the savepoint has {}, the job has {}",
+                name(user_key.data_type()),
+                name(&UK::data_type())
+            ))
+        })?;
+        let value = evolve_column(
+            "value",
+            column(batch, "value")?,
+            value_field::<V>()?.data_type(),
+        )?;
+        let values = values_from_array::<V>(&value)?;
+        for ((k, uk), v) in keys.into_iter().zip(user_keys).zip(values) {
+            self.map.get_or_insert_default(k).insert(uk, v);
+        }
+        Ok(())
+    }
+}
+
+struct MapSnapshot<K: Key, UK: Key, V: StateValue> {
+    name: Arc<str>,
+    map: CowMap<K, K, imbl::OrdMap<UK, V>>,
+    /// The user keys removed since the oldest checkpoint a delta may build on (and maybe
+    /// some before).
+    removed: Vec<Arc<Removed<K, UK>>>,
+}
+
+impl<K: Key, UK: Key, V: StateValue> MapSnapshot<K, UK, V> {
+    /// The columns after the key columns: `user_key`, `value` (nullable in a delta).
+    fn entry_columns(
+        &self,
+        user_keys: Vec<UK>,
+        values: ArrayRef,
+        delta: bool,
+    ) -> Result<(Vec<Field>, Vec<ArrayRef>)> {
+        let value = value_field::<V>()?.as_ref().clone();
+        let value = if delta {
+            value.with_nullable(true)
+        } else {
+            value
+        };
+        Ok((
+            vec![Field::new("user_key", UK::data_type(), false), value],
+            vec![UK::into_array(user_keys), values],
+        ))
+    }
+}
+
+impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
+    fn state(&self) -> &str {
+        &self.name
+    }
+    fn spec(&self) -> Result<StateSpec> {
+        Ok(StateSpec::map(
+            &self.name,
+            K::data_type(),
+            UK::data_type(),
+            value_field::<V>()?.data_type().clone(),
+        ))
+    }
+    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
+        let mut user_keys = Vec::new();
+        let encode = |values: &[&V]| values_to_array::<V>(values);
+        let (mut rows, values) =
+            SortedColumns::collect(&self.name, &self.map, range, &encode, |entries, values| {
+                for (uk, v) in entries.iter() {
+                    user_keys.push(uk.clone());
+                    values.push(v);
+                }
+                entries.len()
+            })?;
+        let (mut fields, mut columns) = rows.key_columns();
+        let (more_fields, more_columns) = self.entry_columns(user_keys, values, false)?;
+        fields.extend(more_fields);
+        columns.extend(more_columns);
+        Ok((rows.hashes, batch(fields, columns)?))
+    }
+
+    fn has_deltas(&self) -> bool {
+        true
+    }
+
+    fn to_delta(&self, range: HashRange, since: u64) -> Result<(Vec<u64>, RecordBatch)> {
+        // The user keys each key lost since `since`, sorted and once each.
+        let mut gone: HashMap<&K, Vec<&UK>> = HashMap::new();
+        let removed = self.removed.iter().flat_map(|chunk| chunk.iter());
+        for (_, key, uk) in removed.filter(|(e, ..)| *e >= since) {
+            gone.entry(key).or_default().push(uk);
+        }
+        for uks in gone.values_mut() {
+            uks.sort();
+            uks.dedup();
+        }
+        let mut rows = SortedColumns::with_capacity::<K>(0);
+        let encode = |values: &[&V]| values_to_array::<V>(values);
+        let mut values = ChunkedValues::new(&encode);
+        let mut user_keys = Vec::new();
+        let mut written = 0u32;
+        // Where each row's value is in `values`; none for a delete.
+        let mut at: Vec<Option<u32>> = Vec::new();
+        self.map.for_each_change_since(since, |h, key, map| {
+            let lost = gone.get(key).map(Vec::as_slice).unwrap_or_default();
+            // Upserts and deletes of one key in user-key order (deletes are of user keys
+            // the map no longer has).
+            let mut entries = map.into_iter().flat_map(|m| m.iter()).peekable();
+            let mut lost = lost
+                .iter()
+                .filter(|uk| map.is_none_or(|m| !m.contains_key(**uk)))
+                .peekable();
+            loop {
+                let take_entry = match (entries.peek(), lost.peek()) {
+                    (Some((uk, _)), Some(l)) => *uk < **l,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break,
+                };
+                rows.push(range, h, key);
+                if take_entry {
+                    let Some((uk, v)) = entries.next() else { break };
+                    user_keys.push(uk.clone());
+                    values.push(v);
+                    at.push(Some(written));
+                    written += 1;
+                } else {
+                    let Some(uk) = lost.next() else { break };
+                    user_keys.push((**uk).clone());
+                    at.push(None);
+                }
+            }
+        });
+        let mut rows = rows.checked(&self.name)?;
+        let n = at.len();
+        let values = values.finish()?;
+        let (deleted, values) = if written as usize == n {
+            (BooleanArray::from(vec![false; n]), values)
+        } else {
+            let deleted = BooleanArray::from_iter(at.iter().map(|a| Some(a.is_none())));
+            let values = arrow_select::take::take(
+                values.as_ref(),
+                &arrow_array::UInt32Array::from(at),
+                None,
+            )
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+            (deleted, values)
+        };
+        let (mut fields, mut columns) = rows.key_columns();
+        let (more_fields, more_columns) = self.entry_columns(user_keys, values, true)?;
+        fields.extend(more_fields);
+        columns.extend(more_columns);
+        fields.push(Field::new("deleted", DataType::Boolean, false));
+        columns.push(Arc::new(deleted));
+        Ok((rows.hashes, batch(fields, columns)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int64Type, UInt64Type};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(i64, i64, u64),
+        Remove(i64, i64),
+        Clear(i64),
+        Snapshot,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        // Few keys and user keys, so operations meet often.
+        prop_oneof![
+            4 => (0i64..12, 0i64..6, any::<u64>()).prop_map(|(k, u, v)| Op::Insert(k, u, v)),
+            3 => (0i64..12, 0i64..6).prop_map(|(k, u)| Op::Remove(k, u)),
+            1 => (0i64..12).prop_map(Op::Clear),
+            1 => Just(Op::Snapshot),
+        ]
+    }
+
+    /// A batch's rows as ((key, user key), value, deleted), checking key-hash order.
+    fn rows(hashes: &[u64], batch: &RecordBatch) -> Vec<((i64, i64), u64, bool)> {
+        assert!(hashes.is_sorted(), "rows in key-hash order");
+        let keys = batch
+            .column_by_name("key")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let uks = batch
+            .column_by_name("user_key")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let values = batch
+            .column_by_name("value")
+            .unwrap()
+            .as_primitive::<UInt64Type>();
+        let deleted = batch
+            .column_by_name("deleted")
+            .map(|d| d.as_boolean().clone());
+        (0..batch.num_rows())
+            .map(|i| {
+                let gone = deleted.as_ref().is_some_and(|d| d.value(i));
+                (
+                    (keys.value(i), uks.value(i)),
+                    if gone { 0 } else { values.value(i) },
+                    gone,
+                )
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Each snapshot's delta since the one before (upserts of its changed keys'
+        /// entries, deletes of the user keys they lost), applied to the one before, gives
+        /// it exactly; no identity twice in a delta.
+        #[test]
+        fn a_delta_applied_to_the_last_snapshot_gives_the_next(
+            ops in proptest::collection::vec(op(), 1..300),
+        ) {
+            let mut table = MapTable::<i64, i64, u64>::new("m", HashRange::FULL);
+            let at = |id, needed_from| SnapshotAt { id, needed_from, track_removals: true };
+            let mut epoch = 0;
+            let first = table.snapshot(at(epoch, 0));
+            let (h, b) = first.to_batch(HashRange::FULL).unwrap();
+            let mut previous: BTreeMap<(i64, i64), u64> =
+                rows(&h, &b).into_iter().map(|(id, v, _)| (id, v)).collect();
+            for op in ops {
+                match op {
+                    Op::Insert(k, u, v) => {
+                        table.map.get_or_insert_default(k).insert(u, v);
+                    }
+                    Op::Remove(k, u) => table.remove(&k, &u),
+                    Op::Clear(k) => table.clear(&k),
+                    Op::Snapshot => {
+                        let since = epoch;
+                        epoch += 1;
+                        let next = table.snapshot(at(epoch, since));
+                        let (h, b) = next.to_batch(HashRange::FULL).unwrap();
+                        let expected: BTreeMap<(i64, i64), u64> =
+                            rows(&h, &b).into_iter().map(|(id, v, _)| (id, v)).collect();
+                        let (h, d) = next.to_delta(HashRange::FULL, since).unwrap();
+                        let delta = rows(&h, &d);
+                        let mut ids = std::collections::HashSet::new();
+                        for (id, v, gone) in delta {
+                            prop_assert!(ids.insert(id), "{:?} twice in a delta", id);
+                            if gone {
+                                previous.remove(&id);
+                            } else {
+                                previous.insert(id, v);
+                            }
+                        }
+                        prop_assert_eq!(&previous, &expected);
+                        previous = expected;
+                    }
+                }
+            }
+        }
+    }
+}
