@@ -138,6 +138,8 @@ pub(crate) struct Coordinator {
     written: Vec<Manifest>,
     stopping: bool,
     cancelled: bool,
+    /// Whether the final checkpoint (every subtask ended) completed: nothing follows it.
+    final_written: bool,
     counters: Arc<Counters>,
 }
 
@@ -170,6 +172,7 @@ impl Coordinator {
             written: Vec::new(),
             stopping: false,
             cancelled: false,
+            final_written: false,
             counters,
         })
     }
@@ -209,7 +212,9 @@ impl Coordinator {
                         continue;
                     }
                     if self.all_sources_finished() {
-                        if stop && self.stopped_at.is_none() {
+                        // Once the final checkpoint is written, no barrier is to come: a
+                        // stop then waited for acknowledgements forever.
+                        if stop && self.stopped_at.is_none() && !self.final_written {
                             // The final savepoint, which is being taken, becomes this one;
                             // the sources still reading stop now.
                             self.stopping = true;
@@ -269,6 +274,7 @@ impl Coordinator {
                         .map(|(id, _)| *id)
                         .collect();
                     for id in ready {
+                        self.final_written |= id == FINAL;
                         if let Some(done) = self.pending.remove(&id) {
                             if let Err(e) = self.complete(id, done) {
                                 eprintln!("rewind-engine: {e}");
@@ -545,6 +551,9 @@ impl Coordinator {
     /// the new layer's number and the barrier whose changes follow. `None` writes the
     /// state whole: no checkpoint of this run yet, another layout, too many layers, or
     /// layers grown to half the base's bytes (then the whole state is the new base).
+    /// A delta since checkpoint N relies on the snapshots of N having recorded removals
+    /// (`SnapshotAt::track_removals`): it holds since incremental checkpoints are on or
+    /// off for a whole run, and `last_checkpoint` is one of this run's.
     fn delta_base(&self, uid: &str, state: &str, parallelism: u32) -> Option<DeltaBase> {
         let max_layers = self
             .options

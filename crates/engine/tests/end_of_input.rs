@@ -255,3 +255,33 @@ fn checkpoints_after_the_short_split_ended(dir: &std::path::Path) -> usize {
         })
         .count()
 }
+
+/// A stop (or savepoint) asked for after the whole input ended and the final checkpoint
+/// was written, before the handle is joined: it fails at once saying the input ended (it
+/// waited for barriers forever).
+#[test]
+fn a_stop_after_the_final_checkpoint_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = CollectSink::default();
+    let job = common::keyed_count(common::generator(10, 1000, 3, 2), 2, sink.clone());
+    let handle = run(job, RunOptions::default()).unwrap();
+    // The final checkpoint commits the output: once all of it is there, it was written.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sink.lines().len() < 1000 {
+        assert!(std::time::Instant::now() < deadline, "the job did not end");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let savepoint = handle.savepoint(loc(dir.path(), "sp"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let target = loc(dir.path(), "stop");
+    std::thread::spawn(move || {
+        let _ = tx.send(handle.stop_with_savepoint(target));
+    });
+    let stopped = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the stop never answered");
+    for result in [savepoint.map(|_| ()), stopped.map(|_| ())] {
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("input ended"), "{err}");
+    }
+}
