@@ -181,6 +181,10 @@ struct Merger {
     comparators: std::collections::HashMap<(u64, u64), Vec<arrow_ord::ord::DynComparator>>,
 }
 
+/// Rows of one key hash compared pairwise when resolving (a key of value or list state has
+/// one row per layer that changed it); larger groups are sorted.
+const SMALL_GROUP: usize = 16;
+
 /// Comparator cache entries kept before the cache is emptied: batches move on, and the
 /// cache must not keep every batch of the merge alive.
 const MAX_CACHED_PAIRS: usize = 256;
@@ -277,11 +281,14 @@ impl Merger {
     /// Keeps, of rows with one key hash from several layers, the first row of each identity
     /// (the highest layer's), unless it is a delete.
     fn resolve(&mut self, group: &[(Arc<Part>, usize)], chosen: &mut Chosen) -> Result<()> {
+        if group.len() > SMALL_GROUP {
+            return self.resolve_sorted(group, chosen);
+        }
         let mut winners: Vec<&(Arc<Part>, usize)> = Vec::new();
         for candidate in group {
             let mut seen = false;
             for w in &winners {
-                if self.same_identity(&w.0, w.1, &candidate.0, candidate.1)? {
+                if self.compare(&w.0, w.1, &candidate.0, candidate.1)?.is_eq() {
                     seen = true;
                     break;
                 }
@@ -296,9 +303,35 @@ impl Merger {
         Ok(())
     }
 
-    /// Whether two rows have equal identifying columns: every column but `key_hash` and
-    /// `value`, compared by value (floats by their bits).
-    fn same_identity(&mut self, a: &Part, i: usize, b: &Part, j: usize) -> Result<bool> {
+    /// [`resolve`](Self::resolve) of a large group (a map state's key holds a row per user
+    /// key in every layer that changed it): sorted by identity, stably so that the highest
+    /// layer's row comes first among equal ones, instead of compared with every winner.
+    fn resolve_sorted(&mut self, group: &[(Arc<Part>, usize)], chosen: &mut Chosen) -> Result<()> {
+        let mut failure = None;
+        let mut order: Vec<usize> = (0..group.len()).collect();
+        let mut compare = |x: usize, y: usize| {
+            let ((a, i), (b, j)) = (&group[x], &group[y]);
+            self.compare(a, *i, b, *j).unwrap_or_else(|e| {
+                failure.get_or_insert(e);
+                std::cmp::Ordering::Equal
+            })
+        };
+        order.sort_by(|&x, &y| compare(x, y));
+        let mut last: Option<usize> = None;
+        for &at in &order {
+            if last.is_some_and(|l| compare(l, at).is_eq()) {
+                continue;
+            }
+            last = Some(at);
+            let (part, row) = &group[at];
+            chosen.take(part, *row, row + 1);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// How two rows' identifying columns compare: every column but `key_hash` and
+    /// `value`, by value (floats by their bits).
+    fn compare(&mut self, a: &Part, i: usize, b: &Part, j: usize) -> Result<std::cmp::Ordering> {
         if self.comparators.len() >= MAX_CACHED_PAIRS {
             self.comparators.clear();
         }
@@ -311,7 +344,9 @@ impl Merger {
         };
         Ok(comparators
             .iter()
-            .all(|cmp| cmp(i, j) == std::cmp::Ordering::Equal))
+            .map(|cmp| cmp(i, j))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal))
     }
 }
 
@@ -358,4 +393,84 @@ fn assemble(chosen: &Chosen) -> Result<RecordBatch> {
         );
     }
     RecordBatch::try_new(schema, out).map_err(|e| Error::Internal(format!("merging layers: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::types::Int64Type;
+    use arrow_array::{Int64Array, UInt64Array};
+
+    use super::*;
+
+    /// One layer of a map state whose rows all have key 7 (one key hash): (user key,
+    /// value), a `None` value marking a delete.
+    fn layer(number: u32, rows: &[(i64, Option<i64>)]) -> Layer {
+        let n = rows.len();
+        let mut fields = vec![
+            Field::new(columns::KEY_HASH, DataType::UInt64, false),
+            Field::new("key", DataType::Int64, false),
+            Field::new("user_key", DataType::Int64, false),
+            Field::new(columns::VALUE, DataType::Int64, true),
+        ];
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(UInt64Array::from(vec![5u64; n])),
+            Arc::new(Int64Array::from(vec![7i64; n])),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.1))),
+        ];
+        if number > 0 {
+            fields.push(deleted_field());
+            columns.push(Arc::new(BooleanArray::from_iter(
+                rows.iter().map(|r| Some(r.1.is_none())),
+            )));
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        Layer {
+            number,
+            rows: futures::stream::iter(vec![Ok(batch)]).boxed(),
+        }
+    }
+
+    /// A key with a row per user key in every layer (as map state's delta layers hold):
+    /// the highest layer's row of each user key counts, deletes remove, whatever the rows'
+    /// order within a layer (the large group is sorted, not compared pairwise).
+    #[test]
+    fn a_large_group_of_one_key_keeps_the_highest_layers_row_of_each_identity() {
+        let base: Vec<(i64, Option<i64>)> = (0..100).rev().map(|u| (u, Some(u))).collect();
+        let first: Vec<(i64, Option<i64>)> = (0..50)
+            .map(|u| (u, (u % 2 == 0).then_some(1000 + u)))
+            .collect();
+        let second = [(1, Some(2000)), (0, None), (99, None)];
+        let layers = vec![layer(1, &first), layer(0, &base), layer(2, &second)];
+        let merged: Vec<RecordBatch> =
+            futures::executor::block_on(merge("test".into(), layers, 1000).try_collect()).unwrap();
+        let mut rows: Vec<(i64, i64)> = merged
+            .iter()
+            .flat_map(|b| {
+                assert!(b.column_by_name(DELETED).is_none());
+                let uk = b
+                    .column_by_name("user_key")
+                    .unwrap()
+                    .as_primitive::<Int64Type>();
+                let v = b
+                    .column_by_name(columns::VALUE)
+                    .unwrap()
+                    .as_primitive::<Int64Type>();
+                (0..b.num_rows())
+                    .map(|i| (uk.value(i), v.value(i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        rows.sort();
+        let expected: Vec<(i64, i64)> = (0..99)
+            .filter_map(|u| match u {
+                0 => None,
+                1 => Some((1, 2000)),
+                u if u < 50 && u % 2 == 0 => Some((u, 1000 + u)),
+                u if u < 50 => None,
+                u => Some((u, u)),
+            })
+            .collect();
+        assert_eq!(rows, expected);
+    }
 }
