@@ -213,72 +213,95 @@ fn tally(source: GeneratorSource, p: u32, sink: CollectSink) -> Job {
 
 /// Map state in incremental checkpoints: its delta layers carry each changed key's
 /// entries and deletes of the user keys it lost (removed one by one or cleared whole).
-/// Cancelled mid-stream and restored from the newest checkpoint at another parallelism,
-/// the output is exactly that of an uninterrupted run (a lost delete would resurrect a
-/// count and show in the emitted maps).
+/// A job restored from a savepoint of 5000 keys (its first checkpoint is that whole
+/// state), then reading slowly, writes every later checkpoint as a small delta; cancelled
+/// and restored from the newest at another parallelism, it emits exactly what an
+/// uninterrupted run does (a lost delete would resurrect a count and show in the maps).
 #[test]
 fn map_state_checkpoints_are_deltas_with_deletes_and_restore_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     // One split: each key's events arrive in sequence order in every run.
-    let source = GeneratorSource {
-        keys: 500,
-        events: 30_000,
+    let source = |events, rate| GeneratorSource {
+        keys: 5000,
+        events,
         seed: 4,
         splits: 1,
-        rate_per_split: Some(30_000),
-    };
-    let fast = GeneratorSource {
-        rate_per_split: None,
-        ..source.clone()
+        rate_per_split: rate,
     };
     let whole = CollectSink::default();
-    run(tally(fast.clone(), 2, whole.clone()), RunOptions::default())
+    run(
+        tally(source(60_000, None), 2, whole.clone()),
+        RunOptions::default(),
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+
+    // The first 50k events, then a savepoint.
+    let start = CollectSink::default();
+    let options = RunOptions {
+        savepoint_on_finish: Some(loc(dir.path(), "start")),
+        ..Default::default()
+    };
+    run(tally(source(50_000, None), 2, start.clone()), options)
         .unwrap()
         .wait()
         .unwrap();
 
-    let first = CollectSink::default();
+    // From there, slowly, with a checkpoint every 30 ms, until cancelled.
+    let slow = CollectSink::default();
     let options = RunOptions {
+        from_savepoint: Some(loc(dir.path(), "start")),
         checkpoint_dir: Some(loc(dir.path(), "checkpoints")),
         checkpoint_interval: Some(Duration::from_millis(30)),
-        retain_checkpoints: 4,
-        max_delta_layers: Some(3),
+        retain_checkpoints: 3,
+        max_delta_layers: Some(100),
         ..Default::default()
     };
-    let handle = run(tally(source, 2, first.clone()), options).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let handle = run(tally(source(60_000, Some(2_000)), 2, slow.clone()), options).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
     handle.cancel().unwrap();
 
     let checkpoints_dir = dir.path().join("checkpoints");
-    let mut deletes = 0;
-    for (name, m) in checkpoints(&checkpoints_dir) {
-        let location = loc(&checkpoints_dir, &name);
-        let report = block_on(validate(&location, ValidateOptions::default())).unwrap();
-        assert!(report.is_valid(), "{name}: {:?}", report.problems);
-        let counts = m.operator("tally").unwrap().state("counts").unwrap();
-        for shard in counts
-            .shards
-            .iter()
-            .filter(|s| s.layer > 0 && s.sibling.is_none())
-        {
-            deletes += deleted_rows(&checkpoints_dir.join(&name).join(&shard.path));
-        }
-    }
+    let retained = checkpoints(&checkpoints_dir);
+    let (name, newest) = retained.last().expect("no checkpoint written");
+    let location = loc(&checkpoints_dir, name);
+    let report = block_on(validate(&location, ValidateOptions::default())).unwrap();
+    assert!(report.is_valid(), "{name}: {:?}", report.problems);
+    let counts = newest.operator("tally").unwrap().state("counts").unwrap();
+    assert!(
+        counts.shards.iter().any(|s| s.layer > 0),
+        "{name}: the newest checkpoint has no map delta layer"
+    );
+    let deletes: usize = retained
+        .iter()
+        .flat_map(|(name, m)| {
+            let counts = m.operator("tally").unwrap().state("counts").unwrap();
+            counts
+                .shards
+                .iter()
+                .filter(|s| s.layer > 0 && s.sibling.is_none())
+                .map(|s| checkpoints_dir.join(name).join(&s.path))
+                .collect::<Vec<_>>()
+        })
+        .map(|file| deleted_rows(&file))
+        .sum();
     assert!(deletes > 0, "no map delta layer with deletes was written");
 
-    let second = CollectSink::default();
+    let rest = CollectSink::default();
     let options = RunOptions {
         from_savepoint: Some(loc(dir.path(), "checkpoints")),
         parallelism: Some(3),
         ..Default::default()
     };
-    run(tally(fast, 3, second.clone()), options)
+    run(tally(source(60_000, None), 3, rest.clone()), options)
         .unwrap()
         .wait()
         .unwrap();
-    let mut both = first.lines();
-    both.extend(second.lines());
-    assert_eq!(sorted(both), sorted(whole.lines()));
+    let mut all = start.lines();
+    all.extend(slow.lines());
+    all.extend(rest.lines());
+    assert_eq!(sorted(all), sorted(whole.lines()));
 }
 
 /// Rows of a delta shard whose `deleted` is true (read with the parquet crate).

@@ -56,6 +56,10 @@ impl<K: Key, UK: Key, V: StateValue> MapTable<K, UK, V> {
 
     /// Removes `user_key` from `key`'s map (and the key, with its last entry).
     pub(crate) fn remove(&mut self, key: &K, user_key: &UK) {
+        // Looked up first: a write would mark the key changed (its map in the next delta).
+        if !self.map.get(key).is_some_and(|m| m.contains_key(user_key)) {
+            return;
+        }
         let Some(m) = self.map.get_mut(key) else {
             return;
         };
@@ -279,6 +283,7 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
 mod tests {
     use std::collections::BTreeMap;
 
+    use arrow_array::Array;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, UInt64Type};
     use proptest::prelude::*;
@@ -290,7 +295,9 @@ mod tests {
         Insert(i64, i64, u64),
         Remove(i64, i64),
         Clear(i64),
-        Snapshot,
+        /// A snapshot; whether it becomes the oldest a later delta may build on, and which
+        /// earlier snapshot its delta builds on (an index into those allowed).
+        Snapshot(bool, usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -299,11 +306,14 @@ mod tests {
             4 => (0i64..12, 0i64..6, any::<u64>()).prop_map(|(k, u, v)| Op::Insert(k, u, v)),
             3 => (0i64..12, 0i64..6).prop_map(|(k, u)| Op::Remove(k, u)),
             1 => (0i64..12).prop_map(Op::Clear),
-            1 => Just(Op::Snapshot),
+            1 => (any::<bool>(), 0usize..8).prop_map(|(c, s)| Op::Snapshot(c, s)),
         ]
     }
 
-    /// A batch's rows as ((key, user key), value, deleted), checking key-hash order.
+    type Rows = BTreeMap<(i64, i64), u64>;
+
+    /// A batch's rows as ((key, user key), value, deleted), checking key-hash order and
+    /// that deletes have no value.
     fn rows(hashes: &[u64], batch: &RecordBatch) -> Vec<((i64, i64), u64, bool)> {
         assert!(hashes.is_sorted(), "rows in key-hash order");
         let keys = batch
@@ -324,6 +334,11 @@ mod tests {
         (0..batch.num_rows())
             .map(|i| {
                 let gone = deleted.as_ref().is_some_and(|d| d.value(i));
+                assert_eq!(
+                    gone,
+                    values.is_null(i),
+                    "a delete, and only a delete, has no value"
+                );
                 (
                     (keys.value(i), uks.value(i)),
                     if gone { 0 } else { values.value(i) },
@@ -333,21 +348,26 @@ mod tests {
             .collect()
     }
 
+    fn whole(snapshot: &dyn StateSnapshot) -> Rows {
+        let (h, b) = snapshot.to_batch(HashRange::FULL).unwrap();
+        rows(&h, &b).into_iter().map(|(id, v, _)| (id, v)).collect()
+    }
+
     proptest! {
-        /// Each snapshot's delta since the one before (upserts of its changed keys'
-        /// entries, deletes of the user keys they lost), applied to the one before, gives
-        /// it exactly; no identity twice in a delta.
+        /// A snapshot's delta since any earlier snapshot a delta may still build on
+        /// (upserts of its changed keys' entries, deletes of the user keys they lost),
+        /// applied to that snapshot's rows, gives its rows exactly; no identity twice.
+        /// Removals before the first snapshot are not logged (it is written whole).
         #[test]
-        fn a_delta_applied_to_the_last_snapshot_gives_the_next(
+        fn a_delta_applied_to_an_earlier_snapshot_gives_the_next(
             ops in proptest::collection::vec(op(), 1..300),
         ) {
             let mut table = MapTable::<i64, i64, u64>::new("m", HashRange::FULL);
             let at = |id, needed_from| SnapshotAt { id, needed_from, track_removals: true };
-            let mut epoch = 0;
-            let first = table.snapshot(at(epoch, 0));
-            let (h, b) = first.to_batch(HashRange::FULL).unwrap();
-            let mut previous: BTreeMap<(i64, i64), u64> =
-                rows(&h, &b).into_iter().map(|(id, v, _)| (id, v)).collect();
+            // The rows of each snapshot a delta may build on, by id; the oldest such.
+            let mut history: BTreeMap<u64, Rows> = BTreeMap::new();
+            let mut needed_from = 0;
+            let mut next_id = 0;
             for op in ops {
                 match op {
                     Op::Insert(k, u, v) => {
@@ -355,26 +375,32 @@ mod tests {
                     }
                     Op::Remove(k, u) => table.remove(&k, &u),
                     Op::Clear(k) => table.clear(&k),
-                    Op::Snapshot => {
-                        let since = epoch;
-                        epoch += 1;
-                        let next = table.snapshot(at(epoch, since));
-                        let (h, b) = next.to_batch(HashRange::FULL).unwrap();
-                        let expected: BTreeMap<(i64, i64), u64> =
-                            rows(&h, &b).into_iter().map(|(id, v, _)| (id, v)).collect();
-                        let (h, d) = next.to_delta(HashRange::FULL, since).unwrap();
-                        let delta = rows(&h, &d);
-                        let mut ids = std::collections::HashSet::new();
-                        for (id, v, gone) in delta {
-                            prop_assert!(ids.insert(id), "{:?} twice in a delta", id);
-                            if gone {
-                                previous.remove(&id);
-                            } else {
-                                previous.insert(id, v);
+                    Op::Snapshot(committed, pick) => {
+                        let id = next_id;
+                        next_id += 1;
+                        let snapshot = table.snapshot(at(id, needed_from));
+                        let expected = whole(snapshot.as_ref());
+                        let bases: Vec<u64> = history.keys().copied().collect();
+                        if !bases.is_empty() {
+                            let since = bases[pick % bases.len()];
+                            let mut rebuilt = history[&since].clone();
+                            let (h, d) = snapshot.to_delta(HashRange::FULL, since).unwrap();
+                            let mut ids = std::collections::HashSet::new();
+                            for (id, v, gone) in rows(&h, &d) {
+                                prop_assert!(ids.insert(id), "{:?} twice in a delta", id);
+                                if gone {
+                                    rebuilt.remove(&id);
+                                } else {
+                                    rebuilt.insert(id, v);
+                                }
                             }
+                            prop_assert_eq!(&rebuilt, &expected, "delta since {}", since);
                         }
-                        prop_assert_eq!(&previous, &expected);
-                        previous = expected;
+                        history.insert(id, expected);
+                        if committed {
+                            needed_from = id;
+                            history.retain(|&i, _| i >= id);
+                        }
                     }
                 }
             }
