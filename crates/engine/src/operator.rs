@@ -90,12 +90,22 @@ pub(crate) trait TypedInput {
         chunk: &mut Vec<(i64, Self::In)>,
         out: &mut Vec<Rec>,
     ) -> Result<()> {
-        self.warm(chunk);
-        for (ts, input) in chunk.drain(..) {
-            self.process_input(input, timestamp_of(ts), out)?;
-        }
-        Ok(())
+        warm_then_process(self, chunk, out)
     }
+}
+
+/// [`TypedInput::process_chunk`]'s default: warms the chunk's state, then processes each
+/// record.
+pub(crate) fn warm_then_process<O: TypedInput + ?Sized>(
+    op: &mut O,
+    chunk: &mut Vec<(i64, O::In)>,
+    out: &mut Vec<Rec>,
+) -> Result<()> {
+    op.warm(chunk);
+    for (ts, input) in chunk.drain(..) {
+        op.process_input(input, timestamp_of(ts), out)?;
+    }
+    Ok(())
 }
 
 /// [`ErasedOp::process`] of a [`TypedInput`] operator.

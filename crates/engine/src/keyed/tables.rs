@@ -320,6 +320,20 @@ impl<K: Key> SortedColumns<K> {
     }
 }
 
+/// A delta's value and `deleted` columns from the values written (`values`) and, per
+/// row, where its value is among them (`None`: a delete, whose value is null).
+fn delta_values(values: ArrayRef, at: Vec<Option<u32>>) -> Result<(ArrayRef, ArrayRef)> {
+    if at.iter().all(Option::is_some) {
+        // No deletes (the common case): the values are the rows, in order.
+        return Ok((values, Arc::new(BooleanArray::from(vec![false; at.len()]))));
+    }
+    let deleted = BooleanArray::from_iter(at.iter().map(|a| Some(a.is_none())));
+    let values =
+        arrow_select::take::take(values.as_ref(), &arrow_array::UInt32Array::from(at), None)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+    Ok((values, Arc::new(deleted)))
+}
+
 /// The row keys of a stored batch (`key`, and `namespace` when the table has one).
 fn row_keys<K: Key, R: RowKey<K>>(batch: &RecordBatch) -> Result<Vec<R>> {
     let keys = keys_of::<K>(batch)?;
@@ -479,26 +493,12 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
             }));
         });
         let mut rows = rows.checked(&self.name)?;
-        let n = at.len();
-        let values = values.finish()?;
-        let (deleted, values) = if written as usize == n {
-            // No deletes (the common case): the values are the rows, in order.
-            (BooleanArray::from(vec![false; n]), values)
-        } else {
-            let deleted = BooleanArray::from_iter(at.iter().map(|a| Some(a.is_none())));
-            let values = arrow_select::take::take(
-                values.as_ref(),
-                &arrow_array::UInt32Array::from(at),
-                None,
-            )
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-            (deleted, values)
-        };
+        let (values, deleted) = delta_values(values.finish()?, at)?;
         let (mut fields, mut columns) = rows.key_columns();
         fields.push(self.codec.field()?.as_ref().clone().with_nullable(true));
         columns.push(values);
         fields.push(Field::new("deleted", DataType::Boolean, false));
-        columns.push(Arc::new(deleted));
+        columns.push(deleted);
         Ok((rows.hashes, batch(fields, columns)?))
     }
 }

@@ -538,11 +538,7 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> crate::operator::Ty
     /// last checkpoint, as after any failure).
     fn process_chunk(&mut self, chunk: &mut Vec<(i64, T)>, out: &mut Vec<Rec>) -> Result<()> {
         if self.due.is_none() {
-            self.warm(chunk);
-            for (ts, input) in chunk.drain(..) {
-                self.process_input(input, crate::operator::timestamp_of(ts), out)?;
-            }
-            return Ok(());
+            return crate::operator::warm_then_process(self, chunk, out);
         }
         self.settle();
         let (mut windows, mut rest) = self.chunk_windows(chunk);

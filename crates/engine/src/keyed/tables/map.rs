@@ -10,14 +10,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field};
 use rewind_savepoint::StateSpec;
 use rewind_savepoint::format::HashRange;
 
 use super::{
-    ChunkedValues, SortedColumns, Table, batch, column, evolve_column, name, row_keys, value_field,
-    values_from_array, values_to_array,
+    ChunkedValues, SortedColumns, Table, batch, column, delta_values, evolve_column, name,
+    row_keys, value_field, values_from_array, values_to_array,
 };
 use crate::key::Key;
 use crate::keyed::StateValue;
@@ -255,26 +255,13 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
             }
         });
         let mut rows = rows.checked(&self.name)?;
-        let n = at.len();
-        let values = values.finish()?;
-        let (deleted, values) = if written as usize == n {
-            (BooleanArray::from(vec![false; n]), values)
-        } else {
-            let deleted = BooleanArray::from_iter(at.iter().map(|a| Some(a.is_none())));
-            let values = arrow_select::take::take(
-                values.as_ref(),
-                &arrow_array::UInt32Array::from(at),
-                None,
-            )
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-            (deleted, values)
-        };
+        let (values, deleted) = delta_values(values.finish()?, at)?;
         let (mut fields, mut columns) = rows.key_columns();
         let (more_fields, more_columns) = self.entry_columns(user_keys, values, true)?;
         fields.extend(more_fields);
         columns.extend(more_columns);
         fields.push(Field::new("deleted", DataType::Boolean, false));
-        columns.push(Arc::new(deleted));
+        columns.push(deleted);
         Ok((rows.hashes, batch(fields, columns)?))
     }
 }
