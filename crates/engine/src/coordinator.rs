@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender};
 
 use rewind_savepoint::format::{HashRange, Manifest, ParentRef, SavepointKind, SplitEntry};
-use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, WriterOptions};
+use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, ShardWriter, WriterOptions};
 
-use crate::operator::StateSnapshot;
+use crate::operator::{Parts, StateSnapshot};
 use crate::options::RunOptions;
 use crate::runtime::messages::{FINAL, SourceControl};
 use crate::runtime::stats::Counters;
@@ -668,36 +668,35 @@ impl Coordinator {
                                     )?;
                                 }
                             }
+                            let (writer, uid, state) = (writer.clone(), uid.clone(), state.clone());
+                            let subtask = ack.subtask;
                             if let Some(base) = &delta {
-                                let (writer, uid, state) =
-                                    (writer.clone(), uid.clone(), state.clone());
                                 let (layer, since) = (base.layer, base.since);
                                 tasks.push(tokio::spawn(async move {
-                                    let (hashes, batch) =
-                                        snap.to_delta(range, since).map_err(internal)?;
                                     // A subtask without changes adds no file to the layer.
-                                    if batch.num_rows() > 0 {
-                                        let mut shard =
-                                            writer.keyed_delta_shard(&uid, &state, range, layer)?;
-                                        shard.write_hashed(hashes, &batch).await?;
+                                    let open =
+                                        || writer.keyed_delta_shard(&uid, &state, range, layer);
+                                    let parts = snap.delta_parts(range, since);
+                                    if let Some(shard) = write_parts(parts, open).await? {
                                         shard.finish().await?;
                                     }
                                     Ok::<_, rewind_savepoint::Error>(snap)
                                 }));
                                 continue;
                             }
-                            let mut shard = if keyed {
-                                writer.keyed_shard(uid, state, range)?
-                            } else {
-                                writer.operator_shard(uid, state, ack.subtask)?
-                            };
                             tasks.push(tokio::spawn(async move {
-                                let (hashes, batch) = snap.to_batch(range).map_err(internal)?;
-                                if batch.num_rows() > 0 && keyed {
-                                    shard.write_hashed(hashes, &batch).await?;
-                                } else if batch.num_rows() > 0 {
-                                    shard.write(&batch).await?;
-                                }
+                                let open = || {
+                                    if keyed {
+                                        writer.keyed_shard(&uid, &state, range)
+                                    } else {
+                                        writer.operator_shard(&uid, &state, subtask)
+                                    }
+                                };
+                                // A whole state has its shard, rows or not.
+                                let shard = match write_parts(snap.parts(range), open).await? {
+                                    Some(shard) => shard,
+                                    None => open()?,
+                                };
                                 shard.finish().await?;
                                 Ok::<_, rewind_savepoint::Error>(snap)
                             }));
@@ -778,6 +777,32 @@ fn sink_of(stages: &[StageInfo]) -> impl Fn(usize) -> Option<Arc<dyn Sink>> + '_
             .and_then(|s| s.sink.as_ref())
             .map(|(_, sink)| sink.clone())
     }
+}
+
+/// Writes a snapshot's parts to the shard `open` opens at the first row; returns it
+/// (`None`: no rows, no shard).
+async fn write_parts(
+    parts: Parts<'_>,
+    open: impl Fn() -> rewind_savepoint::Result<ShardWriter>,
+) -> rewind_savepoint::Result<Option<ShardWriter>> {
+    let mut shard = None;
+    for part in parts {
+        let (hashes, batch) = part.map_err(internal)?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let shard = match &mut shard {
+            Some(shard) => shard,
+            None => shard.insert(open()?),
+        };
+        // Keyed rows come with their key hashes; operator state's without.
+        if hashes.is_empty() {
+            shard.write(&batch).await?;
+        } else {
+            shard.write_hashed(hashes, &batch).await?;
+        }
+    }
+    Ok(shard)
 }
 
 fn internal(e: EngineError) -> rewind_savepoint::Error {

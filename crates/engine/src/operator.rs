@@ -278,25 +278,58 @@ pub(crate) struct SnapshotAt {
     pub track_removals: bool,
 }
 
+/// One part of a snapshot's rows: each row's key hash (none for operator state) and the
+/// rows.
+pub(crate) type Part = (Vec<u64>, RecordBatch);
+
+/// A snapshot's rows in parts, in key-hash order, at least one part (maybe empty).
+pub(crate) type Parts<'a> = Box<dyn Iterator<Item = Result<Part>> + Send + 'a>;
+
 /// State captured at a barrier, converted to Arrow when the checkpoint is written.
 pub(crate) trait StateSnapshot: Send + Sync {
     fn state(&self) -> &str;
     fn spec(&self) -> Result<StateSpec>;
     /// The state's input columns (without `key_hash`), sorted by key hash, all inside
-    /// `range`, and each row's key hash.
-    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)>;
-    /// Whether [`to_delta`](Self::to_delta) can tell what changed (else the state is
-    /// always written whole).
+    /// `range`, and each row's key hash: in parts of a few thousand rows for keyed value,
+    /// list and map state (converted while the writer encodes the one before), in one
+    /// for the others.
+    fn parts(&self, range: HashRange) -> Parts<'_>;
+    /// Whether [`delta_parts`](Self::delta_parts) can tell what changed (else the state
+    /// is always written whole).
     fn has_deltas(&self) -> bool {
         false
     }
     /// The rows written since barrier `since` (`deleted` false) and the rows removed since
-    /// then (`deleted` true, value null), as [`to_batch`](Self::to_batch) with a `deleted`
+    /// then (`deleted` true, value null), as [`parts`](Self::parts) with a `deleted`
     /// column: a delta layer over the checkpoint of barrier `since` (format 1.1).
-    fn to_delta(&self, _range: HashRange, _since: u64) -> Result<(Vec<u64>, RecordBatch)> {
-        Err(crate::EngineError::Internal(format!(
-            "state {} is always written whole",
-            self.state()
-        )))
+    fn delta_parts(&self, _range: HashRange, _since: u64) -> Parts<'_> {
+        let error =
+            crate::EngineError::Internal(format!("state {} is always written whole", self.state()));
+        Box::new(std::iter::once(Err(error)))
     }
+
+    /// Every part of [`parts`](Self::parts) in one batch.
+    #[cfg(test)]
+    fn to_batch(&self, range: HashRange) -> Result<Part> {
+        concat_parts(self.parts(range))
+    }
+
+    /// Every part of [`delta_parts`](Self::delta_parts) in one batch.
+    #[cfg(test)]
+    fn to_delta(&self, range: HashRange, since: u64) -> Result<Part> {
+        concat_parts(self.delta_parts(range, since))
+    }
+}
+
+#[cfg(test)]
+fn concat_parts(parts: Parts<'_>) -> Result<Part> {
+    let parts = parts.collect::<Result<Vec<Part>>>()?;
+    let schema = parts
+        .first()
+        .map(|(_, b)| b.schema())
+        .ok_or_else(|| crate::EngineError::Internal("no part".into()))?;
+    let hashes = parts.iter().flat_map(|(h, _)| h.iter().copied()).collect();
+    let batch = arrow_select::concat::concat_batches(&schema, parts.iter().map(|(_, b)| b))
+        .map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+    Ok((hashes, batch))
 }

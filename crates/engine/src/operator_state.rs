@@ -95,6 +95,20 @@ struct ListSnapshot<E> {
     elements: Vec<E>,
 }
 
+impl<E: StateValue> ListSnapshot<E> {
+    /// Every row, in one part.
+    fn rows(&self, _range: HashRange) -> Result<crate::operator::Part> {
+        let refs: Vec<&E> = self.elements.iter().collect();
+        let field: Field = value_field::<E>()?.as_ref().clone();
+        let batch = RecordBatch::try_new(
+            std::sync::Arc::new(Schema::new(vec![field])),
+            vec![values_to_array::<E>(&refs)?],
+        )
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+        Ok((Vec::new(), batch))
+    }
+}
+
 impl<E: StateValue> StateSnapshot for ListSnapshot<E> {
     fn state(&self) -> &str {
         &self.name
@@ -108,14 +122,7 @@ impl<E: StateValue> StateSnapshot for ListSnapshot<E> {
         ))
     }
 
-    fn to_batch(&self, _range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        let refs: Vec<&E> = self.elements.iter().collect();
-        let field: Field = value_field::<E>()?.as_ref().clone();
-        let batch = RecordBatch::try_new(
-            std::sync::Arc::new(Schema::new(vec![field])),
-            vec![values_to_array::<E>(&refs)?],
-        )
-        .map_err(|e| EngineError::Internal(e.to_string()))?;
-        Ok((Vec::new(), batch))
+    fn parts(&self, range: HashRange) -> crate::operator::Parts<'_> {
+        Box::new(std::iter::once(self.rows(range)))
     }
 }

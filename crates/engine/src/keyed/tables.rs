@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_arrow::schema::{SchemaLike, TracingOptions};
 
 use super::StateValue;
-use super::cow_map::CowMap;
+use super::cow_map::{CowMap, Walk};
 use super::row_key::RowKey;
 use super::timer_set::TimerSet;
 use crate::key::Key;
-use crate::operator::{SnapshotAt, StateSnapshot};
+use crate::operator::{Part, Parts, SnapshotAt, StateSnapshot};
 use crate::{EngineError, Result};
 
 mod map;
@@ -184,66 +184,28 @@ impl<K: Key, R: RowKey<K>, V: StateValue> ValueTable<K, R, V> {
     }
 }
 
-/// Encodes a column of values.
-type Encode<'e, V> = &'e dyn Fn(&[&V]) -> Result<ArrayRef>;
+/// Rows per part of a snapshot (see [`StateSnapshot::parts`]): a part's entries and
+/// columns stay in the CPU's cache while it is converted and encoded.
+const PART_ROWS: usize = 16 * 1024;
 
-/// A value column built in chunks as rows are collected: each chunk is encoded while its
-/// entries are still in cache (encoding every row at the end missed the cache on each,
-/// a sixth of a checkpoint's CPU).
-struct ChunkedValues<'a, 'e, V> {
-    encode: Encode<'e, V>,
-    pending: Vec<&'a V>,
-    done: Vec<ArrayRef>,
-    error: Option<EngineError>,
-}
-
-/// Rows per chunk of [`ChunkedValues`]: the entries of a chunk stay in the CPU's cache.
-const VALUE_CHUNK: usize = 16 * 1024;
-
-impl<'a, 'e, V> ChunkedValues<'a, 'e, V> {
-    fn new(encode: Encode<'e, V>) -> Self {
-        ChunkedValues {
-            encode,
-            pending: Vec::with_capacity(VALUE_CHUNK),
-            done: Vec::new(),
-            error: None,
+/// The parts of `walk`: `fill` adds a key's rows (its entry, or its removal) to the part
+/// being built and returns how many, `finish` converts a part. At least one part.
+fn walk_parts<'a, K: Key, R: RowKey<K>, T: Clone + Send + Sync, P>(
+    mut walk: Walk<'a, K, R, T>,
+    mut new_part: impl FnMut() -> P + Send + 'a,
+    mut fill: impl FnMut(&mut P, u64, &'a R, Option<&'a T>) -> usize + Send + 'a,
+    mut finish: impl FnMut(P) -> Result<Part> + Send + 'a,
+) -> Parts<'a> {
+    let mut first = true;
+    Box::new(std::iter::from_fn(move || {
+        let mut part = new_part();
+        let more = walk.next_part(PART_ROWS, |h, r, t| fill(&mut part, h, r, t));
+        if !more && !first {
+            return None;
         }
-    }
-
-    fn push(&mut self, value: &'a V) {
-        self.pending.push(value);
-        if self.pending.len() >= VALUE_CHUNK {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        if self.pending.is_empty() || self.error.is_some() {
-            return;
-        }
-        match (self.encode)(&self.pending) {
-            Ok(array) => self.done.push(array),
-            Err(e) => self.error = Some(e),
-        }
-        self.pending.clear();
-    }
-
-    fn finish(mut self) -> Result<ArrayRef> {
-        self.flush();
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        match self.done.len() {
-            0 => (self.encode)(&[]),
-            1 => Ok(self.done.remove(0)),
-            _ => {
-                let parts: Vec<&dyn arrow_array::Array> =
-                    self.done.iter().map(|a| a.as_ref()).collect();
-                arrow_select::concat::concat(&parts)
-                    .map_err(|e| EngineError::Internal(e.to_string()))
-            }
-        }
-    }
+        first = false;
+        Some(finish(part))
+    }))
 }
 
 /// The key columns of a snapshot's rows (hash, key and, when namespaced, namespace),
@@ -286,26 +248,6 @@ impl<K: Key> SortedColumns<K> {
             ))),
             None => Ok(self),
         }
-    }
-
-    /// Every row of `map`, in key-hash order, and the value column; every hash must be in
-    /// `range`. `each` takes a row's value and pushes its values (one for value state, one
-    /// per entry for map state), returning how many; `encode` makes the value column.
-    fn collect<'a, R: RowKey<K>, T: Clone, V: 'a>(
-        state: &str,
-        map: &'a CowMap<K, R, T>,
-        range: HashRange,
-        encode: Encode<'_, V>,
-        mut each: impl FnMut(&'a T, &mut ChunkedValues<'a, '_, V>) -> usize,
-    ) -> Result<(Self, ArrayRef)> {
-        let mut rows = SortedColumns::with_capacity::<R>(map.len());
-        let mut values = ChunkedValues::new(encode);
-        map.for_each_sorted(|h, r, t| {
-            for _ in 0..each(t, &mut values) {
-                rows.push(range, h, r);
-            }
-        });
-        Ok((rows.checked(state)?, values.finish()?))
     }
 
     /// The `key` and, when namespaced, `namespace` fields and columns.
@@ -460,46 +402,68 @@ impl<K: Key, R: RowKey<K>, V: StateValue> StateSnapshot for ValueSnapshot<K, R, 
     fn spec(&self) -> Result<StateSpec> {
         value_spec::<K, R>(&self.name, self.kind, self.codec.field()?.as_ref())
     }
-    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        let encode = |values: &[&V]| self.codec.encode(values);
-        let (mut rows, values) =
-            SortedColumns::collect(&self.name, &self.map, range, &encode, |v, values| {
-                values.push(v);
-                1
-            })?;
-        let (mut fields, mut columns) = rows.key_columns();
-        fields.push(self.codec.field()?.as_ref().clone());
-        columns.push(values);
-        Ok((rows.hashes, batch(fields, columns)?))
+    fn parts(&self, range: HashRange) -> Parts<'_> {
+        self.value_parts(self.map.walk(), range, false)
     }
 
     fn has_deltas(&self) -> bool {
         true
     }
 
-    fn to_delta(&self, range: HashRange, since: u64) -> Result<(Vec<u64>, RecordBatch)> {
-        let mut rows = SortedColumns::with_capacity::<R>(0);
-        let encode = |values: &[&V]| self.codec.encode(values);
-        let mut values = ChunkedValues::new(&encode);
-        let mut written = 0u32;
-        // Where each row's value is in `values`; none for a removed key.
-        let mut at: Vec<Option<u32>> = Vec::new();
-        self.map.for_each_change_since(since, |h, r, v| {
-            rows.push(range, h, r);
-            at.push(v.map(|v| {
-                values.push(v);
-                written += 1;
-                written - 1
-            }));
-        });
-        let mut rows = rows.checked(&self.name)?;
-        let (values, deleted) = delta_values(values.finish()?, at)?;
-        let (mut fields, mut columns) = rows.key_columns();
-        fields.push(self.codec.field()?.as_ref().clone().with_nullable(true));
-        columns.push(values);
-        fields.push(Field::new("deleted", DataType::Boolean, false));
-        columns.push(deleted);
-        Ok((rows.hashes, batch(fields, columns)?))
+    fn delta_parts(&self, range: HashRange, since: u64) -> Parts<'_> {
+        self.value_parts(self.map.walk_changes_since(since), range, true)
+    }
+}
+
+/// A part of a value table's rows being built: the key columns, the values written, and
+/// for a delta where each row's value is among them (`None`: a removed key).
+struct ValuePart<'a, K, V> {
+    rows: SortedColumns<K>,
+    values: Vec<&'a V>,
+    at: Vec<Option<u32>>,
+}
+
+impl<K: Key, R: RowKey<K>, V: StateValue> ValueSnapshot<K, R, V> {
+    /// The parts of `walk` (a delta's, with `deleted` marks and nullable values).
+    fn value_parts<'a>(
+        &'a self,
+        walk: Walk<'a, K, R, V>,
+        range: HashRange,
+        delta: bool,
+    ) -> Parts<'a> {
+        walk_parts(
+            walk,
+            || ValuePart {
+                rows: SortedColumns::with_capacity::<R>(PART_ROWS),
+                values: Vec::with_capacity(PART_ROWS),
+                at: Vec::new(),
+            },
+            move |part, h, r, v| {
+                part.rows.push(range, h, r);
+                if delta {
+                    part.at.push(v.map(|_| part.values.len() as u32));
+                }
+                part.values.extend(v);
+                1
+            },
+            move |part| {
+                let mut rows = part.rows.checked(&self.name)?;
+                let values = self.codec.encode(&part.values)?;
+                let (mut fields, mut columns) = rows.key_columns();
+                let field = self.codec.field()?.as_ref().clone();
+                if delta {
+                    let (values, deleted) = delta_values(values, part.at)?;
+                    fields.push(field.with_nullable(true));
+                    columns.push(values);
+                    fields.push(Field::new("deleted", DataType::Boolean, false));
+                    columns.push(deleted);
+                } else {
+                    fields.push(field);
+                    columns.push(values);
+                }
+                Ok((rows.hashes, batch(fields, columns)?))
+            },
+        )
     }
 }
 
@@ -635,19 +599,9 @@ impl<K: Key> Timers<K> {
     }
 }
 
-impl<K: Key> StateSnapshot for Timers<K> {
-    fn state(&self) -> &str {
-        TIMERS
-    }
-    fn spec(&self) -> Result<StateSpec> {
-        let spec = StateSpec::timers(TIMERS, K::data_type());
-        Ok(if self.namespaced {
-            spec.with_namespace(DataType::Int64)
-        } else {
-            spec
-        })
-    }
-    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
+impl<K: Key> Timers<K> {
+    /// Every row, in one part.
+    fn rows(&self, range: HashRange) -> Result<crate::operator::Part> {
         let event = self.stored_event_timers();
         let all = event.into_iter().map(|t| (TimeDomain::EventTime, t)).chain(
             self.processing
@@ -686,6 +640,23 @@ impl<K: Key> StateSnapshot for Timers<K> {
     }
 }
 
+impl<K: Key> StateSnapshot for Timers<K> {
+    fn state(&self) -> &str {
+        TIMERS
+    }
+    fn spec(&self) -> Result<StateSpec> {
+        let spec = StateSpec::timers(TIMERS, K::data_type());
+        Ok(if self.namespaced {
+            spec.with_namespace(DataType::Int64)
+        } else {
+            spec
+        })
+    }
+    fn parts(&self, range: HashRange) -> crate::operator::Parts<'_> {
+        Box::new(std::iter::once(self.rows(range)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use arrow_array::{Array, Int64Array, UInt64Array};
@@ -699,13 +670,13 @@ mod tests {
             .unwrap_or_else(|| panic!("no column {name}"))
     }
 
-    /// Several encoding chunks, deletes among them: the whole batch and the delta hold
+    /// Several parts, deletes among them: the whole state's parts and the delta's hold
     /// every row once, in key-hash order, each with its own value.
     #[test]
-    fn snapshots_of_several_chunks_keep_every_row_with_its_value() {
+    fn snapshots_in_several_parts_keep_every_row_with_its_value() {
         let range = HashRange::new(0, u64::MAX).unwrap();
         let mut table = ValueTable::<i64, i64, u64>::new("count", ValueKind::Value, range);
-        let n = 3 * VALUE_CHUNK as i64 + 5;
+        let n = 3 * PART_ROWS as i64 + 5;
         for k in 0..n {
             table.map.insert(k, k as u64 * 3);
         }
@@ -714,6 +685,7 @@ mod tests {
             needed_from: 0,
             track_removals: true,
         });
+        assert!(first.parts(range).count() >= 3);
         let (hashes, whole) = first.to_batch(range).unwrap();
         assert_eq!(whole.num_rows(), n as usize);
         assert!(hashes.windows(2).all(|w| w[0] <= w[1]));
@@ -736,6 +708,7 @@ mod tests {
             needed_from: 1,
             track_removals: true,
         });
+        assert!(second.delta_parts(range, 1).count() > 1);
         let (hashes, delta) = second.to_delta(range, 1).unwrap();
         let expected = (0..n).filter(|k| k % 2 == 0 || k % 7 == 0).count();
         assert_eq!(delta.num_rows(), expected);

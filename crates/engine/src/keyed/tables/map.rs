@@ -16,13 +16,13 @@ use rewind_savepoint::StateSpec;
 use rewind_savepoint::format::HashRange;
 
 use super::{
-    ChunkedValues, SortedColumns, Table, batch, column, delta_values, evolve_column, name,
-    row_keys, value_field, values_from_array, values_to_array,
+    SortedColumns, Table, batch, column, delta_values, evolve_column, name, row_keys, value_field,
+    values_from_array, values_to_array, walk_parts,
 };
 use crate::key::Key;
 use crate::keyed::StateValue;
-use crate::keyed::cow_map::CowMap;
-use crate::operator::{SnapshotAt, StateSnapshot};
+use crate::keyed::cow_map::{CowMap, Walk};
+use crate::operator::{Parts, SnapshotAt, StateSnapshot};
 use crate::{EngineError, Result};
 
 /// User keys removed: (epoch of the removal, key, user key).
@@ -184,29 +184,20 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
             value_field::<V>()?.data_type().clone(),
         ))
     }
-    fn to_batch(&self, range: HashRange) -> Result<(Vec<u64>, RecordBatch)> {
-        let mut user_keys = Vec::new();
-        let encode = |values: &[&V]| values_to_array::<V>(values);
-        let (mut rows, values) =
-            SortedColumns::collect(&self.name, &self.map, range, &encode, |entries, values| {
-                for (uk, v) in entries.iter() {
-                    user_keys.push(uk.clone());
-                    values.push(v);
-                }
-                entries.len()
-            })?;
-        let (mut fields, mut columns) = rows.key_columns();
-        let (more_fields, more_columns) = self.entry_columns(user_keys, values, false)?;
-        fields.extend(more_fields);
-        columns.extend(more_columns);
-        Ok((rows.hashes, batch(fields, columns)?))
+    fn parts(&self, range: HashRange) -> Parts<'_> {
+        self.map_parts(self.map.walk(), range, false, |_, map, part| {
+            for (uk, v) in map.into_iter().flat_map(|m| m.iter()) {
+                part.user_keys.push(uk.clone());
+                part.values.push(v);
+            }
+        })
     }
 
     fn has_deltas(&self) -> bool {
         true
     }
 
-    fn to_delta(&self, range: HashRange, since: u64) -> Result<(Vec<u64>, RecordBatch)> {
+    fn delta_parts(&self, range: HashRange, since: u64) -> Parts<'_> {
         // The user keys each key lost since `since`, sorted and once each.
         let mut gone: HashMap<&K, Vec<&UK>> = HashMap::new();
         let removed = self.removed.iter().flat_map(|chunk| chunk.iter());
@@ -217,14 +208,8 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
             uks.sort();
             uks.dedup();
         }
-        let mut rows = SortedColumns::with_capacity::<K>(0);
-        let encode = |values: &[&V]| values_to_array::<V>(values);
-        let mut values = ChunkedValues::new(&encode);
-        let mut user_keys = Vec::new();
-        let mut written = 0u32;
-        // Where each row's value is in `values`; none for a delete.
-        let mut at: Vec<Option<u32>> = Vec::new();
-        self.map.for_each_change_since(since, |h, key, map| {
+        let walk = self.map.walk_changes_since(since);
+        self.map_parts(walk, range, true, move |key, map, part| {
             let lost = gone.get(key).map(Vec::as_slice).unwrap_or_default();
             // Upserts and deletes of one key in user-key order (deletes are of user keys
             // the map no longer has).
@@ -240,29 +225,80 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
                     (None, Some(_)) => false,
                     (None, None) => break,
                 };
-                rows.push(range, h, key);
                 if take_entry {
                     let Some((uk, v)) = entries.next() else { break };
-                    user_keys.push(uk.clone());
-                    values.push(v);
-                    at.push(Some(written));
-                    written += 1;
+                    part.user_keys.push(uk.clone());
+                    part.at.push(Some(part.values.len() as u32));
+                    part.values.push(v);
                 } else {
                     let Some(uk) = lost.next() else { break };
-                    user_keys.push((**uk).clone());
-                    at.push(None);
+                    part.user_keys.push((**uk).clone());
+                    part.at.push(None);
                 }
             }
-        });
-        let mut rows = rows.checked(&self.name)?;
-        let (values, deleted) = delta_values(values.finish()?, at)?;
-        let (mut fields, mut columns) = rows.key_columns();
-        let (more_fields, more_columns) = self.entry_columns(user_keys, values, true)?;
-        fields.extend(more_fields);
-        columns.extend(more_columns);
-        fields.push(Field::new("deleted", DataType::Boolean, false));
-        columns.push(deleted);
-        Ok((rows.hashes, batch(fields, columns)?))
+        })
+    }
+}
+
+/// A part of a map table's rows being built: the key columns, user keys and values, and
+/// for a delta where each row's value is among the values (`None`: a removed user key).
+struct MapPart<'a, K, UK, V> {
+    rows: SortedColumns<K>,
+    user_keys: Vec<UK>,
+    values: Vec<&'a V>,
+    at: Vec<Option<u32>>,
+}
+
+impl<K: Key, UK: Key, V: StateValue> MapSnapshot<K, UK, V> {
+    /// The parts of `walk`, each key's rows added by `rows` (a delta's, when `delta`, with
+    /// `deleted` marks and nullable values).
+    fn map_parts<'a>(
+        &'a self,
+        walk: Walk<'a, K, K, imbl::OrdMap<UK, V>>,
+        range: HashRange,
+        delta: bool,
+        mut rows: impl FnMut(&'a K, Option<&'a imbl::OrdMap<UK, V>>, &mut MapPart<'a, K, UK, V>)
+        + Send
+        + 'a,
+    ) -> Parts<'a> {
+        walk_parts(
+            walk,
+            || MapPart {
+                rows: SortedColumns::with_capacity::<K>(0),
+                user_keys: Vec::new(),
+                values: Vec::new(),
+                at: Vec::new(),
+            },
+            move |part, h, key, map| {
+                let before = part.user_keys.len();
+                rows(key, map, part);
+                let added = part.user_keys.len() - before;
+                for _ in 0..added {
+                    part.rows.push(range, h, key);
+                }
+                added
+            },
+            move |part| {
+                let mut rows = part.rows.checked(&self.name)?;
+                let values = values_to_array::<V>(&part.values)?;
+                let (mut fields, mut columns) = rows.key_columns();
+                let (values, deleted) = if delta {
+                    let (values, deleted) = delta_values(values, part.at)?;
+                    (values, Some(deleted))
+                } else {
+                    (values, None)
+                };
+                let (more_fields, more_columns) =
+                    self.entry_columns(part.user_keys, values, deleted.is_some())?;
+                fields.extend(more_fields);
+                columns.extend(more_columns);
+                if let Some(deleted) = deleted {
+                    fields.push(Field::new("deleted", DataType::Boolean, false));
+                    columns.push(deleted);
+                }
+                Ok((rows.hashes, batch(fields, columns)?))
+            },
+        )
     }
 }
 
