@@ -550,7 +550,9 @@ impl Coordinator {
     /// The checkpoint a keyed state's delta builds on: its folder, the state's shards there,
     /// the new layer's number and the barrier whose changes follow. `None` writes the
     /// state whole: no checkpoint of this run yet, another layout, too many layers, or
-    /// layers grown to half the base's bytes (then the whole state is the new base).
+    /// layers grown to half the base's rows (then the whole state is the new base). Rows,
+    /// not bytes: a small delta file is mostly its Parquet footer, so tiny deltas over a
+    /// small base reached half its bytes within a few checkpoints.
     /// A delta since checkpoint N relies on the snapshots of N having recorded removals
     /// (`SnapshotAt::track_removals`): it holds since incremental checkpoints are on or
     /// off for a whole run, and `last_checkpoint` is one of this run's.
@@ -567,9 +569,9 @@ impl Coordinator {
         let layers: std::collections::BTreeSet<u32> =
             entry.shards.iter().map(|s| s.layer).collect();
         let (base, deltas): (Vec<_>, Vec<_>) = entry.shards.iter().partition(|s| s.layer == 0);
-        let base_bytes: u64 = base.iter().map(|s| s.bytes).sum();
-        let delta_bytes: u64 = deltas.iter().map(|s| s.bytes).sum();
-        if layers.len() > max_layers || delta_bytes * 2 > base_bytes {
+        let base_rows: u64 = base.iter().map(|s| s.rows).sum();
+        let delta_rows: u64 = deltas.iter().map(|s| s.rows).sum();
+        if layers.len() > max_layers || delta_rows * 2 > base_rows {
             return None;
         }
         Some(DeltaBase {

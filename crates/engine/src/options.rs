@@ -49,7 +49,7 @@ pub struct EngineOptions {
     pub sink_chunk_bytes: Option<usize>,
     /// Incremental checkpoints: a checkpoint writes only the keys changed and removed since
     /// the one before, as a delta layer over that checkpoint's files; after this many
-    /// layers, or once the layers reach half the bytes of the base, a state is written
+    /// layers, or once the layers hold half as many rows as the base, a state is written
     /// whole again. 0 writes every checkpoint whole. Savepoints are always whole
     /// [default: 8].
     #[arg(long, value_name = "N")]

@@ -211,8 +211,9 @@ fn tally(source: GeneratorSource, p: u32, sink: CollectSink) -> Job {
         .sink("output", sink)
 }
 
-/// Map state in incremental checkpoints: its delta layers carry each changed key's
-/// entries and deletes of the user keys it lost (removed one by one or cleared whole).
+/// Map state in incremental checkpoints: its delta layers carry the entries written and
+/// deletes of the user keys lost (removed one by one or cleared whole) since the last
+/// checkpoint.
 /// A job restored from a savepoint of 5000 keys (its first checkpoint is that whole
 /// state), then reading slowly, writes every later checkpoint as a small delta; cancelled
 /// and restored from the newest at another parallelism, it emits exactly what an

@@ -369,13 +369,11 @@ impl<UK: Key, V: StateValue> MapState<UK, V> {
         }
     }
 
-    fn entries_of<'c, K: Key, O: Send + 'static>(
+    fn table<'c, K: Key, O: Send + 'static>(
         &self,
         ctx: &'c Context<'_, K, O>,
-    ) -> Option<&'c imbl::OrdMap<UK, V>> {
-        ctx.tables
-            .get::<tables::MapTable<K, UK, V>>(&self.name)
-            .and_then(|t| t.map.get(ctx.key))
+    ) -> Option<&'c tables::MapTable<K, UK, V>> {
+        ctx.tables.get::<tables::MapTable<K, UK, V>>(&self.name)
     }
 
     /// The value of `user_key` in the key's map.
@@ -384,7 +382,7 @@ impl<UK: Key, V: StateValue> MapState<UK, V> {
         ctx: &'c Context<'_, K, O>,
         user_key: &UK,
     ) -> Option<&'c V> {
-        self.entries_of(ctx)?.get(user_key)
+        self.table(ctx)?.get(ctx.key, user_key)
     }
 
     /// The key's map, ordered by user key.
@@ -392,7 +390,7 @@ impl<UK: Key, V: StateValue> MapState<UK, V> {
         &self,
         ctx: &'c Context<'_, K, O>,
     ) -> impl Iterator<Item = (&'c UK, &'c V)> {
-        self.entries_of(ctx).into_iter().flat_map(|m| m.iter())
+        self.table(ctx).into_iter().flat_map(|t| t.entries(ctx.key))
     }
 
     /// Sets `user_key` to `value` in the key's map.
@@ -404,7 +402,7 @@ impl<UK: Key, V: StateValue> MapState<UK, V> {
     ) {
         let key = ctx.key.clone();
         if let Some(t) = ctx.table_mut::<tables::MapTable<K, UK, V>>(&self.name) {
-            t.map.get_or_insert_default(key).insert(user_key, value);
+            t.insert(key, user_key, value);
         }
     }
 

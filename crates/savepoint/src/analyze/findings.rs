@@ -187,7 +187,7 @@ pub(crate) fn findings(states: &[StateAnalysis], elapsed: Option<f64>) -> Vec<Fi
                 "delta_layers",
                 ratio,
                 format!(
-                    "{layers} {over}: a restore reads and merges them all (`rewind compact` writes one base; the engine compacts after `--max-delta-layers` layers or once they reach half the base's bytes)"
+                    "{layers} {over}: a restore reads and merges them all (`rewind compact` writes one base; the engine compacts after `--max-delta-layers` layers or once they hold half as many rows as the base)"
                 ),
             ));
         }

@@ -1,11 +1,12 @@
 //! Map state: per row key, an ordered map of user keys to values; one row per entry.
 //!
-//! For incremental checkpoints, a key's map tells which of its entries are there, not
-//! which went: the table keeps a log of removed user keys (with the epoch of their
-//! removal), as the key map keeps one of removed keys, for as long as a checkpoint may
-//! need it. A delta then holds, for every key written since the checkpoint it builds on,
-//! each entry of its map as an upsert and each user key logged as removed since then and
-//! absent now as a delete.
+//! For incremental checkpoints, each entry keeps the checkpoint epoch of its last write
+//! (as the key map's entries do), and since a key's map tells which of its entries are
+//! there, not which went, the table keeps a log of removed user keys (with the epoch of
+//! their removal), as the key map keeps one of removed keys, for as long as a checkpoint
+//! may need it. A delta then holds, for every key written since the checkpoint it builds
+//! on, each entry written since then as an upsert and each user key logged as removed
+//! since then and absent now as a delete.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,10 +29,14 @@ use crate::{EngineError, Result};
 /// User keys removed: (epoch of the removal, key, user key).
 type Removed<K, UK> = Vec<(u64, K, UK)>;
 
+/// A key's map: each user key's value and the epoch of its last write.
+type Entries<UK, V> = imbl::OrdMap<UK, (V, u64)>;
+
 pub(crate) struct MapTable<K: Key, UK: Key, V: StateValue> {
     pub name: Arc<str>,
-    pub map: CowMap<K, K, imbl::OrdMap<UK, V>>,
-    /// The epoch removals are logged with (the id of the last barrier passed).
+    map: CowMap<K, K, Entries<UK, V>>,
+    /// The epoch writes are stamped and removals logged with (the id of the last barrier
+    /// passed).
     epoch: u64,
     /// Whether removals are logged (only while checkpoints may be written as changes).
     track_removals: bool,
@@ -52,6 +57,25 @@ impl<K: Key, UK: Key, V: StateValue> MapTable<K, UK, V> {
             removed: Vec::new(),
             removed_before: Vec::new(),
         }
+    }
+
+    /// The value of `user_key` in `key`'s map.
+    pub(crate) fn get(&self, key: &K, user_key: &UK) -> Option<&V> {
+        self.map.get(key)?.get(user_key).map(|(v, _)| v)
+    }
+
+    /// `key`'s map, ordered by user key.
+    pub(crate) fn entries(&self, key: &K) -> impl Iterator<Item = (&UK, &V)> {
+        let entries = self.map.get(key).into_iter().flat_map(|m| m.iter());
+        entries.map(|(uk, (v, _))| (uk, v))
+    }
+
+    /// Sets `user_key` to `value` in `key`'s map.
+    pub(crate) fn insert(&mut self, key: K, user_key: UK, value: V) {
+        let epoch = self.epoch;
+        self.map
+            .get_or_insert_default(key)
+            .insert(user_key, (value, epoch));
     }
 
     /// Removes `user_key` from `key`'s map (and the key, with its last entry).
@@ -137,7 +161,9 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
         )?;
         let values = values_from_array::<V>(&value)?;
         for ((k, uk), v) in keys.into_iter().zip(user_keys).zip(values) {
-            self.map.get_or_insert_default(k).insert(uk, v);
+            // Restored entries belong to the base: the first checkpoint after a restore is
+            // written whole.
+            self.map.get_or_insert_default(k).insert(uk, (v, 0));
         }
         Ok(())
     }
@@ -145,7 +171,7 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
 
 struct MapSnapshot<K: Key, UK: Key, V: StateValue> {
     name: Arc<str>,
-    map: CowMap<K, K, imbl::OrdMap<UK, V>>,
+    map: CowMap<K, K, Entries<UK, V>>,
     /// The user keys removed since the oldest checkpoint a delta may build on (and maybe
     /// some before).
     removed: Vec<Arc<Removed<K, UK>>>,
@@ -186,7 +212,7 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
     }
     fn parts(&self, range: HashRange) -> Parts<'_> {
         self.map_parts(self.map.walk(), range, false, |_, map, part| {
-            for (uk, v) in map.into_iter().flat_map(|m| m.iter()) {
+            for (uk, (v, _)) in map.into_iter().flat_map(|m| m.iter()) {
                 part.user_keys.push(uk.clone());
                 part.values.push(v);
             }
@@ -213,7 +239,13 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
             let lost = gone.get(key).map(Vec::as_slice).unwrap_or_default();
             // Upserts and deletes of one key in user-key order (deletes are of user keys
             // the map no longer has).
-            let mut entries = map.into_iter().flat_map(|m| m.iter()).peekable();
+            // The entries written since then (a changed key's others are in the base).
+            let mut entries = map
+                .into_iter()
+                .flat_map(|m| m.iter())
+                .filter(|(_, (_, epoch))| *epoch >= since)
+                .map(|(uk, (v, _))| (uk, v))
+                .peekable();
             let mut lost = lost
                 .iter()
                 .filter(|uk| map.is_none_or(|m| !m.contains_key(**uk)))
@@ -254,12 +286,10 @@ impl<K: Key, UK: Key, V: StateValue> MapSnapshot<K, UK, V> {
     /// `deleted` marks and nullable values).
     fn map_parts<'a>(
         &'a self,
-        walk: Walk<'a, K, K, imbl::OrdMap<UK, V>>,
+        walk: Walk<'a, K, K, Entries<UK, V>>,
         range: HashRange,
         delta: bool,
-        mut rows: impl FnMut(&'a K, Option<&'a imbl::OrdMap<UK, V>>, &mut MapPart<'a, K, UK, V>)
-        + Send
-        + 'a,
+        mut rows: impl FnMut(&'a K, Option<&'a Entries<UK, V>>, &mut MapPart<'a, K, UK, V>) + Send + 'a,
     ) -> Parts<'a> {
         walk_parts(
             walk,
@@ -378,9 +408,10 @@ mod tests {
 
     proptest! {
         /// A snapshot's delta since any earlier snapshot a delta may still build on
-        /// (upserts of its changed keys' entries, deletes of the user keys they lost),
-        /// applied to that snapshot's rows, gives its rows exactly; no identity twice.
-        /// Removals before the first snapshot are not logged (it is written whole).
+        /// (upserts of the entries written since, deletes of the user keys lost since),
+        /// applied to that snapshot's rows, gives its rows exactly; no identity twice, and
+        /// no upsert of an entry not written since. Removals before the first snapshot are
+        /// not logged (it is written whole).
         #[test]
         fn a_delta_applied_to_an_earlier_snapshot_gives_the_next(
             ops in proptest::collection::vec(op(), 1..300),
@@ -391,10 +422,13 @@ mod tests {
             let mut history: BTreeMap<u64, Rows> = BTreeMap::new();
             let mut needed_from = 0;
             let mut next_id = 0;
+            // Each entry's last write: the id of the snapshot before it (0 before any).
+            let mut written: BTreeMap<(i64, i64), u64> = BTreeMap::new();
             for op in ops {
                 match op {
                     Op::Insert(k, u, v) => {
-                        table.map.get_or_insert_default(k).insert(u, v);
+                        table.insert(k, u, v);
+                        written.insert((k, u), next_id.max(1) - 1);
                     }
                     Op::Remove(k, u) => table.remove(&k, &u),
                     Op::Clear(k) => table.clear(&k),
@@ -411,6 +445,10 @@ mod tests {
                             let mut ids = std::collections::HashSet::new();
                             for (id, v, gone) in rows(&h, &d) {
                                 prop_assert!(ids.insert(id), "{:?} twice in a delta", id);
+                                prop_assert!(
+                                    gone || written[&id] >= since,
+                                    "{:?} upserted, last written before {}", id, since
+                                );
                                 if gone {
                                     rebuilt.remove(&id);
                                 } else {
