@@ -239,6 +239,9 @@ pub(crate) trait ErasedOp: Send {
             "restore into a stateless operator".into(),
         ))
     }
+    /// Before restoring state `state`: about `rows` rows will come, so tables may be
+    /// sized once instead of growing step by step.
+    fn reserve(&mut self, _state: &str, _rows: usize) {}
 }
 
 /// Makes a stage's operator for the subtask that owns a hash range (keyed state tables

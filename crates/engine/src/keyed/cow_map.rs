@@ -351,6 +351,25 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         }
     }
 
+    /// Room for about `additional` more entries spread evenly over the buckets (key hashes
+    /// are uniform), so that a restore sizes each bucket once: growing them step by step
+    /// moved every entry again at each step and faulted in the pages of every
+    /// intermediate table.
+    /// Small states grow as they go (a bucket is sized for at least a few entries).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let per_bucket = additional >> BUCKET_BITS;
+        if per_bucket < 16 {
+            return;
+        }
+        self.allocate();
+        // Two standard deviations of a bucket's share above the mean: the rare bucket
+        // holding more grows once.
+        let per_bucket = per_bucket + 2 * per_bucket.isqrt() + 1;
+        for b in 0..self.buckets.len() {
+            Self::bucket_mut(&mut self.buckets, b).reserve(per_bucket, rehash);
+        }
+    }
+
     pub(crate) fn contains_key(&self, key: &R) -> bool {
         self.get(key).is_some()
     }

@@ -139,6 +139,12 @@ impl<K: Key> Tables<K> {
             .collect()
     }
 
+    pub(crate) fn reserve(&mut self, state: &str, rows: usize) {
+        if let Some((_, table)) = self.tables.iter_mut().find(|(n, _)| &**n == state) {
+            table.reserve(rows);
+        }
+    }
+
     pub(crate) fn restore(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
         match self.tables.iter_mut().find(|(n, _)| &**n == state) {
             Some((_, table)) => table.restore(batch),
@@ -542,5 +548,9 @@ impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
             return self.timers.restore(batch);
         }
         self.tables.restore(state, batch)
+    }
+
+    fn reserve(&mut self, state: &str, rows: usize) {
+        self.tables.reserve(state, rows);
     }
 }

@@ -150,6 +150,9 @@ pub(crate) trait Table<K: Key>: Send + 'static {
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
     fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot>;
     fn restore(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// About `rows` rows are to be restored: room for them at once (see
+    /// [`CowMap::reserve`]).
+    fn reserve(&mut self, _rows: usize) {}
     /// Looks `keys` up, to bring their entries into the cache before they are used.
     fn touch(&self, _keys: &[K]) {}
 }
@@ -387,6 +390,10 @@ fn value_spec<K: Key, R: RowKey<K>>(
 impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
     fn as_any(&self) -> &dyn std::any::Any {
         self
+    }
+    fn reserve(&mut self, rows: usize) {
+        // A row per key (and namespace).
+        self.map.reserve(rows);
     }
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self

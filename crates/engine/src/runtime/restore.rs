@@ -154,6 +154,7 @@ pub(super) fn restore_subtask(
                     Ok(stream.try_collect().await?)
                 })?
             };
+        first.reserve(name, batches.iter().map(|b| b.num_rows()).sum());
         for batch in batches {
             first.restore(name, &batch).map_err(|e| match e {
                 EngineError::Restore(m) => {

@@ -272,3 +272,35 @@ fn a_range_of_one_hash_uses_one_bucket() {
     assert_eq!(map.sorted().len(), 1);
     assert_eq!(map.get(&5), Some(&1));
 }
+
+/// A restore reserves room first: its keys then fill the buckets without growing them
+/// (but for the rare bucket holding far more than its share), and a small state
+/// reserves nothing.
+#[test]
+fn reserved_buckets_take_their_keys_without_growing() {
+    let n = 300_000i64;
+    let mut map = CowMap::<i64, i64, u64>::new(HashRange::FULL);
+    map.reserve(n as usize);
+    let capacities: Vec<usize> = map.buckets.iter().map(|s| s.owned.capacity()).collect();
+    let share = n as usize >> BUCKET_BITS;
+    assert!(capacities.len() == 1 << BUCKET_BITS && capacities.iter().all(|&c| c > share));
+    for k in 0..n {
+        map.insert(k, k as u64);
+    }
+    let grew = map
+        .buckets
+        .iter()
+        .zip(&capacities)
+        .filter(|(s, c)| s.owned.capacity() != **c)
+        .count();
+    assert!(grew < 10, "{grew} of {} buckets grew", capacities.len());
+    assert_eq!(map.len(), n as usize);
+    assert!((0..n).all(|k| map.get(&k) == Some(&(k as u64))));
+
+    let mut small = CowMap::<i64, i64, u64>::new(HashRange::FULL);
+    small.reserve(1000);
+    assert!(
+        small.buckets.is_empty(),
+        "a small state allocates nothing up front"
+    );
+}
