@@ -85,6 +85,8 @@ pub(crate) fn merge(
     cursors.sort_by_key(|c| std::cmp::Reverse(c.number));
     let merger = Merger {
         described,
+        heads: vec![None; cursors.len()],
+        stale: vec![true; cursors.len()],
         cursors,
         batch_size: batch_size.max(1),
         parts_seen: 0,
@@ -173,6 +175,11 @@ fn split(described: &str, batch: RecordBatch, id: u64) -> Result<Part> {
 struct Merger {
     described: String,
     cursors: Vec<Cursor>,
+    /// Each cursor's next key hash, and whether it moved since (its head must be read
+    /// again): a run taken from one layer moves that layer alone, so the others' heads
+    /// are not read again for every run.
+    heads: Vec<Option<u64>>,
+    stale: Vec<bool>,
     batch_size: usize,
     /// Batches read so far, over all layers (their ids).
     parts_seen: u64,
@@ -224,12 +231,15 @@ impl Merger {
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         let mut chosen = Chosen::default();
         let mut group: Vec<(Arc<Part>, usize)> = Vec::new();
-        let mut heads: Vec<Option<u64>> = vec![None; self.cursors.len()];
         let mut holders: Vec<usize> = Vec::with_capacity(self.cursors.len());
         while chosen.rows.len() < self.batch_size {
-            for (c, head) in self.cursors.iter_mut().zip(heads.iter_mut()) {
-                *head = c.head(&self.described, &mut self.parts_seen).await?;
+            for (i, c) in self.cursors.iter_mut().enumerate() {
+                if self.stale[i] {
+                    self.heads[i] = c.head(&self.described, &mut self.parts_seen).await?;
+                    self.stale[i] = false;
+                }
             }
+            let heads = &self.heads;
             let Some(least) = heads.iter().flatten().min().copied() else {
                 break;
             };
@@ -255,6 +265,7 @@ impl Merger {
                 let end = end.min(c.row + (self.batch_size - chosen.rows.len()));
                 chosen.take(&part, c.row, end);
                 c.row = end;
+                self.stale[only] = true;
                 continue;
             }
             // Rows of several layers with one key hash, highest layer first.
@@ -269,6 +280,7 @@ impl Merger {
                     group.push((part, c.row));
                     c.row += 1;
                 }
+                self.stale[i] = true;
             }
             self.resolve(&group, &mut chosen)?;
         }

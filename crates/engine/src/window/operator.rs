@@ -681,6 +681,12 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
             ))),
         }
     }
+
+    fn reserve(&mut self, state: &str, rows: usize) {
+        if state == WINDOWS {
+            Table::reserve(&mut self.table, rows);
+        }
+    }
 }
 
 #[cfg(test)]
