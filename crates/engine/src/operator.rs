@@ -294,8 +294,8 @@ pub(crate) trait StateSnapshot: Send + Sync {
     fn spec(&self) -> Result<StateSpec>;
     /// The state's input columns (without `key_hash`), sorted by key hash, all inside
     /// `range`, and each row's key hash: in parts of a few thousand rows for keyed value,
-    /// list and map state (converted while the writer encodes the one before), in one
-    /// for the others.
+    /// list and map state (each converted when the writer asks for it, after encoding
+    /// the one before), in one for the others.
     fn parts(&self, range: HashRange) -> Parts<'_>;
     /// Whether [`delta_parts`](Self::delta_parts) can tell what changed (else the state
     /// is always written whole).

@@ -108,7 +108,7 @@ impl<R: Clone, V: Clone> Slot<R, V> {
 }
 
 pub(crate) struct CowMap<K: Key, R: RowKey<K>, V: Clone> {
-    /// None until the first write (a job has a map per state per subtask, and 4096 slots
+    /// Empty until the first write (a job has a map per state per subtask, and 4096 slots
     /// are 160 KiB); empty tables allocate nothing until a bucket gets its first entry, so
     /// a small state stays small.
     buckets: Vec<Slot<R, V>>,

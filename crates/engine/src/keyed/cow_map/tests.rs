@@ -304,3 +304,37 @@ fn reserved_buckets_take_their_keys_without_growing() {
         "a small state allocates nothing up front"
     );
 }
+
+/// Deletes count towards a part: a delta of removals alone is cut into parts of about
+/// the limit (it came out as one part, however large), and every removed key comes once,
+/// in key-hash order.
+#[test]
+fn a_delta_of_removals_alone_comes_in_parts_of_the_limit() {
+    let mut map = CowMap::<i64, i64, u64>::new(HashRange::FULL);
+    for k in 0..50_000 {
+        map.insert(k, 1);
+    }
+    map.snapshot_at(1, 0, true);
+    for k in 0..50_000 {
+        map.remove(&k);
+    }
+    let snapshot = map.snapshot_at(2, 1, true);
+    let mut walk = snapshot.walk_changes_since(1);
+    let (mut sizes, mut hashes) = (Vec::new(), Vec::new());
+    loop {
+        let mut part = Vec::new();
+        if !walk.next_part(1000, |h, _, v| {
+            assert!(v.is_none(), "only deletes");
+            part.push(h);
+            1
+        }) {
+            break;
+        }
+        sizes.push(part.len());
+        hashes.extend(part);
+    }
+    assert_eq!(hashes.len(), 50_000);
+    assert!(hashes.is_sorted());
+    // A part ends with the bucket that reached the limit (~12 keys a bucket).
+    assert!(sizes.iter().all(|&n| n < 1100), "part sizes {sizes:?}");
+}

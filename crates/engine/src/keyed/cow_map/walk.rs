@@ -145,27 +145,33 @@ impl<'a, K: Key, R: RowKey<K>, V: Clone> Walk<'a, K, R, V> {
         while self.bucket < buckets && rows < limit {
             let b = self.bucket;
             self.bucket += 1;
-            if map.bucket_epochs[b] < since {
-                // Nothing written to the bucket since then (removals are in `gone`).
-                continue;
-            }
-            let written = Slot::table(&map.buckets[b])
-                .iter()
-                .filter(|e| e.stamp >= since)
-                .map(|e| (map.offset(e.hash), e));
-            for &(offset, e) in self.sorter.sort(written) {
-                // Deletes merge in by hash (a key is never both written and gone).
-                while let Some((h, key)) = self.gone.next_if(|(h, _)| map.offset(*h) < offset) {
-                    rows += f(h, key, None);
+            // Nothing written to the bucket since then when its epoch is older (removals
+            // are in `gone`).
+            if map.bucket_epochs[b] >= since {
+                let written = Slot::table(&map.buckets[b])
+                    .iter()
+                    .filter(|e| e.stamp >= since)
+                    .map(|e| (map.offset(e.hash), e));
+                for &(offset, e) in self.sorter.sort(written) {
+                    // Deletes merge in by hash (a key is never both written and gone).
+                    while let Some((h, key)) = self.gone.next_if(|(h, _)| map.offset(*h) < offset) {
+                        rows += f(h, key, None);
+                    }
+                    rows += f(e.hash, &e.key, Some(&e.value));
                 }
-                rows += f(e.hash, &e.key, Some(&e.value));
+            }
+            // The bucket's deletes after its last written row; they count towards the
+            // part, so a delta of deletes alone is cut into parts too.
+            while let Some((h, key)) = self.gone.next_if(|(h, _)| map.bucket_of(*h) <= b) {
+                rows += f(h, key, None);
             }
         }
-        // The deletes in the buckets walked (all that are left once the map ends).
-        let end = self.bucket;
-        let in_walked = |h: u64| end >= buckets || map.bucket_of(h) < end;
-        while let Some((h, key)) = self.gone.next_if(|(h, _)| in_walked(*h)) {
-            f(h, key, None);
+        if self.bucket >= buckets {
+            // Every hash has a bucket, so nothing is left here but when the map has no
+            // buckets at all; draining it keeps the walk finite whatever `gone` holds.
+            for (h, key) in self.gone.by_ref() {
+                f(h, key, None);
+            }
         }
         true
     }

@@ -406,6 +406,48 @@ mod tests {
         rows(&h, &b).into_iter().map(|(id, v, _)| (id, v)).collect()
     }
 
+    /// A map state over several parts (a key's rows never split): the delta, with
+    /// removed user keys and cleared maps among its rows, applied to the whole state
+    /// before gives the state after exactly.
+    #[test]
+    fn a_delta_in_several_parts_applied_to_the_state_before_gives_the_next() {
+        let mut table = MapTable::<i64, i64, u64>::new("m", HashRange::FULL);
+        let at = |id| SnapshotAt {
+            id,
+            needed_from: 0,
+            track_removals: true,
+        };
+        for k in 0..4000 {
+            for u in 0..10 {
+                table.insert(k, u, (k * u) as u64);
+            }
+        }
+        let first = table.snapshot(at(1));
+        assert!(first.parts(HashRange::FULL).count() > 1);
+        let before = whole(first.as_ref());
+        for k in 0..4000 {
+            table.remove(&k, &(k % 10));
+            for u in 10..13 {
+                table.insert(k, u + k % 5, 7);
+            }
+        }
+        for k in (0..4000).step_by(11) {
+            table.clear(&k);
+        }
+        let second = table.snapshot(at(2));
+        assert!(second.delta_parts(HashRange::FULL, 1).count() > 1);
+        let (h, d) = second.to_delta(HashRange::FULL, 1).unwrap();
+        let mut rebuilt = before;
+        for (id, v, gone) in rows(&h, &d) {
+            if gone {
+                rebuilt.remove(&id);
+            } else {
+                rebuilt.insert(id, v);
+            }
+        }
+        assert_eq!(rebuilt, whole(second.as_ref()));
+    }
+
     proptest! {
         /// A snapshot's delta since any earlier snapshot a delta may still build on
         /// (upserts of the entries written since, deletes of the user keys lost since),
