@@ -97,7 +97,7 @@ struct ListSnapshot<E> {
 
 impl<E: StateValue> ListSnapshot<E> {
     /// Every row, in one part.
-    fn rows(&self, _range: HashRange) -> Result<crate::operator::Part> {
+    fn rows(&self) -> Result<crate::operator::Part> {
         let refs: Vec<&E> = self.elements.iter().collect();
         let field: Field = value_field::<E>()?.as_ref().clone();
         let batch = RecordBatch::try_new(
@@ -122,7 +122,7 @@ impl<E: StateValue> StateSnapshot for ListSnapshot<E> {
         ))
     }
 
-    fn parts(&self, range: HashRange) -> crate::operator::Parts<'_> {
-        Box::new(std::iter::once(self.rows(range)))
+    fn parts(&self, _range: HashRange) -> crate::operator::Parts<'_> {
+        Box::new(std::iter::once(self.rows()))
     }
 }

@@ -179,18 +179,36 @@ impl<K: Key> SortedColumns<K> {
     }
 }
 
-/// A delta's value and `deleted` columns from the values written (`values`) and, per
-/// row, where its value is among them (`None`: a delete, whose value is null).
-fn delta_values(values: ArrayRef, at: Vec<Option<u32>>) -> Result<(ArrayRef, ArrayRef)> {
-    if at.iter().all(Option::is_some) {
+/// Adds the `value` column (`field`, of the values written): for a whole state as it is;
+/// for a delta (`at`: per row, where its value is among `values`, `None` for a delete)
+/// nullable, with a null for each delete, followed by the `deleted` column.
+fn push_values(
+    fields: &mut Vec<Field>,
+    columns: &mut Vec<ArrayRef>,
+    field: Field,
+    values: ArrayRef,
+    at: Option<Vec<Option<u32>>>,
+) -> Result<()> {
+    let Some(at) = at else {
+        fields.push(field);
+        columns.push(values);
+        return Ok(());
+    };
+    let (values, deleted) = if at.iter().all(Option::is_some) {
         // No deletes (the common case): the values are the rows, in order.
-        return Ok((values, Arc::new(BooleanArray::from(vec![false; at.len()]))));
-    }
-    let deleted = BooleanArray::from_iter(at.iter().map(|a| Some(a.is_none())));
-    let values =
-        arrow_select::take::take(values.as_ref(), &arrow_array::UInt32Array::from(at), None)
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-    Ok((values, Arc::new(deleted)))
+        (values, BooleanArray::from(vec![false; at.len()]))
+    } else {
+        let deleted = BooleanArray::from_iter(at.iter().map(|a| Some(a.is_none())));
+        let values =
+            arrow_select::take::take(values.as_ref(), &arrow_array::UInt32Array::from(at), None)
+                .map_err(|e| EngineError::Internal(e.to_string()))?;
+        (values, deleted)
+    };
+    fields.push(field.with_nullable(true));
+    columns.push(values);
+    fields.push(Field::new("deleted", DataType::Boolean, false));
+    columns.push(Arc::new(deleted));
+    Ok(())
 }
 
 /// The row keys of a stored batch (`key`, and `namespace` when the table has one).
@@ -372,16 +390,8 @@ impl<K: Key, R: RowKey<K>, V: StateValue> ValueSnapshot<K, R, V> {
                 let values = self.codec.encode(&part.values)?;
                 let (mut fields, mut columns) = rows.key_columns();
                 let field = self.codec.field()?.as_ref().clone();
-                if delta {
-                    let (values, deleted) = delta_values(values, part.at)?;
-                    fields.push(field.with_nullable(true));
-                    columns.push(values);
-                    fields.push(Field::new("deleted", DataType::Boolean, false));
-                    columns.push(deleted);
-                } else {
-                    fields.push(field);
-                    columns.push(values);
-                }
+                let at = delta.then_some(part.at);
+                push_values(&mut fields, &mut columns, field, values, at)?;
                 Ok((rows.hashes, batch(fields, columns)?))
             },
         )

@@ -11,13 +11,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field};
+use arrow_array::RecordBatch;
+use arrow_schema::Field;
 use rewind_savepoint::StateSpec;
 use rewind_savepoint::format::HashRange;
 
 use super::{
-    SortedColumns, Table, batch, column, delta_values, evolve_column, name, row_keys, value_field,
+    SortedColumns, Table, batch, column, evolve_column, name, push_values, row_keys, value_field,
     values_from_array, values_to_array, walk_parts,
 };
 use crate::key::Key;
@@ -177,27 +177,6 @@ struct MapSnapshot<K: Key, UK: Key, V: StateValue> {
     removed: Vec<Arc<Removed<K, UK>>>,
 }
 
-impl<K: Key, UK: Key, V: StateValue> MapSnapshot<K, UK, V> {
-    /// The columns after the key columns: `user_key`, `value` (nullable in a delta).
-    fn entry_columns(
-        &self,
-        user_keys: Vec<UK>,
-        values: ArrayRef,
-        delta: bool,
-    ) -> Result<(Vec<Field>, Vec<ArrayRef>)> {
-        let value = value_field::<V>()?.as_ref().clone();
-        let value = if delta {
-            value.with_nullable(true)
-        } else {
-            value
-        };
-        Ok((
-            vec![Field::new("user_key", UK::data_type(), false), value],
-            vec![UK::into_array(user_keys), values],
-        ))
-    }
-}
-
 impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
     fn state(&self) -> &str {
         &self.name
@@ -236,10 +215,10 @@ impl<K: Key, UK: Key, V: StateValue> StateSnapshot for MapSnapshot<K, UK, V> {
         }
         let walk = self.map.walk_changes_since(since);
         self.map_parts(walk, range, true, move |key, map, part| {
+            // Upserts and deletes of one key in user-key order: the entries written since
+            // then (a changed key's others are in the base), and the user keys it lost
+            // and no longer has.
             let lost = gone.get(key).map(Vec::as_slice).unwrap_or_default();
-            // Upserts and deletes of one key in user-key order (deletes are of user keys
-            // the map no longer has).
-            // The entries written since then (a changed key's others are in the base).
             let mut entries = map
                 .into_iter()
                 .flat_map(|m| m.iter())
@@ -312,20 +291,11 @@ impl<K: Key, UK: Key, V: StateValue> MapSnapshot<K, UK, V> {
                 let mut rows = part.rows.checked(&self.name)?;
                 let values = values_to_array::<V>(&part.values)?;
                 let (mut fields, mut columns) = rows.key_columns();
-                let (values, deleted) = if delta {
-                    let (values, deleted) = delta_values(values, part.at)?;
-                    (values, Some(deleted))
-                } else {
-                    (values, None)
-                };
-                let (more_fields, more_columns) =
-                    self.entry_columns(part.user_keys, values, deleted.is_some())?;
-                fields.extend(more_fields);
-                columns.extend(more_columns);
-                if let Some(deleted) = deleted {
-                    fields.push(Field::new("deleted", DataType::Boolean, false));
-                    columns.push(deleted);
-                }
+                fields.push(Field::new("user_key", UK::data_type(), false));
+                columns.push(UK::into_array(part.user_keys));
+                let field = value_field::<V>()?.as_ref().clone();
+                let at = delta.then_some(part.at);
+                push_values(&mut fields, &mut columns, field, values, at)?;
                 Ok((rows.hashes, batch(fields, columns)?))
             },
         )
