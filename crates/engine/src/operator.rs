@@ -239,6 +239,12 @@ pub(crate) trait ErasedOp: Send {
             "restore into a stateless operator".into(),
         ))
     }
+    /// Restoring a delta layer of state `state`: removes the identities of `batch`'s rows.
+    fn restore_deletes(&mut self, _state: &str, _batch: &RecordBatch) -> Result<()> {
+        Err(EngineError::Internal(
+            "restore into a stateless operator".into(),
+        ))
+    }
     /// Before restoring state `state`: about `rows` rows will come, so tables may be
     /// sized once instead of growing step by step.
     fn reserve(&mut self, _state: &str, _rows: usize) {}

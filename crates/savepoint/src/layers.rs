@@ -144,26 +144,72 @@ impl Cursor {
     }
 }
 
+/// A layer's batch without its `deleted` column, and the column's marks (`None` for a
+/// base layer's batch).
+fn take_deleted(
+    described: &str,
+    batch: RecordBatch,
+) -> Result<(RecordBatch, Option<BooleanArray>)> {
+    let Ok(i) = batch.schema().index_of(DELETED) else {
+        return Ok((batch, None));
+    };
+    let marks = batch
+        .column(i)
+        .as_boolean_opt()
+        .cloned()
+        .ok_or_else(|| Error::corrupt(described, "the deleted column is not boolean"))?;
+    if marks.null_count() > 0 {
+        return Err(Error::corrupt(described, "the deleted column holds a null"));
+    }
+    let mut batch = batch;
+    batch.remove_column(i);
+    Ok((batch, Some(marks)))
+}
+
+/// Rows of one layer of a keyed state, as
+/// [`SavepointReader::read_state_layers`](crate::SavepointReader::read_state_layers)
+/// streams them; both carry the state's columns (`key_hash` first).
+#[derive(Debug, Clone)]
+pub enum LayerRows {
+    /// Rows that insert their identity or replace its row (a base's rows, a delta's
+    /// upserts).
+    Upserts(RecordBatch),
+    /// Identities a delta layer removes (their `value` is null).
+    Deletes(RecordBatch),
+}
+
+/// A layer's batch as upserts and deletes, leaving out empty ones.
+pub(crate) fn layer_rows(described: &str, batch: RecordBatch) -> Result<Vec<LayerRows>> {
+    let (batch, deleted) = take_deleted(described, batch)?;
+    let Some(deleted) = deleted else {
+        return Ok(vec![LayerRows::Upserts(batch)]);
+    };
+    let pick = |marks: &BooleanArray| {
+        arrow_select::filter::filter_record_batch(&batch, marks)
+            .map_err(|e| Error::Internal(format!("{described}: splitting a delta: {e}")))
+    };
+    let deletes = deleted.true_count();
+    let mut out = Vec::with_capacity(2);
+    if deletes < batch.num_rows() {
+        let upserts = if deletes == 0 {
+            batch.clone()
+        } else {
+            pick(&BooleanArray::new(!deleted.values(), None))?
+        };
+        out.push(LayerRows::Upserts(upserts));
+    }
+    if deletes > 0 {
+        out.push(LayerRows::Deletes(pick(&deleted)?));
+    }
+    Ok(out)
+}
+
 fn split(described: &str, batch: RecordBatch, id: u64) -> Result<Part> {
     let hashes = batch
         .column_by_name(columns::KEY_HASH)
         .and_then(|c| c.as_primitive_opt::<UInt64Type>().cloned())
         .ok_or_else(|| Error::Internal(format!("{described}: no key_hash column")))?;
-    let (batch, deleted) = match batch.schema().index_of(DELETED) {
-        Ok(i) => {
-            let marks =
-                batch.column(i).as_boolean_opt().cloned().ok_or_else(|| {
-                    Error::corrupt(described, "the deleted column is not boolean")
-                })?;
-            if marks.null_count() > 0 {
-                return Err(Error::corrupt(described, "the deleted column holds a null"));
-            }
-            let mut batch = batch;
-            batch.remove_column(i);
-            (batch, Some(marks))
-        }
-        Err(_) => (batch, None),
-    };
+    let (batch, deleted) = take_deleted(described, batch)?;
     Ok(Part {
         id,
         batch,

@@ -56,7 +56,7 @@ pub use dispose::{Removal, delete_files, plan_removal, remove};
 pub use edit::{Edit, edit};
 pub use error::{Error, Result, ValueDoesNotFit};
 pub use generate::{GenerateOptions, generate};
-pub use layers::is_incremental;
+pub use layers::{LayerRows, is_incremental};
 pub use lineage::{LineageEntry, Unreadable, find_savepoints, latest_completed};
 pub use location::Location;
 pub use migrate::{

@@ -16,6 +16,7 @@ use rewind_format::{
     hash_keys, parse_type, same_type,
 };
 
+use crate::layers::LayerRows;
 use crate::parquet_io::{ObjectReader, guarded_async, guarded_stream, parquet_error};
 use crate::spec::columns;
 use crate::{Error, Location, Result};
@@ -134,24 +135,13 @@ impl SavepointReader {
         name: &str,
         options: ReadOptions,
     ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-        let state = self.state(uid, name)?.clone();
-        // Never return part of a state as if it were all of it.
-        if let Some(p) = self
-            .manifest
-            .problems()
-            .into_iter()
-            .find(|p| p.operator == uid && p.state == name)
-        {
-            return Err(Error::corrupt(
-                self.location.describe(MANIFEST_FILE),
-                format!("{uid}/{name}: {}", p.message),
-            ));
-        }
+        let state = self.whole_state(uid, name)?;
         let filter = Arc::new(RowFilter::new(&state, &options)?);
         let batch_size = options.batch_size.unwrap_or(8192);
-        let lean = crate::lean::allowed(&self.manifest);
         if crate::layers::is_layered(&state) {
-            return Ok(self.read_layers(state, filter, batch_size, lean));
+            let described = self.describe_state(&state);
+            let layers = self.read_layers(&state, filter, batch_size);
+            return Ok(crate::layers::merge(described, layers, batch_size));
         }
         let shards: Vec<ShardEntry> = state
             .shards
@@ -165,23 +155,78 @@ impl SavepointReader {
             shards,
             filter,
             batch_size,
-            lean,
+            crate::lean::allowed(&self.manifest),
         ))
     }
 
-    /// A layered state's rows: each layer's shards read in hash order, merged (spec:
-    /// "Incremental checkpoints").
+    /// Streams the rows of keyed state `uid/name` layer by layer, unmerged: the base's
+    /// rows, then each delta layer's upserts and deletes, in the order the spec applies
+    /// them ("Incremental checkpoints"). Applying each item in turn to a table keyed by
+    /// the rows' identities gives the state [`read_state`](Self::read_state) reads,
+    /// without merging the layers by key hash first (a restore into a hash table needs no
+    /// order). A state without delta layers comes as upserts alone.
+    pub async fn read_state_layers(
+        &self,
+        uid: &str,
+        name: &str,
+        options: ReadOptions,
+    ) -> Result<BoxStream<'static, Result<LayerRows>>> {
+        let state = self.whole_state(uid, name)?;
+        let filter = Arc::new(RowFilter::new(&state, &options)?);
+        let batch_size = options.batch_size.unwrap_or(8192);
+        let described = self.describe_state(&state);
+        let layers = self.read_layers(&state, filter, batch_size);
+        Ok(stream::iter(layers)
+            .flat_map(move |layer| {
+                let described = described.clone();
+                layer
+                    .rows
+                    .map(move |batch| crate::layers::layer_rows(&described, batch?))
+                    .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
+                    .try_flatten()
+            })
+            .boxed())
+    }
+
+    /// State `uid/name`, unless the manifest found a problem with it: never return part
+    /// of a state as if it were all of it.
+    fn whole_state(&self, uid: &str, name: &str) -> Result<StateEntry> {
+        let state = self.state(uid, name)?.clone();
+        if let Some(p) = self
+            .manifest
+            .problems()
+            .into_iter()
+            .find(|p| p.operator == uid && p.state == name)
+        {
+            return Err(Error::corrupt(
+                self.location.describe(MANIFEST_FILE),
+                format!("{uid}/{name}: {}", p.message),
+            ));
+        }
+        Ok(state)
+    }
+
+    /// How errors about the rows of `state` as a whole name it.
+    fn describe_state(&self, state: &StateEntry) -> String {
+        format!(
+            "{} state {}",
+            self.location.describe(MANIFEST_FILE),
+            state.name
+        )
+    }
+
+    /// Each layer's rows (its shards read in hash order), lowest layer first.
     fn read_layers(
         &self,
-        state: StateEntry,
+        state: &StateEntry,
         filter: Arc<RowFilter>,
         batch_size: usize,
-        lean: bool,
-    ) -> BoxStream<'static, Result<RecordBatch>> {
+    ) -> Vec<crate::layers::Layer> {
+        let lean = crate::lean::allowed(&self.manifest);
         let mut numbers: Vec<u32> = state.shards.iter().map(|s| s.layer).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        let layers = numbers
+        numbers
             .into_iter()
             .map(|number| {
                 let mut shards: Vec<ShardEntry> = state
@@ -203,13 +248,7 @@ impl SavepointReader {
                     ),
                 }
             })
-            .collect();
-        let described = format!(
-            "{} state {}",
-            self.location.describe(MANIFEST_FILE),
-            state.name
-        );
-        crate::layers::merge(described, layers, batch_size)
+            .collect()
     }
 }
 

@@ -146,8 +146,16 @@ impl<K: Key> Tables<K> {
     }
 
     pub(crate) fn restore(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
+        self.table_mut(state)?.restore(batch)
+    }
+
+    pub(crate) fn restore_deletes(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
+        self.table_mut(state)?.restore_deletes(batch)
+    }
+
+    fn table_mut(&mut self, state: &str) -> Result<&mut Box<dyn Table<K>>> {
         match self.tables.iter_mut().find(|(n, _)| &**n == state) {
-            Some((_, table)) => table.restore(batch),
+            Some((_, table)) => Ok(table),
             None => Err(EngineError::Restore(format!(
                 "no state {state:?} in this operator"
             ))),
@@ -548,6 +556,13 @@ impl<F: KeyedProcessFunction> ErasedOp for KeyedOp<F> {
             return self.timers.restore(batch);
         }
         self.tables.restore(state, batch)
+    }
+
+    fn restore_deletes(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
+        if state == TIMERS {
+            return self.timers.restore_deletes(batch);
+        }
+        self.tables.restore_deletes(state, batch)
     }
 
     fn reserve(&mut self, state: &str, rows: usize) {

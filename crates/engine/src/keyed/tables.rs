@@ -31,6 +31,14 @@ pub(crate) trait Table<K: Key>: Send + 'static {
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
     fn snapshot(&mut self, at: SnapshotAt) -> Box<dyn StateSnapshot>;
     fn restore(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Removes the rows whose identities `batch` holds: a delta layer's deletes, applied
+    /// after the layers below it were restored.
+    fn restore_deletes(&mut self, _batch: &RecordBatch) -> Result<()> {
+        Err(EngineError::Restore(
+            "this state is never written in delta layers, but the savepoint has deletes for it"
+                .into(),
+        ))
+    }
     /// About `rows` rows are to be restored: room for them at once (see
     /// [`CowMap::reserve`]).
     fn reserve(&mut self, _rows: usize) {}
@@ -322,6 +330,13 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
         let values = self.codec.decode(&keys, column(batch, "value")?)?;
         for (k, v) in keys.into_iter().zip(values) {
             self.map.insert(k, v);
+        }
+        Ok(())
+    }
+
+    fn restore_deletes(&mut self, batch: &RecordBatch) -> Result<()> {
+        for k in row_keys::<K, R>(batch)? {
+            self.map.remove(&k);
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Restoring a job: which savepoint state goes where, sinks' pending output, the plan.
 
-use rewind_savepoint::format::HashRange;
-use rewind_savepoint::{Location, ReadOptions, SavepointReader};
+use rewind_savepoint::format::{HashRange, StateKind};
+use rewind_savepoint::{LayerRows, Location, ReadOptions, SavepointReader};
 
 use crate::job::Job;
 use crate::operator::ErasedOp;
@@ -136,32 +136,48 @@ pub(super) fn restore_subtask(
         let first = ops
             .first_mut()
             .ok_or_else(|| EngineError::Internal("stateful stage without operator".into()))?;
-        // Keyed state: the rows of the subtask's hash range. Operator lists: the share the
-        // list's redistribution mode deals the subtask.
-        let batches: Vec<arrow_array::RecordBatch> =
-            if entry.kind == rewind_savepoint::format::StateKind::OperatorList {
-                vec![block_on(async {
-                    Ok(sp.read_operator_list(uid, name, i, p).await?)
-                })?]
-            } else {
-                block_on(async {
-                    use futures::TryStreamExt;
-                    let options = ReadOptions {
-                        hash_range: Some(range),
-                        ..Default::default()
-                    };
-                    let stream = sp.read_state(uid, name, options).await?;
-                    Ok(stream.try_collect().await?)
-                })?
-            };
-        first.reserve(name, batches.iter().map(|b| b.num_rows()).sum());
-        for batch in batches {
-            first.restore(name, &batch).map_err(|e| match e {
-                EngineError::Restore(m) => {
-                    EngineError::Restore(format!("operator {uid:?}, state {name:?}: {m}"))
-                }
-                other => other,
-            })?;
+        let in_context = |e: EngineError| match e {
+            EngineError::Restore(m) => {
+                EngineError::Restore(format!("operator {uid:?}, state {name:?}: {m}"))
+            }
+            other => other,
+        };
+        if entry.kind == StateKind::OperatorList {
+            // The share the list's redistribution mode deals the subtask.
+            let list = block_on(async { Ok(sp.read_operator_list(uid, name, i, p).await?) })?;
+            first.reserve(name, list.num_rows());
+            first.restore(name, &list).map_err(in_context)?;
+            continue;
+        }
+        // Keyed state: the rows of the subtask's hash range, layer by layer (a hash table
+        // needs no key-hash order, so delta layers are applied in turn, not merged).
+        // Timers are never written in layers by the engine, so a layered timer state (from
+        // another writer) is merged by the reader.
+        let options = ReadOptions {
+            hash_range: Some(range),
+            ..Default::default()
+        };
+        let layers: Vec<LayerRows> = block_on(async {
+            use futures::TryStreamExt;
+            if entry.kind == StateKind::Timers {
+                let stream = sp.read_state(uid, name, options).await?;
+                return Ok(stream.map_ok(LayerRows::Upserts).try_collect().await?);
+            }
+            let stream = sp.read_state_layers(uid, name, options).await?;
+            Ok(stream.try_collect().await?)
+        })?;
+        // Every upsert at most adds a row: room for all of them is room enough.
+        let upserts = layers.iter().map(|l| match l {
+            LayerRows::Upserts(b) => b.num_rows(),
+            LayerRows::Deletes(_) => 0,
+        });
+        first.reserve(name, upserts.sum());
+        for rows in layers {
+            match rows {
+                LayerRows::Upserts(batch) => first.restore(name, &batch),
+                LayerRows::Deletes(batch) => first.restore_deletes(name, &batch),
+            }
+            .map_err(in_context)?;
         }
     }
     Ok(())

@@ -682,6 +682,17 @@ impl<K: Key, T: Send + Sync + 'static, L: WindowLogic<K, T>> ErasedOp for Window
         }
     }
 
+    fn restore_deletes(&mut self, state: &str, batch: &RecordBatch) -> Result<()> {
+        self.sessions_stale = true;
+        match state {
+            WINDOWS => self.table.restore_deletes(batch),
+            TIMERS => self.timers.restore_deletes(batch),
+            other => Err(EngineError::Restore(format!(
+                "no state {other:?} in a window operator"
+            ))),
+        }
+    }
+
     fn reserve(&mut self, state: &str, rows: usize) {
         if state == WINDOWS {
             Table::reserve(&mut self.table, rows);

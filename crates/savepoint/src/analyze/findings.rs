@@ -17,7 +17,7 @@ const KEYS_GREW: f64 = 0.5;
 const GROWTH_FACTOR: f64 = 1.5;
 
 /// Delta layers holding at least this many times their base's rows, and at least
-/// `DELTA_ROWS`, are reported: a restore reads and merges them all. Rows, not bytes: a
+/// `DELTA_ROWS`, are reported: every restore and read goes through them all. Rows, not bytes: a
 /// small layer's bytes are mostly its Parquet footer.
 const DELTAS_OVER_BASE: f64 = 1.0;
 const DELTA_ROWS: u64 = 100;
@@ -187,7 +187,7 @@ pub(crate) fn findings(states: &[StateAnalysis], elapsed: Option<f64>) -> Vec<Fi
                 "delta_layers",
                 ratio,
                 format!(
-                    "{layers} {over}: a restore reads and merges them all (`rewind compact` writes one base; the engine compacts after `--max-delta-layers` layers or once they hold half as many rows as the base)"
+                    "{layers} {over}: every restore and read goes through them all (`rewind compact` writes one base; the engine compacts after `--max-delta-layers` layers or once they hold half as many rows as the base)"
                 ),
             ));
         }

@@ -12,9 +12,9 @@ use rewind_savepoint::format::{
     FormatVersion, HashRange, INCREMENTAL_CHECKPOINTS, Manifest, SavepointKind, hash_keys,
 };
 use rewind_savepoint::{
-    DiffOptions, Edit, Location, MigrateOptions, ProblemKind, ReadOptions, RescaleOptions,
-    SavepointInfo, SavepointReader, SavepointWriter, StateSpec, ValidateOptions, compact, diff,
-    edit, migrate, remove, rescale, validate,
+    DiffOptions, Edit, LayerRows, Location, MigrateOptions, ProblemKind, ReadOptions,
+    RescaleOptions, SavepointInfo, SavepointReader, SavepointWriter, StateSpec, ValidateOptions,
+    compact, diff, edit, migrate, remove, rescale, validate,
 };
 
 use crate::common::*;
@@ -181,6 +181,40 @@ async fn read_model(location: &Location, options: ReadOptions) -> Model {
     keys.into_iter().zip(values).collect()
 }
 
+/// The state built by applying its layers' rows in the order the reader streams them
+/// unmerged (upserts insert or replace, deletes remove), and how many deletes came.
+async fn apply_layers(location: &Location, options: ReadOptions) -> (Model, usize) {
+    use futures::TryStreamExt;
+    let reader = SavepointReader::open(location.clone()).await.unwrap();
+    let rows: Vec<LayerRows> = reader
+        .read_state_layers(OP, STATE, options)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let (mut model, mut deletes) = (Model::new(), 0);
+    for r in rows {
+        match r {
+            LayerRows::Upserts(b) => {
+                assert!(b.column_by_name("deleted").is_none());
+                model.extend(
+                    int64_column(&b, "key")
+                        .into_iter()
+                        .zip(int64_column(&b, "value")),
+                );
+            }
+            LayerRows::Deletes(b) => {
+                deletes += b.num_rows();
+                for k in int64_column(&b, "key") {
+                    model.remove(&k);
+                }
+            }
+        }
+    }
+    (model, deletes)
+}
+
 async fn assert_valid(location: &Location) {
     let options = ValidateOptions {
         deep: true,
@@ -223,6 +257,10 @@ async fn deltas_apply_in_layer_order_with_deletes() {
         for (i, model) in models.iter().enumerate() {
             let location = dir.join(&checkpoint_name(i as u64 + 1)).unwrap();
             assert_eq!(&read_model(&location, ReadOptions::default()).await, model);
+            // Layer by layer, unmerged, the same state.
+            let (applied, deletes) = apply_layers(&location, ReadOptions::default()).await;
+            assert_eq!(&applied, model);
+            assert_eq!(deletes > 0, i > 0, "checkpoint {i}: {deletes} deletes");
             assert_valid(&location).await;
         }
         let last = dir.join(&checkpoint_name(3)).unwrap();
@@ -248,7 +286,8 @@ async fn deltas_apply_in_layer_order_with_deletes() {
             batch_size: Some(3),
             ..Default::default()
         };
-        assert_eq!(read_model(&last, options).await, expected);
+        assert_eq!(read_model(&last, options.clone()).await, expected);
+        assert_eq!(apply_layers(&last, options).await.0, expected);
         let keys: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3, 100, 101]));
         let options = ReadOptions {
             keys: Some(keys),

@@ -146,14 +146,7 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
 
     fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
         let keys = row_keys::<K, K>(batch)?;
-        let user_key = column(batch, "user_key")?;
-        let user_keys = UK::from_array(user_key.as_ref()).ok_or_else(|| {
-            EngineError::Restore(format!(
-                "state type changed at field user_key: the savepoint has {}, the job has {}",
-                name(user_key.data_type()),
-                name(&UK::data_type())
-            ))
-        })?;
+        let user_keys = user_keys::<UK>(batch)?;
         let value = evolve_column(
             "value",
             column(batch, "value")?,
@@ -167,6 +160,26 @@ impl<K: Key, UK: Key, V: StateValue> Table<K> for MapTable<K, UK, V> {
         }
         Ok(())
     }
+
+    fn restore_deletes(&mut self, batch: &RecordBatch) -> Result<()> {
+        let keys = row_keys::<K, K>(batch)?;
+        for (k, uk) in keys.iter().zip(user_keys::<UK>(batch)?) {
+            self.remove(k, &uk);
+        }
+        Ok(())
+    }
+}
+
+/// The `user_key` column of stored rows.
+fn user_keys<UK: Key>(batch: &RecordBatch) -> Result<Vec<UK>> {
+    let user_key = column(batch, "user_key")?;
+    UK::from_array(user_key.as_ref()).ok_or_else(|| {
+        EngineError::Restore(format!(
+            "state type changed at field user_key: the savepoint has {}, the job has {}",
+            name(user_key.data_type()),
+            name(&UK::data_type())
+        ))
+    })
 }
 
 struct MapSnapshot<K: Key, UK: Key, V: StateValue> {
