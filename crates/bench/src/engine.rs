@@ -67,7 +67,7 @@ pub fn engine(report: &mut Report, work: &Path, quick: bool) -> Result<()> {
     let plain_secs = started.elapsed().as_secs_f64();
     std::hint::black_box(plain.len());
 
-    let no_ckpt = checkpoint_cost(report, work, keys, events, "")?;
+    let no_ckpt = checkpoint_cost(report, work, keys, events, "")?.no_ckpt_secs;
     report.add(
         "engine keyed count, no checkpoints",
         events as f64 / no_ckpt / 1e6,
@@ -156,14 +156,122 @@ pub fn checkpoints(report: &mut Report, work: &Path) -> Result<()> {
     checkpoint_cost(report, work, 10_000_000, 30_000_000, ", 10M keys")?;
     // Three times as long: the state is complete for most of the run and the final
     // checkpoint weighs less, so this is the steady state's cost (~90 s more).
-    checkpoint_cost(
+    let cost = checkpoint_cost(
         report,
         work,
         10_000_000,
         90_000_000,
         ", 10M keys, 90M events",
-    )
-    .map(|_| ())
+    )?;
+    checkpoint_budget(report, &cost)
+}
+
+/// What a checkpoint may cost for the job to keep 0.9x of its speed without checkpoints,
+/// against what one costs and against the least any Parquet writer of its rows costs.
+///
+/// Both cores are busy counting, so every CPU-second a checkpoint takes is a CPU-second
+/// the job waits: at 0.9x the job may use a ninth more CPU than without checkpoints,
+/// shared by its checkpoints.
+fn checkpoint_budget(report: &mut Report, cost: &CheckpointCost) -> Result<()> {
+    let runs = &cost.incremental;
+    let checkpoints = median(runs.iter().map(|r| r.checkpoints as f64).collect());
+    let budget = median(cost.no_ckpt_cpu.clone()) / 9.0 / checkpoints.max(1.0);
+    let per_checkpoint: Vec<f64> = runs
+        .iter()
+        .zip(&cost.no_ckpt_cpu)
+        .map(|(r, base)| (r.cpu - base) / (r.checkpoints.max(1) as f64))
+        .collect();
+    report.add(
+        "engine CPU per checkpoint, 10M keys, 90M events, every 1 s",
+        median(per_checkpoint.clone()),
+        "the most for 0.9x",
+        budget,
+        "CPU-s",
+        format!(
+            "(CPU with incremental checkpoints - without) / checkpoints, per round: {}; the most: a ninth of the CPU without checkpoints / {checkpoints} checkpoints",
+            per_checkpoint
+                .iter()
+                .map(|c| format!("{c:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let rows = median(runs.iter().flat_map(|r| r.rows.clone()).collect()) as usize;
+    let floor = median(
+        (0..3)
+            .map(|_| cheapest_parquet_secs(rows))
+            .collect::<Result<_>>()?,
+    );
+    report.add(
+        "ArrowWriter of a checkpoint's rows, cheapest settings",
+        floor,
+        "the most for 0.9x",
+        budget,
+        "s",
+        format!(
+            "{rows} rows (the median checkpoint's), u64 key and i64 count from ready arrays on one thread, PLAIN, no dictionary, no compression, no statistics; median of 3. Not counted: walking the state's tables and putting rows in key-hash order"
+        ),
+    );
+    Ok(())
+}
+
+/// Seconds arrow-rs's ArrowWriter takes for `rows` rows of (u64 key, i64 count) in
+/// batches of 16K, from arrays built beforehand, with its cheapest settings: the least a
+/// checkpoint of these rows can cost in Parquet with this writer.
+fn cheapest_parquet_secs(rows: usize) -> Result<f64> {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, UInt64Array};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("key", DataType::UInt64, false),
+        Field::new("value", DataType::Int64, true),
+    ]));
+    // Keys in a scrambled order, small counts: as a count's shard holds them.
+    let batches: Vec<RecordBatch> = (0..rows)
+        .step_by(16_384)
+        .map(|start| {
+            let n = (rows - start).min(16_384) as u64;
+            let keys = (start as u64..start as u64 + n)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40);
+            let counts = (start as i64..start as i64 + n as i64).map(|i| i % 17 + 1);
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    std::sync::Arc::new(UInt64Array::from_iter_values(keys)) as ArrayRef,
+                    std::sync::Arc::new(Int64Array::from_iter_values(counts)) as ArrayRef,
+                ],
+            )
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let properties = WriterProperties::builder()
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_max_row_group_row_count(Some(128 * 1024))
+        .build();
+    let started = Instant::now();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
+    for batch in &batches {
+        writer.write(batch)?;
+    }
+    std::hint::black_box(writer.into_inner()?.len());
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// CPU seconds this process has used so far, user and system, over all its threads (those
+/// that ended too): `/proc/self/stat` in USER_HZ ticks, 100 a second on Linux.
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) in parentheses: utime and
+    // stime are the 14th and 15th of the line.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
 }
 
 /// The engine section's figures for a chain of delta layers over 10M keys alone.
@@ -175,27 +283,39 @@ pub fn chain(report: &mut Report, work: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The runs [`checkpoint_cost`] measured.
+struct CheckpointCost {
+    /// Median seconds without checkpoints.
+    no_ckpt_secs: f64,
+    /// CPU seconds of each round's run without checkpoints.
+    no_ckpt_cpu: Vec<f64>,
+    /// Each round's run with incremental checkpoints.
+    incremental: Vec<CheckpointedRun>,
+}
+
 /// Runs the keyed count of `events` over `keys` possible keys without and with a
 /// checkpoint every second, in three rounds (this machine's speed moves from minute to
 /// minute, so each round runs the three jobs back to back); reports the medians and the
-/// median of the rounds' ratios, and returns the median time without checkpoints in
-/// seconds.
+/// median of the rounds' ratios.
 fn checkpoint_cost(
     report: &mut Report,
     work: &Path,
     keys: u64,
     events: u64,
     label: &str,
-) -> Result<f64> {
+) -> Result<CheckpointCost> {
     const ROUNDS: usize = 3;
     let mut no_ckpt = Vec::new();
+    let mut no_ckpt_cpu = Vec::new();
     // Incremental checkpoints (the default), then every checkpoint whole.
     let kinds = [(None, "incremental"), (Some(0), "whole")];
     let mut with_ckpt: Vec<Vec<CheckpointedRun>> = vec![Vec::new(); 2];
     for _ in 0..ROUNDS {
         let started = Instant::now();
+        let cpu = cpu_secs();
         run(job(keys, events, 2), RunOptions::default())?.wait()?;
         no_ckpt.push(started.elapsed().as_secs_f64());
+        no_ckpt_cpu.push(cpu_secs() - cpu);
         for (k, (layers, how)) in kinds.iter().enumerate() {
             let dir = format!("engine-checkpoints-{keys}-{how}");
             let options = RunOptions {
@@ -206,20 +326,24 @@ fn checkpoint_cost(
                 ..Default::default()
             };
             let started = Instant::now();
+            let cpu = cpu_secs();
             let (_, stats) = run(job(keys, events, 2), options)?.wait_with_stats()?;
             let secs = started.elapsed().as_secs_f64();
-            let written = written_per_checkpoint(&work.join(&dir));
+            let cpu = cpu_secs() - cpu;
+            let (written, rows) = written_per_checkpoint(&work.join(&dir)).into_iter().unzip();
             with_ckpt[k].push(CheckpointedRun {
                 secs,
+                cpu,
                 checkpoints: stats.checkpoints_written,
                 written,
+                rows,
                 pause: stats.max_sync_pause,
                 pause_running: stats.max_sync_pause_running,
             });
             std::fs::remove_dir_all(work.join(&dir)).ok();
         }
     }
-    let base = median(no_ckpt.clone());
+    let no_ckpt_secs = median(no_ckpt.clone());
     let throughput =
         |secs: &[f64]| -> Vec<f64> { secs.iter().map(|s| events as f64 / s / 1e6).collect() };
     for (k, (_, how)) in kinds.iter().enumerate() {
@@ -241,40 +365,45 @@ fn checkpoint_cost(
             ),
         );
     }
-    Ok(base)
+    Ok(CheckpointCost {
+        no_ckpt_secs,
+        no_ckpt_cpu,
+        incremental: with_ckpt.swap_remove(0),
+    })
 }
 
 /// One run of the keyed count with checkpoints.
 #[derive(Clone, Default)]
 struct CheckpointedRun {
     secs: f64,
+    /// CPU seconds the run took (all threads).
+    cpu: f64,
     checkpoints: u64,
-    /// Bytes each checkpoint wrote itself.
+    /// Bytes and rows each checkpoint wrote itself.
     written: Vec<f64>,
+    rows: Vec<f64>,
     pause: Duration,
     pause_running: Duration,
 }
 
-/// Bytes each checkpoint under `dir` wrote itself (not the files it lists of earlier
-/// checkpoints), in checkpoint order.
-fn written_per_checkpoint(dir: &Path) -> Vec<f64> {
-    let mut found: Vec<(u64, f64)> = std::fs::read_dir(dir)
+/// Bytes and rows each checkpoint under `dir` wrote itself (not the files it lists of
+/// earlier checkpoints), in checkpoint order.
+fn written_per_checkpoint(dir: &Path) -> Vec<(f64, f64)> {
+    let mut found: Vec<(u64, (f64, f64))> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| {
             let bytes = std::fs::read(e.path().join("_manifest.json")).ok()?;
             let m = rewind_savepoint::format::Manifest::from_json(&bytes).ok()?;
-            let own: u64 = m
-                .shards()
-                .filter(|(_, _, s)| s.sibling.is_none())
-                .map(|(_, _, s)| s.bytes)
-                .sum();
-            Some((m.checkpoint_id, own as f64))
+            let own = || m.shards().filter(|(_, _, s)| s.sibling.is_none());
+            let bytes: u64 = own().map(|(_, _, s)| s.bytes).sum();
+            let rows: u64 = own().map(|(_, _, s)| s.rows).sum();
+            Some((m.checkpoint_id, (bytes as f64, rows as f64)))
         })
         .collect();
     found.sort_by_key(|(id, _)| *id);
-    found.into_iter().map(|(_, b)| b).collect()
+    found.into_iter().map(|(_, written)| written).collect()
 }
 
 /// A state of `keys` keys (restored from the savepoint at `sp`) of which 1% change between
@@ -298,7 +427,8 @@ fn delta_bytes(report: &mut Report, work: &Path, sp: Location, keys: u64) -> Res
     };
     // Long enough for more than LAYERS checkpoints at this machine's fastest (~5 s).
     run(job(changing, 60_000_000, 2), options)?.wait()?;
-    let written = written_per_checkpoint(&work.join(&dir));
+    let (written, _): (Vec<f64>, Vec<f64>) =
+        written_per_checkpoint(&work.join(&dir)).into_iter().unzip();
     let (first, rest) = written.split_first().unwrap_or((&0.0, &[]));
     report.add(
         &format!(
