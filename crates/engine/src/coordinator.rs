@@ -143,6 +143,60 @@ pub(crate) struct Coordinator {
     counters: Arc<Counters>,
 }
 
+/// The folder of checkpoint `id` in the checkpoint directory.
+fn checkpoint_folder(id: u64) -> String {
+    format!("chk-{id:010}")
+}
+
+/// The first checkpoint id of a run: after the checkpoint it was restored from, and after
+/// every checkpoint folder already in its checkpoint directory, complete or not. A run
+/// restored from an older checkpoint, or a new run in a used directory, so never writes
+/// into an existing folder (writes are create-only: each such checkpoint failed until the
+/// ids passed the old ones), and its checkpoints are the newest there from the first, so
+/// restoring "the newest under the directory" never picks the abandoned line.
+fn first_checkpoint_id(dir: Option<&Location>, restored: Option<u64>) -> Result<u64> {
+    let after_restored = restored.map_or(1, |id| id + 1);
+    let Some(dir) = dir else {
+        return Ok(after_restored);
+    };
+    let files = crate::io::block_on(rewind_savepoint::list_files(dir))??;
+    let used = files
+        .iter()
+        .filter_map(|(path, _)| {
+            path.split('/')
+                .next()?
+                .strip_prefix("chk-")?
+                .parse::<u64>()
+                .ok()
+        })
+        .max();
+    Ok(used.map_or(after_restored, |id| after_restored.max(id + 1)))
+}
+
+/// Deletes what a failed checkpoint wrote, if its folder holds no manifest (no checkpoint
+/// lists its files, and none builds on it); a folder with a manifest is left as it is (the
+/// manifest may have been stored though the write reported an error). Best effort: what
+/// stays is an orphan `rewind rm --orphans` removes.
+fn discard_failed(folder: &Location) {
+    let removed = crate::io::block_on(async {
+        match rewind_savepoint::read_manifest(folder).await {
+            Err(rewind_savepoint::Error::Incomplete { .. }) => {
+                rewind_savepoint::remove(folder, true).await.map(Some)
+            }
+            _ => Ok(None),
+        }
+    });
+    match removed {
+        Ok(Ok(Some(r))) => eprintln!(
+            "rewind-engine: removed {} files of the failed checkpoint at {folder}",
+            r.orphans.len()
+        ),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => eprintln!("rewind-engine: cannot remove the failed checkpoint {folder}: {e}"),
+        Err(e) => eprintln!("rewind-engine: cannot remove the failed checkpoint {folder}: {e}"),
+    }
+}
+
 impl Coordinator {
     pub(crate) fn new(
         job: String,
@@ -153,8 +207,10 @@ impl Coordinator {
         restored: Option<Restored>,
         counters: Arc<Counters>,
     ) -> Result<Coordinator> {
-        // A restored job numbers its checkpoints on from the one it was restored from.
-        let next_id = restored.as_ref().map_or(1, |r| r.checkpoint_id + 1);
+        let next_id = first_checkpoint_id(
+            options.checkpoint_dir.as_ref(),
+            restored.as_ref().map(|r| r.checkpoint_id),
+        )?;
         Ok(Coordinator {
             job,
             stages,
@@ -406,7 +462,7 @@ impl Coordinator {
         let (location, kind) = match &done.target {
             Target::Checkpoint => match &self.options.checkpoint_dir {
                 Some(dir) => (
-                    Some(child(dir, &format!("chk-{checkpoint_id:010}"))),
+                    Some(child(dir, &checkpoint_folder(checkpoint_id))),
                     SavepointKind::Checkpoint,
                 ),
                 None => (None, SavepointKind::Checkpoint),
@@ -504,6 +560,11 @@ impl Coordinator {
                 }
             }
             Err(e) => {
+                if let (Target::Checkpoint, Some(dir)) =
+                    (&done.target, &self.options.checkpoint_dir)
+                {
+                    discard_failed(&child(dir, &checkpoint_folder(checkpoint_id)));
+                }
                 // The staged output waits for the next checkpoint; the job goes on. A stop
                 // whose savepoint failed is no stop: its paused sources read on.
                 if done.stop && id != FINAL && !self.cancelled {
@@ -528,7 +589,7 @@ impl Coordinator {
         let Some(dir) = &self.options.checkpoint_dir else {
             return;
         };
-        let folder = format!("chk-{:010}", manifest.checkpoint_id);
+        let folder = checkpoint_folder(manifest.checkpoint_id);
         self.retained.push(child(dir, &folder));
         // Later checkpoints may build on this one; none on an older one, so the workers may
         // forget what only those would need.

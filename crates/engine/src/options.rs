@@ -22,7 +22,7 @@ pub struct EngineOptions {
     /// Parallelism of every operator that does not set its own.
     #[arg(long, value_name = "N")]
     pub parallelism: Option<u32>,
-    /// Where periodic checkpoints go (a path or URL).
+    /// Where periodic checkpoints go (a path or URL); numbered on after any already there.
     #[arg(long, value_name = "URL")]
     pub checkpoint_dir: Option<String>,
     /// How often to checkpoint, e.g. 10s or 500ms [default with --checkpoint-dir: 10s].
@@ -86,7 +86,11 @@ pub struct RunOptions {
     pub allow_non_restored_state: bool,
     /// Parallelism of every stage that does not set its own.
     pub parallelism: Option<u32>,
-    /// Where periodic checkpoints go (`chk-<id>` under it).
+    /// Where periodic checkpoints go (`chk-<id>` under it). A run numbers its checkpoints
+    /// after the one it was restored from and after every checkpoint folder already here,
+    /// so a run rolled back to an older checkpoint (or a new job) in a used directory has
+    /// the newest checkpoints there from its first. A checkpoint that fails before its
+    /// manifest is stored has its files removed.
     pub checkpoint_dir: Option<Location>,
     /// How often to checkpoint (needs `checkpoint_dir`).
     pub checkpoint_interval: Option<Duration>,

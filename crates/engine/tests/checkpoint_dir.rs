@@ -1,0 +1,183 @@
+//! A checkpoint directory over several runs: a run restored from an older checkpoint, or a
+//! new run, in a directory that holds checkpoints already numbers its own after all of
+//! them; a checkpoint that fails leaves no files behind.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rewind_engine::{CollectSink, GeneratorSource, JobHandle, RunOptions, run};
+use rewind_savepoint::{LineageEntry, find_savepoints, latest_completed};
+
+mod common;
+use common::{block_on, keyed_count, loc};
+
+fn source(rate: Option<u64>) -> GeneratorSource {
+    GeneratorSource {
+        keys: 50,
+        events: 400_000,
+        seed: 5,
+        splits: 2,
+        rate_per_split: rate,
+    }
+}
+
+fn found(dir: &Path) -> Vec<LineageEntry> {
+    let (found, broken) = block_on(find_savepoints(&loc(dir, ""))).unwrap();
+    assert!(broken.is_empty(), "{broken:?}");
+    found
+}
+
+/// Waits (up to 3 s) for the job's first completed checkpoint and returns its id.
+fn first_checkpoint(handle: &JobHandle) -> u64 {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        if let Some(c) = handle.stats().last_checkpoint {
+            return c.id;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no checkpoint completed within 3 s");
+}
+
+fn expected_counts(source: &GeneratorSource) -> BTreeMap<i64, u64> {
+    let mut out = BTreeMap::new();
+    for seq in 0..source.events {
+        *out.entry(source.key_of(seq)).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Rolling back: a run restored from an older checkpoint into the same directory. Its
+/// checkpoints must not collide with the newer ones of the abandoned run (each would fail
+/// until the ids passed them) nor be shadowed by them (restoring "the newest" would pick
+/// the abandoned line); a new run in the used directory likewise.
+#[test]
+fn runs_in_a_used_directory_number_their_checkpoints_after_every_one_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("checkpoints");
+    let options = |interval_ms: u64| RunOptions {
+        checkpoint_dir: Some(loc(dir.path(), "checkpoints")),
+        checkpoint_interval: Some(Duration::from_millis(interval_ms)),
+        ..Default::default()
+    };
+    // The first run keeps all of its many checkpoints.
+    let first = run(
+        keyed_count(source(Some(20_000)), 2, CollectSink::default()),
+        options(15),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    first.cancel().unwrap();
+    let before = found(&checkpoints);
+    assert!(before.len() >= 8, "{} checkpoints", before.len());
+    let oldest = before
+        .iter()
+        .min_by_key(|e| e.checkpoint_id)
+        .unwrap()
+        .clone();
+    let newest = latest_completed(&before).unwrap().checkpoint_id;
+
+    // Back to the oldest, checkpointing far less often: the first checkpoint completes at
+    // once, numbered after the abandoned run's, and is the newest in the directory.
+    let rollback = run(
+        keyed_count(source(Some(20_000)), 2, CollectSink::default()),
+        RunOptions {
+            from_savepoint: Some(loc(&checkpoints, &oldest.path)),
+            ..options(500)
+        },
+    )
+    .unwrap();
+    let id = first_checkpoint(&rollback);
+    rollback.cancel().unwrap();
+    assert!(
+        id > newest,
+        "checkpoint {id}, the abandoned run's newest {newest}"
+    );
+    let after = found(&checkpoints);
+    let latest = latest_completed(&after).unwrap();
+    assert_eq!(latest.checkpoint_id, id);
+    assert_eq!(latest.parent_id.as_ref(), Some(&oldest.id));
+    // The abandoned run's checkpoints are all still there, untouched.
+    for e in &before {
+        assert!(after.iter().any(|a| a.id == e.id), "{} is gone", e.path);
+    }
+
+    // A new job in the same directory numbers on after all of them too.
+    let fresh = run(
+        keyed_count(source(Some(20_000)), 2, CollectSink::default()),
+        options(500),
+    )
+    .unwrap();
+    let fresh_id = first_checkpoint(&fresh);
+    fresh.cancel().unwrap();
+    assert!(fresh_id > id, "checkpoint {fresh_id} after {id}");
+
+    // Restoring "the newest under the directory" takes the new job's and runs to the end.
+    let end = loc(dir.path(), "end");
+    let fast = source(None);
+    run(
+        keyed_count(fast.clone(), 2, CollectSink::default()),
+        RunOptions {
+            from_savepoint: Some(loc(dir.path(), "checkpoints")),
+            savepoint_on_finish: Some(end.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .wait()
+    .unwrap();
+    assert_eq!(
+        rewind_test_support::state_counts(&end, "counter", "count"),
+        expected_counts(&fast)
+    );
+}
+
+/// Files under `dir`, recursively, relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The first checkpoint's manifest cannot be stored (a directory stands where it goes), so
+/// the checkpoint fails after writing its shards: they are removed, the job goes on, and
+/// the next checkpoints complete.
+#[test]
+fn a_failed_checkpoint_leaves_no_files_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("checkpoints");
+    let first = checkpoints.join("chk-0000000001");
+    std::fs::create_dir_all(first.join("_manifest.json")).unwrap();
+    let sink = CollectSink::default();
+    let slow = GeneratorSource {
+        events: 6000,
+        ..source(Some(10_000))
+    };
+    let options = RunOptions {
+        checkpoint_dir: Some(loc(dir.path(), "checkpoints")),
+        checkpoint_interval: Some(Duration::from_millis(30)),
+        ..Default::default()
+    };
+    run(keyed_count(slow, 2, sink.clone()), options)
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(files_under(&first), Vec::<String>::new());
+    let written = found(&checkpoints);
+    assert!(!written.is_empty());
+    assert!(written.iter().all(|e| e.checkpoint_id >= 2));
+    // The failed checkpoint's output went with a later one: all of it, once.
+    assert_eq!(sink.lines().len(), 6000);
+}
