@@ -150,37 +150,55 @@ pub(super) fn restore_subtask(
             continue;
         }
         // Keyed state: the rows of the subtask's hash range, layer by layer (a hash table
-        // needs no key-hash order, so delta layers are applied in turn, not merged).
+        // needs no key-hash order, so delta layers are applied in turn, not merged), each
+        // batch into the table as it is decoded: the next batch's buffers reuse the freed
+        // ones (decoding the whole range first held it twice and faulted in fresh pages).
         // Timers are never written in layers by the engine, so a layered timer state (from
         // another writer) is merged by the reader.
+        first.reserve(name, rows_in(entry, range));
         let options = ReadOptions {
             hash_range: Some(range),
             ..Default::default()
         };
-        let layers: Vec<LayerRows> = block_on(async {
-            use futures::TryStreamExt;
-            if entry.kind == StateKind::Timers {
-                let stream = sp.read_state(uid, name, options).await?;
-                return Ok(stream.map_ok(LayerRows::Upserts).try_collect().await?);
+        block_on(async {
+            use futures::{StreamExt, TryStreamExt};
+            let mut rows = if entry.kind == StateKind::Timers {
+                let merged = sp.read_state(uid, name, options).await?;
+                merged.map_ok(LayerRows::Upserts).boxed()
+            } else {
+                sp.read_state_layers(uid, name, options).await?
+            };
+            while let Some(next) = rows.try_next().await? {
+                match next {
+                    LayerRows::Upserts(batch) => first.restore(name, &batch),
+                    LayerRows::Deletes(batch) => first.restore_deletes(name, &batch),
+                }
+                .map_err(in_context)?;
             }
-            let stream = sp.read_state_layers(uid, name, options).await?;
-            Ok(stream.try_collect().await?)
+            Ok(())
         })?;
-        // Every upsert at most adds a row: room for all of them is room enough.
-        let upserts = layers.iter().map(|l| match l {
-            LayerRows::Upserts(b) => b.num_rows(),
-            LayerRows::Deletes(_) => 0,
-        });
-        first.reserve(name, upserts.sum());
-        for rows in layers {
-            match rows {
-                LayerRows::Upserts(batch) => first.restore(name, &batch),
-                LayerRows::Deletes(batch) => first.restore_deletes(name, &batch),
-            }
-            .map_err(in_context)?;
-        }
     }
     Ok(())
+}
+
+/// About how many rows of keyed state `entry` lie in `range`, deletes counted too: each
+/// shard's rows in proportion to the share of its hash range inside `range` (key hashes
+/// are uniform). Enough to size a table once; never used as a count.
+fn rows_in(entry: &rewind_savepoint::format::StateEntry, range: HashRange) -> usize {
+    let width = |r: HashRange| (r.end() - r.start()) as f64 + 1.0;
+    let rows: f64 = entry
+        .shards
+        .iter()
+        .map(|s| {
+            let Some(shard) = s.hash_range else {
+                return s.rows as f64;
+            };
+            shard
+                .intersection(&range)
+                .map_or(0.0, |inside| s.rows as f64 * width(inside) / width(shard))
+        })
+        .sum();
+    rows.ceil() as usize
 }
 
 /// What restoring `options.from_savepoint` into `job` would do, for people to read before
