@@ -6,8 +6,6 @@
 mod findings;
 mod scan;
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 
 use crate::{Result, SavepointReader};
@@ -276,5 +274,88 @@ pub(crate) struct KeyEntry {
     pub row: u32,
 }
 
-/// Per key hash: its size and where its key is.
-pub(crate) type KeySizes = HashMap<u64, KeyEntry>;
+/// Per key hash: its size and where its key is, sorted by key hash.
+///
+/// Built from rows in read order: a keyed state's rows of one key hash come one after
+/// another (shards are sorted by key hash and hold disjoint ranges; layers are merged), so
+/// a row adds to the last entry or starts a new one. A hash map of 10M keys, each row a
+/// lookup missing the cache, was most of `analyze`'s time.
+#[derive(Default)]
+pub(crate) struct KeySizes {
+    entries: Vec<(u64, KeyEntry)>,
+    /// Whether `entries` is sorted by hash, each hash once.
+    sorted: bool,
+}
+
+impl KeySizes {
+    /// Adds `size` to key hash `hash`, first seen at (`batch`, `row`).
+    pub(crate) fn add(&mut self, hash: u64, size: u64, batch: u32, row: u32) {
+        match self.entries.last_mut() {
+            Some((h, e)) if *h == hash => e.size += size,
+            _ => {
+                self.sorted = false;
+                self.entries.push((hash, KeyEntry { size, batch, row }));
+            }
+        }
+    }
+
+    /// Puts the entries in hash order, each hash once (its sizes summed, the first
+    /// position kept): needed only when the rows did not come in hash order.
+    pub(crate) fn finish(&mut self) {
+        if self.sorted {
+            return;
+        }
+        if !self.entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            self.entries.sort_by_key(|(h, _)| *h);
+            self.entries.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    kept.1.size += later.1.size;
+                }
+                same
+            });
+        }
+        self.sorted = true;
+    }
+
+    /// The entry of `hash` (after [`finish`](Self::finish)).
+    pub(crate) fn get(&self, hash: u64) -> Option<&KeyEntry> {
+        debug_assert!(self.sorted);
+        let at = self.entries.binary_search_by_key(&hash, |(h, _)| *h).ok()?;
+        Some(&self.entries[at].1)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &KeyEntry)> {
+        self.entries.iter().map(|(h, e)| (*h, e))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeySizes;
+
+    /// Rows of one hash in a run add up; runs out of hash order (shards listed out of
+    /// range order) and a hash met again later are sorted and summed, keeping where the
+    /// hash was first seen.
+    #[test]
+    fn key_sizes_sum_runs_and_sort_what_came_out_of_order() {
+        let mut sizes = KeySizes::default();
+        for (h, size, row) in [(5, 1, 0), (5, 2, 1), (9, 4, 2), (2, 8, 3), (9, 16, 4)] {
+            sizes.add(h, size, 0, row);
+        }
+        sizes.finish();
+        let got: Vec<(u64, u64, u32)> = sizes.iter().map(|(h, e)| (h, e.size, e.row)).collect();
+        assert_eq!(got, [(2, 8, 3), (5, 3, 0), (9, 20, 2)]);
+        assert_eq!(sizes.get(9).map(|e| e.size), Some(20));
+        assert!(sizes.get(7).is_none());
+        assert_eq!(sizes.len(), 3);
+    }
+}

@@ -1,8 +1,6 @@
 //! One pass over a state: footers for bytes by column, then every row for the spread over
 //! subtasks and hash slices, each key's size, value statistics and timers.
 
-use std::collections::HashMap;
-
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
 use arrow_array::{Array, ArrayRef};
@@ -237,7 +235,7 @@ pub(crate) async fn scan(
     let mut subtask_rows = vec![0u64; parallelism as usize];
     let mut slices = vec![0u64; HASH_SLICES];
     let mut windows: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
-    let mut sizes: KeySizes = HashMap::new();
+    let mut sizes = KeySizes::default();
     let mut key_columns: Vec<ArrayRef> = Vec::new();
     let value_type = st
         .value_type
@@ -322,14 +320,7 @@ pub(crate) async fn scan(
                     (StateKind::Value, Some(v)) => row_bytes(v.as_ref(), row),
                     _ => 1,
                 };
-                sizes
-                    .entry(h)
-                    .or_insert(KeyEntry {
-                        size: 0,
-                        batch: batch_index,
-                        row: row as u32,
-                    })
-                    .size += size;
+                sizes.add(h, size, batch_index, row as u32);
                 if let (Some(d), Some(t)) = (&domains, &stamps) {
                     let ts = t.value(row);
                     timers.earliest = Some(timers.earliest.map_or(ts, |e| e.min(ts)));
@@ -381,16 +372,17 @@ pub(crate) async fn scan(
         })
         .collect();
     let keyed = st.kind.is_keyed();
+    sizes.finish();
     let keys = keyed.then_some(sizes.len() as u64);
     let mut histogram = Vec::new();
-    for e in sizes.values() {
+    for (_, e) in sizes.iter() {
         let bucket = (64 - e.size.max(1).leading_zeros() - 1) as usize;
         if histogram.len() <= bucket {
             histogram.resize(bucket + 1, 0);
         }
         histogram[bucket] += 1;
     }
-    let total_size: u64 = sizes.values().map(|e| e.size).sum();
+    let total_size: u64 = sizes.iter().map(|(_, e)| e.size).sum();
     let analysis = StateAnalysis {
         operator: op.uid.clone(),
         state: st.name.clone(),
@@ -444,10 +436,8 @@ fn largest(
     top: usize,
     measure: impl Fn(u64, &KeyEntry) -> i128,
 ) -> Vec<(u64, KeyEntry)> {
-    let mut all: Vec<(i128, u64, KeyEntry)> = sizes
-        .iter()
-        .map(|(h, e)| (measure(*h, e), *h, *e))
-        .collect();
+    let mut all: Vec<(i128, u64, KeyEntry)> =
+        sizes.iter().map(|(h, e)| (measure(h, e), h, *e)).collect();
     let order = |a: &(i128, u64, KeyEntry), b: &(i128, u64, KeyEntry)| {
         b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
     };
@@ -493,10 +483,10 @@ fn layers(st: &StateEntry) -> Vec<super::Layer> {
 pub(crate) fn finish(now: Scanned, before: Option<Scanned>, top: usize) -> StateAnalysis {
     let mut a = now.analysis;
     let Some(before) = before else { return a };
-    let then = |h: u64| before.sizes.get(&h).map_or(0, |e| e.size);
+    let then = |h: u64| before.sizes.get(h).map_or(0, |e| e.size);
     let mut both = 0u64;
     let mut grew = 0u64;
-    for (h, e) in &now.sizes {
+    for (h, e) in now.sizes.iter() {
         if let Some(b) = before.sizes.get(h) {
             both += 1;
             if e.size > b.size {
