@@ -26,11 +26,11 @@ pub(crate) struct StageInfo {
     pub sink: Option<(String, Arc<dyn Sink>)>,
 }
 
-/// The savepoint a job was restored from.
-pub(crate) struct Restored {
-    pub id: String,
-    pub location: String,
-    pub checkpoint_id: u64,
+/// Where a run starts: the savepoint it was restored from (its id and location), and
+/// its first checkpoint id (see [`first_checkpoint_id`]).
+pub(crate) struct Start {
+    pub restored: Option<(String, String)>,
+    pub first_checkpoint: u64,
 }
 
 pub(crate) struct Ack {
@@ -154,47 +154,24 @@ fn checkpoint_folder(id: u64) -> String {
 /// into an existing folder (writes are create-only: each such checkpoint failed until the
 /// ids passed the old ones), and its checkpoints are the newest there from the first, so
 /// restoring "the newest under the directory" never picks the abandoned line.
-fn first_checkpoint_id(dir: Option<&Location>, restored: Option<u64>) -> Result<u64> {
-    let after_restored = restored.map_or(1, |id| id + 1);
+pub(crate) fn first_checkpoint_id(dir: Option<&Location>, restored: Option<u64>) -> Result<u64> {
+    let after_restored = restored.map_or(1, |id| id.saturating_add(1));
     let Some(dir) = dir else {
         return Ok(after_restored);
     };
-    let files = crate::io::block_on(rewind_savepoint::list_files(dir))??;
-    let used = files
-        .iter()
-        .filter_map(|(path, _)| {
-            path.split('/')
-                .next()?
-                .strip_prefix("chk-")?
-                .parse::<u64>()
-                .ok()
-        })
-        .max();
-    Ok(used.map_or(after_restored, |id| after_restored.max(id + 1)))
-}
-
-/// Deletes what a failed checkpoint wrote, if its folder holds no manifest (no checkpoint
-/// lists its files, and none builds on it); a folder with a manifest is left as it is (the
-/// manifest may have been stored though the write reported an error). Best effort: what
-/// stays is an orphan `rewind rm --orphans` removes.
-fn discard_failed(folder: &Location) {
-    let removed = crate::io::block_on(async {
-        match rewind_savepoint::read_manifest(folder).await {
-            Err(rewind_savepoint::Error::Incomplete { .. }) => {
-                rewind_savepoint::remove(folder, true).await.map(Some)
-            }
-            _ => Ok(None),
+    let folders = crate::io::block_on(rewind_savepoint::list_folders(dir))?.map_err(|e| {
+        EngineError::Checkpoint {
+            id: after_restored,
+            message: format!("cannot list the checkpoint directory {dir}: {e}"),
         }
-    });
-    match removed {
-        Ok(Ok(Some(r))) => eprintln!(
-            "rewind-engine: removed {} files of the failed checkpoint at {folder}",
-            r.orphans.len()
-        ),
-        Ok(Ok(None)) => {}
-        Ok(Err(e)) => eprintln!("rewind-engine: cannot remove the failed checkpoint {folder}: {e}"),
-        Err(e) => eprintln!("rewind-engine: cannot remove the failed checkpoint {folder}: {e}"),
-    }
+    })?;
+    let used = folders
+        .iter()
+        .filter_map(|f| f.strip_prefix("chk-")?.parse::<u64>().ok())
+        .max();
+    Ok(used.map_or(after_restored, |id| {
+        after_restored.max(id.saturating_add(1))
+    }))
 }
 
 impl Coordinator {
@@ -204,21 +181,17 @@ impl Coordinator {
         total: usize,
         sources: Vec<Sender<SourceControl>>,
         options: RunOptions,
-        restored: Option<Restored>,
+        start: Start,
         counters: Arc<Counters>,
     ) -> Result<Coordinator> {
-        let next_id = first_checkpoint_id(
-            options.checkpoint_dir.as_ref(),
-            restored.as_ref().map(|r| r.checkpoint_id),
-        )?;
         Ok(Coordinator {
             job,
             stages,
             total,
             sources,
             options,
-            parent: restored.map(|r| (r.id, r.location)),
-            next_id,
+            parent: start.restored,
+            next_id: start.first_checkpoint,
             pending: BTreeMap::new(),
             output: PendingOutput::default(),
             finished: BTreeMap::new(),
@@ -505,6 +478,9 @@ impl Coordinator {
         if let Ok(mut stats) = self.counters.stats.lock() {
             stats.max_sync_pause = stats.max_sync_pause.max(pause);
             stats.max_sync_pause_running = stats.max_sync_pause_running.max(running);
+            if result.is_err() {
+                stats.checkpoints_failed += 1;
+            }
             if let Ok(Some(m)) = &result {
                 stats.checkpoints_written += 1;
                 stats.last_write = started.elapsed();
@@ -560,11 +536,6 @@ impl Coordinator {
                 }
             }
             Err(e) => {
-                if let (Target::Checkpoint, Some(dir)) =
-                    (&done.target, &self.options.checkpoint_dir)
-                {
-                    discard_failed(&child(dir, &checkpoint_folder(checkpoint_id)));
-                }
                 // The staged output waits for the next checkpoint; the job goes on. A stop
                 // whose savepoint failed is no stop: its paused sources read on.
                 if done.stop && id != FINAL && !self.cancelled {
@@ -679,131 +650,27 @@ impl Coordinator {
             );
             // One task per subtask snapshot: converting to Arrow and encoding run in
             // parallel, and the job keeps processing meanwhile.
-            let mut tasks = Vec::new();
-            for (s, stage) in stages.iter().enumerate() {
-                let Some(uid) = &stage.uid else { continue };
-                writer.add_operator(uid, &stage.name, stage.parallelism)?;
-                if stage.is_source {
-                    let mut splits: Vec<SplitEntry> = acks
-                        .iter()
-                        .filter(|a| a.stage == s)
-                        .flat_map(|a| a.splits.clone())
-                        .collect();
-                    splits.sort_by(|a, b| a.id.cmp(&b.id));
-                    writer.set_source_splits(uid, splits)?;
-                }
-                for state in &stage.states {
-                    let mut declared = false;
-                    // Changes only, over the last checkpoint, when every subtask's
-                    // snapshot of the state can tell them.
-                    let delta = incremental
-                        .then(|| self.delta_base(uid, state, stage.parallelism))
-                        .flatten()
-                        .filter(|_| {
-                            acks.iter()
-                                .filter(|a| a.stage == s)
-                                .flat_map(|a| a.snapshots.iter())
-                                .filter(|x| x.state() == state)
-                                .all(|x| x.has_deltas())
-                        });
-                    for ack in acks.iter_mut().filter(|a| a.stage == s) {
-                        let range = HashRange::for_subtask(ack.subtask, stage.parallelism)
-                            .ok_or_else(|| {
-                                rewind_savepoint::Error::Internal("subtask range".into())
-                            })?;
-                        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut ack.snapshots)
-                            .into_iter()
-                            .partition(|x| x.state() == state);
-                        ack.snapshots = rest;
-                        for snap in mine {
-                            let spec = snap.spec().map_err(internal)?;
-                            let keyed = spec.kind().is_keyed();
-                            if !declared {
-                                writer.add_state(uid, spec)?;
-                                declared = true;
-                                if let Some(base) = &delta {
-                                    writer.reuse_shards(
-                                        uid,
-                                        state,
-                                        &base.folder,
-                                        &base.shards,
-                                        true,
-                                    )?;
-                                }
-                            }
-                            let (writer, uid, state) = (writer.clone(), uid.clone(), state.clone());
-                            let subtask = ack.subtask;
-                            if let Some(base) = &delta {
-                                let (layer, since) = (base.layer, base.since);
-                                tasks.push(tokio::spawn(async move {
-                                    // A subtask without changes adds no file to the layer.
-                                    let open =
-                                        || writer.keyed_delta_shard(&uid, &state, range, layer);
-                                    let parts = snap.delta_parts(range, since);
-                                    if let Some(shard) = write_parts(parts, open).await? {
-                                        shard.finish().await?;
-                                    }
-                                    Ok::<_, rewind_savepoint::Error>(snap)
-                                }));
-                                continue;
-                            }
-                            tasks.push(tokio::spawn(async move {
-                                let open = || {
-                                    if keyed {
-                                        writer.keyed_shard(&uid, &state, range)
-                                    } else {
-                                        writer.operator_shard(&uid, &state, subtask)
-                                    }
-                                };
-                                // A whole state has its shard, rows or not.
-                                let shard = match write_parts(snap.parts(range), open).await? {
-                                    Some(shard) => shard,
-                                    None => open()?,
-                                };
-                                shard.finish().await?;
-                                Ok::<_, rewind_savepoint::Error>(snap)
-                            }));
-                        }
+            let mut tasks = tokio::task::JoinSet::new();
+            let written = self
+                .write_shards(&writer, &mut tasks, acks, incremental, &records)
+                .await;
+            let snapshots = match written {
+                Ok(snapshots) => snapshots,
+                Err(e) => {
+                    // No task may go on writing once its files are deleted.
+                    tasks.shutdown().await;
+                    match writer.abort().await {
+                        Ok(0) => {}
+                        Ok(n) => eprintln!(
+                            "rewind-engine: removed the {n} files of checkpoint {checkpoint_id} that failed"
+                        ),
+                        Err(a) => eprintln!(
+                            "rewind-engine: cannot remove the files of checkpoint {checkpoint_id} that failed: {a}"
+                        ),
                     }
+                    return Err(e);
                 }
-            }
-            // Each sink's staged, not yet committed output: re-committed on restore.
-            for (s, stage) in stages.iter().enumerate() {
-                let Some((uid, _)) = &stage.sink else {
-                    continue;
-                };
-                writer.add_operator(uid, &format!("{} sink", stage.name), stage.parallelism)?;
-                let spec = rewind_savepoint::StateSpec::operator_list(
-                    crate::sink::pending::SINK_PENDING,
-                    arrow_schema::DataType::Utf8,
-                    rewind_savepoint::format::Redistribution::Union,
-                );
-                writer.add_state(uid, spec)?;
-                for subtask in 0..stage.parallelism {
-                    let list = records.get(&(s, subtask)).cloned().unwrap_or_default();
-                    let values: arrow_array::ArrayRef =
-                        Arc::new(arrow_array::StringArray::from(list));
-                    let schema =
-                        Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
-                            "value",
-                            arrow_schema::DataType::Utf8,
-                            true,
-                        )]));
-                    let batch = arrow_array::RecordBatch::try_new(schema, vec![values])
-                        .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))?;
-                    let mut shard =
-                        writer.operator_shard(uid, crate::sink::pending::SINK_PENDING, subtask)?;
-                    shard.write(&batch).await?;
-                    shard.finish().await?;
-                }
-            }
-            let mut snapshots = Vec::with_capacity(tasks.len());
-            for task in tasks {
-                snapshots.push(
-                    task.await
-                        .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))??,
-                );
-            }
+            };
             let writer = Arc::into_inner(writer)
                 .ok_or_else(|| rewind_savepoint::Error::Internal("writer still shared".into()))?;
             let manifest = writer.commit().await;
@@ -813,6 +680,137 @@ impl Coordinator {
             manifest
         })?
         .map_err(EngineError::from)
+    }
+
+    /// Writes the shards of every stage's snapshots in `acks` (and the sinks' staged
+    /// output) through `writer`, a task per subtask snapshot spawned into `tasks`; returns
+    /// the snapshots once every shard is written.
+    async fn write_shards(
+        &self,
+        writer: &Arc<SavepointWriter>,
+        tasks: &mut tokio::task::JoinSet<rewind_savepoint::Result<Arc<dyn StateSnapshot>>>,
+        acks: &mut [Ack],
+        incremental: bool,
+        records: &HashMap<(usize, u32), Vec<String>>,
+    ) -> rewind_savepoint::Result<Vec<Arc<dyn StateSnapshot>>> {
+        let stages = &self.stages;
+        for (s, stage) in stages.iter().enumerate() {
+            let Some(uid) = &stage.uid else { continue };
+            writer.add_operator(uid, &stage.name, stage.parallelism)?;
+            if stage.is_source {
+                let mut splits: Vec<SplitEntry> = acks
+                    .iter()
+                    .filter(|a| a.stage == s)
+                    .flat_map(|a| a.splits.clone())
+                    .collect();
+                splits.sort_by(|a, b| a.id.cmp(&b.id));
+                writer.set_source_splits(uid, splits)?;
+            }
+            for state in &stage.states {
+                let mut declared = false;
+                // Changes only, over the last checkpoint, when every subtask's
+                // snapshot of the state can tell them.
+                let delta = incremental
+                    .then(|| self.delta_base(uid, state, stage.parallelism))
+                    .flatten()
+                    .filter(|_| {
+                        acks.iter()
+                            .filter(|a| a.stage == s)
+                            .flat_map(|a| a.snapshots.iter())
+                            .filter(|x| x.state() == state)
+                            .all(|x| x.has_deltas())
+                    });
+                for ack in acks.iter_mut().filter(|a| a.stage == s) {
+                    let range = HashRange::for_subtask(ack.subtask, stage.parallelism)
+                        .ok_or_else(|| rewind_savepoint::Error::Internal("subtask range".into()))?;
+                    let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut ack.snapshots)
+                        .into_iter()
+                        .partition(|x| x.state() == state);
+                    ack.snapshots = rest;
+                    for snap in mine {
+                        let spec = snap.spec().map_err(internal)?;
+                        let keyed = spec.kind().is_keyed();
+                        if !declared {
+                            writer.add_state(uid, spec)?;
+                            declared = true;
+                            if let Some(base) = &delta {
+                                writer.reuse_shards(
+                                    uid,
+                                    state,
+                                    &base.folder,
+                                    &base.shards,
+                                    true,
+                                )?;
+                            }
+                        }
+                        let (writer, uid, state) = (writer.clone(), uid.clone(), state.clone());
+                        let subtask = ack.subtask;
+                        if let Some(base) = &delta {
+                            let (layer, since) = (base.layer, base.since);
+                            tasks.spawn(async move {
+                                // A subtask without changes adds no file to the layer.
+                                let open = || writer.keyed_delta_shard(&uid, &state, range, layer);
+                                let parts = snap.delta_parts(range, since);
+                                if let Some(shard) = write_parts(parts, open).await? {
+                                    shard.finish().await?;
+                                }
+                                Ok::<_, rewind_savepoint::Error>(snap)
+                            });
+                            continue;
+                        }
+                        tasks.spawn(async move {
+                            let open = || {
+                                if keyed {
+                                    writer.keyed_shard(&uid, &state, range)
+                                } else {
+                                    writer.operator_shard(&uid, &state, subtask)
+                                }
+                            };
+                            // A whole state has its shard, rows or not.
+                            let shard = match write_parts(snap.parts(range), open).await? {
+                                Some(shard) => shard,
+                                None => open()?,
+                            };
+                            shard.finish().await?;
+                            Ok::<_, rewind_savepoint::Error>(snap)
+                        });
+                    }
+                }
+            }
+        }
+        // Each sink's staged, not yet committed output: re-committed on restore.
+        for (s, stage) in stages.iter().enumerate() {
+            let Some((uid, _)) = &stage.sink else {
+                continue;
+            };
+            writer.add_operator(uid, &format!("{} sink", stage.name), stage.parallelism)?;
+            let spec = rewind_savepoint::StateSpec::operator_list(
+                crate::sink::pending::SINK_PENDING,
+                arrow_schema::DataType::Utf8,
+                rewind_savepoint::format::Redistribution::Union,
+            );
+            writer.add_state(uid, spec)?;
+            for subtask in 0..stage.parallelism {
+                let list = records.get(&(s, subtask)).cloned().unwrap_or_default();
+                let values: arrow_array::ArrayRef = Arc::new(arrow_array::StringArray::from(list));
+                let schema = Arc::new(arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+                    "value",
+                    arrow_schema::DataType::Utf8,
+                    true,
+                )]));
+                let batch = arrow_array::RecordBatch::try_new(schema, vec![values])
+                    .map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))?;
+                let mut shard =
+                    writer.operator_shard(uid, crate::sink::pending::SINK_PENDING, subtask)?;
+                shard.write(&batch).await?;
+                shard.finish().await?;
+            }
+        }
+        let mut snapshots = Vec::with_capacity(tasks.len());
+        while let Some(done) = tasks.join_next().await {
+            snapshots.push(done.map_err(|e| rewind_savepoint::Error::Internal(e.to_string()))??);
+        }
+        Ok(snapshots)
     }
 }
 

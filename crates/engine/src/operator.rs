@@ -240,10 +240,10 @@ pub(crate) trait ErasedOp: Send {
         ))
     }
     /// Restoring a delta layer of state `state`: removes the identities of `batch`'s rows.
-    fn restore_deletes(&mut self, _state: &str, _batch: &RecordBatch) -> Result<()> {
-        Err(EngineError::Internal(
-            "restore into a stateless operator".into(),
-        ))
+    fn restore_deletes(&mut self, state: &str, _batch: &RecordBatch) -> Result<()> {
+        Err(EngineError::Restore(format!(
+            "state {state:?} has a delta layer's deletes, but this operator's state takes none"
+        )))
     }
     /// Before restoring state `state`: about `rows` rows will come, so tables may be
     /// sized once instead of growing step by step.

@@ -90,7 +90,7 @@ pub struct RunOptions {
     /// after the one it was restored from and after every checkpoint folder already here,
     /// so a run rolled back to an older checkpoint (or a new job) in a used directory has
     /// the newest checkpoints there from its first. A checkpoint that fails before its
-    /// manifest is stored has its files removed.
+    /// manifest is written has the files it wrote deleted.
     pub checkpoint_dir: Option<Location>,
     /// How often to checkpoint (needs `checkpoint_dir`).
     pub checkpoint_interval: Option<Duration>,

@@ -178,7 +178,8 @@ pub enum LayerRows {
     Deletes(RecordBatch),
 }
 
-/// A layer's batch as upserts and deletes, leaving out empty ones.
+/// A layer's batch as upserts and deletes: a delta's batch as one or both, whichever it
+/// holds; a base's batch as upserts, whatever its rows.
 pub(crate) fn layer_rows(described: &str, batch: RecordBatch) -> Result<Vec<LayerRows>> {
     let (batch, deleted) = take_deleted(described, batch)?;
     let Some(deleted) = deleted else {

@@ -63,7 +63,7 @@ pub use migrate::{
     MigrateOptions, Migration, MigrationReport, StateMigration, migrate, plan_migration,
 };
 pub use parquet_io::decoding_guarded;
-pub use reader::{ReadOptions, SavepointReader, list_files, read_manifest};
+pub use reader::{ReadOptions, SavepointReader, list_files, list_folders, read_manifest};
 pub use rescale::{
     RescaleOptions, RescalePlan, RescaleStats, ShardAction, StatePlan, compact, plan_rescale,
     rescale,

@@ -172,6 +172,12 @@ impl SavepointReader {
         options: ReadOptions,
     ) -> Result<BoxStream<'static, Result<LayerRows>>> {
         let state = self.whole_state(uid, name)?;
+        if !state.kind.is_keyed() {
+            return Err(Error::InvalidInput(format!(
+                "{uid}/{name} is {} state; only keyed state has layers",
+                state.kind.as_str()
+            )));
+        }
         let filter = Arc::new(RowFilter::new(&state, &options)?);
         let batch_size = options.batch_size.unwrap_or(8192);
         let described = self.describe_state(&state);
@@ -319,6 +325,23 @@ pub async fn read_manifest(location: &Location) -> Result<Manifest> {
         Err(e) => return Err(Error::storage(described, e)),
     };
     Manifest::from_json(&bytes).map_err(|e| Error::manifest(described, e))
+}
+
+/// The names of the folders right under `location` (one listing by delimiter: nothing
+/// below them is read), sorted.
+pub async fn list_folders(location: &Location) -> Result<Vec<String>> {
+    let listed = location
+        .store()
+        .list_with_delimiter(Some(location.root()))
+        .await
+        .map_err(|e| Error::storage(location.to_string(), e))?;
+    let mut out: Vec<String> = listed
+        .common_prefixes
+        .iter()
+        .filter_map(|p| p.filename().map(str::to_string))
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Every object under the savepoint root, as paths relative to it, sorted.

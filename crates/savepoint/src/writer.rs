@@ -104,6 +104,8 @@ pub(crate) struct Draft {
     operators: Vec<OperatorEntry>,
     specs: Vec<(String, StateSpec)>,
     next_shard: u64,
+    /// Every shard path handed out, for [`SavepointWriter::abort`].
+    paths: Vec<String>,
     /// Whether a listed keyed shard may be lean (reader feature `lean_keyed_shards`).
     lean: bool,
 }
@@ -169,6 +171,7 @@ impl SavepointWriter {
                 operators: Vec::new(),
                 specs: Vec::new(),
                 next_shard: 0,
+                paths: Vec::new(),
                 lean: false,
             })),
         })
@@ -298,7 +301,28 @@ impl SavepointWriter {
         // the loser's files can never replace the winner's.
         let token = &draft.id[..8];
         let (uid, state) = (portable_segment(uid), portable_segment(state));
-        Ok(format!("state/{uid}/{state}/{n:05}-{token}.parquet"))
+        let path = format!("state/{uid}/{state}/{n:05}-{token}.parquet");
+        draft.paths.push(path.clone());
+        Ok(path)
+    }
+
+    /// Gives up the savepoint: deletes every shard file this writer may have written (a
+    /// file never written is no error), so a failed write leaves its location as it found
+    /// it; returns how many files it deleted. Files of other writers are never touched
+    /// (each writer's file names carry its id). Call it only when [`commit`](Self::commit)
+    /// was never called: a manifest whose put failed may still be stored.
+    pub async fn abort(&self) -> Result<usize> {
+        let paths = std::mem::take(&mut self.draft()?.paths);
+        let store = self.location.store();
+        let mut deleted = 0;
+        for path in &paths {
+            match store.delete(&self.location.child(path)).await {
+                Ok(()) => deleted += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(Error::storage(self.location.describe(path), e)),
+            }
+        }
+        Ok(deleted)
     }
 
     /// A writer for the shard of keyed state `uid/state` that holds the hashes in `range`.

@@ -203,6 +203,13 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     };
     if let Some(sp) = &restored {
         check_restorable(&job, sp, options.allow_non_restored_state)?;
+    }
+    // Before anything is restored: a directory that cannot be listed fails the run at once.
+    let first_checkpoint = crate::coordinator::first_checkpoint_id(
+        options.checkpoint_dir.as_ref(),
+        restored.as_ref().map(|sp| sp.manifest().checkpoint_id),
+    )?;
+    if let Some(sp) = &restored {
         recommit_sinks(&job, sp)?;
     }
     clean_sinks(&job);
@@ -393,11 +400,12 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         total_subtasks,
         source_controls,
         options.clone(),
-        restored.as_ref().map(|r| crate::coordinator::Restored {
-            id: r.manifest().id.clone(),
-            location: r.location().to_string(),
-            checkpoint_id: r.manifest().checkpoint_id,
-        }),
+        crate::coordinator::Start {
+            restored: restored
+                .as_ref()
+                .map(|r| (r.manifest().id.clone(), r.location().to_string())),
+            first_checkpoint,
+        },
         counters.clone(),
     )?;
     if let Some(interval) = options

@@ -181,14 +181,18 @@ pub(super) fn restore_subtask(
     Ok(())
 }
 
-/// About how many rows of keyed state `entry` lie in `range`, deletes counted too: each
-/// shard's rows in proportion to the share of its hash range inside `range` (key hashes
-/// are uniform). Enough to size a table once; never used as a count.
+/// About how many rows of keyed state `entry`'s base lie in `range`: each base shard's
+/// rows in proportion to the share of its hash range inside `range` (key hashes are
+/// uniform). Delta layers are left out: their rows are mostly changes and deletes of keys
+/// the base holds (counting them sized tables for up to 1.5 times the rows, a power of two
+/// more memory per bucket), and the few new keys grow the table. A size hint, never a
+/// count.
 fn rows_in(entry: &rewind_savepoint::format::StateEntry, range: HashRange) -> usize {
     let width = |r: HashRange| (r.end() - r.start()) as f64 + 1.0;
     let rows: f64 = entry
         .shards
         .iter()
+        .filter(|s| !s.is_delta())
         .map(|s| {
             let Some(shard) = s.hash_range else {
                 return s.rows as f64;

@@ -304,6 +304,51 @@ async fn racing_writers_one_wins() {
     assert_eq!(report.problems.len(), 1);
 }
 
+/// A writer that gives up deletes the files it wrote and nothing else: racing another
+/// writer for one root, the loser's abort leaves the winner's savepoint whole and no
+/// leftovers; a writer that aborts alone leaves the location empty.
+#[tokio::test]
+async fn an_aborted_writer_deletes_its_files_and_no_one_elses() {
+    let (_dir, location) = temp_location();
+    let create = |location: Location, job: &'static str| async move {
+        let w = SavepointWriter::create(location, SavepointInfo::new(job, "bootstrap"))
+            .await
+            .unwrap();
+        w.add_operator("counter", "Counter", 2).unwrap();
+        w.add_state(
+            "counter",
+            StateSpec::value("count", DataType::Int64, DataType::UInt64),
+        )
+        .unwrap();
+        w.write_keyed("counter", "count", vec![counts(&[1, 2, 3, 4])])
+            .await
+            .unwrap();
+        w
+    };
+    let (a, b) = (
+        create(location.clone(), "a").await,
+        create(location.clone(), "b").await,
+    );
+    let files = |l: Location| async move { rewind_savepoint::list_files(&l).await.unwrap() };
+    assert_eq!(files(location.clone()).await.len(), 4);
+    a.commit().await.unwrap();
+    assert_eq!(b.abort().await.unwrap(), 2);
+    let report = validate(&location, ValidateOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        report.is_valid() && report.problems.is_empty(),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(files(location.clone()).await.len(), 3);
+
+    let (_dir, alone) = temp_location();
+    let c = create(alone.clone(), "c").await;
+    assert_eq!(c.abort().await.unwrap(), 2);
+    assert!(files(alone).await.is_empty());
+}
+
 #[tokio::test]
 async fn a_writer_dropped_before_commit_leaves_no_savepoint() {
     let (_dir, location) = temp_location();
