@@ -335,27 +335,6 @@ fn keyed_count_prints_to_stdout() {
     assert_eq!(last.values().sum::<i64>(), 500);
 }
 
-/// Every file under `dir`, relative to it, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
-                out.push(rel.to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// SIGKILL `rescale`, `edit` and `migrate` at points spread over their run, many times:
 /// DEST is either complete and valid or has no manifest (and `rm --orphans` lists exactly
 /// the files left), and SRC stays valid.
@@ -405,7 +384,7 @@ fn sigkill_during_offline_commands_never_leaves_a_valid_looking_dest() {
             std::thread::sleep(took * step / 7);
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
-            let left = files_under(&dest);
+            let left = rewind_test_support::files_under(&dest);
             let dest = dest.to_str().unwrap();
             if left.iter().any(|f| f == "_manifest.json") {
                 complete += 1;
@@ -432,7 +411,7 @@ fn sigkill_during_offline_commands_never_leaves_a_valid_looking_dest() {
                 listed_sorted.sort();
                 assert_eq!(listed_sorted, left, "{command} step {step}");
                 assert_eq!(rewind(&["rm", dest, "--orphans"]).code, 0);
-                assert!(files_under(Path::new(dest)).is_empty());
+                assert!(rewind_test_support::files_under(Path::new(dest)).is_empty());
             }
             let run = rewind(&["validate", src]);
             assert_eq!(run.code, 0, "{command} step {step}: SRC {}", run.stdout);
@@ -464,5 +443,5 @@ fn rm_orphans_finds_staging_files_of_a_killed_upload() {
          would delete state/op-0/state/00000-ab.parquet#1 (not in any manifest)\n"
     );
     assert_eq!(rewind(&["rm", dest, "--orphans"]).code, 0);
-    assert!(files_under(Path::new(dest)).is_empty());
+    assert!(rewind_test_support::files_under(Path::new(dest)).is_empty());
 }

@@ -73,30 +73,9 @@ fn compact_inspect_and_rm_on_a_checkpoint_chain() {
         "{}",
         rm.stdout
     );
-    let left: Vec<_> = walk(&copy)
+    let left: Vec<_> = rewind_test_support::files_under(&copy)
         .into_iter()
         .filter(|p| p.contains("chk-") || p.starts_with("savepoint"))
         .collect();
     assert_eq!(left, Vec::<String>::new());
-}
-
-fn walk(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                let rel = e
-                    .path()
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
-                out.push(rel);
-            }
-        }
-    }
-    out
 }

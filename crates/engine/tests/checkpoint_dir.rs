@@ -138,24 +138,6 @@ fn runs_in_a_used_directory_number_their_checkpoints_after_every_one_there() {
     );
 }
 
-/// Files under `dir`, recursively, relative to it.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
-                out.push(rel.to_string_lossy().into_owned());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// A count whose value cannot be stored while it lies in `POISONED`: checkpoints taken
 /// then fail while converting the state, after other subtasks' shards were written.
 #[derive(Clone)]
@@ -239,7 +221,11 @@ fn a_failed_checkpoint_leaves_no_files_behind() {
         let folder = e.path();
         if !folder.join("_manifest.json").exists() {
             failed += 1;
-            assert_eq!(files_under(&folder), Vec::<String>::new(), "{folder:?}");
+            assert_eq!(
+                rewind_test_support::files_under(&folder),
+                Vec::<String>::new(),
+                "{folder:?}"
+            );
         }
     }
     assert!(failed > 0, "no folder of a failed checkpoint");
