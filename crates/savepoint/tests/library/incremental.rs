@@ -554,6 +554,16 @@ async fn chains_read_and_dispose_alike_on_every_store() {
     for (_guard, dir) in crate::storage::stores("incremental") {
         let models = chain(&dir, true).await;
         let chk = |id| dir.join(&checkpoint_name(id)).unwrap();
+        // The folders right under the directory, in one listing (how the engine numbers
+        // a run's checkpoints after those already there).
+        let folders = rewind_savepoint::list_folders(&dir).await.unwrap();
+        let names: Vec<String> = (1..=3).map(checkpoint_name).collect();
+        assert_eq!(folders, names, "{dir}");
+        assert_eq!(
+            rewind_savepoint::list_folders(&chk(3)).await.unwrap(),
+            ["state"],
+            "{dir}"
+        );
         assert_eq!(
             read_model(&chk(3), ReadOptions::default()).await,
             models[2],
