@@ -218,6 +218,13 @@ impl<K: Key, R: RowKey<K>, V: Clone> CowMap<K, R, V> {
         self.len
     }
 
+    /// About how many of the map's entries lie between key hashes `from` and `to` (hashes
+    /// are uniform over the map's range).
+    pub(crate) fn entries_between(&self, from: u64, to: u64) -> f64 {
+        let width = 2f64.powi(64 - self.shift as i32);
+        self.len as f64 * (to.saturating_sub(from) as f64 / width).min(1.0)
+    }
+
     fn bucket_of(&self, hash: u64) -> usize {
         (self.offset(hash) >> (64 - BUCKET_BITS)) as usize
     }

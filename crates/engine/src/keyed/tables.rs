@@ -220,6 +220,24 @@ fn push_values(
 }
 
 /// The row keys of a stored batch (`key`, and `namespace` when the table has one).
+/// Whether `batch`'s rows (in key-hash order) lie far apart among `map`'s entries, as a
+/// delta layer's changes over a restored base do: each then misses the cache, and
+/// looking them all up first lets the misses overlap. A base's batches are runs of
+/// neighbours, in cache as they are written.
+fn scattered<K: Key, R: RowKey<K>, V: Clone>(map: &CowMap<K, R, V>, batch: &RecordBatch) -> bool {
+    use arrow_array::cast::AsArray;
+    let Some(hashes) = batch
+        .column_by_name("key_hash")
+        .and_then(|c| c.as_primitive_opt::<arrow_array::types::UInt64Type>())
+    else {
+        return false;
+    };
+    let (Some(first), Some(last)) = (hashes.values().first(), hashes.values().last()) else {
+        return false;
+    };
+    map.len() >= 1 << 16 && map.entries_between(*first, *last) > 16.0 * hashes.len() as f64
+}
+
 fn row_keys<K: Key, R: RowKey<K>>(batch: &RecordBatch) -> Result<Vec<R>> {
     let keys = keys_of::<K>(batch)?;
     let namespaces = namespaces_of(batch, keys.len())?;
@@ -328,6 +346,9 @@ impl<K: Key, R: RowKey<K>, V: StateValue> Table<K> for ValueTable<K, R, V> {
     fn restore(&mut self, batch: &RecordBatch) -> Result<()> {
         let keys = row_keys::<K, R>(batch)?;
         let values = self.codec.decode(&keys, column(batch, "value")?)?;
+        if scattered(&self.map, batch) {
+            self.map.warm(keys.iter());
+        }
         for (k, v) in keys.into_iter().zip(values) {
             self.map.insert(k, v);
         }
@@ -664,6 +685,26 @@ mod tests {
         assert_eq!(restored.map.get(&5), None);
         assert_eq!(restored.map.get(&60), None);
         assert_eq!(restored.map.get(&50), Some(&500));
+    }
+
+    /// A batch whose rows spread over the table is looked up first; a run of neighbours
+    /// (a base's batch) and a small table are not.
+    #[test]
+    fn only_scattered_batches_are_looked_up_first() {
+        let range = HashRange::new(0, u64::MAX).unwrap();
+        let mut map = CowMap::<i64, i64, u64>::new(range);
+        let hashes = |hs: Vec<u64>| {
+            let column: ArrayRef = Arc::new(arrow_array::UInt64Array::from(hs));
+            RecordBatch::try_from_iter([("key_hash", column)]).unwrap()
+        };
+        let spread = hashes((0..100u64).map(|i| i * (u64::MAX / 100)).collect());
+        let run = hashes((0..100u64).map(|i| (1 << 40) + i).collect());
+        assert!(!scattered(&map, &spread), "an empty table");
+        for k in 0..100_000 {
+            map.insert(k, 1);
+        }
+        assert!(scattered(&map, &spread));
+        assert!(!scattered(&map, &run));
     }
 
     /// Several parts, deletes among them: the whole state's parts and the delta's hold
