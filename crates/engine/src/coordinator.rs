@@ -167,9 +167,12 @@ pub(crate) fn first_checkpoint_id(dir: Option<&Location>, restored: Option<u64>)
             message: format!("cannot list the checkpoint directory {dir}: {e}"),
         }
     })?;
+    // Ids near u64::MAX are no checkpoints of ours (FINAL is u64::MAX): numbering after
+    // them would overflow.
     let used = folders
         .iter()
         .filter_map(|f| f.strip_prefix("chk-")?.parse::<u64>().ok())
+        .filter(|id| *id < 1 << 62)
         .max();
     Ok(used.map_or(after_restored, |id| {
         after_restored.max(id.saturating_add(1))

@@ -186,7 +186,8 @@ impl KeyedProcessFunction for TouchyCount {
 fn a_failed_checkpoint_leaves_no_files_behind() {
     let dir = tempfile::tempdir().unwrap();
     let checkpoints = dir.path().join("checkpoints");
-    // Key 0 takes every other event: its count is poisoned for about 0.3 s.
+    // Each of the two keys takes about every other event: each count is poisoned for
+    // about 0.3 s, with clean checkpoints before and after.
     let source = GeneratorSource {
         keys: 2,
         events: 12_000,

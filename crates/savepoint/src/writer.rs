@@ -308,21 +308,26 @@ impl SavepointWriter {
 
     /// Gives up the savepoint: deletes every shard file this writer may have written (a
     /// file never written is no error), so a failed write leaves its location as it found
-    /// it; returns how many files it deleted. Files of other writers are never touched
-    /// (each writer's file names carry its id). Call it only when [`commit`](Self::commit)
-    /// was never called: a manifest whose put failed may still be stored.
+    /// it; returns how many deletes it made (stores that do not tell a missing file count
+    /// it too). Files of other writers are never touched (each writer's file names carry
+    /// its id). Call it only when [`commit`](Self::commit) was never called (a manifest
+    /// whose put failed may still be stored) and no shard is still being written (a write
+    /// in flight may land after its delete). Tries every file; the first failure is
+    /// returned after.
     pub async fn abort(&self) -> Result<usize> {
         let paths = std::mem::take(&mut self.draft()?.paths);
         let store = self.location.store();
-        let mut deleted = 0;
+        let (mut deleted, mut failed) = (0, None);
         for path in &paths {
             match store.delete(&self.location.child(path)).await {
                 Ok(()) => deleted += 1,
                 Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(Error::storage(self.location.describe(path), e)),
+                Err(e) => {
+                    failed.get_or_insert(Error::storage(self.location.describe(path), e));
+                }
             }
         }
-        Ok(deleted)
+        failed.map_or(Ok(deleted), Err)
     }
 
     /// A writer for the shard of keyed state `uid/state` that holds the hashes in `range`.

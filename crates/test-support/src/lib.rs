@@ -39,7 +39,8 @@ pub fn files_under(dir: &std::path::Path) -> Vec<String> {
         };
         for e in entries {
             let e = e.unwrap_or_else(|err| panic!("{}: {err}", d.display()));
-            if e.path().is_dir() {
+            // The entry itself, not what a link points to: a link loop never spins.
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 stack.push(e.path());
             } else if let Ok(rel) = e.path().strip_prefix(dir) {
                 out.push(rel.to_string_lossy().into_owned());

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rewind_savepoint::format::{HashRange, Manifest, ParentRef, SavepointKind, SplitEntry};
 use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, ShardWriter, WriterOptions};
@@ -85,14 +86,19 @@ impl Coordinator {
             // One task per subtask snapshot: converting to Arrow and encoding run in
             // parallel, and the job keeps processing meanwhile.
             let mut tasks = tokio::task::JoinSet::new();
+            let stop = Arc::new(AtomicBool::new(false));
             let written = self
-                .write_shards(&writer, &mut tasks, acks, incremental, &records)
+                .write_shards(&writer, &mut tasks, &stop, acks, incremental, &records)
                 .await;
             let snapshots = match written {
                 Ok(snapshots) => snapshots,
                 Err(e) => {
-                    // No task may go on writing once its files are deleted.
-                    tasks.shutdown().await;
+                    // Every task ends before the files are deleted: the others stop at
+                    // their next part, and one ended has no write in flight (a cancelled
+                    // one could: a local file's rename, a PUT already sent, may land
+                    // after the delete).
+                    stop.store(true, Ordering::Release);
+                    while tasks.join_next().await.is_some() {}
                     match writer.abort().await {
                         Ok(0) => {}
                         Ok(n) => eprintln!(
@@ -105,8 +111,13 @@ impl Coordinator {
                     return Err(e);
                 }
             };
-            let writer = Arc::into_inner(writer)
-                .ok_or_else(|| rewind_savepoint::Error::Internal("writer still shared".into()))?;
+            let writer = match Arc::try_unwrap(writer) {
+                Ok(writer) => writer,
+                Err(shared) => {
+                    shared.abort().await.ok();
+                    return Err(rewind_savepoint::Error::Internal("writer still shared".into()));
+                }
+            };
             let manifest = writer.commit().await;
             // Freeing a large snapshot the job no longer shares takes a while (0.3 s for
             // 5M keys): after the commit, so it never delays one.
@@ -123,6 +134,7 @@ impl Coordinator {
         &self,
         writer: &Arc<SavepointWriter>,
         tasks: &mut tokio::task::JoinSet<rewind_savepoint::Result<Arc<dyn StateSnapshot>>>,
+        stop: &Arc<AtomicBool>,
         acks: &mut [Ack],
         incremental: bool,
         records: &HashMap<(usize, u32), Vec<String>>,
@@ -178,6 +190,7 @@ impl Coordinator {
                             }
                         }
                         let (writer, uid, state) = (writer.clone(), uid.clone(), state.clone());
+                        let stop = stop.clone();
                         let subtask = ack.subtask;
                         if let Some(base) = &delta {
                             let (layer, since) = (base.layer, base.since);
@@ -185,7 +198,8 @@ impl Coordinator {
                                 // A subtask without changes adds no file to the layer.
                                 let open = || writer.keyed_delta_shard(&uid, &state, range, layer);
                                 let parts = snap.delta_parts(range, since);
-                                if let Some(shard) = write_parts(parts, open).await? {
+                                if let Some(shard) = write_parts(parts, open, &stop).await? {
+                                    going_on(&stop)?;
                                     shard.finish().await?;
                                 }
                                 Ok::<_, rewind_savepoint::Error>(snap)
@@ -201,10 +215,11 @@ impl Coordinator {
                                 }
                             };
                             // A whole state has its shard, rows or not.
-                            let shard = match write_parts(snap.parts(range), open).await? {
+                            let shard = match write_parts(snap.parts(range), open, &stop).await? {
                                 Some(shard) => shard,
                                 None => open()?,
                             };
+                            going_on(&stop)?;
                             shard.finish().await?;
                             Ok::<_, rewind_savepoint::Error>(snap)
                         });
@@ -261,9 +276,11 @@ struct DeltaBase {
 async fn write_parts(
     parts: Parts<'_>,
     open: impl Fn() -> rewind_savepoint::Result<ShardWriter>,
+    stop: &AtomicBool,
 ) -> rewind_savepoint::Result<Option<ShardWriter>> {
     let mut shard = None;
     for part in parts {
+        going_on(stop)?;
         let (hashes, batch) = part.map_err(internal)?;
         if batch.num_rows() == 0 {
             continue;
@@ -280,6 +297,17 @@ async fn write_parts(
         }
     }
     Ok(shard)
+}
+
+/// Fails once the write was given up (another of its tasks failed): a task checks
+/// between parts and before it completes its file.
+fn going_on(stop: &AtomicBool) -> rewind_savepoint::Result<()> {
+    if stop.load(Ordering::Acquire) {
+        return Err(rewind_savepoint::Error::Internal(
+            "given up: another shard of this checkpoint failed".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn internal(e: EngineError) -> rewind_savepoint::Error {

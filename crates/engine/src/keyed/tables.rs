@@ -219,7 +219,6 @@ fn push_values(
     Ok(())
 }
 
-/// The row keys of a stored batch (`key`, and `namespace` when the table has one).
 /// Whether `batch`'s rows (in key-hash order) lie far apart among `map`'s entries, as a
 /// delta layer's changes over a restored base do: each then misses the cache, and
 /// looking them all up first lets the misses overlap. A base's batches are runs of
@@ -238,6 +237,7 @@ fn scattered<K: Key, R: RowKey<K>, V: Clone>(map: &CowMap<K, R, V>, batch: &Reco
     map.len() >= 1 << 16 && map.entries_between(*first, *last) > 16.0 * hashes.len() as f64
 }
 
+/// The row keys of a stored batch (`key`, and `namespace` when the table has one).
 fn row_keys<K: Key, R: RowKey<K>>(batch: &RecordBatch) -> Result<Vec<R>> {
     let keys = keys_of::<K>(batch)?;
     let namespaces = namespaces_of(batch, keys.len())?;

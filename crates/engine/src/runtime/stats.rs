@@ -14,8 +14,9 @@ pub struct JobStats {
     pub max_sync_pause_running: Duration,
     /// Checkpoints and savepoints written.
     pub checkpoints_written: u64,
-    /// Checkpoints and savepoints that failed to be written (the job went on; their output
-    /// went with the next one).
+    /// Checkpoints and savepoints that failed to be written (after a periodic one the job
+    /// goes on and its output goes with the next; a failed final one ends the job with
+    /// its error).
     pub checkpoints_failed: u64,
     /// Checkpoints in flight when the job was cancelled, which never complete. (An ended
     /// input no longer abandons any: its final state stands in for it.)
