@@ -140,7 +140,7 @@ impl<K: Key> Tables<K> {
     }
 
     pub(crate) fn reserve(&mut self, state: &str, rows: usize) {
-        if let Some((_, table)) = self.tables.iter_mut().find(|(n, _)| &**n == state) {
+        if let Ok(table) = self.table_mut(state) {
             table.reserve(rows);
         }
     }

@@ -153,21 +153,14 @@ pub(super) fn restore_subtask(
         // needs no key-hash order, so delta layers are applied in turn, not merged), each
         // batch into the table as it is decoded: the next batch's buffers reuse the freed
         // ones (decoding the whole range first held it twice and faulted in fresh pages).
-        // Timers are never written in layers by the engine, so a layered timer state (from
-        // another writer) is merged by the reader.
         first.reserve(name, rows_in(entry, range));
         let options = ReadOptions {
             hash_range: Some(range),
             ..Default::default()
         };
         block_on(async {
-            use futures::{StreamExt, TryStreamExt};
-            let mut rows = if entry.kind == StateKind::Timers {
-                let merged = sp.read_state(uid, name, options).await?;
-                merged.map_ok(LayerRows::Upserts).boxed()
-            } else {
-                sp.read_state_layers(uid, name, options).await?
-            };
+            use futures::TryStreamExt;
+            let mut rows = sp.read_state_layers(uid, name, options).await?;
             while let Some(next) = rows.try_next().await? {
                 match next {
                     LayerRows::Upserts(batch) => first.restore(name, &batch),

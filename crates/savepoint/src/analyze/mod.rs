@@ -283,8 +283,6 @@ pub(crate) struct KeyEntry {
 #[derive(Default)]
 pub(crate) struct KeySizes {
     entries: Vec<(u64, KeyEntry)>,
-    /// Whether `entries` is sorted by hash, each hash once.
-    sorted: bool,
 }
 
 impl KeySizes {
@@ -292,19 +290,13 @@ impl KeySizes {
     pub(crate) fn add(&mut self, hash: u64, size: u64, batch: u32, row: u32) {
         match self.entries.last_mut() {
             Some((h, e)) if *h == hash => e.size += size,
-            _ => {
-                self.sorted = false;
-                self.entries.push((hash, KeyEntry { size, batch, row }));
-            }
+            _ => self.entries.push((hash, KeyEntry { size, batch, row })),
         }
     }
 
     /// Puts the entries in hash order, each hash once (its sizes summed, the first
     /// position kept): needed only when the rows did not come in hash order.
     pub(crate) fn finish(&mut self) {
-        if self.sorted {
-            return;
-        }
         if !self.entries.windows(2).all(|w| w[0].0 < w[1].0) {
             self.entries.sort_by_key(|(h, _)| *h);
             self.entries.dedup_by(|later, kept| {
@@ -315,12 +307,10 @@ impl KeySizes {
                 same
             });
         }
-        self.sorted = true;
     }
 
     /// The entry of `hash` (after [`finish`](Self::finish)).
     pub(crate) fn get(&self, hash: u64) -> Option<&KeyEntry> {
-        debug_assert!(self.sorted);
         let at = self.entries.binary_search_by_key(&hash, |(h, _)| *h).ok()?;
         Some(&self.entries[at].1)
     }
