@@ -39,13 +39,16 @@ pub enum FlinkError {
         /// What and why.
         message: String,
     },
-    /// A file the metadata refers to is missing or unreadable.
-    #[error("{path}: {message}")]
+    /// A file the metadata refers to is missing or unreadable, or the store failed.
+    // The store's error is part of the one-line message (its first line: stores put whole
+    // XML bodies in theirs), not a separate `source`, so printing the chain does not
+    // repeat it; the caller still has the error itself to act on.
+    #[error("{path}: {}", first_line(.error))]
     Storage {
         /// The file.
         path: String,
         /// The store's error.
-        message: String,
+        error: object_store::Error,
     },
     /// A request that cannot be carried out as given (an export of a type Flink has no
     /// serializer for, a max parallelism out of range, a destination that is taken).
@@ -59,4 +62,13 @@ pub enum FlinkError {
     /// Writing the Rewind savepoint failed.
     #[error(transparent)]
     Savepoint(#[from] rewind_savepoint::Error),
+}
+
+fn first_line(error: &object_store::Error) -> String {
+    error
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -18,31 +18,62 @@
 //! ```
 //!
 //! The layout was learned from Flink's sources and checked byte for byte against real
-//! Flink 2.3 savepoints (`fixtures/flink/`).
+//! Flink 2.3 savepoints (`fixtures/flink/`); `LAYOUT.md` describes it.
+//!
+//! ## Where things are
+//!
+//! Each of Flink's wire structures has one module holding its reader and its writer
+//! (`read.rs`, `write.rs`) and the constants both use, so a format is described once:
+//!
+//! | module | structure |
+//! |---|---|
+//! | `java` | Java's `DataInput`/`DataOutput`: big-endian numbers, `writeUTF`, Flink strings |
+//! | `metadata` | `_metadata`: operators, subtasks, state handles (and their type bytes) |
+//! | `snapshots` | serializer snapshots, parsed into the types they stand for |
+//! | `values` | values of Flink's serializers, to and from Arrow columns |
+//! | `keyed` | the keyed-state header and the canonical key-group stream |
+//! | `operator_state` | operator list and broadcast state streams |
+//! | `placement` | key groups, subtask ranges, Java hash codes, operator ids |
+//!
+//! Above them: `savepoint` (a Flink savepoint on a store), `extension` (what an import
+//! keeps for an export), and the two conversions, `import` and `export`, which only
+//! orchestrate. A new structure gets a room of the same shape: RocksDB's files a module
+//! beside these, Kryo's values one inside `values`.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod bytes;
-mod columns;
-mod error;
-mod export;
-mod extension;
-mod import;
+// Flink's wire structures, each read and written in one place, bottom up: Java's byte
+// vocabulary, serializer snapshots and the values they describe, then the structures
+// built of them.
+mod java;
 mod keyed;
 mod metadata;
+mod operator_state;
+mod placement;
+mod snapshots;
+mod values;
+
+// The files: a Flink savepoint on a store, and what an import keeps for an export.
+mod extension;
 mod savepoint;
-mod serializers;
+
+// The conversions.
+mod error;
+mod export;
+mod import;
 
 pub use error::FlinkError;
 pub use export::{
     ExportOptions, ExportReport, ExportedOperator, ExportedState, Serializers, export,
 };
-pub use import::{ImportOptions, ImportReport, import, import_in_memory};
+pub use import::{
+    ImportOptions, ImportReport, ImportedState, SkippedState, import, import_in_memory,
+};
 pub use metadata::{
-    Distribution, KeyGroups, KeyedHandle, MAGIC, Metadata, Operator, OperatorStateHandle,
-    StreamHandle, Subtask,
+    Distribution, KeyGroups, KeyedHandle, MAGIC, MasterState, Metadata, Operator,
+    OperatorStateHandle, OperatorStateOffsets, StreamHandle, Subtask,
 };
 pub use savepoint::{FlinkSavepoint, METADATA_FILE, looks_like_flink};

@@ -53,7 +53,7 @@ impl FlinkSavepoint {
         let bytes = match dir.store().get(&dir.child(METADATA_FILE)).await {
             Ok(r) => r.bytes().await.map_err(|e| FlinkError::Storage {
                 path: described.clone(),
-                message: e.to_string(),
+                error: e,
             })?,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(FlinkError::NotFlink {
@@ -64,7 +64,7 @@ impl FlinkSavepoint {
             Err(e) => {
                 return Err(FlinkError::Storage {
                     path: described,
-                    message: e.to_string(),
+                    error: e,
                 });
             }
         };
@@ -130,7 +130,7 @@ impl FlinkSavepoint {
         })?;
         let storage = |e: object_store::Error| FlinkError::Storage {
             path: described.clone(),
-            message: e.to_string(),
+            error: e,
         };
         let path = self.dir.child(&name);
         let bytes = match handle {

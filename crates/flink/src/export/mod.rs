@@ -4,13 +4,7 @@
 //! Flink wrote them or generated from the Arrow types, and `_metadata` written last,
 //! create-only. No JVM.
 
-pub(crate) mod hashing;
-mod keyed;
-mod metadata;
-mod out;
 mod plan;
-mod snapshots;
-mod values;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,11 +16,15 @@ use rewind_savepoint::format::Redistribution;
 use rewind_savepoint::{Location, ReadOptions, SavepointReader};
 
 use crate::FlinkError;
+use crate::keyed::{self, Buckets, Layout};
+use crate::metadata::{
+    self, KeyGroups, KeyedHandle, MasterState, Metadata, Operator, OperatorStateHandle,
+    StreamHandle, Subtask,
+};
+use crate::operator_state::{self, StateElements};
 use crate::savepoint::METADATA_FILE;
-use keyed::{Buckets, Layout};
-use metadata::{File, OperatorState, SubtaskState};
-use out::Out;
 pub use plan::Serializers;
+use plan::{KeyedPlan, ListsPlan, OperatorPlan};
 
 /// What `export` changes on the way out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,10 +91,10 @@ pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Fl
     }
 }
 
-fn storage(path: String, e: impl std::fmt::Display) -> FlinkError {
+fn storage(path: String, source: object_store::Error) -> FlinkError {
     FlinkError::Storage {
         path,
-        message: e.to_string(),
+        error: source,
     }
 }
 
@@ -110,169 +108,278 @@ pub async fn export(
 ) -> Result<ExportReport, FlinkError> {
     let plan = plan::plan(source, options)?;
     refuse_taken(&dest).await?;
-    let mut report = ExportReport::default();
+    let mut files = Files {
+        dest: &dest,
+        report: ExportReport::default(),
+    };
     let mut operators = Vec::new();
     for op in &plan.operators {
-        let mut exported = ExportedOperator {
-            uid: op.uid.clone(),
-            operator_id: op.operator_id.clone(),
-            parallelism: op.parallelism as u32,
-            max_parallelism: op.max_parallelism as u32,
-            states: Vec::new(),
+        operators.push(write_operator(source, op, options, &mut files).await?);
+    }
+    let master_states = plan
+        .master_states
+        .iter()
+        .map(|bytes| MasterState::from_bytes(bytes.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            invalid(
+                source.location().to_string(),
+                format!("a kept master state: {}", e.message),
+            )
+        })?;
+    let metadata = Metadata {
+        version: metadata::FLINK_2_VERSION,
+        checkpoint_id: plan.checkpoint_id,
+        master_states,
+        operators,
+        format_type: None,
+        properties: plan.properties,
+    };
+    files.write_metadata(&metadata).await?;
+    Ok(files.report)
+}
+
+/// The files an export writes, and its report of them.
+struct Files<'a> {
+    dest: &'a Location,
+    report: ExportReport,
+}
+
+impl Files<'_> {
+    /// Puts the file at `relative` and returns its handle in `_metadata`.
+    async fn put(&mut self, relative: String, bytes: Vec<u8>) -> Result<StreamHandle, FlinkError> {
+        let size = bytes.len();
+        self.dest
+            .store()
+            .put(
+                &self.dest.child(&relative),
+                PutPayload::from(Bytes::from(bytes)),
+            )
+            .await
+            .map_err(|e| storage(self.dest.describe(&relative), e))?;
+        self.report.files += 1;
+        self.report.bytes += size as u64;
+        Ok(StreamHandle::Relative {
+            path: relative,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+        })
+    }
+
+    /// `_metadata`, last and create-only: its presence means the savepoint is complete.
+    async fn write_metadata(&mut self, metadata: &Metadata) -> Result<(), FlinkError> {
+        let dest = self.dest;
+        let bytes =
+            metadata::write(metadata).map_err(|e| invalid(dest.describe(METADATA_FILE), e))?;
+        self.report.bytes += bytes.len() as u64;
+        self.report.files += 1;
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
         };
-        let mut subtasks: Vec<SubtaskState> = (0..op.parallelism)
-            .map(|index| SubtaskState {
-                index,
-                finished: op.finished_subtasks.contains(&index),
-                ..SubtaskState::default()
+        match dest
+            .store()
+            .put_opts(
+                &dest.child(METADATA_FILE),
+                PutPayload::from(Bytes::from(bytes)),
+                options,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(taken(dest)),
+            Err(e) => Err(storage(dest.describe(METADATA_FILE), e)),
+        }
+    }
+}
+
+/// One operator: its keyed state and its operator lists, one file each per subtask.
+async fn write_operator(
+    source: &SavepointReader,
+    op: &OperatorPlan,
+    options: &ExportOptions,
+    files: &mut Files<'_>,
+) -> Result<Operator, FlinkError> {
+    let mut exported = ExportedOperator {
+        uid: op.uid.clone(),
+        operator_id: op.operator_id.clone(),
+        parallelism: op.parallelism as u32,
+        max_parallelism: op.max_parallelism as u32,
+        states: Vec::new(),
+    };
+    let mut subtasks: Vec<Subtask> = (0..op.parallelism)
+        .map(|index| empty_subtask(index, op.finished_subtasks.contains(&index)))
+        .collect();
+    if let Some(keyed) = &op.keyed {
+        let states = write_keyed(source, op, keyed, options, &mut subtasks, files).await?;
+        exported.states.extend(states);
+    }
+    if let Some(lists) = &op.lists {
+        let states = write_lists(source, op, lists, &mut subtasks, files).await?;
+        exported.states.extend(states);
+    }
+    files.report.operators.push(exported);
+    Ok(Operator {
+        name: Some(op.name.clone()),
+        uid: Some(op.flink_uid.clone()),
+        id: op.operator_id.clone(),
+        parallelism: op.parallelism,
+        max_parallelism: op.max_parallelism,
+        coordinator_state: op.coordinator.clone().map(|data| StreamHandle::Inline {
+            name: format!("coordinator-{}", op.operator_id),
+            data,
+        }),
+        fully_finished: op.finished,
+        subtasks: subtasks
+            .into_iter()
+            .filter(|s| s.finished || s.keyed_state.is_some() || s.operator_state.is_some())
+            .collect(),
+    })
+}
+
+fn empty_subtask(index: i32, finished: bool) -> Subtask {
+    Subtask {
+        index,
+        finished,
+        operator_state: None,
+        raw_operator_state: None,
+        keyed_state: None,
+        raw_keyed_state: None,
+        input_channel_states: 0,
+        output_channel_states: 0,
+    }
+}
+
+/// Keyed state: every state's rows bucketed by key group, then one stream per subtask.
+async fn write_keyed(
+    source: &SavepointReader,
+    op: &OperatorPlan,
+    keyed: &KeyedPlan,
+    options: &ExportOptions,
+    subtasks: &mut [Subtask],
+    files: &mut Files<'_>,
+) -> Result<Vec<ExportedState>, FlinkError> {
+    let layout = Layout {
+        max_parallelism: op.max_parallelism,
+        parallelism: op.parallelism,
+    };
+    let mut buckets = Buckets::new(layout, keyed.header.len());
+    let mut kept = HashMap::new();
+    if let Some(name) = &keyed.key_groups {
+        let mut stream = source
+            .read_state(&op.uid, name, ReadOptions::default())
+            .await?;
+        while let Some(batch) = stream.try_next().await? {
+            keyed::kept_groups(&batch, &mut kept)
+                .map_err(|e| invalid(format!("{}/{name}", op.uid), e))?;
+        }
+    }
+    let kept = keyed.key_groups.as_ref().map(|_| &kept);
+    let mut exported = Vec::new();
+    for st in &keyed.states {
+        let before = buckets.entries;
+        let mut stream = source
+            .read_state(&op.uid, &st.name, ReadOptions::default())
+            .await?;
+        while let Some(batch) = stream.try_next().await? {
+            keyed::add_batch(&st.encoding, &batch, kept, &mut buckets)
+                .map_err(|e| invalid(format!("{}/{}", op.uid, st.name), e))?;
+        }
+        exported.push(ExportedState {
+            name: st.name.clone(),
+            flink_names: st.flink_names.clone(),
+            entries: buckets.entries - before,
+            serializers: st.serializers,
+        });
+    }
+    let header = keyed
+        .header_bytes(options.compress)
+        .map_err(|e| invalid(op.uid.clone(), e))?;
+    for (i, sub) in subtasks.iter_mut().enumerate() {
+        if sub.finished {
+            continue;
+        }
+        let stream = buckets
+            .stream(i, &header, options.compress)
+            .map_err(|e| invalid(op.uid.clone(), e))?;
+        let delegate = files
+            .put(format!("{}-keyed-{i}", op.uid), stream.bytes)
+            .await?;
+        sub.keyed_state = Some(KeyedHandle::Savepoint(KeyGroups {
+            first: stream.first_key_group,
+            offsets: stream.offsets,
+            delegate,
+        }));
+    }
+    Ok(exported)
+}
+
+/// Operator lists: each state's elements dealt to the subtasks (split and union as Flink
+/// deals them at restore; broadcast whole to each), one stream per subtask.
+async fn write_lists(
+    source: &SavepointReader,
+    op: &OperatorPlan,
+    lists: &ListsPlan,
+    subtasks: &mut [Subtask],
+    files: &mut Files<'_>,
+) -> Result<Vec<ExportedState>, FlinkError> {
+    let mut exported = Vec::new();
+    let mut elements = Vec::new();
+    for st in &lists.states {
+        let all = source.read_operator_list(&op.uid, &st.name, 0, 1).await?;
+        let values = all
+            .column_by_name(rewind_savepoint::columns::VALUE)
+            .and_then(|c| {
+                c.as_any()
+                    .downcast_ref::<arrow_array::BinaryArray>()
+                    .cloned()
+            })
+            .ok_or_else(|| {
+                invalid(
+                    format!("{}/{}", op.uid, st.name),
+                    "operator state elements that are not binary",
+                )
+            })?;
+        exported.push(ExportedState {
+            name: st.name.clone(),
+            flink_names: vec![st.flink_name.clone()],
+            entries: values.len() as u64,
+            serializers: Serializers::Kept,
+        });
+        elements.push(values);
+    }
+    for (i, sub) in subtasks.iter_mut().enumerate() {
+        if sub.finished {
+            continue;
+        }
+        let states: Vec<StateElements<'_>> = lists
+            .states
+            .iter()
+            .zip(&elements)
+            .map(|(st, values)| {
+                let (from, n) = match st.mode {
+                    Redistribution::Broadcast => (0, values.len()),
+                    _ => rewind_savepoint::format::deal(
+                        values.len(),
+                        Redistribution::Split,
+                        i as u32,
+                        op.parallelism as u32,
+                    ),
+                };
+                StateElements {
+                    name: &st.flink_name,
+                    distribution: st.mode.into(),
+                    elements: (from..from + n).map(|row| values.value(row)).collect(),
+                }
             })
             .collect();
-        if let Some(keyed) = &op.keyed {
-            let layout = Layout {
-                max_parallelism: op.max_parallelism,
-                parallelism: op.parallelism,
-            };
-            let mut buckets = Buckets::new(layout, keyed.header.len());
-            let mut kept = HashMap::new();
-            if let Some(name) = &keyed.key_groups {
-                let mut stream = source
-                    .read_state(&op.uid, name, ReadOptions::default())
-                    .await?;
-                while let Some(batch) = stream.try_next().await? {
-                    keyed::kept_groups(&batch, &mut kept)
-                        .map_err(|e| invalid(format!("{}/{name}", op.uid), e))?;
-                }
-            }
-            let kept = keyed.key_groups.as_ref().map(|_| &kept);
-            for st in &keyed.states {
-                let before = buckets.entries;
-                let mut stream = source
-                    .read_state(&op.uid, &st.name, ReadOptions::default())
-                    .await?;
-                while let Some(batch) = stream.try_next().await? {
-                    keyed::add_batch(&st.encoding, &batch, kept, &mut buckets)
-                        .map_err(|e| invalid(format!("{}/{}", op.uid, st.name), e))?;
-                }
-                exported.states.push(ExportedState {
-                    name: st.name.clone(),
-                    flink_names: st.flink_names.clone(),
-                    entries: buckets.entries - before,
-                    serializers: st.serializers,
-                });
-            }
-            let header = keyed
-                .header_bytes(options.compress)
-                .map_err(|e| invalid(op.uid.clone(), e))?;
-            for (i, sub) in subtasks.iter_mut().enumerate() {
-                if sub.finished {
-                    continue;
-                }
-                let (first, bytes, offsets) = buckets
-                    .stream(i, &header, options.compress)
-                    .map_err(|e| invalid(op.uid.clone(), e))?;
-                let path = format!("{}-keyed-{i}", op.uid);
-                let size = put(&dest, &path, bytes, &mut report).await?;
-                sub.keyed = Some((first, offsets, File { path, size }));
-            }
-        }
-        if let Some(lists) = &op.lists {
-            let mut elements = Vec::new();
-            for st in &lists.states {
-                let all = source.read_operator_list(&op.uid, &st.name, 0, 1).await?;
-                let values = all
-                    .column_by_name(rewind_savepoint::columns::VALUE)
-                    .and_then(|c| {
-                        c.as_any()
-                            .downcast_ref::<arrow_array::BinaryArray>()
-                            .cloned()
-                    })
-                    .ok_or_else(|| {
-                        invalid(
-                            format!("{}/{}", op.uid, st.name),
-                            "operator state elements that are not binary",
-                        )
-                    })?;
-                exported.states.push(ExportedState {
-                    name: st.name.clone(),
-                    flink_names: vec![st.flink_name.clone()],
-                    entries: values.len() as u64,
-                    serializers: Serializers::Kept,
-                });
-                elements.push(values);
-            }
-            for (i, sub) in subtasks.iter_mut().enumerate() {
-                if sub.finished {
-                    continue;
-                }
-                let mut o = Out {
-                    buf: lists.header.clone(),
-                };
-                let mut states = Vec::new();
-                for (st, values) in lists.states.iter().zip(&elements) {
-                    let (from, n) = match st.mode {
-                        Redistribution::Broadcast => (0, values.len()),
-                        _ => rewind_savepoint::format::deal(
-                            values.len(),
-                            Redistribution::Split,
-                            i as u32,
-                            op.parallelism as u32,
-                        ),
-                    };
-                    let mut offsets = Vec::with_capacity(n);
-                    for row in from..from + n {
-                        offsets.push(o.buf.len() as i64);
-                        o.bytes(values.value(row));
-                    }
-                    let mode = match st.mode {
-                        Redistribution::Split => 0,
-                        Redistribution::Union => 1,
-                        Redistribution::Broadcast => 2,
-                    };
-                    states.push((st.flink_name.clone(), mode, offsets));
-                }
-                let path = format!("{}-operator-{i}", op.uid);
-                let size = put(&dest, &path, o.buf, &mut report).await?;
-                sub.operator = Some((states, File { path, size }));
-            }
-        }
-        operators.push(OperatorState {
-            name: op.name.clone(),
-            uid: op.flink_uid.clone(),
-            id: op.operator_id.clone(),
-            parallelism: op.parallelism,
-            max_parallelism: op.max_parallelism,
-            coordinator: op.coordinator.clone(),
-            finished: op.finished,
-            subtasks: subtasks
-                .into_iter()
-                .filter(|s| s.finished || s.keyed.is_some() || s.operator.is_some())
-                .collect(),
+        let (bytes, offsets) = operator_state::stream(&lists.header, &states);
+        let delegate = files.put(format!("{}-operator-{i}", op.uid), bytes).await?;
+        sub.operator_state = Some(OperatorStateHandle {
+            states: offsets,
+            delegate,
         });
-        report.operators.push(exported);
     }
-    let bytes = metadata::write(
-        plan.checkpoint_id,
-        &plan.master_states,
-        &operators,
-        &plan.properties,
-    )
-    .map_err(|e| invalid(dest.describe(METADATA_FILE), e))?;
-    report.bytes += bytes.len() as u64;
-    report.files += 1;
-    let path = dest.child(METADATA_FILE);
-    let options = PutOptions {
-        mode: PutMode::Create,
-        ..PutOptions::default()
-    };
-    match dest
-        .store()
-        .put_opts(&path, PutPayload::from(Bytes::from(bytes)), options)
-        .await
-    {
-        Ok(_) => Ok(report),
-        Err(object_store::Error::AlreadyExists { .. }) => Err(taken(&dest)),
-        Err(e) => Err(storage(dest.describe(METADATA_FILE), e)),
-    }
+    Ok(exported)
 }
 
 fn taken(dest: &Location) -> FlinkError {
@@ -292,20 +399,4 @@ async fn refuse_taken(dest: &Location) -> Result<(), FlinkError> {
         }
     }
     Ok(())
-}
-
-async fn put(
-    dest: &Location,
-    relative: &str,
-    bytes: Vec<u8>,
-    report: &mut ExportReport,
-) -> Result<i64, FlinkError> {
-    let size = bytes.len();
-    dest.store()
-        .put(&dest.child(relative), PutPayload::from(Bytes::from(bytes)))
-        .await
-        .map_err(|e| storage(dest.describe(relative), e))?;
-    report.files += 1;
-    report.bytes += size as u64;
-    Ok(i64::try_from(size).unwrap_or(i64::MAX))
 }

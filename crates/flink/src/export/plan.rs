@@ -6,16 +6,13 @@
 use rewind_savepoint::format::{Redistribution, StateEntry, StateKind, parse_type, same_type};
 use rewind_savepoint::{SavepointReader, StateSpec};
 
-use super::hashing::{MAX_MAX_PARALLELISM, check_hashable, operator_id};
-use super::keyed::{EntryKind, StateEncoding};
-use super::out::Out;
-use super::snapshots::{namespace_ty_of, proxy, state_meta, ty_of};
 use super::{ExportOptions, invalid};
 use crate::FlinkError;
-use crate::bytes::Reader;
 use crate::extension::{self, OperatorRecord, SavepointRecord, StateRecord};
-use crate::keyed::{self, Kind};
-use crate::serializers::{Ty, snapshot_proxy};
+use crate::java::{Out, Reader};
+use crate::keyed::{self, EntryKind, Kind, StateEncoding, state_meta_bytes};
+use crate::placement::{MAX_MAX_PARALLELISM, check_hashable, operator_id};
+use crate::snapshots::{Ty, namespace_ty_of, proxy, snapshot_proxy, ty_of};
 
 /// The checkpoint properties of a canonical savepoint, as Flink 2.3 serializes them (Java
 /// serialization of `CheckpointProperties`), for savepoints that did not come from Flink.
@@ -75,18 +72,9 @@ pub(crate) struct KeyedPlan {
 }
 
 impl KeyedPlan {
-    /// The keyed-state header (`KeyedBackendSerializationProxy`, version 6).
+    /// The keyed-state header (`KeyedBackendSerializationProxy`).
     pub fn header_bytes(&self, compressed: bool) -> Result<Vec<u8>, String> {
-        let mut o = Out::default();
-        o.i32(6);
-        o.bool(compressed);
-        o.bytes(&self.key_raw);
-        let n = i16::try_from(self.header.len()).map_err(|_| "more than 32767 states")?;
-        o.i16(n);
-        for meta in &self.header {
-            o.bytes(meta);
-        }
-        Ok(o.buf)
+        keyed::header_bytes(&self.key_raw, &self.header, compressed)
     }
 }
 
@@ -456,7 +444,7 @@ fn kept_timers(
                 let prefix = if processing { "processing" } else { "event" };
                 let name = format!("_timer_state/{prefix}_{service}");
                 let timer = Ty::Timer(Box::new(key.clone()), Box::new(namespace.clone()));
-                let raw = state_meta(&name, None, &namespace, &timer, None)
+                let raw = state_meta_bytes(&name, None, &namespace, &timer, None)
                     .map_err(|e| invalid(at, e))?;
                 names.push(name);
                 entries.push(Entry {
@@ -547,7 +535,7 @@ fn generated_state(
             let mut names = Vec::new();
             for (k, prefix) in ["event", "processing"].iter().enumerate() {
                 let name = format!("_timer_state/{prefix}_{service}");
-                let raw = state_meta(&name, None, &namespace, &timer, None)
+                let raw = state_meta_bytes(&name, None, &namespace, &timer, None)
                     .map_err(|e| invalid(at, e))?;
                 entries.push(Entry {
                     order: order + k as u32,
@@ -571,7 +559,7 @@ fn generated_state(
         }
         StateKind::OperatorList => return Err(invalid(at, "internal: not keyed state")),
     };
-    let raw = state_meta(&st.name, Some(flink_kind), &namespace, &serializer, pojo)
+    let raw = state_meta_bytes(&st.name, Some(flink_kind), &namespace, &serializer, pojo)
         .map_err(|e| invalid(at, e))?;
     entries.push(Entry {
         order,

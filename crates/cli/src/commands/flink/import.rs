@@ -16,17 +16,21 @@ pub async fn import(args: ImportFlinkArgs, out: &mut dyn Write) -> Result<u8> {
     };
     let report = rewind_flink::import(&sp, location(&args.dest)?, &options).await?;
     let mut t = table(&["operator", "state", "kind", "rows"]);
-    for (uid, state, kind, rows) in &report.states {
+    for s in &report.states {
         t.add_row(vec![
-            uid.clone(),
-            state.clone(),
-            kind.clone(),
-            rows.to_string(),
+            s.uid.clone(),
+            s.state.clone(),
+            s.kind.clone(),
+            s.rows.to_string(),
         ]);
     }
     writeln!(out, "{t}")?;
-    for (uid, state, class, why) in &report.skipped {
-        writeln!(out, "skipped {uid}/{state} ({class}): {why}")?;
+    for s in &report.skipped {
+        writeln!(
+            out,
+            "skipped {}/{} ({}): {}",
+            s.uid, s.state, s.serializer, s.reason
+        )?;
     }
     writeln!(
         out,

@@ -155,15 +155,13 @@ fn subtask_view(s: &Subtask) -> SubtaskView {
         .operator_state
         .iter()
         .flat_map(|h| {
-            h.states
-                .iter()
-                .map(move |(name, mode, offsets)| OperatorStateView {
-                    name: name.clone(),
-                    mode: mode.as_str(),
-                    elements: offsets.len(),
-                    location: h.delegate.describe(),
-                    inline: matches!(h.delegate, StreamHandle::Inline { .. }),
-                })
+            h.states.iter().map(move |state| OperatorStateView {
+                name: state.name.clone(),
+                mode: state.distribution.as_str(),
+                elements: state.offsets.len(),
+                location: h.delegate.describe(),
+                inline: matches!(h.delegate, StreamHandle::Inline { .. }),
+            })
         })
         .collect();
     SubtaskView {

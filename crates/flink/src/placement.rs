@@ -7,7 +7,7 @@ use arrow_array::types::{Float32Type, Float64Type, Int8Type, Int16Type, Int32Typ
 use arrow_array::{Array, StructArray};
 use arrow_schema::DataType;
 
-use crate::serializers::Ty;
+use crate::snapshots::Ty;
 
 /// The largest max parallelism Flink allows (key groups are 2-byte prefixes).
 pub(crate) const MAX_MAX_PARALLELISM: i32 = 32768;

@@ -1,4 +1,4 @@
-//! A big-endian writer (Java `DataOutput`), the inverse of [`crate::bytes::Reader`].
+//! A big-endian writer (Java `DataOutput`), the inverse of [`super::Reader`].
 
 #[derive(Debug, Default)]
 pub(crate) struct Out {
@@ -86,7 +86,8 @@ impl Out {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bytes::{Reader, decode_modified_utf8};
+    use crate::java::Reader;
+    use crate::java::read::decode_modified_utf8;
 
     #[test]
     fn strings_read_back() {

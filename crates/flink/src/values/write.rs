@@ -1,13 +1,13 @@
 //! Values of Flink's built-in serializers written from Arrow columns: the inverse of
-//! `columns::read`, so that what an import decoded encodes to the same bytes.
+//! `super::read`, so that what an import decoded encodes to the same bytes.
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 
-use super::out::Out;
-use crate::serializers::Ty;
+use crate::java::Out;
+use crate::snapshots::Ty;
 
 /// Writes the value at `row` of `array` (a column of `ty.data_type()`) as `ty`'s
 /// serializer does. `Err` says what cannot be written (a null where Flink allows none).
@@ -201,8 +201,8 @@ fn now_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bytes::Reader;
-    use crate::columns::{self, Column};
+    use crate::java::Reader;
+    use crate::values::{self as columns, Column};
 
     /// Bytes decode into a column and encode back to the same bytes.
     fn round_trip(ty: &Ty, bytes: &[u8]) {

@@ -1,4 +1,4 @@
-//! Keyed state in Flink's canonical layout: entries bucketed by key group and state id,
+//! Writing keyed state in Flink's canonical layout: the header, and entries bucketed by key group and state id,
 //! then one stream per subtask (the keyed header, then each non-empty key group at its
 //! offset: `u16 state id`, entries `i32 len, key, i32 len, value`, the first key byte of
 //! a state's last entry flagged `0x80`, then the next state id or `0xFFFF`).
@@ -9,10 +9,11 @@ use std::collections::HashMap;
 use arrow_array::types::{Int32Type, Int64Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 
-use super::hashing::{java_hash, key_group, key_group_range, subtask_of};
-use super::out::Out;
-use super::values::{list_items, write};
-use crate::serializers::Ty;
+use super::*;
+use crate::java::Out;
+use crate::placement::{java_hash, key_group, key_group_range, subtask_of};
+use crate::snapshots::{Ty, proxy};
+use crate::values::{list_items, write};
 use rewind_savepoint::columns;
 
 /// How keys land in key groups and subtasks.
@@ -24,7 +25,7 @@ pub(crate) struct Layout {
 
 impl Layout {
     fn prefix_len(self) -> usize {
-        super::hashing::prefix_len(self.max_parallelism)
+        crate::placement::prefix_len(self.max_parallelism)
     }
 }
 
@@ -39,6 +40,59 @@ struct SubtaskBuckets {
     first: i32,
     groups: usize,
     buckets: Vec<Bucket>,
+}
+
+/// The keyed-state header (`KeyedBackendSerializationProxy`): the key serializer's
+/// snapshot and one `StateMetaInfoSnapshot` per state, in state-id order, as written.
+pub(crate) fn header_bytes(
+    key: &[u8],
+    states: &[Vec<u8>],
+    compressed: bool,
+) -> Result<Vec<u8>, String> {
+    let mut o = Out::default();
+    o.i32(HEADER_VERSION);
+    o.bool(compressed);
+    o.bytes(key);
+    let n = i16::try_from(states.len()).map_err(|_| "more than 32767 states")?;
+    o.i16(n);
+    for meta in states {
+        o.bytes(meta);
+    }
+    Ok(o.buf)
+}
+
+/// A keyed header entry: `kind` is `VALUE`, `LIST` or `MAP` (key-value state) or `None`
+/// for a timer queue, whose value serializer is the timer's.
+pub(crate) fn state_meta_bytes(
+    name: &str,
+    kind: Option<&str>,
+    namespace: &Ty,
+    value: &Ty,
+    pojo: Option<&str>,
+) -> Result<Vec<u8>, String> {
+    let mut out = Out::default();
+    out.utf(name)?;
+    match kind {
+        Some(kind) => {
+            out.i32(KEY_VALUE);
+            out.i32(1);
+            out.utf("KEYED_STATE_TYPE")?;
+            out.utf(kind)?;
+            out.i32(2);
+            out.utf("VALUE_SERIALIZER")?;
+            proxy(value, pojo, &mut out)?;
+            out.utf("NAMESPACE_SERIALIZER")?;
+            proxy(namespace, None, &mut out)?;
+        }
+        None => {
+            out.i32(PRIORITY_QUEUE);
+            out.i32(0);
+            out.i32(1);
+            out.utf("VALUE_SERIALIZER")?;
+            proxy(value, None, &mut out)?;
+        }
+    }
+    Ok(out.buf)
 }
 
 /// The entries of one operator's keyed state, by subtask, key group and state id.
@@ -102,17 +156,21 @@ impl Buckets {
         Ok(())
     }
 
-    /// Subtask `index`'s stream (after `header`) and the offset of each key group of its
-    /// range (0 for an empty one). `compress`: each key group its own Snappy framed stream,
+    /// Subtask `index`'s stream (`header`, then its key groups) and the offset of each
+    /// key group of its range (0 for an empty one). `compress`: each key group its own Snappy framed stream,
     /// as Flink's `SnappyStreamCompressionDecorator` writes it.
     pub fn stream(
         &self,
         index: usize,
         header: &[u8],
         compress: bool,
-    ) -> Result<(i32, Vec<u8>, Vec<i64>), String> {
+    ) -> Result<SubtaskStream, String> {
         let Some(sb) = self.subtasks.get(index) else {
-            return Ok((0, header.to_vec(), Vec::new()));
+            return Ok(SubtaskStream {
+                first_key_group: 0,
+                bytes: header.to_vec(),
+                offsets: Vec::new(),
+            });
         };
         let mut out = Out {
             buf: header.to_vec(),
@@ -144,10 +202,10 @@ impl Buckets {
             while let Some((_, bucket)) = states.next() {
                 let start = dst.buf.len();
                 dst.bytes(&bucket.buf);
-                dst.buf[start + bucket.last_key] |= 0x80;
+                dst.buf[start + bucket.last_key] |= LAST_ENTRY_FLAG;
                 match states.peek() {
                     Some((next, _)) => dst.u16(*next as u16),
-                    None => dst.u16(0xFFFF),
+                    None => dst.u16(END_OF_KEY_GROUP),
                 }
             }
             if compress {
@@ -158,8 +216,22 @@ impl Buckets {
                 out.bytes(&framed);
             }
         }
-        Ok((sb.first, out.buf, offsets))
+        Ok(SubtaskStream {
+            first_key_group: sb.first,
+            bytes: out.buf,
+            offsets,
+        })
     }
+}
+
+/// One subtask's keyed state file, and where each of its key groups starts.
+pub(crate) struct SubtaskStream {
+    /// The first key group of the subtask's range.
+    pub first_key_group: i32,
+    /// The header, then the key groups.
+    pub bytes: Vec<u8>,
+    /// One offset per key group of the range (0: empty).
+    pub offsets: Vec<i64>,
 }
 
 /// How one Rewind keyed state's rows become entries.

@@ -1,17 +1,12 @@
 //! Serializer snapshots for state that did not come from Flink (bootstrapped, edited into
 //! a new type, migrated, or written by the Rewind engine): Flink's built-in serializers
-//! chosen from the Arrow types, written as Flink writes their snapshots, and the keyed
-//! header entry (`StateMetaInfoSnapshot`) that names them.
+//! chosen from the Arrow types, written as Flink writes their snapshots.
 
 use arrow_schema::{DataType, Fields};
 
-use super::out::Out;
-use crate::serializers::{COMPOSITE_MAGIC, NESTED_MAGIC, OPTIONAL_MAP_MAGIC, Ty};
+use super::{COMPOSITE_MAGIC, NESTED_MAGIC, OPTIONAL_MAP_MAGIC, Ty};
+use crate::java::Out;
 const BASE: &str = "org.apache.flink.api.common.typeutils.base.";
-
-/// Backend state types of a `StateMetaInfoSnapshot`.
-pub(crate) const KEY_VALUE: i32 = 0;
-pub(crate) const PRIORITY_QUEUE: i32 = 3;
 
 /// The Flink type for values of Arrow type `dt`; `pojo` is the class to give a struct.
 /// `Err` names what has no Flink counterpart.
@@ -201,49 +196,15 @@ fn snapshot(ty: &Ty, pojo: Option<&str>, out: &mut Out) -> Result<(), String> {
         }
         other => Err(format!(
             "no Flink serializer snapshot is generated for {}",
-            super::values::describe(other)
+            crate::values::describe(other)
         )),
     }
-}
-
-/// A keyed header entry: `kind` is `VALUE`, `LIST` or `MAP` (key-value state) or `None`
-/// for a timer queue, whose value serializer is the timer's.
-pub(crate) fn state_meta(
-    name: &str,
-    kind: Option<&str>,
-    namespace: &Ty,
-    value: &Ty,
-    pojo: Option<&str>,
-) -> Result<Vec<u8>, String> {
-    let mut out = Out::default();
-    out.utf(name)?;
-    match kind {
-        Some(kind) => {
-            out.i32(KEY_VALUE);
-            out.i32(1);
-            out.utf("KEYED_STATE_TYPE")?;
-            out.utf(kind)?;
-            out.i32(2);
-            out.utf("VALUE_SERIALIZER")?;
-            proxy(value, pojo, &mut out)?;
-            out.utf("NAMESPACE_SERIALIZER")?;
-            proxy(namespace, None, &mut out)?;
-        }
-        None => {
-            out.i32(PRIORITY_QUEUE);
-            out.i32(0);
-            out.i32(1);
-            out.utf("VALUE_SERIALIZER")?;
-            proxy(value, None, &mut out)?;
-        }
-    }
-    Ok(out.buf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bytes::Reader;
+    use crate::java::Reader;
     use crate::keyed;
 
     /// The counter sample's header entry for `count`, as Flink wrote it.
@@ -256,7 +217,9 @@ mod tests {
         let mut r = Reader::new(COUNT_META);
         let header = keyed::header(&mut r).unwrap();
         let count = header.states.iter().find(|s| s.name == "count").unwrap();
-        let generated = state_meta("count", Some("VALUE"), &Ty::Void, &Ty::I64, None).unwrap();
+        let generated =
+            crate::keyed::state_meta_bytes("count", Some("VALUE"), &Ty::Void, &Ty::I64, None)
+                .unwrap();
         assert_eq!(generated, count.raw);
         let timers = header
             .states
@@ -264,7 +227,8 @@ mod tests {
             .find(|s| s.name.starts_with("_timer_state/event"))
             .unwrap();
         let timer = Ty::Timer(Box::new(Ty::I64), Box::new(Ty::Void));
-        let generated = state_meta(&timers.name, None, &Ty::Void, &timer, None).unwrap();
+        let generated =
+            crate::keyed::state_meta_bytes(&timers.name, None, &Ty::Void, &timer, None).unwrap();
         assert_eq!(generated, timers.raw);
         let mut key = Out::default();
         proxy(&Ty::I64, None, &mut key).unwrap();
@@ -284,7 +248,7 @@ mod tests {
         ] {
             let mut out = Out::default();
             proxy(&ty, Some("com.example.Stats"), &mut out).unwrap();
-            let parsed = crate::serializers::snapshot_proxy(&mut Reader::new(&out.buf)).unwrap();
+            let parsed = crate::snapshots::snapshot_proxy(&mut Reader::new(&out.buf)).unwrap();
             assert_eq!(parsed.ty, ty);
         }
     }

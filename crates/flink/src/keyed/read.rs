@@ -1,47 +1,16 @@
-//! A subtask's keyed state in Flink's canonical format: the header (kvStateId -> state
-//! name, kind and serializers) and the entries of each key group.
+//! Reading the canonical keyed stream: the header (kvStateId -> state name, kind and
+//! serializers) and the entries of each key group, decoded into Arrow columns.
 
-use crate::bytes::{Parse, Reader};
+use super::*;
+use crate::java::{Parse, Reader};
 use arrow_array::builder::StringBuilder;
 
-use crate::columns::{self, Column};
-use crate::serializers::{Snapshot, Ty, snapshot_proxy};
-
-/// What kind of state a header entry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Value,
-    List,
-    Map,
-    Timers,
-}
-
-/// One state of the header.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StateMeta {
-    pub name: String,
-    /// `KEYED_STATE_TYPE` (VALUE, LIST, MAP, AGGREGATING, ...) or PRIORITY_QUEUE.
-    pub flink_kind: String,
-    pub kind: Option<Kind>,
-    pub namespace: Option<Snapshot>,
-    pub value: Option<Snapshot>,
-    /// The entry's bytes as Flink wrote them (a `StateMetaInfoSnapshot`), for export.
-    pub raw: Vec<u8>,
-}
-
-/// The keyed-state header (KeyedBackendSerializationProxy).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Header {
-    pub compression: bool,
-    pub key: Snapshot,
-    /// The key serializer's snapshot as Flink wrote it, for export.
-    pub key_raw: Vec<u8>,
-    pub states: Vec<StateMeta>,
-}
+use crate::snapshots::{Ty, snapshot_proxy};
+use crate::values::{self as columns, Column};
 
 pub(crate) fn header(r: &mut Reader<'_>) -> Parse<Header> {
     let version = r.i32()?;
-    if version != 6 {
+    if version != HEADER_VERSION {
         return r.fail(format!(
             "keyed state header version {version} (only 6, Flink 1.17+, is read)"
         ));
@@ -91,7 +60,7 @@ pub(crate) fn state_meta(r: &mut Reader<'_>) -> Parse<StateMeta> {
         }
     }
     let kind = match (backend_type, flink_kind.as_str()) {
-        (3, _) => {
+        (PRIORITY_QUEUE, _) => {
             flink_kind = "PRIORITY_QUEUE".into();
             Some(Kind::Timers)
         }
@@ -205,7 +174,7 @@ pub(crate) fn entries(
             let value = r.bytes(value_len)?;
             // The flag lives in the key-group prefix, which is skipped below, so the key
             // bytes are decoded in place.
-            let last = key.first().is_some_and(|b| b & 0x80 != 0);
+            let last = key.first().is_some_and(|b| b & LAST_ENTRY_FLAG != 0);
             if key.len() < prefix_len {
                 return r.fail("a key shorter than its key-group prefix");
             }
@@ -216,7 +185,7 @@ pub(crate) fn entries(
                     return r.fail(format!("state id {state} is not in the header"));
                 };
                 entry(header, meta, &key[prefix_len..], value, columns, domain).map_err(|e| {
-                    crate::bytes::ParseError {
+                    crate::java::ParseError {
                         offset: r.pos(),
                         message: e.message,
                     }
@@ -227,7 +196,7 @@ pub(crate) fn entries(
             }
             if last {
                 state = r.u16()?;
-                if state == 0xFFFF {
+                if state == END_OF_KEY_GROUP {
                     break;
                 }
             }
@@ -262,7 +231,7 @@ pub(crate) fn decompress_key_groups(stream: &[u8], offsets: &[i64]) -> Parse<(Ve
             .find(|&s| s > start)
             .unwrap_or(stream.len());
         let Some(segment) = stream.get(start..end) else {
-            return Err(crate::bytes::ParseError {
+            return Err(crate::java::ParseError {
                 offset: start,
                 message: format!("key group at offset {start} is past the end"),
             });
@@ -270,7 +239,7 @@ pub(crate) fn decompress_key_groups(stream: &[u8], offsets: &[i64]) -> Parse<(Ve
         new_offsets.push(plain.len() as i64);
         snap::read::FrameDecoder::new(segment)
             .read_to_end(&mut plain)
-            .map_err(|e| crate::bytes::ParseError {
+            .map_err(|e| crate::java::ParseError {
                 offset: start,
                 message: format!("a Snappy-compressed key group does not decompress: {e}"),
             })?;
@@ -391,7 +360,7 @@ mod tests {
     use super::*;
 
     const STREAM: &[u8] = include_bytes!(
-        "../../../fixtures/flink/rich-state-A/savepoint-46a48f-b5c105e0343a/b26b0884-af62-4124-8080-1e83e0b17498"
+        "../../../../fixtures/flink/rich-state-A/savepoint-46a48f-b5c105e0343a/b26b0884-af62-4124-8080-1e83e0b17498"
     );
 
     /// Rows decoded from the first key group of `stream`, over every decodable state.
@@ -425,7 +394,7 @@ mod tests {
         for len in (0..head.len()).step_by(7) {
             let _ = decode(&head[..len]);
         }
-        for damaged in crate::bytes::flipped(head, 0x2545_F491_4F6C_DD1D, 2000) {
+        for damaged in crate::java::flipped(head, 0x2545_F491_4F6C_DD1D, 2000) {
             let _ = decode(&damaged);
         }
     }

@@ -12,8 +12,8 @@ use arrow_array::{ListArray, StructArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBuffer};
 use arrow_schema::{DataType, FieldRef, Fields};
 
-use crate::bytes::{Parse, Reader};
-use crate::serializers::Ty;
+use crate::java::{Parse, Reader};
+use crate::snapshots::Ty;
 
 /// A column being built, of the Arrow type [`Ty::data_type`] names.
 pub(crate) enum Column {
