@@ -77,7 +77,7 @@ pub(crate) fn check_hashable(ty: &Ty) -> Result<(), String> {
         Ty::Pojo(_) => Err("POJOs (their hashCode is the job's own code)".into()),
         other => Err(format!(
             "of Flink type {} (no Java hashCode known)",
-            super::values::describe(other)
+            other.describe()
         )),
     }
 }

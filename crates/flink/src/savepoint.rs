@@ -4,8 +4,9 @@
 use object_store::ObjectStoreExt;
 use rewind_savepoint::Location;
 
+use crate::error::FlinkError;
+use crate::metadata::MAGIC;
 use crate::metadata::{self, Metadata, StreamHandle};
-use crate::{FlinkError, MAGIC};
 
 /// The name of Flink's metadata file.
 pub const METADATA_FILE: &str = "_metadata";

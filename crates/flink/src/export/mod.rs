@@ -15,7 +15,7 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use rewind_savepoint::format::Redistribution;
 use rewind_savepoint::{Location, ReadOptions, SavepointReader};
 
-use crate::FlinkError;
+use crate::error::FlinkError;
 use crate::keyed::{self, Buckets, Layout};
 use crate::metadata::{
     self, KeyGroups, KeyedHandle, MasterState, Metadata, Operator, OperatorStateHandle,

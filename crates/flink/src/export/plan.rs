@@ -7,7 +7,7 @@ use rewind_savepoint::format::{Redistribution, StateEntry, StateKind, parse_type
 use rewind_savepoint::{SavepointReader, StateSpec};
 
 use super::{ExportOptions, invalid};
-use crate::FlinkError;
+use crate::error::FlinkError;
 use crate::extension::{self, OperatorRecord, SavepointRecord, StateRecord};
 use crate::java::{Out, Reader};
 use crate::keyed::{self, EntryKind, Kind, StateEncoding, state_meta_bytes};

@@ -10,12 +10,13 @@ use arrow_schema::{DataType, Field, Schema};
 use rewind_savepoint::StateSpec;
 
 use super::{ImportOptions, ImportReport, KeyedState, SkippedState, rewind_name, unsupported};
+use crate::error::FlinkError;
 use crate::extension::{self, Blob, FlinkState, RECORD_VERSION, StateRecord};
 use crate::java::Reader;
 use crate::keyed::{self, Header, Kind};
 use crate::metadata::{KeyedHandle, Operator};
 use crate::placement::prefix_len;
-use crate::{FlinkError, FlinkSavepoint};
+use crate::savepoint::FlinkSavepoint;
 
 /// Every keyed state of `op`, and the key serializer's snapshot as Flink wrote it.
 pub(super) async fn read_keyed(

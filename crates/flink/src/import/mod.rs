@@ -15,11 +15,12 @@ use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec, Writ
 mod keyed_states;
 mod operator_state;
 
+use crate::error::FlinkError;
 use crate::extension::{
     self, Blob, FlinkState, OperatorRecord, RECORD_VERSION, SavepointRecord, StateRecord,
 };
 use crate::metadata::{Distribution, KeyedHandle, Operator};
-use crate::{FlinkError, FlinkSavepoint};
+use crate::savepoint::FlinkSavepoint;
 use keyed_states::read_keyed;
 use operator_state::operator_lists;
 
@@ -302,7 +303,7 @@ async fn write_states(
 }
 
 /// (uid, what) of every subtask's raw operator or keyed state.
-fn raw_states(m: &crate::Metadata) -> Vec<(String, String)> {
+fn raw_states(m: &crate::metadata::Metadata) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for op in &m.operators {
         let uid = rewind_name(op.uid.as_deref().unwrap_or(&op.id));
@@ -412,9 +413,9 @@ mod tests {
             op.subtasks[0]
                 .operator_state
                 .clone()
-                .or(Some(crate::OperatorStateHandle {
+                .or(Some(crate::metadata::OperatorStateHandle {
                     states: Vec::new(),
-                    delegate: crate::StreamHandle::EmptySegment,
+                    delegate: crate::metadata::StreamHandle::EmptySegment,
                 }));
         assert_eq!(
             raw_states(&m),

@@ -9,9 +9,10 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 
 use super::{ListState, rewind_name, unsupported};
+use crate::error::FlinkError;
 use crate::metadata::Operator;
 use crate::operator_state;
-use crate::{FlinkError, FlinkSavepoint};
+use crate::savepoint::FlinkSavepoint;
 
 /// Operator list and broadcast state, element by element, as binary. Also the stream's
 /// header (the states' serializers): the longest any subtask wrote.

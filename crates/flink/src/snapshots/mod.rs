@@ -62,6 +62,19 @@ pub(crate) const NESTED_MAGIC: i32 = 1_333_245;
 pub(crate) const OPTIONAL_MAP_MAGIC: i64 = 0x04F2_C69A_3D70;
 
 impl Ty {
+    /// A short name of the type for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Ty::Opaque(class) => class.clone(),
+            Ty::Pojo(_) => "POJO".into(),
+            other => format!("{other:?}")
+                .split('(')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+
     /// The Arrow type a value of this type becomes.
     pub fn data_type(&self) -> Result<DataType, String> {
         let field = |name: &str, t: &Ty| -> Result<Arc<Field>, String> {

@@ -196,7 +196,7 @@ fn snapshot(ty: &Ty, pojo: Option<&str>, out: &mut Out) -> Result<(), String> {
         }
         other => Err(format!(
             "no Flink serializer snapshot is generated for {}",
-            crate::values::describe(other)
+            other.describe()
         )),
     }
 }

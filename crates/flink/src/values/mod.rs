@@ -7,4 +7,4 @@ mod read;
 mod write;
 
 pub(crate) use read::{Column, read, read_list_items};
-pub(crate) use write::{describe, list_items, write};
+pub(crate) use write::{list_items, write};

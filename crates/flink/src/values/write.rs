@@ -38,7 +38,7 @@ pub(crate) fn write(ty: &Ty, array: &dyn Array, row: usize, out: &mut Out) -> Re
             out.flink_string(None);
             return Ok(());
         }
-        _ if null => return Err(format!("a null {} where Flink allows none", describe(ty))),
+        _ if null => return Err(format!("a null {} where Flink allows none", ty.describe())),
         _ => {}
     }
     match (ty, array.data_type()) {
@@ -155,24 +155,11 @@ pub(crate) fn write(ty: &Ty, array: &dyn Array, row: usize, out: &mut Out) -> Re
         (ty, dt) => {
             return Err(format!(
                 "a column of type {dt} cannot be written as Flink's {}",
-                describe(ty)
+                ty.describe()
             ));
         }
     }
     Ok(())
-}
-
-/// A short name of a Flink type for messages.
-pub(crate) fn describe(ty: &Ty) -> String {
-    match ty {
-        Ty::Opaque(class) => class.clone(),
-        Ty::Pojo(_) => "POJO".into(),
-        other => format!("{other:?}")
-            .split('(')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-    }
 }
 
 fn string(array: &dyn Array, row: usize) -> Result<&str, String> {
