@@ -207,7 +207,7 @@ async fn write_operator(
         states: Vec::new(),
     };
     let mut subtasks: Vec<Subtask> = (0..op.parallelism)
-        .map(|index| empty_subtask(index, op.finished_subtasks.contains(&index)))
+        .map(|index| Subtask::without_state(index, op.finished_subtasks.contains(&index)))
         .collect();
     if let Some(keyed) = &op.keyed {
         let states = write_keyed(source, op, keyed, options, &mut subtasks, files).await?;
@@ -234,19 +234,6 @@ async fn write_operator(
             .filter(|s| s.finished || s.keyed_state.is_some() || s.operator_state.is_some())
             .collect(),
     })
-}
-
-fn empty_subtask(index: i32, finished: bool) -> Subtask {
-    Subtask {
-        index,
-        finished,
-        operator_state: None,
-        raw_operator_state: None,
-        keyed_state: None,
-        raw_keyed_state: None,
-        input_channel_states: 0,
-        output_channel_states: 0,
-    }
 }
 
 /// Keyed state: every state's rows bucketed by key group, then one stream per subtask.

@@ -134,6 +134,22 @@ pub struct Subtask {
     pub output_channel_states: usize,
 }
 
+impl Subtask {
+    /// A subtask with no state: `finished`, or one whose state is filled in later.
+    pub(crate) fn without_state(index: i32, finished: bool) -> Subtask {
+        Subtask {
+            index,
+            finished,
+            operator_state: None,
+            raw_operator_state: None,
+            keyed_state: None,
+            raw_keyed_state: None,
+            input_channel_states: 0,
+            output_channel_states: 0,
+        }
+    }
+}
+
 /// Where a stream of bytes is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamHandle {

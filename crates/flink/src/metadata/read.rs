@@ -102,16 +102,7 @@ fn operator(r: &mut Reader<'_>, version: i32) -> Parse<Operator> {
     for _ in 0..n {
         let index = r.i32()?;
         if index < 0 {
-            op.subtasks.push(Subtask {
-                index: -(index + 1),
-                finished: true,
-                operator_state: None,
-                raw_operator_state: None,
-                keyed_state: None,
-                raw_keyed_state: None,
-                input_channel_states: 0,
-                output_channel_states: 0,
-            });
+            op.subtasks.push(Subtask::without_state(-(index + 1), true));
             continue;
         }
         op.subtasks.push(subtask(r, index, version)?);
