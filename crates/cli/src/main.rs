@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod files;
+mod json;
 mod json_rows;
 mod output;
 
