@@ -17,6 +17,7 @@ mod jobs;
 mod load;
 mod log;
 mod migrate;
+mod pipe;
 mod rescale;
 mod s3;
 mod signals;
