@@ -14,6 +14,7 @@ mod hostile;
 mod incremental;
 mod inspect;
 mod jobs;
+mod json;
 mod load;
 mod log;
 mod migrate;
