@@ -42,7 +42,7 @@ pub(crate) fn list_json(home: &Path) -> serde_json::Value {
 
 pub(crate) fn job_view(home: &Path, id: &str) -> serde_json::Value {
     let list = list_json(home);
-    assert_eq!(list["version"], 1);
+    assert_eq!(list["json_version"], 1);
     list["jobs"]
         .as_array()
         .unwrap()
@@ -468,6 +468,6 @@ fn a_job_whose_process_is_gone_is_listed_as_lost_then_removed() {
     assert!(!jobs.join(format!("{id}.json")).exists(), "cleaned up");
     assert_eq!(
         ok(rewind_at(&home, &["list", "--json"])),
-        "{\n  \"version\": 1,\n  \"jobs\": []\n}"
+        "{\n  \"json_version\": 1,\n  \"jobs\": []\n}"
     );
 }

@@ -63,7 +63,7 @@ pub enum Command {
 pub struct InspectArgs {
     /// The savepoint: a path or URL.
     pub savepoint: String,
-    /// Print JSON (a documented, versioned wire format) instead of tables.
+    /// Print JSON instead of tables (a versioned wire format: docs/json.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -98,7 +98,7 @@ pub struct StateArgs {
 pub enum StateFormat {
     /// A table for people.
     Table,
-    /// One JSON object per row (JSON lines).
+    /// One JSON object per row (JSON lines), the state's columns as fields.
     Json,
     /// CSV with a header row; lists, structs and maps as text like the table shows them.
     Csv,
@@ -120,7 +120,7 @@ pub struct ValidateArgs {
     /// Also decode every key and check its stored hash and the sort order.
     #[arg(long)]
     pub deep: bool,
-    /// Print JSON instead of a table.
+    /// Print JSON instead of a table (a versioned wire format: docs/json.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -231,7 +231,8 @@ pub struct DiffArgs {
     /// Counts only, no examples.
     #[arg(long)]
     pub stat: bool,
-    /// JSON lines: one object per difference, then a summary object.
+    /// Print JSON lines instead of tables: one object per difference, then a summary
+    /// object (a versioned wire format: docs/json.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -417,9 +418,8 @@ pub struct AnalyzeArgs {
     /// inline, nothing loaded from the network; printable).
     #[arg(long, value_name = "FILE")]
     pub html: Option<std::path::PathBuf>,
-    /// Print JSON instead of tables: `json_version` 1, then the fields of
-    /// `rewind_savepoint::Analysis` (findings, states with columns, subtasks, slices,
-    /// top_keys, sizes, fields, timers, growth).
+    /// Print JSON instead of tables (a versioned wire format: docs/json.md): findings,
+    /// states with columns, subtasks, slices, top_keys, sizes, fields, timers, growth.
     #[arg(long)]
     pub json: bool,
 }
@@ -456,7 +456,7 @@ pub struct BootstrapArgs {
 pub struct LogArgs {
     /// The prefix to search: a path or URL.
     pub root: String,
-    /// Print JSON instead of a tree.
+    /// Print JSON instead of a tree (a versioned wire format: docs/json.md).
     #[arg(long, conflicts_with = "dot")]
     pub json: bool,
     /// Print a Graphviz DOT graph instead of a tree.
@@ -567,7 +567,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 #[command(after_help = JOB_NOTES)]
 pub struct ListArgs {
-    /// Print JSON (a documented, versioned wire format) instead of a table.
+    /// Print JSON instead of a table (a versioned wire format: docs/json.md).
     #[arg(long)]
     pub json: bool,
 }

@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod files;
+mod json;
 mod json_rows;
 mod output;
 
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         }
     };
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = output::PipeWatch::new(stdout.lock());
     let result = runtime.block_on(commands::run(cli, &mut out));
     let result = result.and_then(|code| {
         out.flush()?;
@@ -44,7 +45,8 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
+        // `rewind ... | head` closing the pipe early is not an error (as in ripgrep).
+        Err(_) if out.reader_gone() => ExitCode::from(EXIT_OK),
         Err(e) => {
             eprintln!("rewind: error: {e:#}");
             ExitCode::from(EXIT_ERROR)
@@ -62,13 +64,4 @@ fn quiet_decoder_panics() {
             default(info);
         }
     }));
-}
-
-/// `rewind inspect ... | head` closing the pipe early is not an error.
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }

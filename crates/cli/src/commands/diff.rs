@@ -3,15 +3,15 @@
 use std::io::Write;
 
 use anyhow::Result;
-use rewind_savepoint::{DiffOptions, DiffReport, StructureChange, diff};
+use rewind_savepoint::{
+    DiffOptions, DiffReport, RowChange, RowChangeKind, StateDiff, StructureChange, diff,
+};
 use serde::Serialize;
 
 use super::open_savepoint;
 use crate::cli::DiffArgs;
+use crate::json;
 use crate::output::table;
-
-/// Version of the `diff --json` wire format.
-const JSON_VERSION: u32 = 1;
 
 pub async fn run(args: DiffArgs, out: &mut dyn Write) -> Result<u8> {
     let a = open_savepoint(&args.a).await?;
@@ -34,9 +34,9 @@ pub async fn run(args: DiffArgs, out: &mut dyn Write) -> Result<u8> {
     })
 }
 
+/// One line of `diff --json` (docs/json.md): its `type`, then the fields of that type.
 #[derive(Serialize)]
 struct Line<'a, T: Serialize> {
-    json_version: u32,
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(flatten)]
@@ -47,8 +47,27 @@ struct Line<'a, T: Serialize> {
 struct RowLine<'a> {
     operator: &'a str,
     state: &'a str,
-    #[serde(flatten)]
-    change: &'a rewind_savepoint::RowChange,
+    kind: &'static str,
+    key: &'a serde_json::Value,
+    a: Option<&'a serde_json::Value>,
+    b: Option<&'a serde_json::Value>,
+}
+
+impl<'a> RowLine<'a> {
+    fn new(s: &'a StateDiff, change: &'a RowChange) -> Self {
+        RowLine {
+            operator: &s.uid,
+            state: &s.state,
+            kind: match change.kind {
+                RowChangeKind::Added => "added",
+                RowChangeKind::Removed => "removed",
+                RowChangeKind::Changed => "changed",
+            },
+            key: &change.key,
+            a: change.a.as_ref(),
+            b: change.b.as_ref(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -70,30 +89,23 @@ struct StateSummary<'a> {
 }
 
 fn print_json(report: &DiffReport, out: &mut dyn Write) -> Result<()> {
-    let mut line = |kind: &'static str, body: &dyn erased::Ser| -> Result<()> {
-        let value = body.to_value()?;
-        serde_json::to_writer(
-            &mut *out,
+    for change in &report.structure {
+        // The library's `StructureChange` is the layout of a structure line.
+        json::write_line(
+            out,
             &Line {
-                json_version: JSON_VERSION,
-                kind,
-                body: &value,
+                kind: "structure",
+                body: change,
             },
         )?;
-        writeln!(out)?;
-        Ok(())
-    };
-    for change in &report.structure {
-        line("structure", change)?;
     }
     for s in &report.states {
         for e in &s.examples {
-            line(
-                "row",
-                &RowLine {
-                    operator: &s.uid,
-                    state: &s.state,
-                    change: e,
+            json::write_line(
+                out,
+                &Line {
+                    kind: "row",
+                    body: &RowLine::new(s, e),
                 },
             )?;
         }
@@ -115,19 +127,14 @@ fn print_json(report: &DiffReport, out: &mut dyn Write) -> Result<()> {
             })
             .collect(),
     };
-    line("summary", &summary)
-}
-
-/// Serializing through `serde_json::Value` lets one closure take every line type.
-mod erased {
-    pub trait Ser {
-        fn to_value(&self) -> serde_json::Result<serde_json::Value>;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_value(&self) -> serde_json::Result<serde_json::Value> {
-            serde_json::to_value(self)
-        }
-    }
+    json::write_line(
+        out,
+        &Line {
+            kind: "summary",
+            body: &summary,
+        },
+    )?;
+    Ok(())
 }
 
 fn describe(change: &StructureChange) -> (String, String, String) {
@@ -255,9 +262,9 @@ fn print_tables(report: &DiffReport, out: &mut dyn Write) -> Result<()> {
         };
         for (s, e) in examples {
             let sign = match e.kind {
-                rewind_savepoint::RowChangeKind::Added => "+",
-                rewind_savepoint::RowChangeKind::Removed => "-",
-                rewind_savepoint::RowChangeKind::Changed => "~",
+                RowChangeKind::Added => "+",
+                RowChangeKind::Removed => "-",
+                RowChangeKind::Changed => "~",
             };
             t.add_row(vec![
                 format!("{}/{}", s.uid, s.state),

@@ -11,9 +11,6 @@ use super::location;
 use crate::cli::InspectArgs;
 use crate::output::{bytes, millis, table};
 
-/// Version of the `inspect --json` wire format; bumped on any incompatible change.
-const JSON_VERSION: u32 = 1;
-
 pub async fn run(args: InspectArgs, out: &mut dyn Write) -> Result<u8> {
     let at = location(&args.savepoint)?;
     // A Flink savepoint is inspected as such.
@@ -23,19 +20,17 @@ pub async fn run(args: InspectArgs, out: &mut dyn Write) -> Result<u8> {
     let reader = SavepointReader::open(at).await?;
     let view = InspectView::from(reader.manifest());
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &view)?;
-        writeln!(out)?;
+        crate::json::write_document(out, &view)?;
     } else {
         print_tables(&view, out)?;
     }
     Ok(crate::EXIT_OK)
 }
 
-/// The `inspect --json` document. Its own types, not the manifest's, so the manifest can
-/// evolve without breaking scripts.
+/// The `inspect --json` document (docs/json.md). Its own types, not the manifest's, so the
+/// manifest can evolve without breaking scripts.
 #[derive(Serialize)]
 struct InspectView {
-    json_version: u32,
     id: String,
     kind: &'static str,
     created_at: String,
@@ -173,7 +168,6 @@ impl From<&Manifest> for InspectView {
             })
             .collect();
         InspectView {
-            json_version: JSON_VERSION,
             id: m.id.clone(),
             kind: m.kind.as_str(),
             created_at: m.created_at.clone(),

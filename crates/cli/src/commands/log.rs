@@ -3,10 +3,71 @@
 use std::io::Write;
 
 use anyhow::Result;
-use rewind_savepoint::{LineageEntry, find_savepoints, latest_completed};
+use rewind_savepoint::{LineageEntry, Unreadable, find_savepoints, latest_completed};
+use serde::Serialize;
 
 use super::location;
 use crate::cli::LogArgs;
+use crate::json;
+
+/// The `log --json` document (docs/json.md).
+#[derive(Serialize)]
+struct LogView<'a> {
+    savepoints: Vec<SavepointView<'a>>,
+    unreadable: Vec<UnreadableView<'a>>,
+}
+
+/// The `log --latest --json` document.
+#[derive(Serialize)]
+struct LatestView<'a> {
+    latest: SavepointView<'a>,
+}
+
+#[derive(Serialize)]
+struct SavepointView<'a> {
+    path: &'a str,
+    id: &'a str,
+    kind: &'a str,
+    created_at: &'a str,
+    checkpoint_id: u64,
+    operation: &'a str,
+    job: &'a str,
+    app_version: Option<&'a str>,
+    parent_id: Option<&'a str>,
+    parent_location: Option<&'a str>,
+}
+
+impl<'a> From<&'a LineageEntry> for SavepointView<'a> {
+    fn from(e: &'a LineageEntry) -> Self {
+        SavepointView {
+            path: &e.path,
+            id: &e.id,
+            kind: e.kind,
+            created_at: &e.created_at,
+            checkpoint_id: e.checkpoint_id,
+            operation: &e.operation,
+            job: &e.job,
+            app_version: e.app_version.as_deref(),
+            parent_id: e.parent_id.as_deref(),
+            parent_location: e.parent_location.as_deref(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct UnreadableView<'a> {
+    path: &'a str,
+    error: &'a str,
+}
+
+impl<'a> From<&'a Unreadable> for UnreadableView<'a> {
+    fn from(u: &'a Unreadable) -> Self {
+        UnreadableView {
+            path: &u.path,
+            error: &u.error,
+        }
+    }
+}
 
 pub async fn run(args: LogArgs, out: &mut dyn Write) -> Result<u8> {
     let root = location(&args.root)?;
@@ -19,11 +80,8 @@ pub async fn run(args: LogArgs, out: &mut dyn Write) -> Result<u8> {
             );
         };
         if args.json {
-            serde_json::to_writer_pretty(
-                &mut *out,
-                &serde_json::json!({ "json_version": 1, "latest": latest }),
-            )?;
-            writeln!(out)?;
+            let latest = SavepointView::from(latest);
+            json::write_document(out, &LatestView { latest })?;
         } else {
             writeln!(out, "{}", root.join(&latest.path)?)?;
         }
@@ -31,11 +89,11 @@ pub async fn run(args: LogArgs, out: &mut dyn Write) -> Result<u8> {
     }
     let is_root = |e: &LineageEntry| parent_of(&entries, e).is_none();
     if args.json {
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &serde_json::json!({ "json_version": 1, "savepoints": entries, "unreadable": broken }),
-        )?;
-        writeln!(out)?;
+        let view = LogView {
+            savepoints: entries.iter().map(SavepointView::from).collect(),
+            unreadable: broken.iter().map(UnreadableView::from).collect(),
+        };
+        json::write_document(out, &view)?;
     } else if args.dot {
         writeln!(
             out,

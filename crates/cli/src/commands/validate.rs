@@ -11,12 +11,9 @@ use super::savepoint_location;
 use crate::cli::ValidateArgs;
 use crate::output::{bytes, progress, table};
 
-/// Version of the `validate --json` wire format.
-const JSON_VERSION: u32 = 1;
-
+/// The `validate --json` document (docs/json.md).
 #[derive(Serialize)]
 struct ValidateView<'a> {
-    json_version: u32,
     valid: bool,
     id: &'a str,
     shards_checked: usize,
@@ -59,7 +56,6 @@ pub async fn run(args: ValidateArgs, out: &mut dyn Write) -> Result<u8> {
     bar.finish_and_clear();
     if args.json {
         let view = ValidateView {
-            json_version: JSON_VERSION,
             valid: report.is_valid(),
             id: &report.manifest.id,
             shards_checked: report.shards_checked,
@@ -76,8 +72,7 @@ pub async fn run(args: ValidateArgs, out: &mut dyn Write) -> Result<u8> {
                 })
                 .collect(),
         };
-        serde_json::to_writer_pretty(&mut *out, &view)?;
-        writeln!(out)?;
+        crate::json::write_document(out, &view)?;
     } else if report.is_valid() {
         writeln!(
             out,

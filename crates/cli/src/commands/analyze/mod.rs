@@ -12,9 +12,6 @@ use super::open_savepoint;
 use crate::cli::AnalyzeArgs;
 use crate::output::{bytes, table};
 
-/// Version of the `analyze --json` wire format; bumped on any incompatible change.
-const JSON_VERSION: u32 = 1;
-
 pub async fn run(args: AnalyzeArgs, out: &mut dyn Write) -> Result<u8> {
     let source = open_savepoint(&args.savepoint).await?;
     let baseline = match &args.baseline {
@@ -33,12 +30,8 @@ pub async fn run(args: AnalyzeArgs, out: &mut dyn Write) -> Result<u8> {
             .map_err(|e| anyhow::anyhow!("{}: cannot write the report: {e}", path.display()))?;
     }
     if args.json {
-        let mut value = serde_json::to_value(&analysis)?;
-        if let Some(o) = value.as_object_mut() {
-            o.insert("json_version".into(), JSON_VERSION.into());
-        }
-        serde_json::to_writer_pretty(&mut *out, &value)?;
-        writeln!(out)?;
+        // The library's `Analysis` is the layout (docs/json.md), not a view of its own.
+        crate::json::write_document(out, &analysis)?;
     } else {
         print(&analysis, out)?;
     }

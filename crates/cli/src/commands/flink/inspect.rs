@@ -9,12 +9,9 @@ use serde::Serialize;
 
 use crate::output::{bytes, table};
 
-/// Version of this `--json` layout.
-const JSON_VERSION: u32 = 1;
-
+/// The `inspect --json` document of a Flink savepoint (docs/json.md).
 #[derive(Serialize)]
 struct FlinkView {
-    json_version: u32,
     kind: &'static str,
     location: String,
     metadata_version: i32,
@@ -73,7 +70,6 @@ pub async fn inspect(at: Location, json: bool, out: &mut dyn Write) -> Result<u8
     let files = rewind_savepoint::list_files(sp.location()).await?;
     let m = sp.metadata();
     let view = FlinkView {
-        json_version: JSON_VERSION,
         kind: "flink-savepoint",
         location: sp.location().to_string(),
         metadata_version: m.version,
@@ -86,8 +82,7 @@ pub async fn inspect(at: Location, json: bool, out: &mut dyn Write) -> Result<u8
         absolute_paths: sp.absolute_paths(),
     };
     if json {
-        serde_json::to_writer_pretty(&mut *out, &view)?;
-        writeln!(out)?;
+        crate::json::write_document(out, &view)?;
     } else {
         print_tables(&view, out)?;
     }

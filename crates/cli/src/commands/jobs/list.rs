@@ -10,13 +10,9 @@ use serde::Serialize;
 use super::registry;
 use crate::output;
 
-/// Version of the `--json` layout.
-const JSON_VERSION: u32 = 1;
-
-/// `rewind list --json`: the wire format (see the README).
+/// The `list --json` document (docs/json.md).
 #[derive(Debug, Serialize)]
 struct ListView {
-    version: u32,
     jobs: Vec<JobView>,
 }
 
@@ -58,12 +54,7 @@ pub fn list(json: bool, out: &mut dyn Write) -> Result<u8> {
         views.push(view);
     }
     if json {
-        let list = ListView {
-            version: JSON_VERSION,
-            jobs: views,
-        };
-        serde_json::to_writer_pretty(&mut *out, &list)?;
-        writeln!(out)?;
+        crate::json::write_document(out, &ListView { jobs: views })?;
         return Ok(crate::EXIT_OK);
     }
     if views.is_empty() {
