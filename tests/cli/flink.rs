@@ -315,3 +315,105 @@ fn native_savepoints_and_unknown_serializers_are_refused_clearly() {
     );
     assert_eq!(run.stderr.lines().count(), 1);
 }
+
+/// Flink 1.20.5's savepoint of the upgrade job (`../shared/flink-samples/flink-1.20`):
+/// `_metadata` version 4, which records operator ids only. Its `profile` and `opaque`
+/// states are Kryo-serialized.
+const F120: &str = "flink/f120-hashmap";
+
+#[test]
+fn flink_1x_operators_are_named_by_the_uids_whose_hash_is_their_id() {
+    let (_guard, copy) = fixture_copy(F120);
+    let sp = copy.join("savepoint");
+    let dest = copy.join("imported");
+    let run = rewind(&[
+        "import-flink",
+        sp.to_str().unwrap(),
+        dest.to_str().unwrap(),
+        "--skip-undecodable",
+        "--uid",
+        "count",
+        "--uid",
+        "collections",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // `count` and `collections` by their uids; an operator no uid was given for keeps
+    // its id (the window operator).
+    assert!(run.stdout.contains("| count "), "{}", run.stdout);
+    assert!(run.stdout.contains("| collections "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("| 3a6ebe42074adc76cfc3539a4ad436a8 "),
+        "{}",
+        run.stdout
+    );
+    let mut expected: Vec<(String, i64)> = Vec::new();
+    for subtask in 0..2 {
+        let lines =
+            std::fs::read_to_string(copy.join(format!("expected/count-{subtask}.jsonl"))).unwrap();
+        for line in lines.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            expected.push((
+                v["key"].as_str().unwrap().into(),
+                v["count"].as_i64().unwrap(),
+            ));
+        }
+    }
+    expected.sort();
+    let mut got: Vec<(String, i64)> = state_rows(dest.to_str().unwrap(), "count", "count")
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().into(),
+                r["value"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got.len(), 2999);
+    assert_eq!(got, expected);
+    // The uid is kept for the export: Flink 2.x's `_metadata` records it.
+    let inspect = rewind(&["inspect", dest.to_str().unwrap(), "--json"]);
+    assert_eq!(inspect.code, 0, "{}", inspect.stderr);
+    assert!(
+        inspect.stdout.contains("\"uid\": \"count\""),
+        "{}",
+        inspect.stdout
+    );
+    let exported = copy.join("exported");
+    let run = rewind(&[
+        "export-flink",
+        dest.to_str().unwrap(),
+        exported.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = rewind(&["inspect", exported.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let count = json["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["uid"] == "count")
+        .unwrap();
+    assert_eq!(count["id"], "b71731f1c0df9c3076c4a455334d0ad6");
+}
+
+#[test]
+fn a_uid_that_names_no_operator_is_refused() {
+    let (_guard, copy) = fixture_copy(F120);
+    let sp = copy.join("savepoint");
+    let dest = copy.join("imported");
+    let run = rewind(&[
+        "import-flink",
+        sp.to_str().unwrap(),
+        dest.to_str().unwrap(),
+        "--skip-undecodable",
+        "--uid",
+        "counter",
+    ]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr.replace(sp.to_str().unwrap(), "[SP]"),
+        "rewind: error: [SP]: --uid counter: no operator records this uid or has its id (Flink's hash of the uid)\n"
+    );
+    assert!(!dest.exists(), "nothing written");
+}

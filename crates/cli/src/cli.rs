@@ -345,6 +345,11 @@ pub struct ImportFlinkArgs {
     /// class) in the lineage instead of failing.
     #[arg(long)]
     pub skip_undecodable: bool,
+    /// A uid of the job's operators (repeatable). Flink 1.x records only operator ids,
+    /// each the hash of its uid: the operator whose id is the hash of UID is imported
+    /// under UID (else under its id), and export writes the uid back.
+    #[arg(long = "uid", value_name = "UID")]
+    pub uids: Vec<String>,
 }
 
 /// Write a Rewind savepoint as a canonical Apache Flink savepoint that Flink 2.x

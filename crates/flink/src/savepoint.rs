@@ -6,7 +6,7 @@ use rewind_savepoint::Location;
 
 use crate::error::FlinkError;
 use crate::metadata::MAGIC;
-use crate::metadata::{self, Metadata, StreamHandle};
+use crate::metadata::{self, Metadata, Operator, StreamHandle};
 
 /// The name of Flink's metadata file.
 pub const METADATA_FILE: &str = "_metadata";
@@ -89,6 +89,19 @@ impl FlinkSavepoint {
             }
         })?;
         Ok(FlinkSavepoint { dir, metadata })
+    }
+
+    /// The operator a user uid names: the one that records it, or, in a savepoint that
+    /// records no uids (Flink 1.x writes only operator ids), the one whose id is Flink's
+    /// hash of it.
+    pub fn operator_by_uid(&self, uid: &str) -> Option<&Operator> {
+        let ops = &self.metadata.operators;
+        ops.iter()
+            .find(|op| op.uid.as_deref() == Some(uid))
+            .or_else(|| {
+                let id = crate::placement::operator_id(uid);
+                ops.iter().find(|op| op.uid.is_none() && op.id == id)
+            })
     }
 
     /// The parsed metadata.

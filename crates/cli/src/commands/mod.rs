@@ -70,15 +70,30 @@ async fn is_flink(at: &Location) -> bool {
 /// A savepoint argument of a reading command: a Rewind savepoint, or a canonical Flink
 /// savepoint read through the importer into memory (nothing is written).
 async fn savepoint_location(text: &str) -> Result<Location> {
+    savepoint_location_naming(text, &[]).await
+}
+
+/// [`savepoint_location`], where a Flink savepoint's operators that record no uid (Flink
+/// 1.x) and whose id is the hash of one of `uids` are named by it.
+async fn savepoint_location_naming(text: &str, uids: &[String]) -> Result<Location> {
     let at = location(text)?;
     if is_flink(&at).await {
         let sp = rewind_flink::FlinkSavepoint::open(at).await?;
-        return Ok(rewind_flink::import_in_memory(&sp).await?);
+        return Ok(rewind_flink::import_in_memory(&sp, uids).await?);
     }
     Ok(at)
 }
 
 /// A Rewind savepoint (or a Flink savepoint through the importer) opened for reading.
 async fn open_savepoint(text: &str) -> Result<rewind_savepoint::SavepointReader> {
-    Ok(rewind_savepoint::SavepointReader::open(savepoint_location(text).await?).await?)
+    open_savepoint_naming(text, &[]).await
+}
+
+/// [`open_savepoint`], naming Flink 1.x operators by the `uids` the command was given.
+async fn open_savepoint_naming(
+    text: &str,
+    uids: &[String],
+) -> Result<rewind_savepoint::SavepointReader> {
+    let at = savepoint_location_naming(text, uids).await?;
+    Ok(rewind_savepoint::SavepointReader::open(at).await?)
 }

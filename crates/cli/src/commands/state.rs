@@ -11,14 +11,15 @@ use futures::StreamExt;
 use rewind_savepoint::format::parse_type;
 use rewind_savepoint::{ReadOptions, columns};
 
-use super::open_savepoint;
+use super::open_savepoint_naming;
 use crate::cli::{StateArgs, StateFormat};
 use crate::output::table;
 
 const DEFAULT_TABLE_ROWS: usize = 20;
 
 pub async fn run(args: StateArgs, out: &mut dyn Write) -> Result<u8> {
-    let reader = open_savepoint(&args.savepoint).await?;
+    // A Flink 1.x savepoint records operator ids only: the uid asked for names its own.
+    let reader = open_savepoint_naming(&args.savepoint, std::slice::from_ref(&args.uid)).await?;
     let state = reader.state(&args.uid, &args.state)?.clone();
     let keys = if args.keys.is_empty() {
         None

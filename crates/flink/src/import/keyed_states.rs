@@ -426,6 +426,7 @@ mod tests {
         );
         let skip = ImportOptions {
             skip_undecodable: true,
+            ..ImportOptions::default()
         };
         let which = States::default()
             .targets("op", &header(), &skip, &mut report, true)

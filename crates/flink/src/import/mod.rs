@@ -20,6 +20,7 @@ use crate::extension::{
     self, Blob, FlinkState, OperatorRecord, RECORD_VERSION, SavepointRecord, StateRecord,
 };
 use crate::metadata::{Distribution, KeyedHandle, Operator};
+use crate::placement::operator_id;
 use crate::savepoint::FlinkSavepoint;
 use keyed_states::read_keyed;
 use operator_state::operator_lists;
@@ -29,6 +30,11 @@ use operator_state::operator_lists;
 pub struct ImportOptions {
     /// Import what can be decoded and record the rest as skipped, instead of failing.
     pub skip_undecodable: bool,
+    /// Uids of the job's operators. A savepoint of Flink 1.x records only operator ids
+    /// (Flink's hash of each uid): an operator whose id is the hash of one of these is
+    /// imported under that uid, and the uid is kept for the export. Uids that name no
+    /// operator are ignored.
+    pub uids: Vec<String>,
 }
 
 /// What an import wrote and skipped.
@@ -96,15 +102,22 @@ fn unsupported(sp: &FlinkSavepoint, message: String) -> FlinkError {
 
 /// Imports `sp` into a store in this process's memory, so that any Rewind reader can read
 /// a Flink savepoint with nothing written: the returned location holds the import and is
-/// displayed as `sp`'s own.
-pub async fn import_in_memory(sp: &FlinkSavepoint) -> Result<Location, FlinkError> {
+/// displayed as `sp`'s own. `uids` as in [`ImportOptions::uids`].
+pub async fn import_in_memory(
+    sp: &FlinkSavepoint,
+    uids: &[String],
+) -> Result<Location, FlinkError> {
     let store: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
     let display = format!(
         "{} (Flink savepoint, read through the importer)",
         sp.location()
     );
     let at = Location::new(store, object_store::path::Path::from("import"), display);
-    import(sp, at.clone(), &ImportOptions::default()).await?;
+    let options = ImportOptions {
+        uids: uids.to_vec(),
+        ..ImportOptions::default()
+    };
+    import(sp, at.clone(), &options).await?;
     Ok(at)
 }
 
@@ -159,7 +172,7 @@ fn raw_state(
     sp: &FlinkSavepoint,
     options: &ImportOptions,
 ) -> Result<Vec<SkippedState>, FlinkError> {
-    let raw = raw_states(sp.metadata());
+    let raw = raw_states(sp.metadata(), &options.uids);
     if !raw.is_empty() && !options.skip_undecodable {
         return Err(unsupported(
             sp,
@@ -302,11 +315,25 @@ async fn write_states(
     Ok(written)
 }
 
+/// The given uid whose hash is `op`'s id, for an operator that records no uid.
+fn uid_by_hash(op: &Operator, uids: &[String]) -> Option<String> {
+    if op.uid.is_some() {
+        return None;
+    }
+    uids.iter().find(|u| operator_id(u) == op.id).cloned()
+}
+
+/// `op`'s name in Rewind: its uid (recorded, or found by hash), else its operator id.
+fn rewind_uid(op: &Operator, uids: &[String]) -> String {
+    let found = uid_by_hash(op, uids);
+    rewind_name(op.uid.as_deref().or(found.as_deref()).unwrap_or(&op.id))
+}
+
 /// (uid, what) of every subtask's raw operator or keyed state.
-fn raw_states(m: &crate::metadata::Metadata) -> Vec<(String, String)> {
+fn raw_states(m: &crate::metadata::Metadata, uids: &[String]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for op in &m.operators {
-        let uid = rewind_name(op.uid.as_deref().unwrap_or(&op.id));
+        let uid = rewind_uid(op, uids);
         for s in &op.subtasks {
             if s.raw_operator_state.is_some() {
                 out.push((
@@ -354,7 +381,8 @@ async fn read_operator(
     options: &ImportOptions,
     report: &mut ImportReport,
 ) -> Result<ImportedOperator, FlinkError> {
-    let uid = rewind_name(op.uid.as_deref().unwrap_or(&op.id));
+    let uid = rewind_uid(op, &options.uids);
+    let flink_uid = op.uid.clone().or_else(|| uid_by_hash(op, &options.uids));
     check_name("operator uid", &uid).map_err(|e| unsupported(sp, e))?;
     let mut imported = ImportedOperator {
         uid: uid.clone(),
@@ -364,7 +392,7 @@ async fn read_operator(
             version: RECORD_VERSION,
             rewind_uid: uid.clone(),
             operator_id: op.id.clone(),
-            uid: op.uid.clone(),
+            uid: flink_uid,
             name: op.name.clone(),
             max_parallelism: op.max_parallelism,
             coordinator_state: match &op.coordinator_state {
@@ -403,7 +431,7 @@ mod tests {
             "../../../../fixtures/flink/java-hashmap-canonical-n100000/savepoint-d4c30c-92ca55030761/_metadata"
         );
         let mut m = crate::metadata::parse(bytes).unwrap();
-        assert!(raw_states(&m).is_empty());
+        assert!(raw_states(&m, &[]).is_empty());
         let op = m
             .operators
             .iter_mut()
@@ -418,7 +446,7 @@ mod tests {
                     delegate: crate::metadata::StreamHandle::EmptySegment,
                 }));
         assert_eq!(
-            raw_states(&m),
+            raw_states(&m, &[]),
             vec![(
                 "counter".to_string(),
                 "raw operator state of subtask 1".to_string()
