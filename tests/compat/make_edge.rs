@@ -1,7 +1,7 @@
 //! Writes fixtures/v1-edge: format 1.0 savepoints for what fixtures/v1 never shows (empty
 //! and multi-row-group shards, every key type, struct namespaces, namespaced maps, map
 //! values, NaN and null lists, a checkpoint with lineage, a null position, shards that do
-//! not follow subtask boundaries). Written once, like fixtures/v1, by
+//! not follow subtask boundaries, keys of `timestamp[s]`, a unit Parquet lacks). Written once, like fixtures/v1, by
 //! `cargo test -p rewind-tests --test compat -- --ignored make_fixtures`.
 
 use std::path::Path;
@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use arrow_array::builder::{Float64Builder, Int64Builder, ListBuilder, MapBuilder, StringBuilder};
 use arrow_array::{
-    ArrayRef, BinaryArray, BooleanArray, Date32Array, Int64Array, LargeBinaryArray,
-    LargeStringArray, StringArray, StructArray, TimestampMicrosecondArray, UInt8Array, UInt64Array,
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Int32Array, Int64Array, LargeBinaryArray,
+    LargeStringArray, StringArray, StructArray, TimestampMicrosecondArray, TimestampSecondArray,
+    UInt8Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Fields};
 use rewind_savepoint::format::{
@@ -21,13 +22,19 @@ use rewind_savepoint::{Location, SavepointInfo, SavepointWriter, StateSpec, Writ
 use crate::make::{batch, record_expected};
 
 /// The cases of fixtures/v1-edge, in the order they are made.
-pub const CASES: [&str; 3] = ["key-types", "namespaces-and-maps", "checkpoint-lineage"];
+pub const CASES: [&str; 4] = [
+    "key-types",
+    "namespaces-and-maps",
+    "checkpoint-lineage",
+    "timestamp-seconds",
+];
 
 pub async fn make(dir: &Path, name: &str) {
     match name {
         "key-types" => key_types(dir).await,
         "namespaces-and-maps" => namespaces_and_maps(dir).await,
         "checkpoint-lineage" => checkpoint_lineage(dir).await,
+        "timestamp-seconds" => timestamp_seconds(dir).await,
         other => panic!("no recipe for fixture {other}"),
     }
     record_expected(dir);
@@ -346,5 +353,80 @@ async fn checkpoint_lineage(dir: &Path) {
         }
         shard.finish().await.unwrap();
     }
+    w.commit().await.unwrap();
+}
+
+/// Keys of `timestamp[s]`, alone and in a struct, and a `timestamp[s]` namespace, at
+/// parallelism 2 with row groups of 4 rows. Parquet has no seconds unit: arrow-rs stores
+/// plain INT64 seconds without a logical type and only `ARROW:schema` says they are
+/// timestamps; the key hash is of the seconds (spec: "Canonical key encoding").
+async fn timestamp_seconds(dir: &Path) {
+    let w = writer(dir, info("timestamp-seconds"), 4).await;
+    w.add_operator("events", "Events by second", 2).unwrap();
+    let seconds = DataType::Timestamp(arrow_schema::TimeUnit::Second, None);
+    let event = Fields::from(vec![
+        Field::new("at", seconds.clone(), false),
+        Field::new("seq", DataType::Int32, false),
+    ]);
+    w.add_state(
+        "events",
+        StateSpec::value("by_second", seconds.clone(), DataType::Int64),
+    )
+    .unwrap();
+    w.add_state(
+        "events",
+        StateSpec::value("by_event", DataType::Struct(event.clone()), DataType::Utf8)
+            .with_namespace(seconds),
+    )
+    .unwrap();
+
+    // Before and after the epoch, the epoch itself, and far from it.
+    let instants: Vec<i64> = (0..12i64)
+        .map(|i| 1_767_225_600 + i * 86_399 - 5 * 86_399)
+        .chain([0, -1, -86_400 * 365, 4_102_444_800])
+        .collect();
+    let values = Int64Array::from_iter_values(0..instants.len() as i64);
+    w.write_keyed(
+        "events",
+        "by_second",
+        vec![batch(vec![
+            (
+                "key",
+                Arc::new(TimestampSecondArray::from(instants.clone())) as ArrayRef,
+            ),
+            ("value", Arc::new(values)),
+        ])],
+    )
+    .await
+    .unwrap();
+
+    let (mut ats, mut seqs, mut windows, mut labels) = (vec![], vec![], vec![], vec![]);
+    for (i, at) in instants.iter().take(8).enumerate() {
+        for seq in 0..(i % 2 + 1) as i32 {
+            ats.push(*at);
+            seqs.push(seq);
+            windows.push(at - at.rem_euclid(3600));
+            labels.push(format!("event-{i}-{seq}"));
+        }
+    }
+    let key = StructArray::new(
+        event,
+        vec![
+            Arc::new(TimestampSecondArray::from(ats)) as ArrayRef,
+            Arc::new(Int32Array::from(seqs)),
+        ],
+        None,
+    );
+    w.write_keyed(
+        "events",
+        "by_event",
+        vec![batch(vec![
+            ("key", Arc::new(key) as ArrayRef),
+            ("namespace", Arc::new(TimestampSecondArray::from(windows))),
+            ("value", Arc::new(StringArray::from(labels))),
+        ])],
+    )
+    .await
+    .unwrap();
     w.commit().await.unwrap();
 }

@@ -23,6 +23,7 @@ per problem, and ends with `N passed, M failed`. Exit code: 0 all passed, 1 some
 from __future__ import annotations
 
 import argparse
+import base64
 import bisect
 import json
 import os
@@ -659,7 +660,7 @@ def check_shard(root: str, plan: StatePlan, sh: dict, fail) -> None:
         return
     try:
         pf = pq.ParquetFile(path)
-        schema = pf.schema_arrow
+        schema = arrow_schema_of(pf)
     except Exception as e:  # pyarrow raises several kinds
         fail(f"not a readable Parquet file: {_one_line(e)}")
         return
@@ -718,6 +719,32 @@ def lean_group_ranges(kv: dict, metadata):
     return out
 
 
+def arrow_schema_of(pf) -> pa.Schema:
+    """The footer's ARROW:schema (spec: "Shard files" 1). Parquet has no seconds unit:
+    pyarrow reads a timestamp[s] column as int64 (arrow-rs stores plain INT64 seconds) or
+    timestamp[ms] (pyarrow stores milliseconds); the spec takes the types from
+    ARROW:schema, so the checker does too."""
+    encoded = (pf.metadata.metadata or {}).get(b"ARROW:schema")
+    if encoded is None:
+        return pf.schema_arrow
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(encoded)))
+
+
+def with_stored_types(data, schema: pa.Schema):
+    """`data` (a record batch or table) with the timestamp[s] columns of `schema` restored
+    (milliseconds divided back into seconds; spec: "Canonical key encoding")."""
+    if not any(_holds_seconds(f.type) for f in schema):
+        return data
+    columns = [c.cast(f.type) if _holds_seconds(f.type) else c for c, f in zip(data.columns, schema)]
+    return type(data).from_arrays(columns, names=data.schema.names)
+
+
+def _holds_seconds(t: pa.DataType) -> bool:
+    if pa.types.is_timestamp(t):
+        return t.unit == "s"
+    return any(_holds_seconds(t.field(i).type) for i in range(t.num_fields))
+
+
 def check_rows(pf, plan: StatePlan, sh: dict, fail, group_ranges=None) -> None:
     """Decodes every column; checks key hashes, order, range, nulls and timer domains. In a
     lean shard (group_ranges given) the hash is computed from the key and must lie in its
@@ -730,7 +757,9 @@ def check_rows(pf, plan: StatePlan, sh: dict, fail, group_ranges=None) -> None:
     last = None
     row = 0
     try:
+        stored_schema = arrow_schema_of(pf)
         for batch in pf.iter_batches(batch_size=BATCH_ROWS):
+            batch = with_stored_types(batch, stored_schema)
             n = batch.num_rows
             for name in non_null:
                 col = batch.column(name)
@@ -872,6 +901,7 @@ def merge_layers(root: str, plan: StatePlan) -> list:
     for sh in sorted(plan.shards, key=lambda s: s["_layer"]):
         path = os.path.join(shard_home(root, sh), *sh["path"].split("/"))
         table = pq.read_table(path)
+        table = with_stored_types(table, arrow_schema_of(pq.ParquetFile(path)))
         rows = table.to_pylist()
         hashes = key_hashes(table.column("key").combine_chunks())
         for h, row in zip(hashes, rows):

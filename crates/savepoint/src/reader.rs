@@ -127,7 +127,9 @@ impl SavepointReader {
     }
 
     /// Streams the rows of state `uid/name` as record batches in shard order, with the
-    /// shard's columns (`key_hash` first for keyed state). Memory stays bounded by one
+    /// shard's columns (`key_hash` first for keyed state). An operator list state gives
+    /// every subtask's stored list, in ascending subtask order, without redistributing it
+    /// (see [`read_operator_list`](Self::read_operator_list) for that). Memory stays bounded by one
     /// row group per stream, whatever the state size.
     pub async fn read_state(
         &self,
@@ -143,12 +145,15 @@ impl SavepointReader {
             let layers = self.read_layers(&state, filter, batch_size);
             return Ok(crate::layers::merge(described, layers, batch_size));
         }
-        let shards: Vec<ShardEntry> = state
+        let mut shards: Vec<ShardEntry> = state
             .shards
             .iter()
             .filter(|s| filter.may_hold(s.hash_range))
             .cloned()
             .collect();
+        // An operator list's content is every subtask's list, in subtask order whatever
+        // the manifest's order (spec: "Operator list state").
+        shards.sort_by_key(|s| s.subtask);
         Ok(read_shards(
             self.location.clone(),
             state,

@@ -112,15 +112,19 @@ impl ShardWriter {
         path: String,
         target: ShardTarget,
     ) -> Self {
-        let properties = shard_properties(options, savepoint_id, uid, &spec);
-        let lean =
-            (options.lean_keyed_shards && matches!(target, ShardTarget::Keyed(_))).then(|| {
-                LeanGroups {
-                    rows_per_group: options.row_group_rows.max(1),
-                    done: Vec::new(),
-                    open: None,
-                }
-            });
+        let lean_layout = options.lean_keyed_shards && matches!(target, ShardTarget::Keyed(_));
+        let properties = shard_properties(
+            options,
+            savepoint_id,
+            uid,
+            &spec,
+            shard_format_version(lean_layout, false),
+        );
+        let lean = lean_layout.then(|| LeanGroups {
+            rows_per_group: options.row_group_rows.max(1),
+            done: Vec::new(),
+            open: None,
+        });
         ShardWriter {
             location,
             on_finish,
@@ -142,6 +146,10 @@ impl ShardWriter {
     /// written carries a non-null boolean `deleted` column besides the state's columns.
     pub(crate) fn into_delta(mut self, layer: u32) -> Self {
         self.layer = layer;
+        self.properties = with_format_version(
+            self.properties,
+            shard_format_version(self.lean.is_some(), layer > 0),
+        );
         self
     }
 
@@ -432,21 +440,48 @@ fn is_plain_integer(t: &arrow_schema::DataType) -> bool {
     )
 }
 
+/// The `rewind.format_version` of a shard file (spec: "Shard files" 4): the oldest format
+/// version whose readers can read its layout. Lean and delta shards came with 1.1.
+pub(crate) fn shard_format_version(lean: bool, delta: bool) -> FormatVersion {
+    if lean || delta {
+        FormatVersion::V1_1
+    } else {
+        FormatVersion::V1_0
+    }
+}
+
+/// `properties` with `rewind.format_version` set to `version`.
+fn with_format_version(properties: WriterProperties, version: FormatVersion) -> WriterProperties {
+    let metadata = properties
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|kv| match kv.key.as_str() {
+            FORMAT_VERSION_KEY => KeyValue::new(kv.key, version.to_string()),
+            _ => kv,
+        })
+        .collect();
+    properties
+        .into_builder()
+        .set_key_value_metadata(Some(metadata))
+        .build()
+}
+
+const FORMAT_VERSION_KEY: &str = "rewind.format_version";
+
 pub(crate) fn shard_properties(
     options: &WriterOptions,
     savepoint_id: &str,
     uid: &str,
     spec: &StateSpec,
+    format_version: FormatVersion,
 ) -> WriterProperties {
     let level = ZstdLevel::try_new(options.zstd_level).unwrap_or_default();
     let writer = format!("{WRITER_NAME} {WRITER_VERSION}");
     let metadata = vec![
         KeyValue::new("rewind.writer".to_string(), writer.clone()),
-        KeyValue::new(
-            "rewind.format_version".to_string(),
-            // Shard files have not changed since 1.0, whatever the manifest's version.
-            FormatVersion::V1_0.to_string(),
-        ),
+        KeyValue::new(FORMAT_VERSION_KEY.to_string(), format_version.to_string()),
         KeyValue::new("rewind.savepoint_id".to_string(), savepoint_id.to_string()),
         KeyValue::new("rewind.operator".to_string(), uid.to_string()),
         KeyValue::new("rewind.state".to_string(), spec.name().to_string()),

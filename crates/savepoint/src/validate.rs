@@ -100,7 +100,7 @@ impl std::fmt::Debug for ValidateOptions {
 }
 
 /// Lineage operations that derive a savepoint from another: the spec requires a parent.
-const DERIVED_OPERATIONS: [&str; 3] = ["rescale", "edit", "migrate"];
+const DERIVED_OPERATIONS: [&str; 4] = ["rescale", "edit", "migrate", "compact"];
 
 /// Shards checked at once: enough to hide object-store latency, few enough for memory.
 const CONCURRENCY: usize = 4;

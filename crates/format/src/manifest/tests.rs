@@ -75,6 +75,29 @@ fn json_errors_have_positions() {
     );
 }
 
+/// An error at the end of the input is at its last byte (spec: "Parsing order" 1).
+#[test]
+fn json_errors_at_the_end_are_at_the_last_byte() {
+    for (input, line, column) in [
+        (&b"{\"a\":"[..], 1, 5),
+        (b"{\n  \"a\": 1,\n", 3, 0),
+        (b"", 1, 0),
+        (b"{\n  \"ab\"", 2, 6),
+    ] {
+        let err = Manifest::from_json(input).unwrap_err();
+        let position = match &err {
+            FormatError::Json { line, column, .. } => (*line, *column),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            position,
+            (line, column),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+}
+
 #[test]
 fn not_a_savepoint_before_too_new() {
     let err = Manifest::from_json(&with(|v| {

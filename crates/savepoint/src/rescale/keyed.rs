@@ -16,7 +16,7 @@ use rewind_format::{HashRange, ShardEntry};
 
 use super::piece::PieceWriter;
 use crate::parquet_io::{ObjectReader, guarded};
-use crate::shard_writer::shard_properties;
+use crate::shard_writer::{shard_format_version, shard_properties};
 use crate::spec::StateSpec;
 use crate::{Error, Location, Result, SavepointWriter};
 
@@ -140,7 +140,9 @@ async fn write_piece(
     // Carry the source's footer metadata (ARROW:schema above all) so readers see the same
     // Arrow types; the rewind.* keys are this savepoint's (its writer encodes the file).
     let savepoint_id = writer.id()?;
-    let mut properties = shard_properties(writer.options(), &savepoint_id, uid, spec);
+    // A rescale merges delta layers: every piece it writes is a base shard.
+    let version = shard_format_version(crate::lean::is_lean(&schema), false);
+    let mut properties = shard_properties(writer.options(), &savepoint_id, uid, spec, version);
     let carried: Vec<KeyValue> = first
         .metadata
         .file_metadata()

@@ -299,6 +299,24 @@ async fn deltas_apply_in_layer_order_with_deletes() {
 }
 
 #[tokio::test]
+async fn shard_files_record_the_version_their_layout_needs() {
+    for lean in [false, true] {
+        let (_tmp, dir) = temp_location();
+        chain(&dir, lean).await;
+        let last = dir.join(&checkpoint_name(3)).unwrap();
+        let versions = shard_format_versions(&last);
+        let layers: std::collections::BTreeSet<u32> =
+            versions.iter().map(|(_, layer, _)| *layer).collect();
+        assert_eq!(layers, [0, 1, 2].into(), "{versions:?}");
+        for (_, layer, version) in versions {
+            // Delta shards (a `deleted` column) and lean ones came with 1.1.
+            let expected = if lean || layer > 0 { "1.1" } else { "1.0" };
+            assert_eq!(version, expected, "lean {lean}, layer {layer}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn compact_rescale_edit_and_migrate_give_the_merged_state() {
     let (_tmp, dir) = temp_location();
     let models = chain(&dir, true).await;

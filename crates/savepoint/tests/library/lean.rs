@@ -72,6 +72,16 @@ fn is_full(m: &Manifest) -> bool {
     m.reader_features.is_empty() && m.version == FormatVersion::V1_0
 }
 
+/// Every keyed shard records `keyed` as its `rewind.format_version`, every other `1.0`: a
+/// lean shard needs a 1.1 reader, a full one does not.
+fn assert_shard_versions(location: &Location, keyed: &str) {
+    let versions = shard_format_versions(location);
+    assert!(versions.iter().any(|(k, _, _)| *k), "{versions:?}");
+    for (is_keyed, _, version) in versions {
+        assert_eq!(version, if is_keyed { keyed } else { "1.0" });
+    }
+}
+
 /// The Parquet column names and footer entries of every keyed shard.
 fn shard_files(location: &Location, m: &Manifest) -> Vec<(Vec<String>, Option<String>, usize)> {
     let root = std::path::PathBuf::from(location.to_string());
@@ -114,6 +124,8 @@ async fn lean_shards_store_no_hash_and_read_as_full_ones() {
         assert_eq!(names, ["key_hash", "key", "value"]);
         assert_eq!(ranges, None);
     }
+    assert_shard_versions(&lean, "1.1");
+    assert_shard_versions(&full, "1.0");
     let bytes = |m: &Manifest| m.shards().map(|(_, _, s)| s.bytes).sum::<u64>();
     assert!(bytes(&ml) < bytes(&mf), "{} vs {}", bytes(&ml), bytes(&mf));
     assert_valid(&lean).await;
@@ -178,6 +190,8 @@ async fn rescale_keeps_the_layout_and_gives_the_same_rows() {
             assert_eq!(names, ["key", "value"]);
             assert_eq!(ranges.unwrap().split(',').count(), groups);
         }
+        assert_shard_versions(&lean_to, "1.1");
+        assert_shard_versions(&full_to, "1.0");
         assert_valid(&lean_to).await;
         // Row for row, in the same order.
         assert_eq!(
@@ -214,6 +228,8 @@ async fn migrate_goes_up_to_lean_and_down_to_full() {
     assert!(!report.extensions_dropped);
     assert!(is_lean(&manifest(&up).await));
     assert!(is_full(&manifest(&down).await));
+    assert_shard_versions(&up, "1.1");
+    assert_shard_versions(&down, "1.0");
     assert_valid(&up).await;
     assert_valid(&down).await;
     let rows = everything(&full, ReadOptions::default()).await;

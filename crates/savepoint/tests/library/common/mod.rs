@@ -84,3 +84,31 @@ pub fn int64_column(batch: &RecordBatch, name: &str) -> Vec<i64> {
 pub fn key_type() -> DataType {
     DataType::Int64
 }
+
+/// The `rewind.format_version` footer entry of every shard of a local savepoint (spec:
+/// "Shard files" 4), with whether its state is keyed and its layer.
+pub fn shard_format_versions(location: &Location) -> Vec<(bool, u32, String)> {
+    let root = std::path::PathBuf::from(location.to_string());
+    let manifest = std::fs::read_to_string(root.join("_manifest.json")).unwrap();
+    let manifest = rewind_savepoint::format::Manifest::from_json(manifest.as_bytes()).unwrap();
+    manifest
+        .shards()
+        .map(|(_, st, sh)| {
+            let file = match &sh.sibling {
+                Some(sibling) => root.parent().unwrap().join(sibling).join(&sh.path),
+                None => root.join(&sh.path),
+            };
+            let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+                std::fs::File::open(&file).unwrap(),
+            )
+            .unwrap();
+            let version = parquet::file::reader::FileReader::metadata(&reader)
+                .file_metadata()
+                .key_value_metadata()
+                .and_then(|kv| kv.iter().find(|e| e.key == "rewind.format_version"))
+                .and_then(|e| e.value.clone())
+                .unwrap();
+            (st.kind.is_keyed(), sh.layer, version)
+        })
+        .collect()
+}
