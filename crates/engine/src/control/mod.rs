@@ -217,12 +217,12 @@ pub(crate) fn absolute(target: &str) -> String {
 
 /// Refuses a savepoint target that already holds a savepoint or cannot be written, before
 /// a stop commits to ending the job: an empty probe object is created and removed.
-pub(crate) fn check_writable(target: &Location) -> Result<()> {
+pub(crate) fn check_writable(control: &crate::JobControl, target: &Location) -> Result<()> {
     let store = target.store().clone();
     let manifest = target.child(rewind_savepoint::format::MANIFEST_FILE);
     let probe_name = format!("_probe-{}", uuid::Uuid::new_v4().simple());
     let probe = target.child(&probe_name);
-    let outcome = crate::io::block_on(async move {
+    let outcome = control.io()?.block_on(async move {
         match store.head(&manifest).await {
             Ok(_) => return Err("it already holds a savepoint".to_string()),
             Err(object_store::Error::NotFound { .. }) => {}

@@ -94,7 +94,7 @@ fn stop(shared: &Shared, name: &str) {
         return;
     }
     let target = match target_for(shared, None).and_then(|t| {
-        super::check_writable(&t)?;
+        super::check_writable(&shared.control, &t)?;
         Ok(t)
     }) {
         Ok(t) => t,

@@ -74,7 +74,7 @@ impl Coordinator {
             .flat_map(|(s, stage)| (0..stage.parallelism).map(move |i| (s, i)))
             .map(|key| (key, self.output.records(checkpoint_id, key)))
             .collect();
-        crate::io::block_on(async {
+        self.io.block_on(async {
             // Lean keyed shards (format 1.1): the key hash is not stored, readers compute it.
             let options = WriterOptions {
                 lean_keyed_shards: true,

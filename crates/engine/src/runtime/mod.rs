@@ -1,15 +1,16 @@
 //! Running a job: one thread per subtask, bounded channels between stages, aligned
 //! barriers for checkpoints, and a coordinator that writes them as Rewind savepoints.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 use rewind_savepoint::Location;
 use rewind_savepoint::format::{HashRange, Manifest, SplitEntry};
 
 use crate::coordinator::{Command, Coordinator, CoordinatorMsg};
+use crate::io::Io;
 use crate::job::{Job, StageInput};
 use crate::operator::ErasedOp;
 use crate::{EngineError, Result};
@@ -42,6 +43,8 @@ const CHANNEL_CAPACITY: usize = 64;
 pub struct JobControl {
     counters: Arc<Counters>,
     commands: Sender<CoordinatorMsg>,
+    /// The job's I/O runtime while the job runs (a control does not keep it alive).
+    io: Weak<Io>,
 }
 
 impl JobControl {
@@ -88,6 +91,11 @@ impl JobControl {
         stats.records_read = self.counters.read.load(Ordering::Relaxed);
         stats
     }
+
+    /// The running job's I/O runtime, for requests made on the job's behalf.
+    pub(crate) fn io(&self) -> Result<Arc<Io>> {
+        self.io.upgrade().ok_or_else(finished)
+    }
 }
 
 fn finished() -> EngineError {
@@ -99,6 +107,8 @@ pub struct JobHandle {
     control: JobControl,
     coordinator: Option<JoinHandle<Result<Vec<Manifest>>>>,
     workers: Vec<JoinHandle<Result<()>>>,
+    /// The job's I/O runtime: it stops once the handle and the job's threads are gone.
+    _io: Arc<Io>,
 }
 
 impl JobHandle {
@@ -187,6 +197,9 @@ impl JobHandle {
 /// Starts `job`. Restores state first when `options.from_savepoint` is set.
 pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     job.validate()?;
+    let io = Io::start()?;
+    // Sinks and sources called while the job starts (recommit, cleanup, readers) use it.
+    let _entered = io.enter();
     let default_parallelism = options.parallelism.unwrap_or(1).max(1);
     let chunk_bytes = options
         .sink_chunk_bytes
@@ -198,7 +211,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         .map(|s| s.parallelism.unwrap_or(default_parallelism).max(1))
         .collect();
     let restored = match &options.from_savepoint {
-        Some(loc) => Some(open_savepoint(loc)?),
+        Some(loc) => Some(open_savepoint(&io, loc)?),
         None => None,
     };
     if let Some(sp) = &restored {
@@ -206,11 +219,12 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     }
     // Before anything is restored: a directory that cannot be listed fails the run at once.
     let first_checkpoint = crate::coordinator::first_checkpoint_id(
+        &io,
         options.checkpoint_dir.as_ref(),
         restored.as_ref().map(|sp| sp.manifest().checkpoint_id),
     )?;
     if let Some(sp) = &restored {
-        recommit_sinks(&job, sp)?;
+        recommit_sinks(&io, &job, sp)?;
     }
     clean_sinks(&job);
 
@@ -226,7 +240,6 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         incremental: options.checkpoint_dir.is_some() && options.max_delta_layers != Some(0),
         ..Counters::default()
     });
-    let total_subtasks: usize = parallelism.iter().map(|p| *p as usize).sum();
 
     // Channels into every non-source stage.
     let mut inputs: Vec<Vec<Option<Receiver<Envelope>>>> = Vec::new();
@@ -316,8 +329,9 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                     .iter_mut()
                     .enumerate()
                     .map(|(i, ops)| {
+                        let io = &io;
                         scope.spawn(move || {
-                            restore_subtask(sp, uid, &stage.states, ops, i as u32, p)
+                            restore_subtask(io, sp, uid, &stage.states, ops, i as u32, p)
                         })
                     })
                     .collect();
@@ -374,18 +388,26 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
                         subtask: i,
                         parallelism: p,
                     });
+                    let io = io.clone();
                     std::thread::Builder::new()
                         .name(format!("{}-{i}", stage.name))
-                        .spawn(move || worker.run_source(readers, ctl_rx, discovery))
+                        .spawn(move || {
+                            let _entered = io.enter();
+                            worker.run_source(readers, ctl_rx, discovery)
+                        })
                         .map_err(|e| EngineError::Internal(e.to_string()))?
                 }
                 None => {
                     let rx = inputs[s][i as usize]
                         .take()
                         .ok_or_else(|| EngineError::Internal("input taken twice".into()))?;
+                    let io = io.clone();
                     std::thread::Builder::new()
                         .name(format!("{}-{i}", stage.name))
-                        .spawn(move || worker.run_operator(rx, upstream))
+                        .spawn(move || {
+                            let _entered = io.enter();
+                            worker.run_operator(rx, upstream)
+                        })
                         .map_err(|e| EngineError::Internal(e.to_string()))?
                 }
             };
@@ -397,7 +419,6 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     let coordinator = Coordinator::new(
         job.name.clone(),
         stage_info,
-        total_subtasks,
         source_controls,
         options.clone(),
         crate::coordinator::Start {
@@ -407,6 +428,7 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
             first_checkpoint,
         },
         counters.clone(),
+        io.clone(),
     )?;
     if let Some(interval) = options
         .checkpoint_interval
@@ -426,9 +448,14 @@ pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
         .spawn(move || coordinator.run(coordinator_rx))
         .map_err(|e| EngineError::Internal(e.to_string()))?;
     Ok(JobHandle {
-        control: JobControl { counters, commands },
+        control: JobControl {
+            counters,
+            commands,
+            io: Arc::downgrade(&io),
+        },
         coordinator: Some(coordinator),
         workers,
+        _io: io,
     })
 }
 
