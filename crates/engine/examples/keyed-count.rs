@@ -41,6 +41,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    rewind_engine::init_logging(0);
     match job(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -70,5 +71,5 @@ fn job(args: Args) -> rewind_engine::Result<()> {
     } else {
         job.sink("output", FileSink::new(Location::parse(&args.output)?)?)
     };
-    rewind_engine::execute(job, &args.engine)
+    rewind_engine::execute(job, &args.engine, &mut std::io::stdout())
 }

@@ -324,9 +324,12 @@ impl Coordinator {
                         self.final_written |= id == FINAL;
                         if let Some(done) = self.pending.remove(&id) {
                             if let Err(e) = self.complete(id, done) {
-                                eprintln!("rewind-engine: {e}");
                                 if id == FINAL {
+                                    // The job ends without its final checkpoint.
+                                    tracing::error!("{e}");
                                     error = Some(e);
+                                } else {
+                                    tracing::warn!(checkpoint = id, "{e}");
                                 }
                             }
                         }
@@ -493,6 +496,18 @@ impl Coordinator {
             // Whatever failed to stage waits for the next checkpoint.
             Err(e) => Err(e),
         };
+        if let Ok(Some(m)) = &result {
+            let what = match m.kind {
+                SavepointKind::Savepoint => "savepoint",
+                _ => "checkpoint",
+            };
+            tracing::debug!(
+                checkpoint = checkpoint_id,
+                path = %written_to,
+                "{what} {checkpoint_id} written to {written_to} in {:?}",
+                started.elapsed()
+            );
+        }
         if let Ok(mut stats) = self.counters.stats.lock() {
             stats.max_sync_pause = stats.max_sync_pause.max(pause);
             stats.max_sync_pause_running = stats.max_sync_pause_running.max(running);
@@ -538,7 +553,7 @@ impl Coordinator {
                     for stage in &self.stages {
                         if let Some((uid, sink)) = &stage.sink {
                             if let Err(e) = sink.committed_through(checkpoint_id) {
-                                eprintln!("rewind-engine: sink {uid}: {e}");
+                                tracing::warn!(%uid, checkpoint = checkpoint_id, "sink {uid}: {e}");
                             }
                         }
                     }
@@ -547,7 +562,10 @@ impl Coordinator {
                     // The job ends: say that its last output is not visible yet.
                     Some(e) if id == FINAL => Err(e),
                     Some(e) => {
-                        eprintln!("rewind-engine: {e}; retried after the next checkpoint");
+                        tracing::warn!(
+                            checkpoint = checkpoint_id,
+                            "{e}; retried after the next checkpoint"
+                        );
                         Ok(())
                     }
                     None => Ok(()),
@@ -594,7 +612,7 @@ impl Coordinator {
                 .block_on(rewind_savepoint::remove(&old, false))
                 .and_then(|r| r.map_err(EngineError::from))
             {
-                eprintln!("rewind-engine: cannot delete old checkpoint {old}: {e}");
+                tracing::warn!(path = %old, "cannot delete old checkpoint {old}: {e}");
             }
         }
     }

@@ -101,11 +101,14 @@ impl Coordinator {
                     while tasks.join_next().await.is_some() {}
                     match writer.abort().await {
                         Ok(0) => {}
-                        Ok(n) => eprintln!(
-                            "rewind-engine: removed the {n} files of checkpoint {checkpoint_id} that failed"
+                        Ok(n) => tracing::info!(
+                            checkpoint = checkpoint_id,
+                            files = n,
+                            "removed the {n} files of checkpoint {checkpoint_id} that failed"
                         ),
-                        Err(a) => eprintln!(
-                            "rewind-engine: cannot remove the files of checkpoint {checkpoint_id} that failed: {a}"
+                        Err(a) => tracing::warn!(
+                            checkpoint = checkpoint_id,
+                            "cannot remove the files of checkpoint {checkpoint_id} that failed: {a}"
                         ),
                     }
                     return Err(e);

@@ -465,10 +465,12 @@ fn clean_sinks(job: &Job) {
     for (uid, sink, _) in job.stages.iter().filter_map(|s| s.sink.as_ref()) {
         match sink.remove_orphans() {
             Ok(0) => {}
-            Ok(n) => {
-                eprintln!("rewind-engine: sink {uid}: removed {n} staged files no checkpoint needs")
-            }
-            Err(e) => eprintln!("rewind-engine: sink {uid}: staged output not cleaned: {e}"),
+            Ok(n) => tracing::info!(
+                %uid,
+                files = n,
+                "sink {uid}: removed {n} staged files no checkpoint needs"
+            ),
+            Err(e) => tracing::warn!(%uid, "sink {uid}: staged output not cleaned: {e}"),
         }
     }
 }

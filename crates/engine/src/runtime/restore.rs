@@ -32,8 +32,10 @@ pub(super) fn open_savepoint(io: &Io, location: &Location) -> Result<SavepointRe
                     return Err(e.into());
                 };
                 let at = location.join(&latest.path)?;
-                eprintln!(
-                    "rewind: restoring from {at}, the newest completed checkpoint under {location} (checkpoint {})",
+                tracing::info!(
+                    path = %at,
+                    checkpoint = latest.checkpoint_id,
+                    "restoring from {at}, the newest completed checkpoint under {location} (checkpoint {})",
                     latest.checkpoint_id
                 );
                 Ok(SavepointReader::open(at).await?)
