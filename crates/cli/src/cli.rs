@@ -26,6 +26,11 @@ importer, in memory, nothing written.";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log more on stderr: -v adds debug messages and each message's fields (uid,
+    /// checkpoint, path), -vv trace messages, -vvv those of every library. RUST_LOG (e.g.
+    /// rewind_engine=debug) replaces the default filter.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,8 @@ pub const EXIT_ERROR: u8 = 2;
 fn main() -> ExitCode {
     quiet_decoder_panics();
     let cli = Cli::parse();
+    // The libraries' messages (a job's, a restore's) reach stderr through `tracing`.
+    rewind_engine::init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use rewind_engine::{
-    EngineOptions, FileSink, GeneratedEvent, GeneratorSource, JobBuilder, StdoutSink,
+    Context, EngineOptions, FileSink, GeneratedEvent, GeneratorSource, JobBuilder,
+    KeyedProcessFunction, StateDecl, StdoutSink, ValueState,
 };
 use rewind_savepoint::Location;
-use rewind_test_support::Count;
 
 /// Count events per key; print nothing but errors.
 #[derive(Debug, Parser)]
@@ -39,8 +39,32 @@ struct Args {
     output: String,
 }
 
+/// The count of each key in value state `count`, in `i64` like Flink's `Long` (and like
+/// the integers a CSV file bootstraps); every event emits its key's new count.
+struct Counter {
+    count: ValueState<i64>,
+}
+
+impl KeyedProcessFunction for Counter {
+    type Key = i64;
+    type In = GeneratedEvent;
+    type Out = (i64, i64);
+
+    fn states(&self) -> Vec<StateDecl<i64>> {
+        vec![self.count.decl()]
+    }
+
+    fn process(&self, _: GeneratedEvent, ctx: &mut Context<'_, i64, (i64, i64)>) {
+        let count = self.count.get(ctx).copied().unwrap_or(0) + 1;
+        self.count.set(ctx, count);
+        let key = *ctx.key();
+        ctx.emit((key, count));
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    rewind_engine::init_logging(0);
     match job(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -62,13 +86,17 @@ fn job(args: Args) -> rewind_engine::Result<()> {
         .source("Generator", source)
         .uid("events")
         .key_by(|e: &GeneratedEvent| e.key)
-        // i64 like Flink's Long, and like the integers a CSV file bootstraps.
-        .process("Counter", Count::<i64>::emitting())
+        .process(
+            "Counter",
+            Counter {
+                count: ValueState::new("count"),
+            },
+        )
         .uid("counter");
     let job = if args.output == "-" {
         job.sink("output", StdoutSink::default())
     } else {
         job.sink("output", FileSink::new(Location::parse(&args.output)?)?)
     };
-    rewind_engine::execute(job, &args.engine)
+    rewind_engine::execute(job, &args.engine, &mut std::io::stdout())
 }

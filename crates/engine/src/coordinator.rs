@@ -9,6 +9,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use rewind_savepoint::Location;
 use rewind_savepoint::format::{Manifest, SavepointKind, SplitEntry};
 
+use crate::io::Io;
 use crate::operator::StateSnapshot;
 use crate::options::RunOptions;
 use crate::runtime::messages::{FINAL, SourceControl};
@@ -143,6 +144,8 @@ pub(crate) struct Coordinator {
     /// Whether the final checkpoint (every subtask ended) completed: nothing follows it.
     final_written: bool,
     counters: Arc<Counters>,
+    /// The job's I/O runtime.
+    io: Arc<Io>,
 }
 
 /// The folder of checkpoint `id` in the checkpoint directory.
@@ -156,17 +159,21 @@ fn checkpoint_folder(id: u64) -> String {
 /// into an existing folder (writes are create-only: each such checkpoint failed until the
 /// ids passed the old ones), and its checkpoints are the newest there from the first, so
 /// restoring "the newest under the directory" never picks the abandoned line.
-pub(crate) fn first_checkpoint_id(dir: Option<&Location>, restored: Option<u64>) -> Result<u64> {
+pub(crate) fn first_checkpoint_id(
+    io: &Io,
+    dir: Option<&Location>,
+    restored: Option<u64>,
+) -> Result<u64> {
     let after_restored = restored.map_or(1, |id| id.saturating_add(1));
     let Some(dir) = dir else {
         return Ok(after_restored);
     };
-    let folders = crate::io::block_on(rewind_savepoint::list_folders(dir))?.map_err(|e| {
-        EngineError::Checkpoint {
+    let folders = io
+        .block_on(rewind_savepoint::list_folders(dir))?
+        .map_err(|e| EngineError::Checkpoint {
             id: after_restored,
             message: format!("cannot list the checkpoint directory {dir}: {e}"),
-        }
-    })?;
+        })?;
     // Ids near u64::MAX are no checkpoints of ours (FINAL is u64::MAX): numbering after
     // them would overflow.
     let used = folders
@@ -183,12 +190,14 @@ impl Coordinator {
     pub(crate) fn new(
         job: String,
         stages: Vec<StageInfo>,
-        total: usize,
         sources: Vec<Sender<SourceControl>>,
         options: RunOptions,
         start: Start,
         counters: Arc<Counters>,
+        io: Arc<Io>,
     ) -> Result<Coordinator> {
+        // Every subtask acknowledges every checkpoint.
+        let total = stages.iter().map(|s| s.parallelism as usize).sum();
         Ok(Coordinator {
             job,
             stages,
@@ -208,10 +217,14 @@ impl Coordinator {
             cancelled: false,
             final_written: false,
             counters,
+            io,
         })
     }
 
     pub(crate) fn run(mut self, messages: Receiver<CoordinatorMsg>) -> Result<Vec<Manifest>> {
+        // The sinks it commits do their I/O on the job's runtime too.
+        let io = self.io.clone();
+        let _entered = io.enter();
         let mut error = None;
         while let Ok(msg) = messages.recv() {
             match msg {
@@ -311,9 +324,12 @@ impl Coordinator {
                         self.final_written |= id == FINAL;
                         if let Some(done) = self.pending.remove(&id) {
                             if let Err(e) = self.complete(id, done) {
-                                eprintln!("rewind-engine: {e}");
                                 if id == FINAL {
+                                    // The job ends without its final checkpoint.
+                                    tracing::error!("{e}");
                                     error = Some(e);
+                                } else {
+                                    tracing::warn!(checkpoint = id, "{e}");
                                 }
                             }
                         }
@@ -480,6 +496,18 @@ impl Coordinator {
             // Whatever failed to stage waits for the next checkpoint.
             Err(e) => Err(e),
         };
+        if let Ok(Some(m)) = &result {
+            let what = match m.kind {
+                SavepointKind::Savepoint => "savepoint",
+                _ => "checkpoint",
+            };
+            tracing::debug!(
+                checkpoint = checkpoint_id,
+                path = %written_to,
+                "{what} {checkpoint_id} written to {written_to} in {:?}",
+                started.elapsed()
+            );
+        }
         if let Ok(mut stats) = self.counters.stats.lock() {
             stats.max_sync_pause = stats.max_sync_pause.max(pause);
             stats.max_sync_pause_running = stats.max_sync_pause_running.max(running);
@@ -525,7 +553,7 @@ impl Coordinator {
                     for stage in &self.stages {
                         if let Some((uid, sink)) = &stage.sink {
                             if let Err(e) = sink.committed_through(checkpoint_id) {
-                                eprintln!("rewind-engine: sink {uid}: {e}");
+                                tracing::warn!(%uid, checkpoint = checkpoint_id, "sink {uid}: {e}");
                             }
                         }
                     }
@@ -534,7 +562,10 @@ impl Coordinator {
                     // The job ends: say that its last output is not visible yet.
                     Some(e) if id == FINAL => Err(e),
                     Some(e) => {
-                        eprintln!("rewind-engine: {e}; retried after the next checkpoint");
+                        tracing::warn!(
+                            checkpoint = checkpoint_id,
+                            "{e}; retried after the next checkpoint"
+                        );
                         Ok(())
                     }
                     None => Ok(()),
@@ -576,10 +607,12 @@ impl Coordinator {
         let keep = self.options.retain_checkpoints;
         while keep > 0 && self.retained.len() > keep {
             let old = self.retained.remove(0);
-            if let Err(e) = crate::io::block_on(rewind_savepoint::remove(&old, false))
+            if let Err(e) = self
+                .io
+                .block_on(rewind_savepoint::remove(&old, false))
                 .and_then(|r| r.map_err(EngineError::from))
             {
-                eprintln!("rewind-engine: cannot delete old checkpoint {old}: {e}");
+                tracing::warn!(path = %old, "cannot delete old checkpoint {old}: {e}");
             }
         }
     }

@@ -33,6 +33,9 @@ pub enum EngineError {
     /// running, a refused or failed request.
     #[error("{0}")]
     Control(String),
+    /// Writing an application's output (a restore plan) failed.
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
     /// A bug in the engine.
     #[error("internal engine error: {0}")]
     Internal(String),

@@ -42,6 +42,19 @@
 //! drive timers and tumbling, sliding and session windows ([`KeyedStream::window`]).
 //! Window contents, timers and each source split's watermark are in every savepoint, so a
 //! restored job fires each window exactly once.
+//!
+//! # Logging and I/O
+//!
+//! The engine never prints: what a running job has to say (a retried staging, a
+//! checkpoint that failed, a stop on SIGTERM) are [`tracing`] events, with the operator's
+//! uid, the checkpoint id or the path as fields. A job runs its storage I/O on a runtime
+//! of its own, started by [`run`] and stopped with the job.
+//!
+//! # Features
+//!
+//! - `cli`: for applications. [`EngineOptions`] derives `clap::Args`, and
+//!   `init_logging` installs the stderr log that `rewind` and its applications share.
+//!   Off by default: a library user pulls in neither clap nor a tracing subscriber.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
@@ -56,6 +69,8 @@ mod job;
 mod key;
 mod keyed;
 mod log_source;
+#[cfg(feature = "cli")]
+mod logging;
 mod operator;
 mod operator_state;
 mod options;
@@ -77,6 +92,8 @@ pub use keyed::{
     ValueState,
 };
 pub use log_source::LogSource;
+#[cfg(feature = "cli")]
+pub use logging::init_logging;
 pub use operator_state::OperatorFunction;
 pub use options::EngineOptions;
 pub use rewind_savepoint::format::Redistribution;

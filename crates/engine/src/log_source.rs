@@ -184,10 +184,9 @@ impl<T: DeserializeOwned> LogReader<T> {
             }
             Ok(None) => false,
             Err(e) => {
-                eprintln!(
-                    "rewind-engine: log partition {}: {e}",
-                    self.location.describe(&self.file)
-                );
+                // Read again at the next poll (a followed log) or taken as its end.
+                let path = self.location.describe(&self.file);
+                tracing::warn!(%path, "log partition {path}: {e}");
                 false
             }
         }
@@ -212,11 +211,9 @@ impl<T: DeserializeOwned + Send> SplitReader<T> for LogReader<T> {
                     Ok(record) => return Some(record),
                     Err(e) => {
                         // A bad line is reported and skipped, not fatal: logs outlive code.
-                        eprintln!(
-                            "rewind-engine: {} at byte {}: {e}",
-                            self.location.describe(&self.file),
-                            self.offset - line.len() as u64
-                        );
+                        let path = self.location.describe(&self.file);
+                        let offset = self.offset - line.len() as u64;
+                        tracing::warn!(%path, offset, "{path} at byte {offset}: {e}");
                         continue;
                     }
                 }

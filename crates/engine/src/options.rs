@@ -2,57 +2,64 @@
 
 use std::time::Duration;
 
-use clap::Args;
 use rewind_savepoint::Location;
 
 /// How often a job with a checkpoint directory checkpoints unless told otherwise.
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Engine options; an application puts them in its own clap parser with
-/// `#[command(flatten)]`, so `--help` lists them before the application's own options.
-#[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "Engine options")]
+/// `#[command(flatten)]` (feature `cli`), so `--help` lists them before the application's
+/// own options.
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(
+    feature = "cli",
+    derive(clap::Args),
+    command(next_help_heading = "Engine options")
+)]
 pub struct EngineOptions {
     /// Restore from this savepoint or checkpoint (a path or URL).
-    #[arg(long, value_name = "URL")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "URL"))]
     pub from_savepoint: Option<String>,
     /// Drop state of operators the job no longer has instead of refusing to start.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub allow_non_restored_state: bool,
     /// Parallelism of every operator that does not set its own.
-    #[arg(long, value_name = "N")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub parallelism: Option<u32>,
     /// Where periodic checkpoints go (a path or URL); numbered on after any already there.
-    #[arg(long, value_name = "URL")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "URL"))]
     pub checkpoint_dir: Option<String>,
     /// How often to checkpoint, e.g. 10s or 500ms [default with --checkpoint-dir: 10s].
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DURATION", value_parser = humantime::parse_duration))]
     pub checkpoint_interval: Option<Duration>,
     /// How many checkpoints to keep (older ones are deleted).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N", default_value_t = 3))]
     pub retain_checkpoints: usize,
     /// When the input ends, write a final savepoint here (a path or URL).
-    #[arg(long, value_name = "URL")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "URL"))]
     pub savepoint_on_finish: Option<String>,
     /// Print the restore plan (which operator gets which state) and exit.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub dry_run: bool,
     /// Where savepoints go when `rewind savepoint` or `rewind stop` names no target.
-    #[arg(long, value_name = "URL", env = "REWIND_SAVEPOINT_DIR")]
+    #[cfg_attr(
+        feature = "cli",
+        arg(long, value_name = "URL", env = "REWIND_SAVEPOINT_DIR")
+    )]
     pub savepoint_dir: Option<String>,
     /// The job's id in the job registry (`rewind run` sets it; default: a new random id).
-    #[arg(long, value_name = "ID")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "ID"))]
     pub job_id: Option<String>,
     /// Each sink subtask stages its output in chunks of about this many bytes as it is
     /// produced, the rest at checkpoints [default: 4 MiB].
-    #[arg(long, value_name = "BYTES")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "BYTES"))]
     pub sink_chunk_bytes: Option<usize>,
     /// Incremental checkpoints: a checkpoint writes only the keys changed and removed since
     /// the one before, as a delta layer over that checkpoint's files; after this many
     /// layers, or once the layers hold half as many rows as the base, a state is written
     /// whole again. 0 writes every checkpoint whole. Savepoints are always whole
     /// [default: 8].
-    #[arg(long, value_name = "N")]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     pub max_delta_layers: Option<usize>,
 }
 

@@ -87,13 +87,16 @@ pub fn sink<T: serde::Serialize + Send + 'static>(
 }
 
 /// Runs an application's `main`: the job runs under the engine's options (registered,
-/// controllable); errors go to stderr as one line, exit code 2.
+/// controllable), the engine's messages go to stderr (`RUST_LOG` filters them), a dry
+/// run's plan to stdout; errors go to stderr as one line, exit code 2.
 pub fn main_of(
     name: &str,
     args: &AppArgs,
     job: impl FnOnce(&AppArgs) -> rewind_engine::Result<Job>,
 ) -> std::process::ExitCode {
-    match job(args).and_then(|job| rewind_engine::execute(job, &args.engine)) {
+    rewind_engine::init_logging(0);
+    let mut stdout = std::io::stdout();
+    match job(args).and_then(|job| rewind_engine::execute(job, &args.engine, &mut stdout)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{name}: error: {e}");

@@ -1,6 +1,7 @@
 //! The keyed count: events of the deterministic generator counted per key in value state
-//! `count` of operator `counter`. The engine's tests, its `keyed-count` example, the
-//! reliability suite and the benchmarks all run this one job.
+//! `count` of operator `counter`. The engine's tests, the reliability suite and the
+//! benchmarks all run this one job (the engine's `keyed-count` example has its own count,
+//! as an application built on the engine alone).
 
 use rewind_engine::{
     Context, GeneratedEvent, GeneratorSource, Job, JobBuilder, KeyedProcessFunction, RunOptions,

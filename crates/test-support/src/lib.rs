@@ -1,4 +1,4 @@
-//! What Rewind's tests, examples and benchmarks share, so each exists once: the keyed count
+//! What Rewind's tests and benchmarks share, so each exists once: the keyed count
 //! job ([`Count`], [`keyed_count`], [`generator`], [`run_to_end`]), record batches built from named columns ([`batch`]),
 //! savepoint locations in a test's directory ([`loc`]), the counts a job saved
 //! ([`state_counts`]) and the files left in a directory ([`files_under`]). Not published; a dev-dependency

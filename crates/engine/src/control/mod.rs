@@ -32,14 +32,17 @@ use crate::{EngineError, EngineOptions, Job, Result};
 /// How often a running job looks for a new completed checkpoint to record.
 const RECORD_EVERY: Duration = Duration::from_millis(200);
 
-/// Runs `job` as an application does: prints the restore plan and returns with
-/// `--dry-run`; otherwise runs it to its end, registered in the job registry and
-/// controllable through its endpoint. A registry that cannot be written is reported on
-/// stderr and the job runs uncontrolled.
-pub fn execute(job: Job, options: &EngineOptions) -> Result<()> {
+/// Runs `job` as an application does: writes the restore plan to `out` (the
+/// application's standard output) and returns with `--dry-run`; otherwise runs it to its
+/// end, registered in the job registry and controllable through its endpoint. A registry
+/// that cannot be written is logged (`tracing`) and the job runs uncontrolled.
+pub fn execute(job: Job, options: &EngineOptions, out: &mut dyn std::io::Write) -> Result<()> {
     let run_options = options.run_options()?;
     if options.dry_run {
-        println!("{}", crate::restore_plan(&job, &run_options)?);
+        let plan = crate::restore_plan(&job, &run_options)?;
+        writeln!(out, "{plan}")
+            .and_then(|()| out.flush())
+            .map_err(EngineError::Output)?;
         return Ok(());
     }
     let id = match &options.job_id {
@@ -64,12 +67,12 @@ pub fn execute(job: Job, options: &EngineOptions) -> Result<()> {
         ended: AtomicBool::new(false),
     });
     if let Err(e) = signals::watch(shared.clone()) {
-        eprintln!("rewind-engine: job {id} ignores SIGTERM and SIGINT: {e}");
+        tracing::warn!(job = %id, "job {id} ignores SIGTERM and SIGINT: {e}");
     }
     let managed = match register(&shared, restored_from) {
         Ok(m) => Some(m),
         Err(e) => {
-            eprintln!("rewind-engine: job {id} runs without control: {e}");
+            tracing::warn!(job = %id, "job {id} runs without control: {e}");
             None
         }
     };
@@ -140,7 +143,7 @@ fn record_checkpoint(registry: &JobRegistry, entry: &Mutex<JobEntry>, stats: &cr
     if entry.last_checkpoint.as_ref() != Some(&last) {
         entry.last_checkpoint = Some(last);
         if let Err(e) = registry.write(&entry) {
-            eprintln!("rewind-engine: {e}");
+            tracing::warn!(job = %entry.id, "{e}");
         }
     }
 }
@@ -170,7 +173,7 @@ impl Managed {
         };
         entry.ended_at = Some(registry::now());
         if let Err(e) = self.registry.write(&entry) {
-            eprintln!("rewind-engine: {e}");
+            tracing::warn!(job = %entry.id, "{e}");
         }
     }
 }
@@ -217,12 +220,12 @@ pub(crate) fn absolute(target: &str) -> String {
 
 /// Refuses a savepoint target that already holds a savepoint or cannot be written, before
 /// a stop commits to ending the job: an empty probe object is created and removed.
-pub(crate) fn check_writable(target: &Location) -> Result<()> {
+pub(crate) fn check_writable(control: &crate::JobControl, target: &Location) -> Result<()> {
     let store = target.store().clone();
     let manifest = target.child(rewind_savepoint::format::MANIFEST_FILE);
     let probe_name = format!("_probe-{}", uuid::Uuid::new_v4().simple());
     let probe = target.child(&probe_name);
-    let outcome = crate::io::block_on(async move {
+    let outcome = control.io()?.block_on(async move {
         match store.head(&manifest).await {
             Ok(_) => return Err("it already holds a savepoint".to_string()),
             Err(object_store::Error::NotFound { .. }) => {}

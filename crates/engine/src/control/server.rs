@@ -127,7 +127,7 @@ fn answer(request: Request, shared: &Shared) -> ControlReply {
             Ok(savepoint_reply(manifest, location))
         }),
         ControlCommand::Stop { target, drain } => target_for(shared, target).and_then(|t| {
-            super::check_writable(&t)?;
+            super::check_writable(&shared.control, &t)?;
             set_end(shared, EndRequest::Stop);
             let location = t.to_string();
             let manifest = shared.control.stop(t, drain)?;

@@ -73,10 +73,8 @@ pub(crate) fn watch(shared: Arc<Shared>) -> Result<()> {
                 .name("signal-stop".into())
                 .spawn(move || stop(&shared, name));
         } else {
-            eprintln!(
-                "rewind-engine: {name} again: cancelling job {} at once",
-                shared.id
-            );
+            let job = &shared.id;
+            tracing::info!(%job, signal = name, "{name} again: cancelling job {job} at once");
             cancel(&shared);
         }
     })
@@ -86,37 +84,49 @@ pub(crate) fn watch(shared: Arc<Shared>) -> Result<()> {
 fn stop(shared: &Shared, name: &str) {
     let id = &shared.id;
     if shared.savepoint_dir.is_none() {
-        eprintln!(
-            "rewind-engine: {name}: job {id} has no savepoint dir (--savepoint-dir or \
-             REWIND_SAVEPOINT_DIR): cancelling without a savepoint"
+        tracing::warn!(
+            job = %id,
+            signal = name,
+            "{name}: job {id} has no savepoint dir (--savepoint-dir or REWIND_SAVEPOINT_DIR): \
+             cancelling without a savepoint"
         );
         cancel(shared);
         return;
     }
     let target = match target_for(shared, None).and_then(|t| {
-        super::check_writable(&t)?;
+        super::check_writable(&shared.control, &t)?;
         Ok(t)
     }) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("rewind-engine: {name}: cannot take a savepoint: {e}; cancelling job {id}");
+            tracing::error!(
+                job = %id,
+                signal = name,
+                "{name}: cannot take a savepoint: {e}; cancelling job {id}"
+            );
             cancel(shared);
             return;
         }
     };
-    eprintln!(
-        "rewind-engine: {name}: stopping job {id} with a savepoint into {target} \
-         (signal again to cancel at once)"
+    tracing::info!(
+        job = %id,
+        signal = name,
+        path = %target,
+        "{name}: stopping job {id} with a savepoint into {target} (signal again to cancel at once)"
     );
     set_end(shared, EndRequest::Stop);
     match shared.control.stop(target.clone(), false) {
-        Ok(m) => eprintln!(
-            "rewind-engine: job {id} stopped with savepoint {} at {target}",
+        Ok(m) => tracing::info!(
+            job = %id,
+            path = %target,
+            "job {id} stopped with savepoint {} at {target}",
             m.id
         ),
         Err(e) => {
-            eprintln!(
-                "rewind-engine: the savepoint into {target} failed: {e}; cancelling job {id}"
+            tracing::error!(
+                job = %id,
+                path = %target,
+                "the savepoint into {target} failed: {e}; cancelling job {id}"
             );
             cancel(shared);
         }

@@ -74,7 +74,7 @@ impl Coordinator {
             .flat_map(|(s, stage)| (0..stage.parallelism).map(move |i| (s, i)))
             .map(|key| (key, self.output.records(checkpoint_id, key)))
             .collect();
-        crate::io::block_on(async {
+        self.io.block_on(async {
             // Lean keyed shards (format 1.1): the key hash is not stored, readers compute it.
             let options = WriterOptions {
                 lean_keyed_shards: true,
@@ -101,11 +101,14 @@ impl Coordinator {
                     while tasks.join_next().await.is_some() {}
                     match writer.abort().await {
                         Ok(0) => {}
-                        Ok(n) => eprintln!(
-                            "rewind-engine: removed the {n} files of checkpoint {checkpoint_id} that failed"
+                        Ok(n) => tracing::info!(
+                            checkpoint = checkpoint_id,
+                            files = n,
+                            "removed the {n} files of checkpoint {checkpoint_id} that failed"
                         ),
-                        Err(a) => eprintln!(
-                            "rewind-engine: cannot remove the files of checkpoint {checkpoint_id} that failed: {a}"
+                        Err(a) => tracing::warn!(
+                            checkpoint = checkpoint_id,
+                            "cannot remove the files of checkpoint {checkpoint_id} that failed: {a}"
                         ),
                     }
                     return Err(e);

@@ -1,17 +1,18 @@
 //! Running a job: one thread per subtask, bounded channels between stages, aligned
 //! barriers for checkpoints, and a coordinator that writes them as Rewind savepoints.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
-use rewind_savepoint::Location;
 use rewind_savepoint::format::{HashRange, Manifest, SplitEntry};
+use rewind_savepoint::{Location, SavepointReader};
 
 use crate::coordinator::{Command, Coordinator, CoordinatorMsg};
-use crate::job::{Job, StageInput};
-use crate::operator::ErasedOp;
+use crate::io::Io;
+use crate::job::{Job, StageDef, StageInput};
+use crate::operator::{ErasedOp, ErasedReader, ErasedSource};
 use crate::{EngineError, Result};
 
 pub(crate) mod messages;
@@ -24,7 +25,7 @@ use restore::{check_restorable, open_savepoint, recommit_sinks, restore_subtask}
 use worker::{Discovery, Output, Route, SinkOutput, Worker};
 
 pub use crate::options::{DEFAULT_SINK_CHUNK_BYTES, RunOptions};
-use messages::{DOWNSTREAM_STOPPED, Envelope, UPSTREAM_VANISHED};
+use messages::{DOWNSTREAM_STOPPED, Envelope, SourceControl, UPSTREAM_VANISHED};
 use stats::Counters;
 pub use stats::{CompletedCheckpoint, JobStats};
 
@@ -42,6 +43,8 @@ const CHANNEL_CAPACITY: usize = 64;
 pub struct JobControl {
     counters: Arc<Counters>,
     commands: Sender<CoordinatorMsg>,
+    /// The job's I/O runtime while the job runs (a control does not keep it alive).
+    io: Weak<Io>,
 }
 
 impl JobControl {
@@ -88,6 +91,11 @@ impl JobControl {
         stats.records_read = self.counters.read.load(Ordering::Relaxed);
         stats
     }
+
+    /// The running job's I/O runtime, for requests made on the job's behalf.
+    pub(crate) fn io(&self) -> Result<Arc<Io>> {
+        self.io.upgrade().ok_or_else(finished)
+    }
 }
 
 fn finished() -> EngineError {
@@ -99,6 +107,8 @@ pub struct JobHandle {
     control: JobControl,
     coordinator: Option<JoinHandle<Result<Vec<Manifest>>>>,
     workers: Vec<JoinHandle<Result<()>>>,
+    /// The job's I/O runtime: it stops once the handle and the job's threads are gone.
+    _io: Arc<Io>,
 }
 
 impl JobHandle {
@@ -187,248 +197,376 @@ impl JobHandle {
 /// Starts `job`. Restores state first when `options.from_savepoint` is set.
 pub fn run(job: Job, options: RunOptions) -> Result<JobHandle> {
     job.validate()?;
-    let default_parallelism = options.parallelism.unwrap_or(1).max(1);
-    let chunk_bytes = options
-        .sink_chunk_bytes
-        .unwrap_or(DEFAULT_SINK_CHUNK_BYTES)
-        .max(1);
-    let parallelism: Vec<u32> = job
-        .stages
-        .iter()
-        .map(|s| s.parallelism.unwrap_or(default_parallelism).max(1))
-        .collect();
-    let restored = match &options.from_savepoint {
-        Some(loc) => Some(open_savepoint(loc)?),
-        None => None,
-    };
-    if let Some(sp) = &restored {
-        check_restorable(&job, sp, options.allow_non_restored_state)?;
-    }
-    // Before anything is restored: a directory that cannot be listed fails the run at once.
-    let first_checkpoint = crate::coordinator::first_checkpoint_id(
-        options.checkpoint_dir.as_ref(),
-        restored.as_ref().map(|sp| sp.manifest().checkpoint_id),
-    )?;
-    if let Some(sp) = &restored {
-        recommit_sinks(&job, sp)?;
-    }
-    clean_sinks(&job);
-
-    // A restored job's event time starts at the least watermark of its source splits: no
-    // record the restored sources read can be earlier (they resume at those watermarks).
-    let initial_watermark = restored
-        .as_ref()
-        .and_then(|sp| sp.manifest().least_watermark())
-        .unwrap_or(i64::MIN);
-    let (to_coordinator, coordinator_rx) = channel::<CoordinatorMsg>();
+    let io = Io::start()?;
+    // Sinks and sources called while the job starts (recommit, cleanup, readers) use it.
+    let _entered = io.enter();
+    let plan = plan(&job, &options);
+    let start = restore(&io, &job, &options)?;
+    let (acks, coordinator_rx) = channel::<CoordinatorMsg>();
     let counters = Arc::new(Counters {
         late: job.late.clone(),
         incremental: options.checkpoint_dir.is_some() && options.max_delta_layers != Some(0),
         ..Counters::default()
     });
-    let total_subtasks: usize = parallelism.iter().map(|p| *p as usize).sum();
-
-    // Channels into every non-source stage.
-    let mut inputs: Vec<Vec<Option<Receiver<Envelope>>>> = Vec::new();
-    let mut senders: Vec<Vec<SyncSender<Envelope>>> = Vec::new();
-    for p in &parallelism {
-        let (mut tx, mut rx) = (Vec::new(), Vec::new());
-        for _ in 0..*p {
-            let (s, r) = sync_channel(CHANNEL_CAPACITY);
-            tx.push(s);
-            rx.push(Some(r));
-        }
-        senders.push(tx);
-        inputs.push(rx);
-    }
-
-    let mut source_controls = Vec::new();
-    let mut workers = Vec::new();
-    let mut stage_info = Vec::new();
-    for (s, stage) in job.stages.iter().enumerate() {
-        let p = parallelism[s];
-        stage_info.push(crate::coordinator::StageInfo {
-            uid: stage.uid.clone(),
-            name: stage.name.clone(),
-            parallelism: p,
-            is_source: matches!(stage.input, StageInput::Source(_)),
-            states: stage.states.clone(),
-            sink: stage
-                .sink
+    let links = Links {
+        io: &io,
+        acks: &acks,
+        counters: &counters,
+    };
+    let spawned = spawn(&job, &plan, &start, &links)?;
+    let coordinator = Coordinator::new(
+        job.name.clone(),
+        spawned.stages,
+        spawned.source_controls,
+        options.clone(),
+        crate::coordinator::Start {
+            restored: start
+                .savepoint
                 .as_ref()
-                .map(|(uid, sink, _)| (uid.clone(), sink.clone())),
-        });
-        let outputs = || {
-            job.stages.get(s + 1).and_then(|next| {
-                let (route, new_batch) = match &next.input {
-                    StageInput::Hash(f, new_batch) => (Route::Hash(f.clone()), new_batch),
-                    StageInput::Rebalance(new_batch) => (Route::RoundRobin(0), new_batch),
-                    StageInput::Source(_) => return None,
-                };
-                Some(Output {
-                    senders: senders[s + 1].clone(),
-                    buffers: (0..senders[s + 1].len()).map(|_| new_batch()).collect(),
-                    new_batch: new_batch.clone(),
-                    route,
+                .map(|r| (r.manifest().id.clone(), r.location().to_string())),
+            first_checkpoint: start.first_checkpoint,
+        },
+        counters.clone(),
+        io.clone(),
+    )?;
+    drive(coordinator, &options, acks, coordinator_rx).map(|coordinator| JobHandle {
+        control: JobControl {
+            counters,
+            commands: coordinator.commands,
+            io: Arc::downgrade(&io),
+        },
+        coordinator: Some(coordinator.thread),
+        workers: spawned.workers,
+        _io: io,
+    })
+}
+
+/// The job laid out: each stage's parallelism and the sinks' chunk size.
+struct Plan {
+    parallelism: Vec<u32>,
+    chunk_bytes: usize,
+}
+
+/// Plan: every stage's parallelism (its own, else the options', else 1).
+fn plan(job: &Job, options: &RunOptions) -> Plan {
+    let default_parallelism = options.parallelism.unwrap_or(1).max(1);
+    Plan {
+        parallelism: job
+            .stages
+            .iter()
+            .map(|s| s.parallelism.unwrap_or(default_parallelism).max(1))
+            .collect(),
+        chunk_bytes: options
+            .sink_chunk_bytes
+            .unwrap_or(DEFAULT_SINK_CHUNK_BYTES)
+            .max(1),
+    }
+}
+
+/// Where a run starts: the savepoint it restores, its first checkpoint id and the event
+/// time its operators start at.
+struct Start {
+    savepoint: Option<SavepointReader>,
+    first_checkpoint: u64,
+    initial_watermark: i64,
+}
+
+/// Restore, before any subtask exists: opens and checks the savepoint, numbers the
+/// checkpoints, commits the output the savepoint had staged and removes what none needs.
+fn restore(io: &Io, job: &Job, options: &RunOptions) -> Result<Start> {
+    let savepoint = match &options.from_savepoint {
+        Some(loc) => Some(open_savepoint(io, loc)?),
+        None => None,
+    };
+    if let Some(sp) = &savepoint {
+        check_restorable(job, sp, options.allow_non_restored_state)?;
+    }
+    // Before anything is restored: a directory that cannot be listed fails the run at once.
+    let first_checkpoint = crate::coordinator::first_checkpoint_id(
+        io,
+        options.checkpoint_dir.as_ref(),
+        savepoint.as_ref().map(|sp| sp.manifest().checkpoint_id),
+    )?;
+    if let Some(sp) = &savepoint {
+        recommit_sinks(io, job, sp)?;
+    }
+    clean_sinks(job);
+    // A restored job's event time starts at the least watermark of its source splits: no
+    // record the restored sources read can be earlier (they resume at those watermarks).
+    let initial_watermark = savepoint
+        .as_ref()
+        .and_then(|sp| sp.manifest().least_watermark())
+        .unwrap_or(i64::MIN);
+    Ok(Start {
+        savepoint,
+        first_checkpoint,
+        initial_watermark,
+    })
+}
+
+/// What every subtask of a job shares.
+struct Links<'a> {
+    io: &'a Arc<Io>,
+    acks: &'a Sender<CoordinatorMsg>,
+    counters: &'a Arc<Counters>,
+}
+
+/// What [`spawn`] started.
+#[derive(Default)]
+struct Spawned {
+    workers: Vec<JoinHandle<Result<()>>>,
+    source_controls: Vec<Sender<SourceControl>>,
+    stages: Vec<crate::coordinator::StageInfo>,
+}
+
+/// Spawn: a thread for every subtask of every stage, its state restored first, stages
+/// chained by bounded channels.
+fn spawn(job: &Job, plan: &Plan, start: &Start, links: &Links<'_>) -> Result<Spawned> {
+    // Channels into every non-source stage.
+    let (senders, mut inputs): (Vec<Vec<_>>, Vec<Vec<_>>) = plan
+        .parallelism
+        .iter()
+        .map(|p| {
+            (0..*p)
+                .map(|_| {
+                    let (tx, rx) = sync_channel::<Envelope>(CHANNEL_CAPACITY);
+                    (tx, Some(rx))
                 })
-            })
-        };
-        let upstream = if s == 0 {
-            0
-        } else {
-            parallelism[s - 1] as usize
-        };
-        let split_assignment = match &stage.input {
-            StageInput::Source(source) => {
-                let uid = stage.uid.clone().unwrap_or_default();
-                let current = source.splits();
-                let splits = match restored.as_ref().and_then(|sp| {
-                    sp.manifest()
-                        .operator(&uid)
-                        .and_then(|o| o.source.as_ref())
-                        .map(|s| s.splits.clone())
-                }) {
-                    // Restored splits resume at their positions; splits the source has
-                    // now and the savepoint lacks (a partition added since) start at
-                    // their beginning, as with a new Kafka partition.
-                    Some(mut saved) => {
-                        let known: std::collections::HashSet<String> =
-                            saved.iter().map(|s| s.id.clone()).collect();
-                        saved.extend(current.into_iter().filter(|s| !known.contains(&s.id)));
-                        saved
-                    }
-                    None => current,
-                };
-                Some((source.clone(), splits))
-            }
-            _ => None,
-        };
-        // Every subtask loads its hash range of the state at once, in parallel.
-        let mut chains: Vec<Vec<Box<dyn ErasedOp>>> = (0..p)
-            .map(|i| {
-                let range = HashRange::for_subtask(i, p).unwrap_or(HashRange::FULL);
-                stage.ops.iter().map(|f| f(range)).collect()
-            })
-            .collect();
-        if let (Some(sp), Some(uid)) = (&restored, &stage.uid) {
-            std::thread::scope(|scope| {
-                let loads: Vec<_> = chains
-                    .iter_mut()
-                    .enumerate()
-                    .map(|(i, ops)| {
-                        scope.spawn(move || {
-                            restore_subtask(sp, uid, &stage.states, ops, i as u32, p)
-                        })
-                    })
-                    .collect();
-                loads
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .map_err(|_| EngineError::Internal("restore thread panicked".into()))?
-                    })
-                    .collect::<Result<Vec<()>>>()
-            })?;
-        }
-        if initial_watermark != i64::MIN {
-            for op in chains.iter_mut().flatten() {
-                op.set_initial_watermark(initial_watermark);
-            }
-        }
+                .unzip()
+        })
+        .unzip();
+    let mut spawned = Spawned::default();
+    for (s, stage) in job.stages.iter().enumerate() {
+        let p = plan.parallelism[s];
+        spawned.stages.push(stage_info(stage, p));
+        let splits = split_assignment(stage, start.savepoint.as_ref());
+        let chains = load_chains(links.io, stage, p, start)?;
         for (i, ops) in (0..p).zip(chains) {
             let worker = Worker {
                 stage: s,
                 subtask: i,
                 scratch: (0..ops.len()).map(|_| Vec::new()).collect(),
                 ops,
-                output: outputs(),
+                output: output_to(job, s, &senders),
                 sink: stage.sink.as_ref().map(|(_, sink, render)| {
-                    SinkOutput::new(sink.clone(), render.clone(), chunk_bytes)
+                    SinkOutput::new(sink.clone(), render.clone(), plan.chunk_bytes)
                 }),
-                acks: to_coordinator.clone(),
+                acks: links.acks.clone(),
                 name: stage.name.clone(),
-                initial_watermark,
+                initial_watermark: start.initial_watermark,
                 idle_timeout: stage.idle_timeout,
                 last_flush: std::time::Instant::now(),
-                counters: counters.clone(),
+                counters: links.counters.clone(),
             };
-            let handle = match &split_assignment {
+            let handle = match &splits {
                 Some((source, splits)) => {
-                    let mine: Vec<SplitEntry> = splits
-                        .iter()
-                        .enumerate()
-                        .filter(|(j, _)| *j as u32 % p == i)
-                        .map(|(_, s)| s.clone())
-                        .collect();
-                    let readers = mine
-                        .iter()
-                        .map(|s| Ok((s.clone(), source.reader(s)?)))
-                        .collect::<Result<Vec<_>>>()?;
-                    let (ctl_tx, ctl_rx) = channel();
-                    source_controls.push(ctl_tx);
-                    let discovery = source.discovery_interval().map(|every| Discovery {
-                        source: source.clone(),
-                        known: splits.iter().map(|s| s.id.clone()).collect(),
-                        every,
-                        last: std::time::Instant::now(),
-                        subtask: i,
-                        parallelism: p,
-                    });
-                    std::thread::Builder::new()
-                        .name(format!("{}-{i}", stage.name))
-                        .spawn(move || worker.run_source(readers, ctl_rx, discovery))
-                        .map_err(|e| EngineError::Internal(e.to_string()))?
+                    let (readers, discovery) = source_subtask(source, splits, i, p)?;
+                    let (control, controls) = channel();
+                    spawned.source_controls.push(control);
+                    subtask_thread(stage, i, links.io, move || {
+                        worker.run_source(readers, controls, discovery)
+                    })?
                 }
                 None => {
                     let rx = inputs[s][i as usize]
                         .take()
                         .ok_or_else(|| EngineError::Internal("input taken twice".into()))?;
-                    std::thread::Builder::new()
-                        .name(format!("{}-{i}", stage.name))
-                        .spawn(move || worker.run_operator(rx, upstream))
-                        .map_err(|e| EngineError::Internal(e.to_string()))?
+                    let upstream = if s == 0 {
+                        0
+                    } else {
+                        plan.parallelism[s - 1] as usize
+                    };
+                    subtask_thread(stage, i, links.io, move || {
+                        worker.run_operator(rx, upstream)
+                    })?
                 }
             };
-            workers.push(handle);
+            spawned.workers.push(handle);
         }
     }
-    drop(senders);
+    Ok(spawned)
+}
 
-    let coordinator = Coordinator::new(
-        job.name.clone(),
-        stage_info,
-        total_subtasks,
-        source_controls,
-        options.clone(),
-        crate::coordinator::Start {
-            restored: restored
-                .as_ref()
-                .map(|r| (r.manifest().id.clone(), r.location().to_string())),
-            first_checkpoint,
-        },
-        counters.clone(),
-    )?;
+/// What the coordinator knows of a stage.
+fn stage_info(stage: &StageDef, parallelism: u32) -> crate::coordinator::StageInfo {
+    crate::coordinator::StageInfo {
+        uid: stage.uid.clone(),
+        name: stage.name.clone(),
+        parallelism,
+        is_source: matches!(stage.input, StageInput::Source(_)),
+        states: stage.states.clone(),
+        sink: stage
+            .sink
+            .as_ref()
+            .map(|(uid, sink, _)| (uid.clone(), sink.clone())),
+    }
+}
+
+/// Where stage `s` sends its records: into the next stage's channels, by key hash or
+/// round robin; `None` for the last stage.
+fn output_to(job: &Job, s: usize, senders: &[Vec<SyncSender<Envelope>>]) -> Option<Output> {
+    let next = job.stages.get(s + 1)?;
+    let (route, new_batch) = match &next.input {
+        StageInput::Hash(f, new_batch) => (Route::Hash(f.clone()), new_batch),
+        StageInput::Rebalance(new_batch) => (Route::RoundRobin(0), new_batch),
+        StageInput::Source(_) => return None,
+    };
+    let senders = senders.get(s + 1)?;
+    Some(Output {
+        senders: senders.clone(),
+        buffers: (0..senders.len()).map(|_| new_batch()).collect(),
+        new_batch: new_batch.clone(),
+        route,
+    })
+}
+
+/// A source stage's source and all its splits: the restored ones at their positions,
+/// then the ones the source has now and the savepoint lacks (a partition added since),
+/// from their beginning, as with a new Kafka partition. `None` for other stages.
+fn split_assignment(
+    stage: &StageDef,
+    savepoint: Option<&SavepointReader>,
+) -> Option<(Arc<dyn ErasedSource>, Vec<SplitEntry>)> {
+    let StageInput::Source(source) = &stage.input else {
+        return None;
+    };
+    let uid = stage.uid.clone().unwrap_or_default();
+    let current = source.splits();
+    let saved = savepoint.and_then(|sp| {
+        let op = sp.manifest().operator(&uid)?;
+        op.source.as_ref().map(|s| s.splits.clone())
+    });
+    let splits = match saved {
+        Some(mut saved) => {
+            let known: std::collections::HashSet<String> =
+                saved.iter().map(|s| s.id.clone()).collect();
+            saved.extend(current.into_iter().filter(|s| !known.contains(&s.id)));
+            saved
+        }
+        None => current,
+    };
+    Some((source.clone(), splits))
+}
+
+/// Every subtask's operator chain, each with its hash range of the stage's state loaded
+/// from the savepoint (all subtasks at once, in parallel) and the run's start watermark.
+fn load_chains(
+    io: &Io,
+    stage: &StageDef,
+    p: u32,
+    start: &Start,
+) -> Result<Vec<Vec<Box<dyn ErasedOp>>>> {
+    let mut chains: Vec<Vec<Box<dyn ErasedOp>>> = (0..p)
+        .map(|i| {
+            let range = HashRange::for_subtask(i, p).unwrap_or(HashRange::FULL);
+            stage.ops.iter().map(|f| f(range)).collect()
+        })
+        .collect();
+    if let (Some(sp), Some(uid)) = (&start.savepoint, &stage.uid) {
+        std::thread::scope(|scope| {
+            let loads: Vec<_> = chains
+                .iter_mut()
+                .enumerate()
+                .map(|(i, ops)| {
+                    scope.spawn(move || {
+                        restore_subtask(io, sp, uid, &stage.states, ops, i as u32, p)
+                    })
+                })
+                .collect();
+            loads
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| EngineError::Internal("restore thread panicked".into()))?
+                })
+                .collect::<Result<Vec<()>>>()
+        })?;
+    }
+    if start.initial_watermark != i64::MIN {
+        for op in chains.iter_mut().flatten() {
+            op.set_initial_watermark(start.initial_watermark);
+        }
+    }
+    Ok(chains)
+}
+
+/// A source subtask's splits, each with its reader.
+type SplitReaders = Vec<(SplitEntry, Box<dyn ErasedReader>)>;
+
+/// Readers of the splits source subtask `i` of `p` reads (every `p`-th), and its search
+/// for new splits if the source grows.
+fn source_subtask(
+    source: &Arc<dyn ErasedSource>,
+    splits: &[SplitEntry],
+    i: u32,
+    p: u32,
+) -> Result<(SplitReaders, Option<Discovery>)> {
+    let readers = splits
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j as u32 % p == i)
+        .map(|(_, s)| Ok((s.clone(), source.reader(s)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let discovery = source.discovery_interval().map(|every| Discovery {
+        source: source.clone(),
+        known: splits.iter().map(|s| s.id.clone()).collect(),
+        every,
+        last: std::time::Instant::now(),
+        subtask: i,
+        parallelism: p,
+    });
+    Ok((readers, discovery))
+}
+
+/// The thread of subtask `i` of `stage`, its I/O on the job's runtime.
+fn subtask_thread(
+    stage: &StageDef,
+    i: u32,
+    io: &Arc<Io>,
+    body: impl FnOnce() -> Result<()> + Send + 'static,
+) -> Result<JoinHandle<Result<()>>> {
+    let io = io.clone();
+    std::thread::Builder::new()
+        .name(format!("{}-{i}", stage.name))
+        .spawn(move || {
+            let _entered = io.enter();
+            body()
+        })
+        .map_err(|e| EngineError::Internal(e.to_string()))
+}
+
+/// The running coordinator: its thread and the channel commands reach it by.
+struct Driving {
+    thread: JoinHandle<Result<Vec<Manifest>>>,
+    commands: Sender<CoordinatorMsg>,
+}
+
+/// Drive: the coordinator's thread, and the ticks of periodic checkpoints. The job runs
+/// until its sources end or it is stopped; [`JobHandle::join`] finishes it.
+fn drive(
+    coordinator: Coordinator,
+    options: &RunOptions,
+    acks: Sender<CoordinatorMsg>,
+    messages: Receiver<CoordinatorMsg>,
+) -> Result<Driving> {
     if let Some(interval) = options
         .checkpoint_interval
         .filter(|_| options.checkpoint_dir.is_some())
     {
-        let tick = to_coordinator.clone();
+        let tick = acks.clone();
         std::thread::spawn(move || {
             while tick.send(CoordinatorMsg::Tick).is_ok() {
                 std::thread::sleep(interval);
             }
         });
     }
-    let commands = to_coordinator.clone();
-    drop(to_coordinator);
-    let coordinator = std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("coordinator".into())
-        .spawn(move || coordinator.run(coordinator_rx))
+        .spawn(move || coordinator.run(messages))
         .map_err(|e| EngineError::Internal(e.to_string()))?;
-    Ok(JobHandle {
-        control: JobControl { counters, commands },
-        coordinator: Some(coordinator),
-        workers,
+    Ok(Driving {
+        thread,
+        commands: acks,
     })
 }
 
@@ -438,10 +576,12 @@ fn clean_sinks(job: &Job) {
     for (uid, sink, _) in job.stages.iter().filter_map(|s| s.sink.as_ref()) {
         match sink.remove_orphans() {
             Ok(0) => {}
-            Ok(n) => {
-                eprintln!("rewind-engine: sink {uid}: removed {n} staged files no checkpoint needs")
-            }
-            Err(e) => eprintln!("rewind-engine: sink {uid}: staged output not cleaned: {e}"),
+            Ok(n) => tracing::info!(
+                %uid,
+                files = n,
+                "sink {uid}: removed {n} staged files no checkpoint needs"
+            ),
+            Err(e) => tracing::warn!(%uid, "sink {uid}: staged output not cleaned: {e}"),
         }
     }
 }

@@ -3,23 +3,25 @@
 use rewind_savepoint::format::{HashRange, StateKind};
 use rewind_savepoint::{LayerRows, Location, ReadOptions, SavepointReader};
 
+use crate::io::Io;
 use crate::job::Job;
 use crate::operator::ErasedOp;
 use crate::options::RunOptions;
 use crate::sink::pending::SINK_PENDING;
 use crate::{EngineError, Result};
 
-pub(super) fn block_on<T: Send>(
+fn block_on<T: Send>(
+    io: &Io,
     future: impl std::future::Future<Output = Result<T>> + Send,
 ) -> Result<T> {
-    crate::io::block_on(future)?
+    io.block_on(future)?
 }
 
 /// Opens the savepoint at `location`; a directory that holds no savepoint itself but
 /// savepoints or checkpoints below it (a checkpoint directory) means the newest completed
 /// one by checkpoint id.
-pub(super) fn open_savepoint(location: &Location) -> Result<SavepointReader> {
-    block_on(async {
+pub(super) fn open_savepoint(io: &Io, location: &Location) -> Result<SavepointReader> {
+    block_on(io, async {
         match SavepointReader::open(location.clone()).await {
             Err(
                 e @ (rewind_savepoint::Error::NotFound { .. }
@@ -30,8 +32,10 @@ pub(super) fn open_savepoint(location: &Location) -> Result<SavepointReader> {
                     return Err(e.into());
                 };
                 let at = location.join(&latest.path)?;
-                eprintln!(
-                    "rewind: restoring from {at}, the newest completed checkpoint under {location} (checkpoint {})",
+                tracing::info!(
+                    path = %at,
+                    checkpoint = latest.checkpoint_id,
+                    "restoring from {at}, the newest completed checkpoint under {location} (checkpoint {})",
                     latest.checkpoint_id
                 );
                 Ok(SavepointReader::open(at).await?)
@@ -43,7 +47,7 @@ pub(super) fn open_savepoint(location: &Location) -> Result<SavepointReader> {
 
 /// Commits again the output the restored checkpoint had staged: if the job stopped between
 /// writing that checkpoint and committing its output, the output appears now, once.
-pub(super) fn recommit_sinks(job: &Job, sp: &SavepointReader) -> Result<()> {
+pub(super) fn recommit_sinks(io: &Io, job: &Job, sp: &SavepointReader) -> Result<()> {
     for (uid, sink, _) in job.stages.iter().filter_map(|s| s.sink.as_ref()) {
         if sp
             .manifest()
@@ -53,7 +57,7 @@ pub(super) fn recommit_sinks(job: &Job, sp: &SavepointReader) -> Result<()> {
         {
             continue;
         }
-        let batches: Vec<arrow_array::RecordBatch> = block_on(async {
+        let batches: Vec<arrow_array::RecordBatch> = block_on(io, async {
             use futures::TryStreamExt;
             let stream = sp
                 .read_state(uid, SINK_PENDING, ReadOptions::default())
@@ -117,6 +121,7 @@ pub(super) fn check_restorable(job: &Job, sp: &SavepointReader, allow: bool) -> 
 
 /// Loads the part of each state that subtask `i` of `p` owns.
 pub(super) fn restore_subtask(
+    io: &Io,
     sp: &SavepointReader,
     uid: &str,
     states: &[String],
@@ -144,7 +149,9 @@ pub(super) fn restore_subtask(
         };
         if entry.kind == StateKind::OperatorList {
             // The share the list's redistribution mode deals the subtask.
-            let list = block_on(async { Ok(sp.read_operator_list(uid, name, i, p).await?) })?;
+            let list = block_on(io, async {
+                Ok(sp.read_operator_list(uid, name, i, p).await?)
+            })?;
             first.reserve(name, list.num_rows());
             first.restore(name, &list).map_err(in_context)?;
             continue;
@@ -158,7 +165,7 @@ pub(super) fn restore_subtask(
             hash_range: Some(range),
             ..Default::default()
         };
-        block_on(async {
+        block_on(io, async {
             use futures::TryStreamExt;
             let mut rows = sp.read_state_layers(uid, name, options).await?;
             while let Some(next) = rows.try_next().await? {
@@ -207,7 +214,7 @@ pub fn restore_plan(job: &Job, options: &RunOptions) -> Result<String> {
     let Some(location) = &options.from_savepoint else {
         return Ok("no --from-savepoint: every operator starts empty".into());
     };
-    let sp = open_savepoint(location)?;
+    let sp = open_savepoint(&*Io::start()?, location)?;
     let m = sp.manifest();
     let _ = writeln!(out, "restore plan from savepoint {} ({location}):", m.id);
     let default_p = options.parallelism.unwrap_or(1).max(1);

@@ -107,7 +107,11 @@ impl SinkOutput {
                     });
                 }
                 Err(e) => {
-                    eprintln!("rewind-engine: staging output failed, retrying in {wait:?}: {e}");
+                    tracing::warn!(
+                        subtask,
+                        attempt,
+                        "staging output failed, retrying in {wait:?}: {e}"
+                    );
                     std::thread::sleep(wait);
                     wait *= 2;
                 }
