@@ -10,6 +10,7 @@ use rewind_savepoint::Location;
 use rewind_savepoint::format::{Manifest, SavepointKind, SplitEntry};
 
 use crate::io::Io;
+use crate::job::StageSink;
 use crate::operator::StateSnapshot;
 use crate::options::RunOptions;
 use crate::runtime::messages::{FINAL, SourceControl};
@@ -26,7 +27,7 @@ pub(crate) struct StageInfo {
     pub parallelism: u32,
     pub is_source: bool,
     pub states: Vec<String>,
-    pub sink: Option<(String, Arc<dyn Sink>)>,
+    pub sink: Option<StageSink>,
 }
 
 /// Where a run starts: the savepoint it was restored from (its id and location), and
@@ -432,7 +433,7 @@ impl Coordinator {
     /// `location` lists, before its manifest exists (see `sink/staging.rs`).
     fn record_listings(&self, location: &Location, checkpoint_id: u64) -> Result<()> {
         for (s, stage) in self.stages.iter().enumerate() {
-            let Some((_, sink)) = &stage.sink else {
+            let Some(StageSink { sink, .. }) = &stage.sink else {
                 continue;
             };
             let tokens: Vec<String> = (0..stage.parallelism)
@@ -551,7 +552,7 @@ impl Coordinator {
                 }
                 if failed.is_none() {
                     for stage in &self.stages {
-                        if let Some((uid, sink)) = &stage.sink {
+                        if let Some(StageSink { uid, sink, .. }) = &stage.sink {
                             if let Err(e) = sink.committed_through(checkpoint_id) {
                                 tracing::warn!(%uid, checkpoint = checkpoint_id, "sink {uid}: {e}");
                             }
@@ -632,7 +633,7 @@ fn sink_of(stages: &[StageInfo]) -> impl Fn(usize) -> Option<Arc<dyn Sink>> + '_
         stages
             .get(s)
             .and_then(|s| s.sink.as_ref())
-            .map(|(_, sink)| sink.clone())
+            .map(|s| s.sink.clone())
     }
 }
 

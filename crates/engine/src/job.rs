@@ -67,9 +67,19 @@ pub(crate) struct StageDef {
     /// A source stage's idle timeout: a split without records for this long stops holding
     /// the watermark back.
     pub idle_timeout: Option<std::time::Duration>,
-    /// The stage's sink: its uid (its pending commits are state), the sink, and how
-    /// records are rendered.
-    pub sink: Option<(String, Arc<dyn Sink>, RenderFn)>,
+    /// The stage's sink.
+    pub sink: Option<StageSink>,
+}
+
+/// A stage's sink.
+#[derive(Clone)]
+pub(crate) struct StageSink {
+    /// Its uid: its pending commits are state under it.
+    pub uid: String,
+    /// The sink.
+    pub sink: Arc<dyn Sink>,
+    /// How records are rendered into its output.
+    pub render: RenderFn,
 }
 
 impl StageDef {
@@ -334,7 +344,11 @@ impl<T: Send + 'static> DataStream<T> {
             })
         });
         if let Ok(stage) = self.last() {
-            stage.sink = Some((uid.to_string(), Arc::new(sink), render));
+            stage.sink = Some(StageSink {
+                uid: uid.to_string(),
+                sink: Arc::new(sink),
+                render,
+            });
         }
         Job {
             name: self.job.name,
@@ -410,7 +424,7 @@ impl Job {
                 s.uid
                     .as_deref()
                     .into_iter()
-                    .chain(s.sink.as_ref().map(|(u, _, _)| u.as_str()))
+                    .chain(s.sink.as_ref().map(|sink| sink.uid.as_str()))
             })
             .collect()
     }
@@ -421,7 +435,7 @@ impl Job {
             return Err(EngineError::InvalidJob(problem.clone()));
         }
         let mut seen = std::collections::HashSet::new();
-        for (uid, _, _) in self.stages.iter().filter_map(|s| s.sink.as_ref()) {
+        for StageSink { uid, .. } in self.stages.iter().filter_map(|s| s.sink.as_ref()) {
             rewind_savepoint::format::check_name("sink uid", uid)
                 .map_err(EngineError::InvalidJob)?;
             seen.insert(uid.clone());

@@ -232,7 +232,7 @@ impl Coordinator {
         }
         // Each sink's staged, not yet committed output: re-committed on restore.
         for (s, stage) in stages.iter().enumerate() {
-            let Some((uid, _)) = &stage.sink else {
+            let Some(crate::job::StageSink { uid, .. }) = &stage.sink else {
                 continue;
             };
             writer.add_operator(uid, &format!("{} sink", stage.name), stage.parallelism)?;

@@ -11,7 +11,7 @@ use rewind_savepoint::{Location, SavepointReader};
 
 use crate::coordinator::{Command, Coordinator, CoordinatorMsg};
 use crate::io::Io;
-use crate::job::{Job, StageDef, StageInput};
+use crate::job::{Job, StageDef, StageInput, StageSink};
 use crate::operator::{ErasedOp, ErasedReader, ErasedSource};
 use crate::{EngineError, Result};
 
@@ -348,9 +348,10 @@ fn spawn(job: &Job, plan: &Plan, start: &Start, links: &Links<'_>) -> Result<Spa
                 scratch: (0..ops.len()).map(|_| Vec::new()).collect(),
                 ops,
                 output: output_to(job, s, &senders),
-                sink: stage.sink.as_ref().map(|(_, sink, render)| {
-                    SinkOutput::new(sink.clone(), render.clone(), plan.chunk_bytes)
-                }),
+                sink: stage
+                    .sink
+                    .as_ref()
+                    .map(|s| SinkOutput::new(s.sink.clone(), s.render.clone(), plan.chunk_bytes)),
                 acks: links.acks.clone(),
                 name: stage.name.clone(),
                 initial_watermark: start.initial_watermark,
@@ -395,10 +396,7 @@ fn stage_info(stage: &StageDef, parallelism: u32) -> crate::coordinator::StageIn
         parallelism,
         is_source: matches!(stage.input, StageInput::Source(_)),
         states: stage.states.clone(),
-        sink: stage
-            .sink
-            .as_ref()
-            .map(|(uid, sink, _)| (uid.clone(), sink.clone())),
+        sink: stage.sink.clone(),
     }
 }
 
@@ -573,7 +571,7 @@ fn drive(
 /// Removes the sinks' staged output that no committed checkpoint lists any more (a crash
 /// or cancel left it); a failure is reported and the job runs on.
 fn clean_sinks(job: &Job) {
-    for (uid, sink, _) in job.stages.iter().filter_map(|s| s.sink.as_ref()) {
+    for StageSink { uid, sink, .. } in job.stages.iter().filter_map(|s| s.sink.as_ref()) {
         match sink.remove_orphans() {
             Ok(0) => {}
             Ok(n) => tracing::info!(

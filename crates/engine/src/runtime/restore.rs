@@ -48,7 +48,8 @@ pub(super) fn open_savepoint(io: &Io, location: &Location) -> Result<SavepointRe
 /// Commits again the output the restored checkpoint had staged: if the job stopped between
 /// writing that checkpoint and committing its output, the output appears now, once.
 pub(super) fn recommit_sinks(io: &Io, job: &Job, sp: &SavepointReader) -> Result<()> {
-    for (uid, sink, _) in job.stages.iter().filter_map(|s| s.sink.as_ref()) {
+    for crate::job::StageSink { uid, sink, .. } in job.stages.iter().filter_map(|s| s.sink.as_ref())
+    {
         if sp
             .manifest()
             .operator(uid)
