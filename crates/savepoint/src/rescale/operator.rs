@@ -6,6 +6,7 @@ use rewind_format::{Redistribution, ShardEntry, deal};
 
 use crate::parquet_io::{guarded_stream, parquet_error};
 use crate::reader::open_shard;
+use crate::shard_writer::WrittenShard;
 use crate::spec::StateSpec;
 use crate::{Error, Result, SavepointReader, SavepointWriter};
 
@@ -21,7 +22,7 @@ pub(crate) async fn redeal(
     spec: &StateSpec,
     shards: &[ShardEntry],
     parallelism: u32,
-) -> Result<Vec<ShardEntry>> {
+) -> Result<Vec<WrittenShard>> {
     let mut elements: Vec<RecordBatch> = Vec::new();
     for shard in shards {
         let stream = open_shard(source.location(), shard, 8192)
@@ -51,7 +52,7 @@ pub(crate) async fn redeal(
         let part = all.slice(offset, len);
         let mut shard = writer.operator_shard(uid, spec.name(), t)?;
         shard.write(&part).await?;
-        out.push(shard.finish().await?);
+        out.push(shard.finish_unlisted().await?);
     }
     Ok(out)
 }
