@@ -6,20 +6,18 @@ use std::sync::Arc;
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
-use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, RowGroupMetaData};
 use parquet::file::reader::{ChunkReader, Length};
-use rewind_format::{HashRange, ShardEntry};
+use rewind_format::{HashRange, ShardEntry, StateEntry};
 
 use super::Written;
 use super::piece::PieceWriter;
-use crate::parquet_io::{ObjectReader, guarded};
+use crate::parquet_io::guarded;
+use crate::reader::open_checked;
 use crate::shard_writer::{WrittenShard, shard_properties};
 use crate::spec::StateSpec;
-use crate::{Error, Location, Result, SavepointWriter};
+use crate::{Error, Location, Result, SavepointReader, SavepointWriter};
 
 /// Where a recut writes: the new savepoint and the state its shards belong to.
 pub(super) struct Target<'a> {
@@ -70,28 +68,24 @@ impl Source<'_> {
 /// groups can be concatenated only within a layout). A piece is cut holding a permit of
 /// `cutting`, and completes its upload after giving it back.
 pub(super) async fn recut(
-    from: &Location,
+    from: &SavepointReader,
+    state: &StateEntry,
     to: &Target<'_>,
     range: HashRange,
     sources: &[ShardEntry],
     cutting: &tokio::sync::Semaphore,
 ) -> Result<Written> {
+    let lean_allowed = crate::lean::allowed(from.manifest());
     let mut opened = Vec::with_capacity(sources.len());
     for shard in sources {
-        let home = crate::layers::home(from, shard)?;
-        let described = home.describe(&shard.path);
-        let corrupt = |e: &dyn std::fmt::Display| Error::corrupt(&described, e.to_string());
-        let mut reader = ObjectReader::open(&home, &shard.path, shard.bytes)?;
-        let metadata: Arc<ParquetMetaData> =
-            reader.get_metadata(None).await.map_err(|e| corrupt(&e))?;
-        let arrow = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
-            .map_err(|e| corrupt(&e))?;
+        // The reader's checks, so a bad source fails here as `read_state` would fail on it.
+        let footer = open_checked(from.location(), state, shard, lean_allowed).await?;
         opened.push(Source {
             shard,
-            home,
-            metadata,
-            arrow,
-            described,
+            home: crate::layers::home(from.location(), shard)?,
+            metadata: footer.metadata.metadata().clone(),
+            arrow: footer.metadata,
+            described: footer.described,
         });
     }
     let mut outcome = Written::default();

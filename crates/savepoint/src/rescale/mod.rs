@@ -236,12 +236,13 @@ async fn run_action(
             })
         }
         ShardAction::Recut { range, sources } => {
+            let state = source.state(uid, &state.name)?;
             let to = keyed::Target {
                 writer,
                 uid,
-                spec: &StateSpec::from_entry(source.state(uid, &state.name)?)?,
+                spec: &StateSpec::from_entry(state)?,
             };
-            keyed::recut(source.location(), &to, range, &sources, cutting).await
+            keyed::recut(source, state, &to, range, &sources, cutting).await
         }
         ShardAction::Merge { range, sources } => Ok(Written {
             shards: vec![merge_layers(source, writer, uid, &state.name, range).await?],
@@ -252,9 +253,9 @@ async fn run_action(
             shards,
             parallelism,
         } => {
-            let spec = StateSpec::from_entry(source.state(uid, &state.name)?)?;
+            let entry = source.state(uid, &state.name)?;
             Ok(Written {
-                shards: operator::redeal(source, writer, uid, &spec, &shards, parallelism).await?,
+                shards: operator::redeal(source, writer, uid, entry, &shards, parallelism).await?,
                 reencoded: shards.iter().map(|s| s.bytes).sum(),
                 ..Written::default()
             })

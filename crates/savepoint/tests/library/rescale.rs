@@ -474,6 +474,108 @@ async fn progress_counts_every_shard_of_every_path() {
     assert!(report.is_valid(), "{:?}", report.problems);
 }
 
+/// The error `read_state` gives on `uid/state` of the savepoint at `at`.
+async fn read_error(at: &Location, uid: &str) -> Error {
+    let reader = SavepointReader::open(at.clone()).await.unwrap();
+    let read: Result<Vec<RecordBatch>, Error> = match reader
+        .read_state(uid, "state", ReadOptions::default())
+        .await
+    {
+        Ok(stream) => futures::TryStreamExt::try_collect(stream).await,
+        Err(e) => Err(e),
+    };
+    read.unwrap_err()
+}
+
+/// A rescale over a savepoint with a bad source shard fails as the reader does on it:
+/// a corrupt-shard error naming that file, with the reader's message.
+async fn rescale_fails_as_the_reader(at: &Location, shard_path: &str) {
+    let expected = read_error(at, "op-0").await;
+    let Error::Corrupt { path, .. } = &expected else {
+        panic!("the reader gave {expected:?}")
+    };
+    assert_eq!(path, &format!("{at}/{shard_path}"));
+    let reader = SavepointReader::open(at.clone()).await.unwrap();
+    let options = RescaleOptions {
+        parallelism: Some(3),
+        ..Default::default()
+    };
+    let dest = Location::parse(&format!("{at}-rescaled")).unwrap();
+    let got = rescale(&reader, dest, &options, None).await.unwrap_err();
+    assert!(matches!(got, Error::Corrupt { .. }), "{got:?}");
+    assert_eq!(got.to_string(), expected.to_string());
+}
+
+/// Generates a savepoint at parallelism 1 (its one shard per state is re-cut at 3, so
+/// every action on `op-0/state` reads the same file) and returns its manifest as JSON and
+/// the path of that shard.
+async fn bad_shard_source(at: &Location) -> (serde_json::Value, String) {
+    generate(
+        at.clone(),
+        GenerateOptions {
+            keys: 2000,
+            parallelism: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{at}/_manifest.json")).unwrap()).unwrap();
+    let op = manifest["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["uid"] == "op-0")
+        .unwrap();
+    assert_eq!(op["states"][0]["name"], "state");
+    let shard = op["states"][0]["shards"][0]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (manifest, shard)
+}
+
+#[tokio::test]
+async fn a_truncated_source_shard_fails_as_the_reader_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = Location::parse(dir.path().join("p1").to_str().unwrap()).unwrap();
+    let (_, shard) = bad_shard_source(&at).await;
+    let file = dir.path().join("p1").join(&shard);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..300]).unwrap();
+    let Error::Corrupt { message, .. } = read_error(&at, "op-0").await else {
+        panic!("not a corrupt shard")
+    };
+    assert!(message.starts_with("truncated: 300 bytes"), "{message}");
+    rescale_fails_as_the_reader(&at, &shard).await;
+}
+
+#[tokio::test]
+async fn a_source_shard_of_other_types_fails_as_the_reader_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = Location::parse(dir.path().join("p1").to_str().unwrap()).unwrap();
+    let (mut manifest, shard) = bad_shard_source(&at).await;
+    for op in manifest["operators"].as_array_mut().unwrap() {
+        if op["uid"] == "op-0" {
+            op["states"][0]["value_type"] = "utf8".into();
+        }
+    }
+    std::fs::write(
+        dir.path().join("p1/_manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let Error::Corrupt { message, .. } = read_error(&at, "op-0").await else {
+        panic!("not a corrupt shard")
+    };
+    assert_eq!(
+        message,
+        "column \"value\" has type int64, the manifest says utf8"
+    );
+    rescale_fails_as_the_reader(&at, &shard).await;
+}
+
 #[tokio::test]
 async fn impossible_requests_fail_before_writing() {
     let dir = tempfile::tempdir().unwrap();
