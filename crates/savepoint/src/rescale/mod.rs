@@ -51,7 +51,8 @@ fn cutting_turns() -> usize {
 }
 
 /// Writes a rescaled copy of `source` to `dest`. `source` is never modified; the new
-/// savepoint's lineage names it as parent with operation `rescale`.
+/// savepoint's lineage names it as parent with operation `rescale`. `progress` is called
+/// once per shard written, with its bytes, as it is listed.
 pub async fn rescale(
     source: &SavepointReader,
     dest: Location,
@@ -70,6 +71,7 @@ pub async fn rescale(
 /// may be an incremental checkpoint: files shared with other checkpoints are copied in,
 /// delta layers are merged into plain shards, everything else is copied byte for byte.
 /// Parallelism and source positions are unchanged; the lineage operation is `compact`.
+/// `progress` is called as for [`rescale`].
 pub async fn compact(
     source: &SavepointReader,
     dest: Location,
