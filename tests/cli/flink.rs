@@ -321,21 +321,27 @@ fn native_savepoints_and_unknown_serializers_are_refused_clearly() {
 /// states are Kryo-serialized.
 const F120: &str = "flink/f120-hashmap";
 
-#[test]
-fn flink_1x_operators_are_named_by_the_uids_whose_hash_is_their_id() {
-    let (_guard, copy) = fixture_copy(F120);
+/// `import-flink --skip-undecodable` of the 1.20 sample with `--uid` for each of `uids`.
+fn import_f120(copy: &std::path::Path, uids: &[&str]) -> rewind_tests::Run {
     let sp = copy.join("savepoint");
     let dest = copy.join("imported");
-    let run = rewind(&[
+    let mut args = vec![
         "import-flink",
         sp.to_str().unwrap(),
         dest.to_str().unwrap(),
         "--skip-undecodable",
-        "--uid",
-        "count",
-        "--uid",
-        "collections",
-    ]);
+    ];
+    for uid in uids {
+        args.extend(["--uid", uid]);
+    }
+    rewind(&args)
+}
+
+#[test]
+fn flink_1x_operators_are_named_by_the_uids_whose_hash_is_their_id() {
+    let (_guard, copy) = fixture_copy(F120);
+    let dest = copy.join("imported");
+    let run = import_f120(&copy, &["count", "collections"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // `count` and `collections` by their uids; an operator no uid was given for keeps
     // its id (the window operator).
@@ -402,14 +408,7 @@ fn a_uid_that_names_no_operator_is_refused() {
     let (_guard, copy) = fixture_copy(F120);
     let sp = copy.join("savepoint");
     let dest = copy.join("imported");
-    let run = rewind(&[
-        "import-flink",
-        sp.to_str().unwrap(),
-        dest.to_str().unwrap(),
-        "--skip-undecodable",
-        "--uid",
-        "counter",
-    ]);
+    let run = import_f120(&copy, &["counter"]);
     assert_eq!(run.code, 2);
     assert_eq!(
         run.stderr.replace(sp.to_str().unwrap(), "[SP]"),

@@ -25,14 +25,6 @@ pub(crate) fn home(location: &Location, shard: &ShardEntry) -> Result<Location> 
     }
 }
 
-/// How errors name `shard`'s file.
-pub(crate) fn describe(location: &Location, shard: &ShardEntry) -> String {
-    match home(location, shard) {
-        Ok(home) => home.describe(&shard.path),
-        Err(_) => location.describe(&shard.file_key()),
-    }
-}
-
 /// Whether reading the state means merging delta layers over its base.
 pub(crate) fn is_layered(state: &StateEntry) -> bool {
     state.shards.iter().any(|s| s.is_delta())

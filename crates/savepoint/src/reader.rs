@@ -10,7 +10,8 @@ use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, path::Path};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::ParquetMetaData;
 use rewind_format::{
     HashRange, MANIFEST_FILE, Manifest, OperatorEntry, ShardEntry, StateEntry, encode_key,
     hash_keys, parse_type, same_type,
@@ -108,10 +109,11 @@ impl SavepointReader {
         }
         let mut batches = Vec::new();
         for shard in &shards {
-            let described = crate::layers::describe(&self.location, shard);
-            let builder = open_shard(&self.location, shard, 8192).await?;
-            check_shard_schema(&described, state, shard, &builder, false)?;
-            let stream = builder
+            let footer = open_checked(&self.location, state, shard, false).await?;
+            let described = footer.described.clone();
+            let stream = footer
+                .into_builder()
+                .with_batch_size(8192)
                 .build()
                 .map_err(|e| parquet_error(described.clone(), "reading Parquet", e))?;
             let rows: Vec<RecordBatch> = guarded_stream(described, stream).try_collect().await?;
@@ -371,6 +373,48 @@ pub(crate) async fn open_shard(
     shard: &ShardEntry,
     batch_size: usize,
 ) -> Result<ParquetRecordBatchStreamBuilder<ObjectReader>> {
+    let footer = open_footer(location, shard).await?;
+    Ok(footer.into_builder().with_batch_size(batch_size))
+}
+
+/// A shard's file and its decoded footer, for callers that read it row group by row
+/// group (rescale) as well as through a record batch stream.
+pub(crate) struct ShardFooter {
+    pub reader: ObjectReader,
+    pub metadata: ArrowReaderMetadata,
+    /// How errors name the file.
+    pub described: String,
+}
+
+impl ShardFooter {
+    pub(crate) fn into_builder(self) -> ParquetRecordBatchStreamBuilder<ObjectReader> {
+        ParquetRecordBatchStreamBuilder::new_with_metadata(self.reader, self.metadata)
+    }
+}
+
+/// Opens a shard of `state` with every check `read_state` makes before it decodes a row:
+/// the file exists with the manifest's size, its footer is readable, and it carries the
+/// Arrow schema the manifest declares (see [`check_shard_schema`]).
+pub(crate) async fn open_checked(
+    location: &Location,
+    state: &StateEntry,
+    shard: &ShardEntry,
+    lean_allowed: bool,
+) -> Result<ShardFooter> {
+    let footer = open_footer(location, shard).await?;
+    check_footer_schema(
+        &footer.described,
+        state,
+        shard,
+        footer.metadata.metadata(),
+        footer.metadata.schema(),
+        lean_allowed,
+    )?;
+    Ok(footer)
+}
+
+/// Checks that a shard exists with the manifest's size and reads its footer.
+async fn open_footer(location: &Location, shard: &ShardEntry) -> Result<ShardFooter> {
     let location = &crate::layers::home(location, shard)?;
     let described = location.describe(&shard.path);
     let path: Path = location.child(&shard.path);
@@ -395,14 +439,18 @@ pub(crate) async fn open_shard(
             ),
         ));
     }
-    let reader = ObjectReader::open(location, &shard.path, shard.bytes)?;
-    let builder = guarded_async(&described, async {
-        ParquetRecordBatchStreamBuilder::new_with_options(reader, ArrowReaderOptions::new())
+    let mut reader = ObjectReader::open(location, &shard.path, shard.bytes)?;
+    let metadata = guarded_async(&described, async {
+        ArrowReaderMetadata::load_async(&mut reader, ArrowReaderOptions::new())
             .await
             .map_err(|e| parquet_error(&described, "not a readable Parquet file", e))
     })
     .await?;
-    Ok(builder.with_batch_size(batch_size))
+    Ok(ShardFooter {
+        reader,
+        metadata,
+        described,
+    })
 }
 
 /// Checks that a shard carries its Arrow schema (spec: "Shard files" 1; without it the
@@ -416,8 +464,26 @@ pub(crate) fn check_shard_schema<T>(
     builder: &parquet::arrow::arrow_reader::ArrowReaderBuilder<T>,
     lean_allowed: bool,
 ) -> Result<()> {
-    let has_arrow_schema = builder
-        .metadata()
+    check_footer_schema(
+        described,
+        state,
+        shard,
+        builder.metadata(),
+        builder.schema(),
+        lean_allowed,
+    )
+}
+
+/// [`check_shard_schema`] on a footer and the Arrow schema decoded from it.
+fn check_footer_schema(
+    described: &str,
+    state: &StateEntry,
+    shard: &ShardEntry,
+    metadata: &ParquetMetaData,
+    schema: &arrow_schema::Schema,
+    lean_allowed: bool,
+) -> Result<()> {
+    let has_arrow_schema = metadata
         .file_metadata()
         .key_value_metadata()
         .is_some_and(|kv| kv.iter().any(|e| e.key == ARROW_SCHEMA_KEY));
@@ -429,13 +495,7 @@ pub(crate) fn check_shard_schema<T>(
             ),
         ));
     }
-    check_schema(
-        described,
-        state,
-        builder.schema(),
-        lean_allowed,
-        shard.is_delta(),
-    )
+    check_schema(described, state, schema, lean_allowed, shard.is_delta())
 }
 
 /// The footer key holding the serialized Arrow schema.
@@ -510,9 +570,9 @@ async fn read_shard(
     batch_size: usize,
     lean_allowed: bool,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    let described = crate::layers::describe(&location, &shard);
-    let mut builder = open_shard(&location, &shard, batch_size).await?;
-    check_shard_schema(&described, &state, &shard, &builder, lean_allowed)?;
+    let footer = open_checked(&location, &state, &shard, lean_allowed).await?;
+    let described = footer.described.clone();
+    let mut builder = footer.into_builder().with_batch_size(batch_size);
     // Every caller sees `key_hash` first, whatever the layout on disk.
     let lean = state.kind.is_keyed() && crate::lean::is_lean(builder.schema());
     if state.kind.is_keyed() && filter.is_active() {

@@ -362,6 +362,23 @@ impl ShardWriter {
     /// Closes the file and adds the shard to the savepoint. A shard with no rows is still
     /// written (with the state's schema), so every shard is a readable Parquet file.
     pub async fn finish(mut self) -> Result<ShardEntry> {
+        let written = self.close().await?;
+        (self.on_finish)(
+            &self.uid,
+            self.spec.name(),
+            written.entry.clone(),
+            written.lean,
+        )?;
+        Ok(written.entry)
+    }
+
+    /// Closes the file without adding the shard to the savepoint: the caller lists it
+    /// (rescale lists every shard it writes in one place, with its progress).
+    pub(crate) async fn finish_unlisted(mut self) -> Result<WrittenShard> {
+        self.close().await
+    }
+
+    async fn close(&mut self) -> Result<WrittenShard> {
         if self.writer.is_none() {
             let sink = ChecksumWriter::new(
                 self.location.store().clone(),
@@ -421,14 +438,19 @@ impl ShardWriter {
             sibling: None,
             layer: self.layer,
         };
-        (self.on_finish)(
-            &self.uid,
-            self.spec.name(),
-            entry.clone(),
-            self.lean.is_some(),
-        )?;
-        Ok(entry)
+        Ok(WrittenShard {
+            entry,
+            lean: self.lean.is_some(),
+        })
     }
+}
+
+/// A shard whose file is complete but not yet listed in the savepoint's draft.
+pub(crate) struct WrittenShard {
+    /// Its manifest entry.
+    pub entry: ShardEntry,
+    /// Whether it is (or, for a copy, may be) a lean keyed shard.
+    pub lean: bool,
 }
 
 /// Integer types stored as Parquet INT32/INT64 without a logical type conversion.

@@ -225,136 +225,269 @@ fn skew(counts: &[u64]) -> f64 {
     counts.iter().copied().max().unwrap_or(0) as f64 / mean
 }
 
+/// Scans one state: every row of a keyed state (operator state by its shards' counts),
+/// then the footers, into its analysis without growth.
 pub(crate) async fn scan(
     reader: &SavepointReader,
     op: &OperatorEntry,
     st: &StateEntry,
     top: usize,
 ) -> Result<Scanned> {
-    let parallelism = op.parallelism.max(1);
-    let mut subtask_rows = vec![0u64; parallelism as usize];
-    let mut slices = vec![0u64; HASH_SLICES];
-    let mut windows: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
-    let mut sizes = KeySizes::default();
-    let mut key_columns: Vec<ArrayRef> = Vec::new();
-    let value_type = st
-        .value_type
-        .as_deref()
-        .map(rewind_format::parse_type)
-        .transpose()
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let mut accs = value_type
-        .as_ref()
-        .map(|dt| field_accs(st.kind, dt))
-        .unwrap_or_default();
-    let is_timers = st.kind == StateKind::Timers;
-    let mut timers = TimerStats {
-        event_time: 0,
-        processing_time: 0,
-        earliest: None,
-        latest: None,
-        watermark: reader.manifest().least_watermark(),
-        behind_watermark: 0,
-    };
-    // Rows as read: an incremental checkpoint's layers merged (the manifest counts every
-    // layer's rows, deletes too).
-    let mut read_rows = 0u64;
+    let mut tally = Tally::new(reader, op, st)?;
     if st.kind.is_keyed() {
+        tally.read_keyed(reader, &op.uid, st).await?;
+    } else {
+        tally.count_operator_rows(st);
+    }
+    tally.into_scanned(reader, op, st, top).await
+}
+
+/// What one pass over a state's rows accumulates.
+struct Tally {
+    parallelism: u32,
+    subtask_rows: Vec<u64>,
+    slices: Vec<u64>,
+    /// Rows per window start, for a window namespace.
+    windows: std::collections::BTreeMap<i64, u64>,
+    sizes: KeySizes,
+    /// Every batch's key column, which `sizes` points into.
+    key_columns: Vec<ArrayRef>,
+    accs: Vec<FieldAcc>,
+    timers: TimerStats,
+    /// Rows as read: an incremental checkpoint's layers merged (the manifest counts every
+    /// layer's rows, deletes too).
+    read_rows: u64,
+}
+
+/// The columns of one keyed batch the per-row figures read.
+struct KeyedColumns {
+    hashes: arrow_array::UInt64Array,
+    value: Option<ArrayRef>,
+    /// A timers state's domain and timestamp columns.
+    timers: Option<(arrow_array::StringArray, arrow_array::Int64Array)>,
+}
+
+impl Tally {
+    /// Empty accumulators for `st`, with one accumulator per value field.
+    fn new(reader: &SavepointReader, op: &OperatorEntry, st: &StateEntry) -> Result<Tally> {
+        let parallelism = op.parallelism.max(1);
+        let value_type = st
+            .value_type
+            .as_deref()
+            .map(rewind_format::parse_type)
+            .transpose()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(Tally {
+            parallelism,
+            subtask_rows: vec![0u64; parallelism as usize],
+            slices: vec![0u64; HASH_SLICES],
+            windows: std::collections::BTreeMap::new(),
+            sizes: KeySizes::default(),
+            key_columns: Vec::new(),
+            accs: value_type
+                .as_ref()
+                .map(|dt| field_accs(st.kind, dt))
+                .unwrap_or_default(),
+            timers: TimerStats {
+                event_time: 0,
+                processing_time: 0,
+                earliest: None,
+                latest: None,
+                watermark: reader.manifest().least_watermark(),
+                behind_watermark: 0,
+            },
+            read_rows: 0,
+        })
+    }
+
+    /// Reads every row of keyed state `st` (its layers merged) into the tally.
+    async fn read_keyed(
+        &mut self,
+        reader: &SavepointReader,
+        uid: &str,
+        st: &StateEntry,
+    ) -> Result<()> {
         let mut stream = reader
-            .read_state(&op.uid, &st.name, ReadOptions::default())
+            .read_state(uid, &st.name, ReadOptions::default())
             .await?;
         while let Some(batch) = stream.try_next().await? {
-            read_rows += batch.num_rows() as u64;
-            let hashes = batch
-                .column_by_name(columns::KEY_HASH)
-                .and_then(|c| c.as_primitive_opt::<UInt64Type>())
-                .ok_or_else(|| Error::Internal("a keyed batch without key_hash".into()))?
-                .clone();
-            let keys = batch
-                .column_by_name(columns::KEY)
-                .ok_or_else(|| Error::Internal("a keyed batch without key".into()))?
-                .clone();
-            let value = batch.column_by_name(columns::VALUE).cloned();
-            let batch_index = u32::try_from(key_columns.len()).unwrap_or(u32::MAX);
-            key_columns.push(keys.clone());
-            // A window namespace: a struct with an int64 `start`.
-            let starts = batch
-                .column_by_name(columns::NAMESPACE)
-                .and_then(|c| c.as_struct_opt())
-                .and_then(|s| s.column_by_name("start"))
-                .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
-            if let Some(starts) = &starts {
-                for start in starts.iter().flatten() {
-                    *windows.entry(start).or_default() += 1;
-                }
+            self.add_batch(st.kind, &batch)?;
+        }
+        Ok(())
+    }
+
+    /// Adds one keyed batch: its key column, window starts, value statistics, then each
+    /// row's subtask, slice, key size and timer.
+    fn add_batch(&mut self, kind: StateKind, batch: &arrow_array::RecordBatch) -> Result<()> {
+        self.read_rows += batch.num_rows() as u64;
+        let hashes = batch
+            .column_by_name(columns::KEY_HASH)
+            .and_then(|c| c.as_primitive_opt::<UInt64Type>())
+            .ok_or_else(|| Error::Internal("a keyed batch without key_hash".into()))?
+            .clone();
+        let keys = batch
+            .column_by_name(columns::KEY)
+            .ok_or_else(|| Error::Internal("a keyed batch without key".into()))?
+            .clone();
+        let value = batch.column_by_name(columns::VALUE).cloned();
+        let batch_index = u32::try_from(self.key_columns.len()).unwrap_or(u32::MAX);
+        self.key_columns.push(keys);
+        // A window namespace: a struct with an int64 `start`.
+        let starts = batch
+            .column_by_name(columns::NAMESPACE)
+            .and_then(|c| c.as_struct_opt())
+            .and_then(|s| s.column_by_name("start"))
+            .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned());
+        if let Some(starts) = &starts {
+            for start in starts.iter().flatten() {
+                *self.windows.entry(start).or_default() += 1;
             }
-            if let Some(v) = &value {
-                feed(&mut accs, st.kind, v)?;
-            }
-            let (domains, stamps) = if is_timers {
-                (
-                    batch
-                        .column_by_name(columns::TIMER_DOMAIN)
-                        .and_then(|c| c.as_string_opt::<i32>().cloned()),
+        }
+        if let Some(v) = &value {
+            feed(&mut self.accs, kind, v)?;
+        }
+        let timers = if kind == StateKind::Timers {
+            batch
+                .column_by_name(columns::TIMER_DOMAIN)
+                .and_then(|c| c.as_string_opt::<i32>().cloned())
+                .zip(
                     batch
                         .column_by_name(columns::TIMER_TIMESTAMP)
                         .and_then(|c| c.as_primitive_opt::<Int64Type>().cloned()),
                 )
+        } else {
+            None
+        };
+        let batch_columns = KeyedColumns {
+            hashes,
+            value,
+            timers,
+        };
+        for row in 0..batch.num_rows() {
+            self.add_row(kind, &batch_columns, batch_index, row);
+        }
+        Ok(())
+    }
+
+    /// Adds one row of a keyed batch.
+    fn add_row(&mut self, kind: StateKind, batch: &KeyedColumns, batch_index: u32, row: usize) {
+        let h = batch.hashes.value(row);
+        self.subtask_rows[subtask_for_hash(h, self.parallelism) as usize] += 1;
+        self.slices[(h >> 58) as usize] += 1;
+        self.sizes.add(
+            h,
+            key_size(kind, batch.value.as_ref(), row),
+            batch_index,
+            row as u32,
+        );
+        if let Some((domains, stamps)) = &batch.timers {
+            let timers = &mut self.timers;
+            let ts = stamps.value(row);
+            timers.earliest = Some(timers.earliest.map_or(ts, |e| e.min(ts)));
+            timers.latest = Some(timers.latest.map_or(ts, |e| e.max(ts)));
+            if domains.value(row) == "processing_time" {
+                timers.processing_time += 1;
             } else {
-                (None, None)
-            };
-            for row in 0..batch.num_rows() {
-                let h = hashes.value(row);
-                subtask_rows[subtask_for_hash(h, parallelism) as usize] += 1;
-                slices[(h >> 58) as usize] += 1;
-                let size = match (st.kind, &value) {
-                    (StateKind::List, Some(v)) => match v.data_type() {
-                        DataType::List(_) if !v.is_null(row) => {
-                            v.as_list::<i32>().value_length(row) as u64
-                        }
-                        DataType::LargeList(_) if !v.is_null(row) => {
-                            v.as_list::<i64>().value_length(row) as u64
-                        }
-                        _ => 0,
-                    },
-                    (StateKind::Value, Some(v)) => row_bytes(v.as_ref(), row),
-                    _ => 1,
-                };
-                sizes.add(h, size, batch_index, row as u32);
-                if let (Some(d), Some(t)) = (&domains, &stamps) {
-                    let ts = t.value(row);
-                    timers.earliest = Some(timers.earliest.map_or(ts, |e| e.min(ts)));
-                    timers.latest = Some(timers.latest.map_or(ts, |e| e.max(ts)));
-                    if d.value(row) == "processing_time" {
-                        timers.processing_time += 1;
-                    } else {
-                        timers.event_time += 1;
-                        if timers.watermark.is_some_and(|w| ts <= w) {
-                            timers.behind_watermark += 1;
-                        }
-                    }
+                timers.event_time += 1;
+                if timers.watermark.is_some_and(|w| ts <= w) {
+                    timers.behind_watermark += 1;
                 }
             }
         }
-    } else {
+    }
+
+    /// Operator state: rows per subtask from its shards' counts, without reading them.
+    fn count_operator_rows(&mut self, st: &StateEntry) {
         for shard in &st.shards {
-            if let Some(s) = shard.subtask.filter(|s| *s < parallelism) {
-                subtask_rows[s as usize] += shard.rows;
+            if let Some(s) = shard.subtask.filter(|s| *s < self.parallelism) {
+                self.subtask_rows[s as usize] += shard.rows;
             }
         }
     }
-    let rows = if st.kind.is_keyed() {
-        read_rows
-    } else {
-        st.rows()
-    };
+
+    /// The state's analysis from the tally and its footers' column bytes.
+    async fn into_scanned(
+        mut self,
+        reader: &SavepointReader,
+        op: &OperatorEntry,
+        st: &StateEntry,
+        top: usize,
+    ) -> Result<Scanned> {
+        let keyed = st.kind.is_keyed();
+        let rows = if keyed { self.read_rows } else { st.rows() };
+        let bytes = st.bytes();
+        let sizes = &mut self.sizes;
+        sizes.finish();
+        let keys = keyed.then_some(sizes.len() as u64);
+        let total_size: u64 = sizes.iter().map(|(_, e)| e.size).sum();
+        let analysis = StateAnalysis {
+            operator: op.uid.clone(),
+            state: st.name.clone(),
+            kind: st.kind.as_str().to_string(),
+            rows,
+            bytes,
+            keys,
+            bytes_per_key: keys.filter(|k| *k > 0).map(|k| bytes as f64 / k as f64),
+            columns: column_bytes(reader, st).await?,
+            skew: skew(&self.subtask_rows),
+            subtasks: shares(st, &self.subtask_rows, rows),
+            slice_skew: if keyed { skew(&self.slices) } else { 1.0 },
+            slices: if keyed { self.slices } else { Vec::new() },
+            size_unit: size_unit(st.kind),
+            mean_size: (!sizes.is_empty()).then(|| total_size as f64 / sizes.len() as f64),
+            sizes: size_histogram(sizes),
+            top_keys: largest(sizes, top, |_, e| e.size as i128)
+                .into_iter()
+                .map(|(_, e)| KeySize {
+                    key: show(&self.key_columns, &e),
+                    size: e.size,
+                    before: None,
+                })
+                .collect(),
+            fields: self.accs.into_iter().map(FieldAcc::finish).collect(),
+            timers: (st.kind == StateKind::Timers).then_some(self.timers),
+            windows: self
+                .windows
+                .into_iter()
+                .map(|(start, rows)| WindowRows { start, rows })
+                .collect(),
+            growth: None,
+            layers: layers(st),
+        };
+        Ok(Scanned {
+            analysis,
+            sizes: self.sizes,
+            keys: self.key_columns,
+        })
+    }
+}
+
+/// The size of the key at `row` in the state's unit: a list's elements, a value's bytes,
+/// else one (a map's entries and timers add up per row).
+fn key_size(kind: StateKind, value: Option<&ArrayRef>, row: usize) -> u64 {
+    match (kind, value) {
+        (StateKind::List, Some(v)) => match v.data_type() {
+            DataType::List(_) if !v.is_null(row) => v.as_list::<i32>().value_length(row) as u64,
+            DataType::LargeList(_) if !v.is_null(row) => {
+                v.as_list::<i64>().value_length(row) as u64
+            }
+            _ => 0,
+        },
+        (StateKind::Value, Some(v)) => row_bytes(v.as_ref(), row),
+        _ => 1,
+    }
+}
+
+/// Rows and bytes per subtask: an operator list's bytes are its shards', a keyed state's
+/// its rows' share of the state's bytes.
+fn shares(st: &StateEntry, subtask_rows: &[u64], rows: u64) -> Vec<Share> {
     let bytes = st.bytes();
     let per_row = if rows > 0 {
         bytes as f64 / rows as f64
     } else {
         0.0
     };
-    let subtasks = subtask_rows
+    subtask_rows
         .iter()
         .enumerate()
         .map(|(i, &r)| Share {
@@ -370,10 +503,11 @@ pub(crate) async fn scan(
                 _ => (r as f64 * per_row).round() as u64,
             },
         })
-        .collect();
-    let keyed = st.kind.is_keyed();
-    sizes.finish();
-    let keys = keyed.then_some(sizes.len() as u64);
+        .collect()
+}
+
+/// Keys per power-of-two size bucket (bucket `i` holds sizes from 2^i up to 2^(i+1)).
+fn size_histogram(sizes: &KeySizes) -> Vec<u64> {
     let mut histogram = Vec::new();
     for (_, e) in sizes.iter() {
         let bucket = (64 - e.size.max(1).leading_zeros() - 1) as usize;
@@ -382,51 +516,18 @@ pub(crate) async fn scan(
         }
         histogram[bucket] += 1;
     }
-    let total_size: u64 = sizes.iter().map(|(_, e)| e.size).sum();
-    let analysis = StateAnalysis {
-        operator: op.uid.clone(),
-        state: st.name.clone(),
-        kind: st.kind.as_str().to_string(),
-        rows,
-        bytes,
-        keys,
-        bytes_per_key: keys.filter(|k| *k > 0).map(|k| bytes as f64 / k as f64),
-        columns: column_bytes(reader, st).await?,
-        skew: skew(&subtask_rows),
-        subtasks,
-        slice_skew: if keyed { skew(&slices) } else { 1.0 },
-        slices: if keyed { slices } else { Vec::new() },
-        size_unit: match st.kind {
-            StateKind::List => Some("elements"),
-            StateKind::Map => Some("entries"),
-            StateKind::Value => Some("bytes"),
-            StateKind::Timers => Some("timers"),
-            StateKind::OperatorList => None,
-        },
-        mean_size: (!sizes.is_empty()).then(|| total_size as f64 / sizes.len() as f64),
-        sizes: histogram,
-        top_keys: largest(&sizes, top, |_, e| e.size as i128)
-            .into_iter()
-            .map(|(_, e)| KeySize {
-                key: show(&key_columns, &e),
-                size: e.size,
-                before: None,
-            })
-            .collect(),
-        fields: accs.into_iter().map(FieldAcc::finish).collect(),
-        timers: is_timers.then_some(timers),
-        windows: windows
-            .into_iter()
-            .map(|(start, rows)| WindowRows { start, rows })
-            .collect(),
-        growth: None,
-        layers: layers(st),
-    };
-    Ok(Scanned {
-        analysis,
-        sizes,
-        keys: key_columns,
-    })
+    histogram
+}
+
+/// What a key's size counts, by state kind.
+fn size_unit(kind: StateKind) -> Option<&'static str> {
+    match kind {
+        StateKind::List => Some("elements"),
+        StateKind::Map => Some("entries"),
+        StateKind::Value => Some("bytes"),
+        StateKind::Timers => Some("timers"),
+        StateKind::OperatorList => None,
+    }
 }
 
 /// The `top` keys of largest `measure` (ties by key hash, so the order is the same every

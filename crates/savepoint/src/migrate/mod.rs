@@ -193,6 +193,8 @@ pub async fn migrate(
     run(source, Some(dest), migrations, options).await
 }
 
+/// The plan, then (unless a dry run) the new savepoint: declared, its shards migrated or
+/// carried, committed.
 async fn run(
     source: &SavepointReader,
     dest: Option<Location>,
@@ -200,8 +202,66 @@ async fn run(
     options: &MigrateOptions,
 ) -> Result<MigrationReport> {
     let manifest = source.manifest();
-    let to_version = check_version(manifest.version, options.to_format_version)?;
-    if to_version < FormatVersion::V1_1 && crate::layers::is_incremental(manifest) {
+    let layout = choose_layout(source, options)?;
+    let mut plans = plan_states(source, migrations, options.lossy)?;
+    let writer = match dest {
+        Some(dest) => {
+            Some(create_writer(source, dest, migrations, options, &layout, &plans).await?)
+        }
+        None => None,
+    };
+    let mut report = MigrationReport {
+        from_format_version: manifest.version,
+        to_format_version: layout.version,
+        states: Vec::new(),
+        shards_copied: 0,
+        shards_rewritten: 0,
+        timer_domains_repaired: 0,
+        shards_relayout: 0,
+        extensions_dropped: layout.drop_extensions && has_extensions(manifest),
+        id: None,
+    };
+    let to = Destination {
+        writer: writer.as_ref(),
+        layout: &layout,
+        lossy: options.lossy,
+    };
+    for op in &manifest.operators {
+        for st in &op.states {
+            let plan = plans.get_mut(&(op.uid.clone(), st.name.clone()));
+            write_state(source, &to, &op.uid, st, plan, &mut report).await?;
+        }
+    }
+    if let Some(w) = writer {
+        report.id = Some(w.commit().await?.id);
+    }
+    Ok(report)
+}
+
+/// What the new savepoint is written as.
+struct Layout {
+    /// Its format version.
+    version: FormatVersion,
+    /// Whether its keyed shards are lean.
+    lean: bool,
+    /// Whether keyed shards change layout (lean to full or back), so none is copied as is.
+    relayout: bool,
+    /// Whether the source's extensions are left out (format 1.0 has none).
+    drop_extensions: bool,
+}
+
+/// Where migrated shards go: the writer (none in a dry run) and how they are written.
+struct Destination<'a> {
+    writer: Option<&'a SavepointWriter>,
+    layout: &'a Layout,
+    lossy: bool,
+}
+
+/// Picks the format version and keyed-shard layout to write, refusing what it cannot hold.
+fn choose_layout(source: &SavepointReader, options: &MigrateOptions) -> Result<Layout> {
+    let manifest = source.manifest();
+    let version = check_version(manifest.version, options.to_format_version)?;
+    if version < FormatVersion::V1_1 && crate::layers::is_incremental(manifest) {
         return Err(Error::InvalidInput(format!(
             "{} is an incremental checkpoint (delta layers or files shared with other \
              checkpoints), which format 1.0 cannot hold; write a self-contained copy with \
@@ -216,11 +276,22 @@ async fn run(
         Some(v) => v >= FormatVersion::V1_1,
         None => source_lean,
     };
-    let relayout = lean != source_lean;
-    // Format 1.0 has no extensions: going down drops them (and says so).
-    let drop_extensions = to_version < FormatVersion::V1_1;
-    // Per state, its changes in order; checked on an empty column first, so a bad
-    // request fails before anything is read or written.
+    Ok(Layout {
+        version,
+        lean,
+        relayout: lean != source_lean,
+        // Format 1.0 has no extensions: going down drops them (and says so).
+        drop_extensions: version < FormatVersion::V1_1,
+    })
+}
+
+/// Per state, its changes in order; checked on an empty column first, so a bad request
+/// fails before anything is read or written.
+fn plan_states(
+    source: &SavepointReader,
+    migrations: &[Migration],
+    lossy: bool,
+) -> Result<BTreeMap<(String, String), StatePlan>> {
     let mut plans: BTreeMap<(String, String), StatePlan> = BTreeMap::new();
     for m in migrations {
         let (uid, state) = m.target();
@@ -231,117 +302,126 @@ async fn run(
         plan.changes.push((m.describe(), m.change()));
     }
     for plan in plans.values_mut() {
-        plan.new_type = plan.check(options.lossy)?;
+        plan.new_type = plan.check(lossy)?;
     }
+    Ok(plans)
+}
 
-    let writer = match dest {
-        Some(dest) => {
-            let mut info = SavepointInfo::derived_from(source, "migrate");
-            info.kind = manifest.kind;
-            info.min_version = to_version;
-            if drop_extensions {
-                info.extensions.clear();
-            }
-            info.lineage.parameters = Some(serde_json::json!({
-                "migrations": migrations.iter().map(Migration::describe).collect::<Vec<_>>(),
-                "lossy": options.lossy,
-                "from_format_version": manifest.version.to_string(),
-            }));
-            let writer_options = WriterOptions {
-                lean_keyed_shards: lean,
-                ..WriterOptions::default()
-            };
-            Some(SavepointWriter::create_with_options(dest, info, writer_options).await?)
-        }
-        None => None,
-    };
-    if let Some(w) = &writer {
-        for op in &manifest.operators {
-            w.add_operator(&op.uid, &op.name, op.parallelism)?;
-            if let Some(s) = &op.source {
-                w.set_source_splits(&op.uid, s.splits.clone())?;
-            }
-            for st in &op.states {
-                let mut spec = StateSpec::from_entry(st)?;
-                if let Some(plan) = plans.get(&(op.uid.clone(), st.name.clone())) {
-                    spec = spec.with_value_type(plan.new_type.clone());
-                }
-                if drop_extensions {
-                    spec = spec.without_extensions();
-                }
-                w.add_state(&op.uid, spec)?;
-            }
-        }
-        if !drop_extensions {
-            w.carry_operator_extensions(manifest, &|uid| uid.to_string())?;
-        }
+/// Starts the new savepoint and declares every operator and state, with the new value
+/// types.
+async fn create_writer(
+    source: &SavepointReader,
+    dest: Location,
+    migrations: &[Migration],
+    options: &MigrateOptions,
+    layout: &Layout,
+    plans: &BTreeMap<(String, String), StatePlan>,
+) -> Result<SavepointWriter> {
+    let manifest = source.manifest();
+    let mut info = SavepointInfo::derived_from(source, "migrate");
+    info.kind = manifest.kind;
+    info.min_version = layout.version;
+    if layout.drop_extensions {
+        info.extensions.clear();
     }
-
-    let mut report = MigrationReport {
-        from_format_version: manifest.version,
-        to_format_version: to_version,
-        states: Vec::new(),
-        shards_copied: 0,
-        shards_rewritten: 0,
-        timer_domains_repaired: 0,
-        shards_relayout: 0,
-        extensions_dropped: drop_extensions && has_extensions(manifest),
-        id: None,
+    info.lineage.parameters = Some(serde_json::json!({
+        "migrations": migrations.iter().map(Migration::describe).collect::<Vec<_>>(),
+        "lossy": options.lossy,
+        "from_format_version": manifest.version.to_string(),
+    }));
+    let writer_options = WriterOptions {
+        lean_keyed_shards: layout.lean,
+        ..WriterOptions::default()
     };
+    let w = SavepointWriter::create_with_options(dest, info, writer_options).await?;
     for op in &manifest.operators {
+        w.add_operator(&op.uid, &op.name, op.parallelism)?;
+        if let Some(s) = &op.source {
+            w.set_source_splits(&op.uid, s.splits.clone())?;
+        }
         for st in &op.states {
-            let mut plan = plans.get_mut(&(op.uid.clone(), st.name.clone()));
-            for shard in &st.shards {
-                match (&mut plan, &writer) {
-                    (Some(plan), w) => {
-                        migrate_shard(source, w.as_ref(), &op.uid, st, shard, plan, options.lossy)
-                            .await?;
-                        report.shards_rewritten += 1;
-                    }
-                    (None, w) => {
-                        let legacy = match st.kind {
-                            StateKind::Timers => timers::legacy_rows(source, shard).await?,
-                            _ => 0,
-                        };
-                        let rewrite = legacy > 0 || (relayout && shard.hash_range.is_some());
-                        match w {
-                            Some(w) if rewrite => {
-                                timers::rewrite_keyed_shard(source, w, &op.uid, st, shard).await?
-                            }
-                            Some(w) => w.copy_shard(source, &op.uid, &st.name, shard).await?,
-                            None => {}
-                        }
-                        if rewrite {
-                            report.shards_rewritten += 1;
-                            report.timer_domains_repaired += legacy;
-                            report.shards_relayout += u64::from(relayout && legacy == 0);
-                        } else {
-                            report.shards_copied += 1;
-                        }
-                    }
-                }
+            let mut spec = StateSpec::from_entry(st)?;
+            if let Some(plan) = plans.get(&(op.uid.clone(), st.name.clone())) {
+                spec = spec.with_value_type(plan.new_type.clone());
             }
-            if let Some(plan) = plan {
-                report.states.push(StateMigration {
-                    uid: op.uid.clone(),
-                    state: st.name.clone(),
-                    from_type: st.value_type.clone().unwrap_or_default(),
-                    to_type: transform::type_name(&plan.new_type),
-                    rows: st.shards.iter().map(|s| s.rows).sum(),
-                    affected: plan
-                        .changes
-                        .iter()
-                        .map(|(d, _)| d.clone())
-                        .zip(plan.affected.iter().copied())
-                        .collect(),
-                });
+            if layout.drop_extensions {
+                spec = spec.without_extensions();
             }
+            w.add_state(&op.uid, spec)?;
         }
     }
-    if let Some(w) = writer {
-        report.id = Some(w.commit().await?.id);
+    if !layout.drop_extensions {
+        w.carry_operator_extensions(manifest, &|uid| uid.to_string())?;
     }
-    Ok(report)
+    Ok(w)
+}
+
+/// Migrates (with a plan) or carries (without) every shard of one state, and adds what
+/// it did to `report`.
+async fn write_state(
+    source: &SavepointReader,
+    to: &Destination<'_>,
+    uid: &str,
+    st: &StateEntry,
+    mut plan: Option<&mut StatePlan>,
+    report: &mut MigrationReport,
+) -> Result<()> {
+    for shard in &st.shards {
+        match &mut plan {
+            Some(plan) => {
+                migrate_shard(source, to, uid, st, shard, plan).await?;
+                report.shards_rewritten += 1;
+            }
+            None => carry_shard(source, to, uid, st, shard, report).await?,
+        }
+    }
+    if let Some(plan) = plan {
+        report.states.push(StateMigration {
+            uid: uid.to_string(),
+            state: st.name.clone(),
+            from_type: st.value_type.clone().unwrap_or_default(),
+            to_type: transform::type_name(&plan.new_type),
+            rows: st.shards.iter().map(|s| s.rows).sum(),
+            affected: plan
+                .changes
+                .iter()
+                .map(|(d, _)| d.clone())
+                .zip(plan.affected.iter().copied())
+                .collect(),
+        });
+    }
+    Ok(())
+}
+
+/// A shard no migration touches: copied as it is, or rewritten when it holds legacy timer
+/// domains or its keyed layout changes.
+async fn carry_shard(
+    source: &SavepointReader,
+    to: &Destination<'_>,
+    uid: &str,
+    st: &StateEntry,
+    shard: &ShardEntry,
+    report: &mut MigrationReport,
+) -> Result<()> {
+    let legacy = match st.kind {
+        StateKind::Timers => timers::legacy_rows(source, shard).await?,
+        _ => 0,
+    };
+    let relayout = to.layout.relayout;
+    let rewrite = legacy > 0 || (relayout && shard.hash_range.is_some());
+    match to.writer {
+        Some(w) if rewrite => timers::rewrite_keyed_shard(source, w, uid, st, shard).await?,
+        Some(w) => w.copy_shard(source, uid, &st.name, shard).await?,
+        None => {}
+    }
+    if rewrite {
+        report.shards_rewritten += 1;
+        report.timer_domains_repaired += legacy;
+        report.shards_relayout += u64::from(relayout && legacy == 0);
+    } else {
+        report.shards_copied += 1;
+    }
+    Ok(())
 }
 
 /// The format version to write: the source's, or the one asked for if this build writes
@@ -481,20 +561,19 @@ impl StatePlan {
 /// range or subtask.
 async fn migrate_shard(
     source: &SavepointReader,
-    writer: Option<&SavepointWriter>,
+    to: &Destination<'_>,
     uid: &str,
     st: &StateEntry,
     shard: &ShardEntry,
     plan: &mut StatePlan,
-    lossy: bool,
 ) -> Result<()> {
-    let mut out = match writer {
+    let mut out = match to.writer {
         None => None,
         Some(w) => Some(w.shard_like(uid, &st.name, shard)?),
     };
     let mut batches = source.read_whole_shard(uid, &st.name, shard).await?;
     while let Some(batch) = batches.try_next().await? {
-        let value = plan.apply(uid, &st.name, &batch, lossy)?;
+        let value = plan.apply(uid, &st.name, &batch, to.lossy)?;
         let Some(out) = out.as_mut() else { continue };
         let schema = batch.schema();
         let mut fields: Vec<Field> = Vec::new();

@@ -6,27 +6,33 @@ use std::sync::Arc;
 use arrow_array::{BooleanArray, RecordBatch};
 use arrow_schema::SchemaRef;
 use bytes::Bytes;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
-use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, RowGroupMetaData};
 use parquet::file::reader::{ChunkReader, Length};
-use rewind_format::{HashRange, ShardEntry};
+use rewind_format::{HashRange, ShardEntry, StateEntry};
 
+use super::Written;
 use super::piece::PieceWriter;
-use crate::parquet_io::{ObjectReader, guarded};
-use crate::shard_writer::{shard_format_version, shard_properties};
+use crate::parquet_io::guarded;
+use crate::reader::open_checked;
+use crate::shard_writer::{WrittenShard, shard_format_version, shard_properties};
 use crate::spec::StateSpec;
-use crate::{Error, Location, Result, SavepointWriter};
+use crate::{Error, Location, Result, SavepointReader, SavepointWriter};
 
-pub(crate) struct RecutOutcome {
-    /// The shards written, each with whether it is lean (no `key_hash` column).
-    pub entries: Vec<(ShardEntry, bool)>,
+/// Where a recut writes: the new savepoint and the state its shards belong to.
+pub(super) struct Target<'a> {
+    pub writer: &'a SavepointWriter,
+    pub uid: &'a str,
+    pub spec: &'a StateSpec,
+}
+
+/// One new shard cut from a run of sources.
+struct Piece {
+    shard: WrittenShard,
     /// Source bytes of row groups copied without decoding.
-    pub spliced: u64,
+    spliced: u64,
     /// Source bytes of row groups decoded and re-encoded.
-    pub reencoded: u64,
+    reencoded: u64,
 }
 
 /// An open source shard: its footer and Arrow schema.
@@ -61,38 +67,28 @@ impl Source<'_> {
 /// different Parquet layouts (then one file per run of sources that share one, since row
 /// groups can be concatenated only within a layout). A piece is cut holding a permit of
 /// `cutting`, and completes its upload after giving it back.
-pub(crate) async fn recut(
-    from: &Location,
-    writer: &SavepointWriter,
-    uid: &str,
-    spec: &StateSpec,
+pub(super) async fn recut(
+    from: &SavepointReader,
+    state: &StateEntry,
+    to: &Target<'_>,
     range: HashRange,
     sources: &[ShardEntry],
     cutting: &tokio::sync::Semaphore,
-) -> Result<RecutOutcome> {
+) -> Result<Written> {
+    let lean_allowed = crate::lean::allowed(from.manifest());
     let mut opened = Vec::with_capacity(sources.len());
     for shard in sources {
-        let home = crate::layers::home(from, shard)?;
-        let described = home.describe(&shard.path);
-        let corrupt = |e: &dyn std::fmt::Display| Error::corrupt(&described, e.to_string());
-        let mut reader = ObjectReader::open(&home, &shard.path, shard.bytes)?;
-        let metadata: Arc<ParquetMetaData> =
-            reader.get_metadata(None).await.map_err(|e| corrupt(&e))?;
-        let arrow = ArrowReaderMetadata::try_new(metadata.clone(), ArrowReaderOptions::new())
-            .map_err(|e| corrupt(&e))?;
+        // The reader's checks, so a bad source fails here as `read_state` would fail on it.
+        let footer = open_checked(from.location(), state, shard, lean_allowed).await?;
         opened.push(Source {
             shard,
-            home,
-            metadata,
-            arrow,
-            described,
+            home: crate::layers::home(from.location(), shard)?,
+            metadata: footer.metadata.metadata().clone(),
+            arrow: footer.metadata,
+            described: footer.described,
         });
     }
-    let mut outcome = RecutOutcome {
-        entries: Vec::new(),
-        spliced: 0,
-        reencoded: 0,
-    };
+    let mut outcome = Written::default();
     let mut rest = &opened[..];
     while let Some(first) = rest.first() {
         let run = rest.iter().take_while(|s| first.same_layout(s)).count();
@@ -100,7 +96,7 @@ pub(crate) async fn recut(
         rest = next;
         // The part of `range` this run of sources covers: the first run starts and the
         // last run ends where `range` does; runs in between meet at their sources' bounds.
-        let start = match (outcome.entries.is_empty(), first.shard.hash_range) {
+        let start = match (outcome.shards.is_empty(), first.shard.hash_range) {
             (false, Some(r)) => r.start().max(range.start()),
             _ => range.start(),
         };
@@ -112,23 +108,22 @@ pub(crate) async fn recut(
             _ => range.end(),
         };
         let piece = HashRange::new(start, end).unwrap_or(range);
-        let written = write_piece(writer, uid, spec, piece, group, cutting).await?;
-        outcome.spliced += written.1;
-        outcome.reencoded += written.2;
-        outcome.entries.push(written.0);
+        let written = write_piece(to, piece, group, cutting).await?;
+        outcome.spliced += written.spliced;
+        outcome.reencoded += written.reencoded;
+        outcome.shards.push(written.shard);
     }
     Ok(outcome)
 }
 
 /// Writes one new shard holding the rows of `group` inside `piece`.
 async fn write_piece(
-    writer: &SavepointWriter,
-    uid: &str,
-    spec: &StateSpec,
+    to: &Target<'_>,
     piece: HashRange,
     group: &[Source<'_>],
     cutting: &tokio::sync::Semaphore,
-) -> Result<((ShardEntry, bool), u64, u64)> {
+) -> Result<Piece> {
+    let Target { writer, uid, spec } = *to;
     let Some(first) = group.first() else {
         return Err(Error::Internal("a shard cut from no source".into()));
     };
@@ -219,7 +214,14 @@ async fn write_piece(
     }
     let sealed = out.seal().await?;
     drop(turn);
-    Ok(((sealed.complete().await?, lean), spliced, reencoded))
+    Ok(Piece {
+        shard: WrittenShard {
+            entry: sealed.complete().await?,
+            lean,
+        },
+        spliced,
+        reencoded,
+    })
 }
 
 /// Min and max key hash of every row group; a row group without statistics counts as

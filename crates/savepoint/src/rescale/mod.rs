@@ -21,9 +21,9 @@ use rewind_format::{Manifest, ShardEntry};
 
 pub use plan::{RescaleOptions, RescalePlan, ShardAction, StatePlan, plan_rescale};
 
+use crate::shard_writer::WrittenShard;
 use crate::{
-    Error, Location, Result, SavepointInfo, SavepointReader, SavepointWriter, StateSpec,
-    WriterOptions,
+    Location, Result, SavepointInfo, SavepointReader, SavepointWriter, StateSpec, WriterOptions,
 };
 
 /// What a rescale did, for reports and benchmarks.
@@ -51,7 +51,8 @@ fn cutting_turns() -> usize {
 }
 
 /// Writes a rescaled copy of `source` to `dest`. `source` is never modified; the new
-/// savepoint's lineage names it as parent with operation `rescale`.
+/// savepoint's lineage names it as parent with operation `rescale`. `progress` is called
+/// once per shard written, with its bytes, as it is listed.
 pub async fn rescale(
     source: &SavepointReader,
     dest: Location,
@@ -70,6 +71,7 @@ pub async fn rescale(
 /// may be an incremental checkpoint: files shared with other checkpoints are copied in,
 /// delta layers are merged into plain shards, everything else is copied byte for byte.
 /// Parallelism and source positions are unchanged; the lineage operation is `compact`.
+/// `progress` is called as for [`rescale`].
 pub async fn compact(
     source: &SavepointReader,
     dest: Location,
@@ -114,17 +116,15 @@ async fn write_plan(
     }
     writer.carry_operator_extensions(manifest, &|uid| uid.to_string())?;
 
-    let stats = Arc::new(Counters::default());
+    let stats = Counters::default();
     let jobs: Vec<(String, StatePlan)> = plan
         .operators
         .iter()
         .flat_map(|op| op.states.iter().map(move |s| (op.uid.clone(), s.clone())))
         .collect();
-    let writer_ref = &writer;
-    let stats_ref = &stats;
+    let (writer_ref, stats_ref, progress_ref) = (&writer, &stats, &progress);
     let cutting = tokio::sync::Semaphore::new(cutting_turns());
     let cutting_ref = &cutting;
-    let progress_ref = &progress;
     futures::stream::iter(jobs)
         .flat_map(|(uid, state)| {
             futures::stream::iter(
@@ -136,30 +136,57 @@ async fn write_plan(
             )
         })
         .map(|(uid, state, action)| async move {
-            let entries = run_action(
-                source,
+            let written = run_action(source, writer_ref, &uid, &state, action, cutting_ref).await?;
+            list_written(
                 writer_ref,
                 &uid,
-                &state,
-                action,
+                &state.name,
+                written,
                 stats_ref,
-                cutting_ref,
+                progress_ref,
             )
-            .await?;
-            for (entry, lean) in entries {
-                if let Some(p) = progress_ref {
-                    p(entry.bytes);
-                }
-                writer_ref.add_shard_entry(&uid, &state.name, entry, lean)?;
-                stats_ref.shards.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok::<_, Error>(())
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
     let manifest = writer.commit().await?;
     Ok((manifest, stats.snapshot()))
+}
+
+/// What one action wrote: its shards, complete but not yet listed in the draft, and the
+/// source bytes it moved by each means.
+#[derive(Default)]
+struct Written {
+    shards: Vec<WrittenShard>,
+    copied: u64,
+    spliced: u64,
+    reencoded: u64,
+}
+
+/// The one place shards of a rescale enter the draft: each is listed, counted and
+/// reported to `progress` with its bytes, whichever action wrote it.
+fn list_written(
+    writer: &SavepointWriter,
+    uid: &str,
+    state: &str,
+    written: Written,
+    stats: &Counters,
+    progress: &Option<Arc<dyn Fn(u64) + Send + Sync>>,
+) -> Result<()> {
+    stats.copied.fetch_add(written.copied, Ordering::Relaxed);
+    stats.spliced.fetch_add(written.spliced, Ordering::Relaxed);
+    stats
+        .reencoded
+        .fetch_add(written.reencoded, Ordering::Relaxed);
+    for shard in written.shards {
+        let bytes = shard.entry.bytes;
+        writer.add_shard_entry(uid, state, shard.entry, shard.lean)?;
+        stats.shards.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = progress {
+            p(bytes);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -181,73 +208,59 @@ impl Counters {
     }
 }
 
+/// Writes the shards of one action, leaving them to the caller to list.
 async fn run_action(
     source: &SavepointReader,
     writer: &SavepointWriter,
     uid: &str,
     state: &StatePlan,
     action: ShardAction,
-    stats: &Counters,
     cutting: &tokio::sync::Semaphore,
-) -> Result<Vec<(ShardEntry, bool)>> {
+) -> Result<Written> {
     match action {
         ShardAction::Copy { shard, subtask } => {
             let path = writer.shard_path(uid, &state.name)?;
             let home = crate::layers::home(source.location(), &shard)?;
             crate::file_copy::copy_file(&home, &shard.path, writer.location(), &path).await?;
-            stats.copied.fetch_add(shard.bytes, Ordering::Relaxed);
             let lean = shard.hash_range.is_some() && crate::lean::allowed(source.manifest());
-            Ok(vec![(
-                ShardEntry {
-                    path,
-                    subtask: subtask.or(shard.subtask),
-                    sibling: None,
-                    ..shard
-                },
-                lean,
-            )])
+            Ok(Written {
+                copied: shard.bytes,
+                shards: vec![WrittenShard {
+                    entry: ShardEntry {
+                        path,
+                        subtask: subtask.or(shard.subtask),
+                        sibling: None,
+                        ..shard
+                    },
+                    lean,
+                }],
+                ..Written::default()
+            })
         }
         ShardAction::Recut { range, sources } => {
-            let spec = StateSpec::from_entry(source.state(uid, &state.name)?)?;
-            let outcome = keyed::recut(
-                source.location(),
+            let state = source.state(uid, &state.name)?;
+            let to = keyed::Target {
                 writer,
                 uid,
-                &spec,
-                range,
-                &sources,
-                cutting,
-            )
-            .await?;
-            stats.spliced.fetch_add(outcome.spliced, Ordering::Relaxed);
-            stats
-                .reencoded
-                .fetch_add(outcome.reencoded, Ordering::Relaxed);
-            Ok(outcome.entries)
+                spec: &StateSpec::from_entry(state)?,
+            };
+            keyed::recut(source, state, &to, range, &sources, cutting).await
         }
-        ShardAction::Merge { range, sources } => {
-            let bytes: u64 = sources.iter().map(|s| s.bytes).sum();
-            // The shard writer registers its shard itself.
-            merge_layers(source, writer, uid, &state.name, range).await?;
-            stats.reencoded.fetch_add(bytes, Ordering::Relaxed);
-            stats.shards.fetch_add(1, Ordering::Relaxed);
-            Ok(Vec::new())
-        }
+        ShardAction::Merge { range, sources } => Ok(Written {
+            shards: vec![merge_layers(source, writer, uid, &state.name, range).await?],
+            reencoded: sources.iter().map(|s| s.bytes).sum(),
+            ..Written::default()
+        }),
         ShardAction::Redeal {
             shards,
             parallelism,
         } => {
             let entry = source.state(uid, &state.name)?;
-            let spec = StateSpec::from_entry(entry)?;
-            let bytes: u64 = shards.iter().map(|s| s.bytes).sum();
-            // The shard writers register their shards themselves.
-            let written =
-                operator::redeal(source, writer, uid, &spec, &shards, parallelism).await?;
-            stats.reencoded.fetch_add(bytes, Ordering::Relaxed);
-            stats
-                .shards
-                .fetch_add(written.len() as u64, Ordering::Relaxed);
-            Ok(Vec::new())
+            Ok(Written {
+                shards: operator::redeal(source, writer, uid, entry, &shards, parallelism).await?,
+                reencoded: shards.iter().map(|s| s.bytes).sum(),
+                ..Written::default()
+            })
         }
     }
 }
@@ -260,7 +273,7 @@ async fn merge_layers(
     uid: &str,
     state: &str,
     range: rewind_format::HashRange,
-) -> Result<ShardEntry> {
+) -> Result<WrittenShard> {
     let options = crate::ReadOptions {
         hash_range: Some(range),
         ..crate::ReadOptions::default()
@@ -270,5 +283,5 @@ async fn merge_layers(
     while let Some(batch) = rows.try_next().await? {
         shard.write_with_hashes(batch).await?;
     }
-    shard.finish().await
+    shard.finish_unlisted().await
 }

@@ -2,10 +2,11 @@
 
 use arrow_array::RecordBatch;
 use futures::TryStreamExt;
-use rewind_format::{Redistribution, ShardEntry, deal};
+use rewind_format::{Redistribution, ShardEntry, StateEntry, deal};
 
 use crate::parquet_io::{guarded_stream, parquet_error};
-use crate::reader::open_shard;
+use crate::reader::open_checked;
+use crate::shard_writer::WrittenShard;
 use crate::spec::StateSpec;
 use crate::{Error, Result, SavepointReader, SavepointWriter};
 
@@ -18,26 +19,22 @@ pub(crate) async fn redeal(
     source: &SavepointReader,
     writer: &SavepointWriter,
     uid: &str,
-    spec: &StateSpec,
+    state: &StateEntry,
     shards: &[ShardEntry],
     parallelism: u32,
-) -> Result<Vec<ShardEntry>> {
+) -> Result<Vec<WrittenShard>> {
+    let spec = StateSpec::from_entry(state)?;
     let mut elements: Vec<RecordBatch> = Vec::new();
     for shard in shards {
-        let stream = open_shard(source.location(), shard, 8192)
-            .await?
+        // The checks `read_operator_list` makes, so a bad shard fails as it would there.
+        let footer = open_checked(source.location(), state, shard, false).await?;
+        let described = footer.described.clone();
+        let stream = footer
+            .into_builder()
+            .with_batch_size(8192)
             .build()
-            .map_err(|e| {
-                parquet_error(
-                    crate::layers::describe(source.location(), shard),
-                    "reading Parquet",
-                    e,
-                )
-            })?;
-        let batches: Vec<RecordBatch> =
-            guarded_stream(crate::layers::describe(source.location(), shard), stream)
-                .try_collect()
-                .await?;
+            .map_err(|e| parquet_error(&described, "reading Parquet", e))?;
+        let batches: Vec<RecordBatch> = guarded_stream(described, stream).try_collect().await?;
         elements.extend(batches);
     }
     let all = match elements.first() {
@@ -51,7 +48,7 @@ pub(crate) async fn redeal(
         let part = all.slice(offset, len);
         let mut shard = writer.operator_shard(uid, spec.name(), t)?;
         shard.write(&part).await?;
-        out.push(shard.finish().await?);
+        out.push(shard.finish_unlisted().await?);
     }
     Ok(out)
 }

@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use rewind_savepoint::format::Redistribution;
 use rewind_savepoint::{
     Error, GenerateOptions, Location, ReadOptions, RescaleOptions, SavepointInfo, SavepointReader,
-    SavepointWriter, StateSpec, ValidateOptions, WriterOptions, generate, rescale, validate,
+    SavepointWriter, ShardAction, StateSpec, ValidateOptions, WriterOptions, generate, rescale,
+    validate,
 };
 
 use crate::common::*;
@@ -349,6 +350,230 @@ async fn operator_state_is_redealt_by_mode() {
             "p={p}"
         );
     }
+}
+
+/// Keys sorted by key hash, as a keyed shard takes them.
+fn by_hash(keys: &[i64]) -> Vec<i64> {
+    let hashes =
+        rewind_savepoint::format::hash_keys(&arrow_array::Int64Array::from(keys.to_vec())).unwrap();
+    let mut pairs: Vec<(u64, i64)> = hashes.into_iter().zip(keys.iter().copied()).collect();
+    pairs.sort();
+    pairs.into_iter().map(|(_, k)| k).collect()
+}
+
+/// A savepoint whose rescale to `every_path_options` takes every path: `kept` is copied
+/// (parallelism unchanged), `cut` re-cut (2 -> 3), `layered` merged (a delta layer) and
+/// `src`'s split list re-dealt (3 -> 2).
+async fn every_path_savepoint(at: &Location) {
+    let w = SavepointWriter::create(at.clone(), SavepointInfo::new("paths", "bootstrap"))
+        .await
+        .unwrap();
+    let value = || StateSpec::value("state", key_type(), DataType::UInt64);
+    for (uid, parallelism) in [("kept", 2), ("cut", 2), ("layered", 1)] {
+        w.add_operator(uid, uid, parallelism).unwrap();
+        w.add_state(uid, value()).unwrap();
+    }
+    let keys: Vec<i64> = (0..2000).collect();
+    w.write_keyed("kept", "state", vec![counts(&keys)])
+        .await
+        .unwrap();
+    w.write_keyed("cut", "state", vec![counts(&keys)])
+        .await
+        .unwrap();
+    let full = rewind_savepoint::format::HashRange::FULL;
+    let mut base = w.keyed_shard("layered", "state", full).unwrap();
+    base.write(&counts(&by_hash(&[1, 2, 3]))).await.unwrap();
+    base.finish().await.unwrap();
+    let changed = by_hash(&[2, 4]);
+    let delta = batch(vec![
+        (
+            "key",
+            Arc::new(arrow_array::Int64Array::from(changed.clone())) as ArrayRef,
+        ),
+        (
+            "value",
+            Arc::new(arrow_array::UInt64Array::from(vec![7u64; changed.len()])),
+        ),
+        (
+            "deleted",
+            Arc::new(arrow_array::BooleanArray::from(vec![false; changed.len()])),
+        ),
+    ]);
+    let mut layer = w.keyed_delta_shard("layered", "state", full, 1).unwrap();
+    layer.write(&delta).await.unwrap();
+    layer.finish().await.unwrap();
+    w.add_operator("src", "Source", 3).unwrap();
+    w.add_state(
+        "src",
+        StateSpec::operator_list("splits", DataType::Utf8, Redistribution::Split),
+    )
+    .unwrap();
+    let strings = |v: &[&str]| {
+        batch(vec![(
+            "value",
+            Arc::new(StringArray::from(v.to_vec())) as ArrayRef,
+        )])
+    };
+    w.write_operator_list(
+        "src",
+        "splits",
+        vec![strings(&["a", "b"]), strings(&["c"]), strings(&["d"])],
+    )
+    .await
+    .unwrap();
+    w.commit().await.unwrap();
+}
+
+fn every_path_options() -> RescaleOptions {
+    RescaleOptions {
+        operators: [("cut".to_string(), 3), ("src".to_string(), 2)].into(),
+        ..Default::default()
+    }
+}
+
+/// Progress sees every shard written, whichever path wrote it: its figures add up to the
+/// new manifest's shard bytes, one call per shard, and the shard count agrees.
+#[tokio::test]
+async fn progress_counts_every_shard_of_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| Location::parse(dir.path().join(name).to_str().unwrap()).unwrap();
+    every_path_savepoint(&at("src")).await;
+    let reader = SavepointReader::open(at("src")).await.unwrap();
+    let plan = rewind_savepoint::plan_rescale(reader.manifest(), &every_path_options()).unwrap();
+    let paths: std::collections::BTreeSet<&str> = plan
+        .operators
+        .iter()
+        .flat_map(|o| o.states.iter().flat_map(|s| s.actions.iter()))
+        .map(|a| match a {
+            ShardAction::Copy { .. } => "copy",
+            ShardAction::Recut { .. } => "recut",
+            ShardAction::Merge { .. } => "merge",
+            ShardAction::Redeal { .. } => "redeal",
+        })
+        .collect();
+    assert_eq!(
+        paths.into_iter().collect::<Vec<_>>(),
+        ["copy", "merge", "recut", "redeal"]
+    );
+    let reported = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = reported.clone();
+    let progress: Arc<dyn Fn(u64) + Send + Sync> = Arc::new(move |n| sink.lock().unwrap().push(n));
+    let (manifest, stats) = rescale(&reader, at("dest"), &every_path_options(), Some(progress))
+        .await
+        .unwrap();
+    let written: Vec<u64> = manifest.shards().map(|(_, _, s)| s.bytes).collect();
+    // kept 2 + cut 3 + layered 1 + src 2.
+    assert_eq!(written.len(), 8);
+    let reported = reported.lock().unwrap().clone();
+    assert_eq!(reported.len(), written.len());
+    assert_eq!(reported.iter().sum::<u64>(), written.iter().sum::<u64>());
+    assert_eq!(stats.shards_written, 8);
+    let report = validate(&at("dest"), ValidateOptions::default())
+        .await
+        .unwrap();
+    assert!(report.is_valid(), "{:?}", report.problems);
+}
+
+/// The error `read_state` gives on `uid/state` of the savepoint at `at`.
+async fn read_error(at: &Location, uid: &str) -> Error {
+    let reader = SavepointReader::open(at.clone()).await.unwrap();
+    let read: Result<Vec<RecordBatch>, Error> = match reader
+        .read_state(uid, "state", ReadOptions::default())
+        .await
+    {
+        Ok(stream) => futures::TryStreamExt::try_collect(stream).await,
+        Err(e) => Err(e),
+    };
+    read.unwrap_err()
+}
+
+/// A rescale over a savepoint with a bad source shard fails as the reader does on it:
+/// a corrupt-shard error naming that file, with the reader's message.
+async fn rescale_fails_as_the_reader(at: &Location, shard_path: &str) {
+    let expected = read_error(at, "op-0").await;
+    let Error::Corrupt { path, .. } = &expected else {
+        panic!("the reader gave {expected:?}")
+    };
+    assert_eq!(path, &format!("{at}/{shard_path}"));
+    let reader = SavepointReader::open(at.clone()).await.unwrap();
+    let options = RescaleOptions {
+        parallelism: Some(3),
+        ..Default::default()
+    };
+    let dest = Location::parse(&format!("{at}-rescaled")).unwrap();
+    let got = rescale(&reader, dest, &options, None).await.unwrap_err();
+    assert!(matches!(got, Error::Corrupt { .. }), "{got:?}");
+    assert_eq!(got.to_string(), expected.to_string());
+}
+
+/// Generates a savepoint at parallelism 1 (its one shard per state is re-cut at 3, so
+/// every action on `op-0/state` reads the same file) and returns its manifest as JSON and
+/// the path of that shard.
+async fn bad_shard_source(at: &Location) -> (serde_json::Value, String) {
+    generate(
+        at.clone(),
+        GenerateOptions {
+            keys: 2000,
+            parallelism: 1,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{at}/_manifest.json")).unwrap()).unwrap();
+    let op = manifest["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["uid"] == "op-0")
+        .unwrap();
+    assert_eq!(op["states"][0]["name"], "state");
+    let shard = op["states"][0]["shards"][0]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (manifest, shard)
+}
+
+#[tokio::test]
+async fn a_truncated_source_shard_fails_as_the_reader_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = Location::parse(dir.path().join("p1").to_str().unwrap()).unwrap();
+    let (_, shard) = bad_shard_source(&at).await;
+    let file = dir.path().join("p1").join(&shard);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..300]).unwrap();
+    let Error::Corrupt { message, .. } = read_error(&at, "op-0").await else {
+        panic!("not a corrupt shard")
+    };
+    assert!(message.starts_with("truncated: 300 bytes"), "{message}");
+    rescale_fails_as_the_reader(&at, &shard).await;
+}
+
+#[tokio::test]
+async fn a_source_shard_of_other_types_fails_as_the_reader_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = Location::parse(dir.path().join("p1").to_str().unwrap()).unwrap();
+    let (mut manifest, shard) = bad_shard_source(&at).await;
+    for op in manifest["operators"].as_array_mut().unwrap() {
+        if op["uid"] == "op-0" {
+            op["states"][0]["value_type"] = "utf8".into();
+        }
+    }
+    std::fs::write(
+        dir.path().join("p1/_manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let Error::Corrupt { message, .. } = read_error(&at, "op-0").await else {
+        panic!("not a corrupt shard")
+    };
+    assert_eq!(
+        message,
+        "column \"value\" has type int64, the manifest says utf8"
+    );
+    rescale_fails_as_the_reader(&at, &shard).await;
 }
 
 #[tokio::test]
