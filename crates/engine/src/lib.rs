@@ -93,7 +93,7 @@ pub use keyed::{
 };
 pub use log_source::LogSource;
 #[cfg(feature = "cli")]
-pub use logging::init_logging;
+pub use logging::{init_logging, log_filter};
 pub use operator_state::OperatorFunction;
 pub use options::EngineOptions;
 pub use rewind_savepoint::format::Redistribution;

@@ -31,6 +31,12 @@ pub fn init_logging(verbosity: u8) {
         .try_init();
 }
 
+/// The `RUST_LOG` filter that `verbosity` stands for: what `rewind -v run APP` hands the
+/// application, so its log shows what rewind's own would.
+pub fn log_filter(verbosity: u8) -> &'static str {
+    directives(verbosity)
+}
+
 /// What each `-v` shows: Rewind's crates (whose targets all start with `rewind`) one level
 /// further than the rest.
 fn directives(verbosity: u8) -> &'static str {

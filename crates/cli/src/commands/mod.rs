@@ -42,7 +42,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<u8> {
         Command::Bootstrap(args) => bootstrap::run(args, out).await,
         Command::Log(args) => log::run(args, out).await,
         Command::Rm(args) => rm::run(args, out).await,
-        Command::Run(args) => jobs::run(args, out),
+        Command::Run(args) => jobs::run(args, cli.verbose, out),
         Command::List(args) => jobs::list(args.json, out),
         Command::Savepoint(args) => jobs::savepoint(args, out),
         Command::Stop(args) => jobs::stop(args, out),

@@ -15,11 +15,16 @@ use crate::cli::RunArgs;
 /// How long a detached job may take to start (restore included) before rewind gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 
-pub fn run(args: RunArgs, out: &mut dyn Write) -> Result<u8> {
+pub fn run(args: RunArgs, verbosity: u8, out: &mut dyn Write) -> Result<u8> {
     let app = find_app(&args.app)?;
     let id = uuid_like_id();
     let mut command = Command::new(&app);
     command.args(engine_args(&args, &id)).args(&args.app_args);
+    pass_verbosity(
+        &mut command,
+        verbosity,
+        std::env::var_os("RUST_LOG").is_some(),
+    );
     if !args.detached || args.dry_run {
         let status = if args.dry_run {
             command.status().map_err(anyhow::Error::from)
@@ -186,4 +191,37 @@ fn last_line(path: &Path) -> Option<String> {
         .rev()
         .find(|l| !l.trim().is_empty())
         .map(str::to_string)
+}
+
+/// `rewind -v run APP`: the application logs as verbosely as rewind would; a `RUST_LOG`
+/// the user set reaches it unchanged (the child inherits it).
+fn pass_verbosity(command: &mut Command, verbosity: u8, rust_log_set: bool) {
+    if verbosity > 0 && !rust_log_set {
+        command.env("RUST_LOG", rewind_engine::log_filter(verbosity));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rust_log(command: &Command) -> Option<String> {
+        command
+            .get_envs()
+            .find(|(k, _)| *k == "RUST_LOG")
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    #[test]
+    fn verbosity_reaches_the_application_unless_rust_log_is_set() {
+        let mut quiet = Command::new("app");
+        pass_verbosity(&mut quiet, 0, false);
+        assert_eq!(rust_log(&quiet), None);
+        let mut verbose = Command::new("app");
+        pass_verbosity(&mut verbose, 1, false);
+        assert_eq!(rust_log(&verbose).as_deref(), Some("info,rewind=debug"));
+        let mut set = Command::new("app");
+        pass_verbosity(&mut set, 2, true);
+        assert_eq!(rust_log(&set), None);
+    }
 }
