@@ -79,17 +79,15 @@ impl Savepoint {
 
     fn __repr__(&self) -> String {
         let manifest = self.reader.manifest();
+        let states = manifest.operators.iter().map(|o| o.states.len()).sum();
+        // The location's own name says when a Flink savepoint is read through the importer.
         format!(
-            "<rewind.Savepoint {:?}: format {} {}, {} operators, {} states>",
-            self.url,
+            "<rewind.Savepoint {}: format {} {}, {}, {}>",
+            self.reader.location(),
             manifest.version,
             manifest.kind.as_str(),
-            manifest.operators.len(),
-            manifest
-                .operators
-                .iter()
-                .map(|o| o.states.len())
-                .sum::<usize>(),
+            counted(manifest.operators.len(), "operator"),
+            counted(states, "state"),
         )
     }
 
@@ -203,6 +201,15 @@ fn output_schema(entry: &StateEntry, with_hash: bool) -> PyResult<SchemaRef> {
     ))];
     fields.extend(input.fields().iter().cloned());
     Ok(Arc::new(Schema::new(fields)))
+}
+
+/// "1 state", "2 states".
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// JSON text (of a manifest part) as Python objects, through Python's own `json`.

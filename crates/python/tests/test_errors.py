@@ -126,3 +126,13 @@ def test_a_wrong_secret_is_a_storage_error(monkeypatch):
     assert type(e.value) is rewind.StorageError
     assert "the secret key is wrong (signature does not match)" in str(e.value)
     assert str(e.value) == error_line("inspect", url)
+
+
+@pytest.mark.parametrize("sample", ["java-rocksdb-native-n100000", "f120-hashmap"])
+def test_a_flink_savepoint_the_importer_refuses(sample, tmp_path):
+    copied = shutil.copytree(REPO / "fixtures/flink" / sample, tmp_path / sample)
+    path = str(next(p.parent for p in Path(copied).rglob("_metadata")))
+    with pytest.raises(rewind.UnsupportedError) as e:
+        rewind.open(path)
+    assert type(e.value) is rewind.UnsupportedError
+    assert str(e.value) == error_line("validate", path)

@@ -59,12 +59,19 @@ def test_metadata_of_a_savepoint(tmp_path):
     assert sp.manifest["version"] == "1.0"
     assert sp.manifest["operators"][0]["states"][0]["key_type"] == "int64"
     assert sp.lineage == sp.manifest["lineage"] == {"operation": "bootstrap"}
-    assert repr(sp) == f'<rewind.Savepoint "{sp_path}": format 1.0 savepoint, 1 operators, 2 states>'
+    assert repr(sp) == f"<rewind.Savepoint {sp_path}: format 1.0 savepoint, 1 operator, 2 states>"
 
 
 def test_flink_savepoint_reads_through_the_importer(tmp_path):
-    sp = rewind.open(str(copy(FLINK, tmp_path)))
-    assert ("counter", "count") in sp.states
+    path = copy(FLINK, tmp_path)
+    sp = rewind.open(str(path))
+    assert repr(sp) == (
+        f"<rewind.Savepoint {path} (Flink savepoint, read through the importer): "
+        "format 1.1 savepoint, 5 operators, 3 states>"
+    )
+    assert sp.states == [
+        ("counter", "count"), ("counter", "timers-user-timers"), ("idle-source", "SourceReaderState")
+    ]
     assert sp.lineage["operation"] == "import"
     table = sp.read("counter", "count").sort_by("key")
     assert table.column("key").to_pylist() == list(range(100_000))
