@@ -12,6 +12,11 @@ REPO = Path(__file__).resolve().parents[3]
 CORRUPT = REPO / "fixtures/corrupt"
 
 
+def golden(case, tmp_path):
+    copied = shutil.copytree(REPO / "fixtures/v1" / case / "savepoint", tmp_path / case)
+    return rewind.open(str(copied))
+
+
 def corrupt(case, tmp_path):
     return str(shutil.copytree(CORRUPT / case / "savepoint", tmp_path / case))
 
@@ -61,7 +66,9 @@ def test_too_new_names_the_version(tmp_path):
     )
 
 
-@pytest.mark.parametrize("case", ["truncated-shard", "missing-shard", "not-parquet", "schema-mismatch"])
+@pytest.mark.parametrize(
+    "case", ["truncated-shard", "missing-shard", "not-parquet", "schema-mismatch"]
+)
 def test_a_corrupt_shard_fails_its_read(case, tmp_path):
     sp = rewind.open(corrupt(case, tmp_path))
     failed = []
@@ -86,7 +93,7 @@ def test_a_corrupt_shard_fails_a_stream_with_the_same_error(tmp_path):
 
 
 def test_unknown_names(tmp_path):
-    sp = rewind.open(str(shutil.copytree(REPO / "fixtures/v1/keyed-primitive/savepoint", tmp_path / "sp")))
+    sp = golden("keyed-primitive", tmp_path)
     with pytest.raises(rewind.NotFoundError) as e:
         sp.read("nope", "count")
     assert str(e.value) == 'unknown operator "nope"; the savepoint has: counter'
@@ -97,18 +104,20 @@ def test_unknown_names(tmp_path):
 
 
 def test_invalid_input(tmp_path):
-    sp = rewind.open(str(shutil.copytree(REPO / "fixtures/v1/operator-state-sources/savepoint", tmp_path / "sp")))
+    sp = golden("operator-state-sources", tmp_path)
     with pytest.raises(rewind.InvalidInputError) as e:
         sp.read("source", "pending_files", keys=[1])
     assert str(e.value) == 'state "pending_files" is operator state and has no keys'
     assert str(e.value) == error_line("state", sp.url, "source", "pending_files", "--key", "1")
-    keyed = rewind.open(str(shutil.copytree(REPO / "fixtures/v1/keyed-primitive/savepoint", tmp_path / "kp")))
+    keyed = golden("keyed-primitive", tmp_path)
     with pytest.raises(rewind.InvalidInputError) as e:
         keyed.read("counter", "count", keys=["abc"])
     assert str(e.value).startswith("keys must be keys of type int64: ")
     with pytest.raises(rewind.InvalidInputError) as e:
         keyed.read("counter", "label", keys="abc")
-    assert str(e.value) == "keys must be a list of keys (or a pyarrow array), not a single str or bytes"
+    assert str(e.value) == (
+        "keys must be a list of keys (or a pyarrow array), not a single str or bytes"
+    )
     with pytest.raises(rewind.InvalidInputError) as e:
         keyed.batches("counter", "count", batch_size=0)
     assert str(e.value) == "batch_size must be at least 1"

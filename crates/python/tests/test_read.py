@@ -11,7 +11,9 @@ import rewind
 from support import comparable, run, s3_bucket, state_rows
 
 REPO = Path(__file__).resolve().parents[3]
-GOLDEN = sorted(p for v in ("v1", "v1-edge", "v1.1") for p in (REPO / "fixtures" / v).iterdir() if p.is_dir())
+GOLDEN = sorted(
+    p for v in ("v1", "v1-edge", "v1.1") for p in (REPO / "fixtures" / v).iterdir() if p.is_dir()
+)
 FLINK = REPO / "fixtures/flink/java-hashmap-canonical-n100000/savepoint-d4c30c-92ca55030761"
 
 
@@ -70,7 +72,9 @@ def test_flink_savepoint_reads_through_the_importer(tmp_path):
         "format 1.1 savepoint, 5 operators, 3 states>"
     )
     assert sp.states == [
-        ("counter", "count"), ("counter", "timers-user-timers"), ("idle-source", "SourceReaderState")
+        ("counter", "count"),
+        ("counter", "timers-user-timers"),
+        ("idle-source", "SourceReaderState"),
     ]
     assert sp.lineage["operation"] == "import"
     table = sp.read("counter", "count").sort_by("key")
