@@ -7,6 +7,7 @@
 mod batches;
 mod errors;
 mod keys;
+mod reports;
 mod runtime;
 mod savepoint;
 
@@ -16,6 +17,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _rewind(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(savepoint::open, m)?)?;
+    m.add_function(wrap_pyfunction!(reports::analyze, m)?)?;
     m.add_class::<savepoint::Savepoint>()?;
     m.add_class::<batches::BatchIterator>()?;
     errors::register(m)?;

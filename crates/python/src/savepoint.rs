@@ -21,14 +21,17 @@ use crate::runtime::block_on;
 /// memory: nothing is written.
 #[pyfunction]
 pub fn open(py: Python<'_>, url: String) -> PyResult<Savepoint> {
-    let location = Location::parse(&url).map_err(savepoint_error)?;
-    let reader = block_on(py, async move {
-        let at = rewind_flink::readable_location(location, &[])
-            .await
-            .map_err(flink_error)?;
-        SavepointReader::open(at).await.map_err(savepoint_error)
-    })?;
+    let reader = block_on(py, open_reader(url.clone()))?;
     Ok(Savepoint { url, reader })
+}
+
+/// The reader of the savepoint at `url` (a Flink savepoint through the importer).
+pub async fn open_reader(url: String) -> PyResult<SavepointReader> {
+    let location = Location::parse(&url).map_err(savepoint_error)?;
+    let at = rewind_flink::readable_location(location, &[])
+        .await
+        .map_err(flink_error)?;
+    SavepointReader::open(at).await.map_err(savepoint_error)
 }
 
 /// An open savepoint: its checked manifest, and its state to read.
@@ -212,8 +215,8 @@ fn counted(n: usize, noun: &str) -> String {
     }
 }
 
-/// JSON text (of a manifest part) as Python objects, through Python's own `json`.
-fn to_python<'py>(
+/// JSON text (of a manifest part, a report) as Python objects, through Python's `json`.
+pub fn to_python<'py>(
     py: Python<'py>,
     json: serde_json::Result<String>,
 ) -> PyResult<Bound<'py, PyAny>> {

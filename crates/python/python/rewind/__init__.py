@@ -8,6 +8,8 @@
 >>> for batch in sp.batches("counter", "count"):  # bounded memory
 ...     ...
 
+``rewind.analyze(url)`` gives what ``rewind analyze URL --json`` reports, as a dict.
+
 Errors are ``rewind.SavepointError`` subclasses, chosen by what the caller can do:
 ``NotFoundError``, ``CorruptError``, ``UnsupportedError``, ``InvalidInputError`` and
 ``StorageError``; the message is the ``rewind`` command's one-line error.
@@ -21,11 +23,13 @@ from ._rewind import (
     SavepointError,
     StorageError,
     UnsupportedError,
+    analyze,
     open,
 )
 
 __all__ = [
     "open",
+    "analyze",
     "Savepoint",
     "SavepointError",
     "NotFoundError",

@@ -6,6 +6,7 @@ import pyarrow
 
 __all__ = [
     "open",
+    "analyze",
     "Savepoint",
     "SavepointError",
     "NotFoundError",
@@ -23,6 +24,19 @@ def open(url: str) -> Savepoint:
 
     Raises NotFoundError, CorruptError, UnsupportedError, InvalidInputError or
     StorageError."""
+
+def analyze(
+    url: str,
+    baseline: Optional[str] = None,
+    top: int = 10,
+    operator: Optional[str] = None,
+    state: Optional[str] = None,
+) -> dict[str, Any]:
+    """What `rewind analyze URL --json` reports (docs/json.md), without `json_version`:
+    findings first, then per state its rows, bytes, skew, largest keys, value statistics
+    and timers; with `baseline` (an older savepoint of the same job), growth. `top`
+    largest keys per state; `operator` and `state` narrow it to one operator or state.
+    Opens savepoints as `open` does and raises what it raises."""
 
 class Savepoint:
     """An open savepoint: its checked manifest, and its state to read."""
