@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Makes the Python environment of the interop check (tests/interop): creates the venv
-# $REPO/.venv if it is missing and installs tests/interop/requirements.txt into it when the
-# requirements changed since the last install (a sha256 stamp inside .venv tells).
-# Needs only python3 (with its venv module) and access to PyPI.
+# Makes a Python environment of the tests: creates the venv $REPO/VENV if it is missing and
+# installs REQUIREMENTS into it when they changed since the last install (a sha256 stamp
+# inside the venv tells). Without arguments, the interop check's (tests/interop): .venv
+# with tests/interop/requirements.txt. Needs only python3 (with its venv module) and
+# access to PyPI.
 #
 # Prints the venv's python as the last line on stdout; everything else goes to stderr:
 #   py="$(bash scripts/python-env.sh)"
 #   "$py" tests/interop/check_savepoints.py fixtures/v1
+#   py="$(bash scripts/python-env.sh .venv-python crates/python/tests/requirements.txt)"
 # Set PYTHON to use another interpreter than python3 to create the venv.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$REPO/.venv"
-REQUIREMENTS="$REPO/tests/interop/requirements.txt"
+VENV="$REPO/${1:-.venv}"
+REQUIREMENTS="$REPO/${2:-tests/interop/requirements.txt}"
 STAMP="$VENV/.requirements.sha256"
 PYTHON="${PYTHON:-python3}"
 

@@ -9,10 +9,14 @@
 #  2. the interop check: pyarrow, xxhash, google-crc32c and jsonschema (installed into .venv
 #     from PyPI by scripts/python-env.sh when missing) read every golden fixture and a
 #     freshly generated savepoint and one written by the engine, with no Rewind code;
-#  3. a real Apache Flink 2.3 (its jars from PyPI into .venv-flink by scripts/flink-env.sh
+#  3. the Python package (crates/python): a release wheel built with maturin and installed
+#     into .venv-python (maturin, pyarrow and pytest from PyPI by scripts/python-env.sh when
+#     missing), whose pytest suite compares its reads with the `rewind` binary's, on disk
+#     and on the S3 server;
+#  4. a real Apache Flink 2.3 (its jars from PyPI into .venv-flink by scripts/flink-env.sh
 #     when missing; the machine's JDK 17 compiles tests/flink) restores Flink savepoints and
 #     checks their state from inside Flink (tests/flink/check.sh);
-#  4. with REWIND_LONG=1, the fuzz targets (scripts/fuzz.sh) for a bounded time each.
+#  5. with REWIND_LONG=1, the fuzz targets (scripts/fuzz.sh) for a bounded time each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +48,17 @@ cargo run --quiet -p rewind-cli -- generate "$tmp/generated-p2" --keys 400000 --
 cargo run --quiet -p rewind-cli -- rescale "$tmp/generated-p2" "$tmp/rescaled-p3" --parallelism 3
 "$py" tests/interop/check_savepoints.py fixtures/v1 fixtures/v1-edge fixtures/v1.1 "$tmp/generated" \
   "$tmp/engine-savepoint" "$tmp/rescaled-p3"
+
+# The Python package. pytest exits 5 when it collects no tests: with `set -e` that fails
+# the run like any other failure, as it must.
+pypkg="$(bash scripts/python-env.sh .venv-python crates/python/tests/requirements.txt | tail -n 1)"
+"$(dirname "$pypkg")/maturin" build --release --quiet -i "$pypkg" \
+  -m crates/python/Cargo.toml --out "$tmp/wheels"
+"$pypkg" -m pip install --disable-pip-version-check --no-input --quiet --no-deps \
+  --force-reinstall "$tmp"/wheels/*.whl
+cargo build --quiet -p rewind-cli
+REWIND_BIN="${CARGO_TARGET_DIR:-target}/debug/rewind" "$pypkg" -m pytest -q -p no:cacheprovider \
+  crates/python/tests
 
 bash tests/flink/check.sh "$tmp/flink" "$tmp/engine-savepoint"
 

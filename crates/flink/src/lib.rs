@@ -71,6 +71,7 @@ pub use export::{
 };
 pub use import::{
     ImportOptions, ImportReport, ImportedState, SkippedState, import, import_in_memory,
+    is_flink_savepoint, readable_location,
 };
 pub use metadata::{
     Distribution, KeyGroups, KeyedHandle, MAGIC, MasterState, Metadata, Operator,

@@ -55,16 +55,9 @@ fn location(text: &str) -> Result<Location> {
     Ok(Location::parse(text)?)
 }
 
-/// Whether `at` is a Flink savepoint (a directory with `_metadata`, or the file itself);
-/// a Rewind manifest wins when both are present.
+/// Whether `at` is a Flink savepoint; a Rewind manifest wins when both are present.
 async fn is_flink(at: &Location) -> bool {
-    use object_store::ObjectStoreExt;
-    let is_rewind = at
-        .store()
-        .head(&at.child(rewind_savepoint::format::MANIFEST_FILE))
-        .await
-        .is_ok();
-    !is_rewind && rewind_flink::looks_like_flink(at).await
+    rewind_flink::is_flink_savepoint(at).await
 }
 
 /// A savepoint argument of a reading command: a Rewind savepoint, or a canonical Flink
@@ -76,12 +69,7 @@ async fn savepoint_location(text: &str) -> Result<Location> {
 /// [`savepoint_location`], where a Flink savepoint's operators that record no uid (Flink
 /// 1.x) and whose id is the hash of one of `uids` are named by it.
 async fn savepoint_location_naming(text: &str, uids: &[String]) -> Result<Location> {
-    let at = location(text)?;
-    if is_flink(&at).await {
-        let sp = rewind_flink::FlinkSavepoint::open(at).await?;
-        return Ok(rewind_flink::import_in_memory(&sp, uids).await?);
-    }
-    Ok(at)
+    Ok(rewind_flink::readable_location(location(text)?, uids).await?)
 }
 
 /// A Rewind savepoint (or a Flink savepoint through the importer) opened for reading.

@@ -121,6 +121,29 @@ pub async fn import_in_memory(
     Ok(at)
 }
 
+/// Whether `at` is a Flink savepoint (a directory with `_metadata`, or the file itself);
+/// a Rewind manifest wins when both are present.
+pub async fn is_flink_savepoint(at: &Location) -> bool {
+    use object_store::ObjectStoreExt;
+    let is_rewind = at
+        .store()
+        .head(&at.child(rewind_savepoint::format::MANIFEST_FILE))
+        .await
+        .is_ok();
+    !is_rewind && crate::looks_like_flink(at).await
+}
+
+/// Where a Rewind reader can read the savepoint at `at`: `at` itself when it is a Rewind
+/// savepoint, or, for a canonical Flink savepoint, its import in memory
+/// ([`import_in_memory`], nothing written). Every reading tool opens savepoints this way.
+pub async fn readable_location(at: Location, uids: &[String]) -> Result<Location, FlinkError> {
+    if is_flink_savepoint(&at).await {
+        let sp = FlinkSavepoint::open(at).await?;
+        return import_in_memory(&sp, uids).await;
+    }
+    Ok(at)
+}
+
 /// Writes `dest` from the canonical Flink savepoint `sp`.
 pub async fn import(
     sp: &FlinkSavepoint,
