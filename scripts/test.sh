@@ -9,7 +9,8 @@
 #  2. the interop check: pyarrow, xxhash, google-crc32c and jsonschema (installed into .venv
 #     from PyPI by scripts/python-env.sh when missing) read every golden fixture and a
 #     freshly generated savepoint and one written by the engine, with no Rewind code;
-#  3. the Python package (crates/python): a release wheel built with maturin and installed
+#  3. the Python package (crates/python): a wheel built with maturin (the dev profile, so it
+#     reuses step 1's build; `pip install ./crates/python` builds a release one) and installed
 #     into .venv-python (maturin, pyarrow and pytest from PyPI by scripts/python-env.sh when
 #     missing), whose pytest suite compares its reads with the `rewind` binary's, on disk
 #     and on the S3 server;
@@ -52,7 +53,7 @@ cargo run --quiet -p rewind-cli -- rescale "$tmp/generated-p2" "$tmp/rescaled-p3
 # The Python package. pytest exits 5 when it collects no tests: with `set -e` that fails
 # the run like any other failure, as it must.
 pypkg="$(bash scripts/python-env.sh .venv-python crates/python/tests/requirements.txt | tail -n 1)"
-"$(dirname "$pypkg")/maturin" build --release --quiet -i "$pypkg" \
+"$(dirname "$pypkg")/maturin" build --quiet -i "$pypkg" \
   -m crates/python/Cargo.toml --out "$tmp/wheels"
 "$pypkg" -m pip install --disable-pip-version-check --no-input --quiet --no-deps \
   --force-reinstall "$tmp"/wheels/*.whl
