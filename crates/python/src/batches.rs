@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 
 use crate::errors::{SavepointError, savepoint_error};
 use crate::runtime::block_on;
-use crate::savepoint::shown;
+use rewind_savepoint::columns;
 
 /// The rows of one state: batches with the columns shown, all in the first batch's layout
 /// (pyarrow wants one schema per table or reader).
@@ -102,4 +102,14 @@ impl BatchIterator {
             None => Ok(None),
         }
     }
+}
+
+/// A batch with `key_hash` dropped unless asked for.
+pub fn shown(mut batch: RecordBatch, with_hash: bool) -> RecordBatch {
+    if !with_hash {
+        if let Ok(at) = batch.schema().index_of(columns::KEY_HASH) {
+            batch.remove_column(at);
+        }
+    }
+    batch
 }

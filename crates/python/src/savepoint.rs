@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
 use arrow_pyarrow::{IntoPyArrow, Table, ToPyArrow};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pyo3::prelude::*;
@@ -222,14 +221,4 @@ pub fn to_python<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let text = json.map_err(|e| crate::errors::SavepointError::new_err(e.to_string()))?;
     py.import("json")?.call_method1("loads", (text,))
-}
-
-/// A batch with `key_hash` dropped unless asked for.
-pub fn shown(mut batch: RecordBatch, with_hash: bool) -> RecordBatch {
-    if !with_hash {
-        if let Ok(at) = batch.schema().index_of(columns::KEY_HASH) {
-            batch.remove_column(at);
-        }
-    }
-    batch
 }
