@@ -11,9 +11,10 @@
 //! # async fn f() -> Result<(), rewind_flink::FlinkError> {
 //! use rewind_flink::FlinkSavepoint;
 //! let sp = FlinkSavepoint::open(rewind_savepoint::Location::parse("/savepoints/savepoint-1")?).await?;
-//! for op in &sp.metadata().operators {
-//!     println!("{} {:?} parallelism {}", op.id, op.uid, op.parallelism);
-//! }
+//! // Flink 1.x records operator ids only; a uid finds its operator by Flink's hash of it.
+//! let counter = sp.operator_by_uid("counter");
+//! let parallelism: Vec<(&str, i32)> =
+//!     sp.metadata().operators.iter().map(|op| (op.id.as_str(), op.parallelism)).collect();
 //! # Ok(()) }
 //! ```
 //!

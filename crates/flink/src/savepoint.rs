@@ -95,13 +95,10 @@ impl FlinkSavepoint {
     /// records no uids (Flink 1.x writes only operator ids), the one whose id is Flink's
     /// hash of it.
     pub fn operator_by_uid(&self, uid: &str) -> Option<&Operator> {
-        let ops = &self.metadata.operators;
-        ops.iter()
-            .find(|op| op.uid.as_deref() == Some(uid))
-            .or_else(|| {
-                let id = crate::placement::operator_id(uid);
-                ops.iter().find(|op| op.uid.is_none() && op.id == id)
-            })
+        self.metadata
+            .operators
+            .iter()
+            .find(|op| op.is_named_by(uid))
     }
 
     /// The parsed metadata.

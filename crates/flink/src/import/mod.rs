@@ -20,7 +20,6 @@ use crate::extension::{
     self, Blob, FlinkState, OperatorRecord, RECORD_VERSION, SavepointRecord, StateRecord,
 };
 use crate::metadata::{Distribution, KeyedHandle, Operator};
-use crate::placement::operator_id;
 use crate::savepoint::FlinkSavepoint;
 use keyed_states::read_keyed;
 use operator_state::operator_lists;
@@ -338,18 +337,16 @@ async fn write_states(
     Ok(written)
 }
 
-/// The given uid whose hash is `op`'s id, for an operator that records no uid.
-fn uid_by_hash(op: &Operator, uids: &[String]) -> Option<String> {
-    if op.uid.is_some() {
-        return None;
-    }
-    uids.iter().find(|u| operator_id(u) == op.id).cloned()
+/// `op`'s Flink uid: the one it records, else the given uid whose hash is its id.
+fn flink_uid(op: &Operator, uids: &[String]) -> Option<String> {
+    op.uid
+        .clone()
+        .or_else(|| uids.iter().find(|u| op.is_named_by(u)).cloned())
 }
 
-/// `op`'s name in Rewind: its uid (recorded, or found by hash), else its operator id.
+/// `op`'s name in Rewind: its Flink uid, else its operator id.
 fn rewind_uid(op: &Operator, uids: &[String]) -> String {
-    let found = uid_by_hash(op, uids);
-    rewind_name(op.uid.as_deref().or(found.as_deref()).unwrap_or(&op.id))
+    rewind_name(flink_uid(op, uids).as_deref().unwrap_or(&op.id))
 }
 
 /// (uid, what) of every subtask's raw operator or keyed state.
@@ -404,8 +401,8 @@ async fn read_operator(
     options: &ImportOptions,
     report: &mut ImportReport,
 ) -> Result<ImportedOperator, FlinkError> {
-    let uid = rewind_uid(op, &options.uids);
-    let flink_uid = op.uid.clone().or_else(|| uid_by_hash(op, &options.uids));
+    let flink_uid = flink_uid(op, &options.uids);
+    let uid = rewind_name(flink_uid.as_deref().unwrap_or(&op.id));
     check_name("operator uid", &uid).map_err(|e| unsupported(sp, e))?;
     let mut imported = ImportedOperator {
         uid: uid.clone(),

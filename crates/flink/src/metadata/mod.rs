@@ -134,6 +134,17 @@ pub struct Subtask {
     pub output_channel_states: usize,
 }
 
+impl Operator {
+    /// Whether user uid `uid` names this operator: the uid it records, or, when it records
+    /// none (Flink 1.x writes ids only), Flink's hash of `uid` is its id.
+    pub(crate) fn is_named_by(&self, uid: &str) -> bool {
+        match &self.uid {
+            Some(recorded) => recorded == uid,
+            None => crate::placement::operator_id(uid) == self.id,
+        }
+    }
+}
+
 impl Subtask {
     /// A subtask with no state: `finished`, or one whose state is filled in later.
     pub(crate) fn without_state(index: i32, finished: bool) -> Subtask {
